@@ -1,0 +1,47 @@
+"""The ``wsshadow`` command line: a thin layer over the library.
+
+Each command opens what it needs, makes one library call and renders the
+result. Errors are mapped to one line on stderr and an exit code in one
+place, ``main()``: 0 equivalent, 1 divergent, 2 bad input or unreachable.
+Command modules register themselves on ``app`` when imported below.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from replay import output
+from replay.cli import captures as _captures  # noqa: F401  (registers commands)
+from replay.cli.app import app
+from replay.errors import ExitStatus, WsShadowError
+
+__all__ = ["app", "main"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; every error becomes one line on stderr and an exit code."""
+    try:
+        result = app(args=argv, prog_name="wsshadow", standalone_mode=False)
+    except WsShadowError as e:
+        output.error(str(e))
+        code = int(e.exit_status)
+    except click.exceptions.Exit as e:
+        code = e.exit_code
+    except click.exceptions.Abort:
+        output.error("interrupted")
+        code = 130
+    except click.ClickException as e:
+        e.show()
+        code = ExitStatus.ERROR
+    except KeyboardInterrupt:
+        output.error("interrupted")
+        code = 130
+    except BrokenPipeError:
+        code = 0
+    else:
+        code = result if isinstance(result, int) else 0
+    if argv is None:
+        sys.exit(code)
+    return code

@@ -1,0 +1,110 @@
+"""``wsshadow captures``: list, show, import and export the sessions of a capture."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from replay import output
+from replay.cli.app import captures_app
+from replay.cli.options import CaptureArg, NoRedact, RedactField, RunOpt, make_redactor
+from replay.codec import read_jsonl, write_jsonl
+from replay.errors import BadInput
+from replay.store import CaptureStore
+
+__all__ = ["captures_export", "captures_import", "captures_ls", "captures_show"]
+
+
+@captures_app.command("ls")
+def captures_ls(capture: CaptureArg, run: RunOpt = None) -> None:
+    """One row per session: id, route, start, duration, messages each way, close, source."""
+    with CaptureStore.open(capture) as store:
+        if run is not None and store.get_run(run) is None:
+            raise BadInput(f"{capture}: no run called {run!r}")
+        output.print_session_table(store.summaries(run), title=f"{capture}")
+
+
+@captures_app.command("show")
+def captures_show(
+    capture: CaptureArg,
+    session: Annotated[str, typer.Argument(help="Session id (or a unique prefix).")],
+    full: Annotated[bool, typer.Option("--full", help="Print whole payloads.")] = False,
+) -> None:
+    """The handshake and every message of one session, timed and direction-marked."""
+    with CaptureStore.open(capture) as store:
+        output.print_session(store.find_session(session), full=full)
+
+
+@captures_app.command("export")
+def captures_export(
+    capture: CaptureArg,
+    out: Annotated[Path, typer.Argument(help="JSONL file to write ('-' for stdout).")],
+    run: RunOpt = None,
+    recorded_only: Annotated[
+        bool, typer.Option("--recorded", help="Only the recorded sessions, no runs.")
+    ] = False,
+) -> None:
+    """Write the capture's sessions as portable JSONL."""
+    with CaptureStore.open(capture) as store:
+        if run is not None:
+            sessions = store.iter_sessions(run)
+        elif recorded_only:
+            sessions = store.iter_sessions()
+        else:
+            sessions = store.iter_all_sessions()
+        if str(out) == "-":
+            count = write_jsonl(sessions, sys.stdout.buffer)
+        else:
+            with _atomic_output(out) as f:
+                count = write_jsonl(sessions, f)
+    output.note(f"exported {count} sessions to {out}")
+
+
+@captures_app.command("import")
+def captures_import(
+    source: Annotated[Path, typer.Argument(help="JSONL capture to read.")],
+    capture: CaptureArg,
+    no_redact: NoRedact = False,
+    redact_field: RedactField = None,
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Replace sessions whose id is already stored.")
+    ] = False,
+) -> None:
+    """Add the sessions of a JSONL file to a capture (created if missing), redacted."""
+    if not source.exists():
+        raise BadInput(f"{source}: no such file")
+    with (
+        source.open("rb") as f,
+        CaptureStore.open(
+            capture, create=True, redactor=make_redactor(no_redact, redact_field)
+        ) as store,
+    ):
+        count = store.put_sessions(
+            read_jsonl(f, str(source)), on_conflict="replace" if replace else "error"
+        )
+    output.note(f"imported {count} sessions into {capture}")
+
+
+class _atomic_output:
+    """Write to OUT.tmp and rename on success, so a failed export leaves no half file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.tmp = path.with_name(path.name + ".tmp")
+
+    def __enter__(self):  # type: ignore[no-untyped-def]
+        try:
+            self.f = self.tmp.open("wb")
+        except OSError as e:
+            raise BadInput(f"{self.path}: cannot write ({e.strerror})") from None
+        return self.f
+
+    def __exit__(self, kind, exc, tb) -> None:  # type: ignore[no-untyped-def]
+        self.f.close()
+        if kind is None:
+            self.tmp.replace(self.path)
+        else:
+            self.tmp.unlink(missing_ok=True)

@@ -1,0 +1,38 @@
+"""Options shared by several commands, declared once as ``Annotated`` aliases."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from replay.redact import Redactor
+
+__all__ = ["CaptureArg", "NoRedact", "RedactField", "RunOpt", "make_redactor"]
+
+CaptureArg = Annotated[Path, typer.Argument(help="Capture file (SQLite).", show_default=False)]
+NoRedact = Annotated[
+    bool,
+    typer.Option(
+        "--no-redact",
+        help="Keep credentials (Authorization, cookies, tokens) in the capture. Off by default.",
+    ),
+]
+RedactField = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--redact-field",
+        help="Another JSON field / query parameter name to redact (repeatable).",
+        show_default=False,
+    ),
+]
+RunOpt = Annotated[
+    str | None,
+    typer.Option("--run", help="A replay run's sessions instead of the recorded ones."),
+]
+
+
+def make_redactor(no_redact: bool, fields: list[str] | None) -> Redactor:
+    """The redactor the redaction options ask for."""
+    return Redactor(enabled=not no_redact, extra_fields=tuple(fields or ()))

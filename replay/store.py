@@ -1,0 +1,686 @@
+"""The capture store: one SQLite file per capture, browsable with sqlite-utils.
+
+Tables: ``meta`` (format version and facts about the file), ``sessions``
+(one row per WebSocket connection, handshake and close inline), ``frames``
+(one row per message; text payloads in ``text``, others in ``data``) and
+``runs`` (replays and mirrors). Recorded sessions have ``run`` NULL; a
+replayed session names its run and the recorded session it came from.
+
+Every write path redacts with the store's ``Redactor`` first, so no way
+into a capture can skip it. Files are created mode 0600, in WAL mode.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import sqlite_utils
+
+from replay.errors import CaptureError, NewerFormat
+from replay.model import (
+    Close,
+    Closer,
+    Direction,
+    Handshake,
+    Message,
+    Opcode,
+    Provenance,
+    Run,
+    Session,
+    Source,
+)
+from replay.redact import Redactor
+
+__all__ = [
+    "FORMAT_VERSION",
+    "MIGRATIONS",
+    "RECORDED",
+    "CaptureStore",
+    "CaptureWriter",
+    "SessionSummary",
+]
+
+FORMAT_VERSION = 1
+"""The capture file format this wsshadow writes; older files are migrated on open."""
+
+RECORDED: None = None
+"""The ``run`` of recorded sessions (as opposed to replayed ones)."""
+
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
+"""Converters from format version N to N+1, applied in a chain on open."""
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT
+);
+CREATE TABLE IF NOT EXISTS runs (
+    name TEXT PRIMARY KEY,
+    target TEXT,
+    source TEXT,
+    settings TEXT,
+    started_at REAL,
+    ended_at REAL,
+    sessions INTEGER,
+    errors INTEGER
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY,
+    run TEXT REFERENCES runs(name),
+    origin TEXT,
+    source TEXT NOT NULL,
+    tags TEXT,
+    started_at REAL NOT NULL,
+    route TEXT NOT NULL,
+    query TEXT,
+    request_headers TEXT,
+    subprotocols TEXT,
+    status INTEGER,
+    subprotocol TEXT,
+    response_headers TEXT,
+    close_code INTEGER,
+    close_reason TEXT,
+    closed_by TEXT,
+    close_error TEXT,
+    close_t REAL
+);
+CREATE INDEX IF NOT EXISTS sessions_run ON sessions(run);
+CREATE TABLE IF NOT EXISTS frames (
+    session_id TEXT NOT NULL REFERENCES sessions(id),
+    seq INTEGER NOT NULL,
+    t REAL NOT NULL,
+    direction TEXT NOT NULL,
+    opcode TEXT NOT NULL,
+    text TEXT,
+    data BLOB,
+    PRIMARY KEY (session_id, seq)
+);
+"""
+
+_SESSION_COLUMNS = (
+    "id, run, origin, source, tags, started_at, route, query, request_headers, subprotocols, "
+    "status, subprotocol, response_headers, close_code, close_reason, closed_by, close_error, "
+    "close_t"
+)
+_INSERT_SESSION = f"INSERT INTO sessions ({_SESSION_COLUMNS}) VALUES ({', '.join('?' * 18)})"
+_INSERT_FRAME = (
+    "INSERT INTO frames (session_id, seq, t, direction, opcode, text, data) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+_UPDATE_CLOSE = (
+    "UPDATE sessions SET close_code = ?, close_reason = ?, closed_by = ?, close_error = ?, "
+    "close_t = ? WHERE id = ?"
+)
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _session_row(
+    session_id: str, started_at: float, handshake: Handshake, provenance: Provenance
+) -> tuple[Any, ...]:
+    return (
+        session_id,
+        provenance.run,
+        provenance.origin,
+        provenance.source.value,
+        _dump(list(provenance.tags)),
+        started_at,
+        handshake.route,
+        handshake.query,
+        _dump([list(h) for h in handshake.request_headers]),
+        _dump(list(handshake.subprotocols)),
+        handshake.status,
+        handshake.subprotocol,
+        _dump([list(h) for h in handshake.response_headers]),
+        None,
+        None,
+        None,
+        None,
+        None,
+    )
+
+
+def _frame_row(session_id: str, m: Message) -> tuple[Any, ...]:
+    if isinstance(m.payload, str):
+        return (session_id, m.seq, m.t, m.direction.value, m.opcode.value, m.payload, None)
+    return (session_id, m.seq, m.t, m.direction.value, m.opcode.value, None, m.payload)
+
+
+def _close_row(session_id: str, close: Close) -> tuple[Any, ...]:
+    return (close.code, close.reason, close.by.value, close.error, close.t, session_id)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSummary:
+    """One session's row for listings: no payloads loaded."""
+
+    id: str
+    route: str
+    started_at: float
+    duration: float | None
+    client_messages: int
+    server_messages: int
+    bytes: int
+    status: int | None
+    close_code: int | None
+    closed_by: str | None
+    close_error: str | None
+    source: str
+    run: str | None
+    origin: str | None
+
+
+class CaptureStore:
+    """A capture file: sessions, their frames, and runs.
+
+    Open with ``CaptureStore.open(path)``; use as a context manager. One
+    connection, used by one thread at a time. Raises ``CaptureError`` for a
+    missing, corrupt or foreign file and ``NewerFormat`` for a newer one.
+    """
+
+    def __init__(self, db: sqlite_utils.Database, path: Path, redactor: Redactor) -> None:
+        self.db = db
+        self.path = path
+        self.redactor = redactor
+
+    # ---- opening -----------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        create: bool = False,
+        redactor: Redactor | None = None,
+    ) -> CaptureStore:
+        """Open a capture; with ``create=True`` a missing file is created (mode 0600)."""
+        path = Path(path)
+        redactor = redactor if redactor is not None else Redactor()
+        exists = path.exists()
+        if not exists and not create:
+            raise CaptureError(f"{path}: no such capture file")
+        if exists and path.is_dir():
+            raise CaptureError(f"{path}: is a directory, not a capture file")
+        if not exists:
+            if not path.parent.exists():
+                raise CaptureError(f"{path}: directory {path.parent} does not exist")
+            # Create the file ourselves so that it is owner-only before any byte lands.
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        try:
+            conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        except sqlite3.Error as e:
+            raise CaptureError(f"{path}: cannot open ({e})") from None
+        try:
+            store = cls(sqlite_utils.Database(conn), path, redactor)
+            store._prepare(fresh=not exists or path.stat().st_size == 0)
+        except sqlite3.DatabaseError as e:
+            conn.close()
+            raise CaptureError(f"{path}: not a readable wsshadow capture ({e})") from None
+        except CaptureError:
+            conn.close()
+            raise
+        return store
+
+    def _prepare(self, fresh: bool) -> None:
+        conn = self.db.conn
+        if fresh:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.executescript("BEGIN;" + _SCHEMA + "COMMIT;")
+            self._set_meta(
+                format_version=str(FORMAT_VERSION),
+                created_at=str(time.time()),
+                redaction="on" if self.redactor.enabled else "off",
+            )
+        else:
+            tables = set(self.db.table_names())
+            if "meta" not in tables or "sessions" not in tables:
+                raise CaptureError(f"{self.path}: an SQLite file, but not a wsshadow capture")
+            version = self._format_version()
+            if version > FORMAT_VERSION:
+                raise NewerFormat(
+                    f"{self.path} is capture format version {version}; this wsshadow reads up "
+                    f"to version {FORMAT_VERSION}: upgrade wsshadow to open it"
+                )
+            if version < FORMAT_VERSION:
+                self._migrate(version)
+            conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=OFF")
+
+    def _format_version(self) -> int:
+        row = self.db.conn.execute("SELECT value FROM meta WHERE key = 'format_version'").fetchone()
+        try:
+            return int(row[0])
+        except (TypeError, ValueError):
+            raise CaptureError(f"{self.path}: capture has no valid format_version") from None
+
+    def _migrate(self, version: int) -> None:
+        conn = self.db.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            while version < FORMAT_VERSION:
+                step = MIGRATIONS.get(version)
+                if step is None:
+                    raise CaptureError(
+                        f"{self.path}: no migration from capture format version {version}"
+                    )
+                step(conn)
+                version += 1
+            conn.execute("UPDATE meta SET value = ? WHERE key = 'format_version'", (str(version),))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def _set_meta(self, **values: str) -> None:
+        self.db.conn.executemany(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", list(values.items())
+        )
+
+    def meta(self) -> dict[str, str]:
+        """The ``meta`` table as a dict."""
+        return dict(self.db.conn.execute("SELECT key, value FROM meta").fetchall())
+
+    def close(self) -> None:
+        """Checkpoint the write-ahead log into the file and close it."""
+        with contextlib.suppress(sqlite3.Error):
+            self.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self.db.conn.close()
+
+    def __enter__(self) -> CaptureStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- writing -----------------------------------------------------------
+
+    def writer(self, batch_size: int = 2000) -> CaptureWriter:
+        """A batched writer for recorders that interleave many live sessions."""
+        return CaptureWriter(self, batch_size=batch_size)
+
+    def put_sessions(
+        self,
+        sessions: Iterable[Session],
+        on_conflict: Literal["error", "replace", "skip"] = "error",
+    ) -> int:
+        """Store whole sessions (redacted), in one transaction per 500; returns the count.
+
+        A session whose id is already in the capture raises CaptureError, or
+        replaces or skips the stored one as ``on_conflict`` says.
+        """
+        count = 0
+        with self._transaction() as conn:
+            for session in sessions:
+                session = self.redactor.session(session)
+                exists = conn.execute(
+                    "SELECT 1 FROM sessions WHERE id = ?", (session.id,)
+                ).fetchone()
+                if exists:
+                    if on_conflict == "skip":
+                        continue
+                    if on_conflict == "error":
+                        raise CaptureError(
+                            f"{self.path}: session {session.id} is already in the capture"
+                        )
+                    self._delete_sessions(conn, [session.id])
+                conn.execute(
+                    _INSERT_SESSION,
+                    _session_row(
+                        session.id, session.started_at, session.handshake, session.provenance
+                    ),
+                )
+                conn.executemany(
+                    _INSERT_FRAME, [_frame_row(session.id, m) for m in session.messages]
+                )
+                if session.close is not None:
+                    conn.execute(_UPDATE_CLOSE, _close_row(session.id, session.close))
+                count += 1
+                if count % 500 == 0:
+                    conn.execute("COMMIT")
+                    conn.execute("BEGIN")
+        return count
+
+    def put_session(self, session: Session) -> None:
+        """Store one whole session (redacted)."""
+        self.put_sessions([session])
+
+    def put_run(self, run: Run) -> None:
+        """Create or update a run's row."""
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO runs (name, target, source, settings, started_at, "
+                "ended_at, sessions, errors) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run.name,
+                    run.target,
+                    run.source.value,
+                    _dump(run.settings),
+                    run.started_at,
+                    run.ended_at,
+                    run.sessions,
+                    run.errors,
+                ),
+            )
+
+    def delete_run(self, name: str) -> int:
+        """Delete a run and its sessions; returns how many sessions went."""
+        with self._transaction() as conn:
+            ids = [r[0] for r in conn.execute("SELECT id FROM sessions WHERE run = ?", (name,))]
+            self._delete_sessions(conn, ids)
+            conn.execute("DELETE FROM runs WHERE name = ?", (name,))
+        return len(ids)
+
+    @staticmethod
+    def _delete_sessions(conn: sqlite3.Connection, ids: list[str]) -> None:
+        conn.executemany("DELETE FROM frames WHERE session_id = ?", [(i,) for i in ids])
+        conn.executemany("DELETE FROM sessions WHERE id = ?", [(i,) for i in ids])
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self.db.conn, self.path)
+
+    # ---- reading -----------------------------------------------------------
+
+    def runs(self) -> list[Run]:
+        """Every run in the capture, oldest first."""
+        rows = self.db.conn.execute(
+            "SELECT name, target, source, settings, started_at, ended_at, sessions, errors "
+            "FROM runs ORDER BY started_at, name"
+        ).fetchall()
+        return [
+            Run(
+                name=r[0],
+                target=r[1] or "",
+                source=Source(r[2] or "replay"),
+                settings=json.loads(r[3] or "{}"),
+                started_at=r[4],
+                ended_at=r[5],
+                sessions=r[6] or 0,
+                errors=r[7] or 0,
+            )
+            for r in rows
+        ]
+
+    def get_run(self, name: str) -> Run | None:
+        """The run called ``name``, or None."""
+        return next((r for r in self.runs() if r.name == name), None)
+
+    def session_ids(self, run: str | None = RECORDED) -> list[str]:
+        """Ids of the recorded sessions (or of a run's sessions), in the order stored."""
+        where, args = self._run_filter(run)
+        return [
+            r[0]
+            for r in self.db.conn.execute(
+                f"SELECT id FROM sessions WHERE {where} ORDER BY rowid", args
+            )
+        ]
+
+    def count_sessions(self, run: str | None = RECORDED) -> int:
+        """How many recorded sessions (or sessions of a run) the capture holds."""
+        where, args = self._run_filter(run)
+        row = self.db.conn.execute(f"SELECT count(*) FROM sessions WHERE {where}", args).fetchone()
+        return int(row[0])
+
+    @staticmethod
+    def _run_filter(run: str | None) -> tuple[str, tuple[Any, ...]]:
+        if run is None:
+            return "run IS NULL", ()
+        return "run = ?", (run,)
+
+    def get_session(self, session_id: str) -> Session:
+        """One session with its messages; raises CaptureError when absent."""
+        row = self.db.conn.execute(
+            f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE id = ?", (session_id,)
+        ).fetchone()
+        if row is None:
+            raise CaptureError(f"{self.path}: no session {session_id!r}")
+        return self._session_from_row(row, self._messages(session_id))
+
+    def find_session(self, prefix: str) -> Session:
+        """A session by its id or a unique prefix of it; raises CaptureError otherwise."""
+        ids = [
+            r[0]
+            for r in self.db.conn.execute(
+                "SELECT id FROM sessions WHERE id = ? OR substr(id, 1, ?) = ? LIMIT 2",
+                (prefix, len(prefix), prefix),
+            )
+        ]
+        if prefix in ids or len(ids) == 1:
+            return self.get_session(prefix if prefix in ids else ids[0])
+        if not ids:
+            raise CaptureError(f"{self.path}: no session {prefix!r}")
+        raise CaptureError(f"{self.path}: {prefix!r} names more than one session")
+
+    def iter_sessions(
+        self,
+        run: str | None = RECORDED,
+        *,
+        ids: Iterable[str] | None = None,
+        page: int = 256,
+    ) -> Iterator[Session]:
+        """Sessions with their messages, one at a time, in the order they were stored.
+
+        Only ``page`` session rows and one session's frames are in memory at
+        once, so a capture of any size can be streamed.
+        """
+        if ids is not None:
+            for session_id in ids:
+                yield self.get_session(session_id)
+            return
+        yield from self._iter(*self._run_filter(run), page=page)
+
+    def iter_all_sessions(self, page: int = 256) -> Iterator[Session]:
+        """Every session in the capture, recorded and replayed, in the order stored."""
+        yield from self._iter("1", (), page=page)
+
+    def _iter(self, where: str, args: tuple[Any, ...], page: int) -> Iterator[Session]:
+        last = 0
+        while True:
+            rows = self.db.conn.execute(
+                f"SELECT rowid, {_SESSION_COLUMNS} FROM sessions WHERE {where} AND rowid > ? "
+                "ORDER BY rowid LIMIT ?",
+                (*args, last, page),
+            ).fetchall()
+            if not rows:
+                return
+            for row in rows:
+                yield self._session_from_row(row[1:], self._messages(row[1]))
+            last = rows[-1][0]
+
+    def summaries(self, run: str | None = RECORDED) -> Iterator[SessionSummary]:
+        """One summary row per session, counts computed in SQL, no payloads loaded."""
+        where, args = self._run_filter(run)
+        query = f"""
+            SELECT s.id, s.route, s.started_at, s.close_t, s.status, s.close_code, s.closed_by,
+                   s.close_error, s.source, s.run, s.origin,
+                   coalesce(f.client, 0), coalesce(f.server, 0), coalesce(f.bytes, 0), f.last_t
+            FROM sessions s LEFT JOIN (
+                SELECT session_id,
+                       sum(direction = 'client' AND opcode IN ('text', 'binary')) AS client,
+                       sum(direction = 'server' AND opcode IN ('text', 'binary')) AS server,
+                       sum(coalesce(length(CAST(text AS BLOB)), length(data), 0)) AS bytes,
+                       max(t) AS last_t
+                FROM frames GROUP BY session_id
+            ) f ON f.session_id = s.id
+            WHERE s.{where}
+            ORDER BY s.rowid
+        """
+        for r in self.db.conn.execute(query, args):
+            yield SessionSummary(
+                id=r[0],
+                route=r[1],
+                started_at=r[2],
+                duration=r[3] if r[3] is not None else r[14],
+                status=r[4],
+                close_code=r[5],
+                closed_by=r[6],
+                close_error=r[7],
+                source=r[8],
+                run=r[9],
+                origin=r[10],
+                client_messages=r[11],
+                server_messages=r[12],
+                bytes=r[13],
+            )
+
+    def _messages(self, session_id: str) -> tuple[Message, ...]:
+        rows = self.db.conn.execute(
+            "SELECT seq, t, direction, opcode, text, data FROM frames "
+            "WHERE session_id = ? ORDER BY seq",
+            (session_id,),
+        )
+        out = []
+        for seq, t, direction, opcode, text, data in rows:
+            op = Opcode(opcode)
+            payload: str | bytes
+            if op is Opcode.TEXT:
+                payload = text if text is not None else ""
+            else:
+                payload = bytes(data) if data is not None else b""
+            out.append(Message(seq, t, Direction(direction), op, payload))
+        return tuple(out)
+
+    def _session_from_row(self, r: tuple[Any, ...], messages: tuple[Message, ...]) -> Session:
+        (sid, run, origin, source, tags, started_at, route, query, req_h, protos, status,
+         subprotocol, resp_h, code, reason, by, error, close_t) = r  # fmt: skip
+        close = None
+        if by is not None:
+            close = Close(code=code, reason=reason or "", by=Closer(by), error=error, t=close_t)
+        return Session(
+            id=sid,
+            started_at=started_at,
+            handshake=Handshake(
+                route=route,
+                query=query or "",
+                request_headers=tuple((k, v) for k, v in json.loads(req_h or "[]")),
+                subprotocols=tuple(json.loads(protos or "[]")),
+                status=status,
+                subprotocol=subprotocol,
+                response_headers=tuple((k, v) for k, v in json.loads(resp_h or "[]")),
+            ),
+            messages=messages,
+            close=close,
+            provenance=Provenance(
+                source=Source(source),
+                tags=tuple(json.loads(tags or "[]")),
+                run=run,
+                origin=origin,
+            ),
+        )
+
+
+class _Transaction:
+    """BEGIN / COMMIT around a block, ROLLBACK on error; SQLite errors become CaptureError."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self.conn = conn
+        self.path = path
+
+    def __enter__(self) -> sqlite3.Connection:
+        try:
+            self.conn.execute("BEGIN")
+        except sqlite3.Error as e:
+            raise CaptureError(f"{self.path}: cannot write ({e})") from None
+        return self.conn
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
+        if kind is None:
+            try:
+                self.conn.execute("COMMIT")
+                return
+            except sqlite3.Error as e:
+                self.conn.execute("ROLLBACK")
+                raise CaptureError(f"{self.path}: cannot write ({e})") from None
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
+        if isinstance(exc, sqlite3.Error):
+            raise CaptureError(f"{self.path}: cannot write ({exc})") from None
+
+
+class CaptureWriter:
+    """Batched appends for recorders: many live sessions, one writer.
+
+    Calls queue rows in memory; ``flush()`` (called automatically every
+    ``batch_size`` frames) writes them in one transaction. Redaction happens
+    here, before anything is queued. Not thread-safe: one writer task or
+    thread owns it. ``flush()`` raises ``sqlite3.Error`` subclasses wrapped in
+    CaptureError when the disk refuses; the queued rows are kept, so a caller
+    that fails open can count them as dropped or retry.
+    """
+
+    def __init__(self, store: CaptureStore, batch_size: int = 2000) -> None:
+        self.store = store
+        self.batch_size = batch_size
+        self._sessions: list[tuple[Any, ...]] = []
+        self._frames: list[tuple[Any, ...]] = []
+        self._closes: list[tuple[Any, ...]] = []
+        self.written_frames = 0
+        self.written_sessions = 0
+
+    @property
+    def pending(self) -> int:
+        """Frames queued and not yet written."""
+        return len(self._frames)
+
+    def open_session(
+        self,
+        session_id: str,
+        started_at: float,
+        handshake: Handshake,
+        provenance: Provenance | None = None,
+    ) -> None:
+        """Queue a new session's row (its handshake is redacted)."""
+        self._sessions.append(
+            _session_row(
+                session_id,
+                started_at,
+                self.store.redactor.handshake(handshake),
+                provenance or Provenance(),
+            )
+        )
+
+    def append(self, session_id: str, message: Message) -> None:
+        """Queue one message of an open session (redacted); may flush."""
+        self._frames.append(_frame_row(session_id, self.store.redactor.message(message)))
+        if len(self._frames) >= self.batch_size:
+            self.flush()
+
+    def close_session(self, session_id: str, close: Close) -> None:
+        """Queue how a session ended."""
+        self._closes.append(_close_row(session_id, close))
+
+    def flush(self) -> int:
+        """Write everything queued in one transaction; returns frames written."""
+        if not (self._sessions or self._frames or self._closes):
+            return 0
+        with self.store._transaction() as conn:
+            conn.executemany(_INSERT_SESSION, self._sessions)
+            conn.executemany(_INSERT_FRAME, self._frames)
+            conn.executemany(_UPDATE_CLOSE, self._closes)
+        written = len(self._frames)
+        self.written_frames += written
+        self.written_sessions += len(self._sessions)
+        self._sessions.clear()
+        self._frames.clear()
+        self._closes.clear()
+        return written
+
+    def discard(self) -> tuple[int, int]:
+        """Drop everything queued (after a failed flush); returns (sessions, frames) dropped."""
+        dropped = (len(self._sessions), len(self._frames))
+        self._sessions.clear()
+        self._frames.clear()
+        self._closes.clear()
+        return dropped
