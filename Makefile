@@ -15,7 +15,9 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: install
-	$(VENV)/bin/wsshadow demo
+	@mkdir -p wsshadow-demo && rm -f wsshadow-demo/sample.db*
+	$(VENV)/bin/wsshadow captures import captures/sample.jsonl wsshadow-demo/sample.db
+	$(VENV)/bin/wsshadow captures ls wsshadow-demo/sample.db
 
 test: install lint
 	$(PY) -m pytest -q

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-import click
+import typer
 
 from replay import output
 from replay.cli import captures as _captures  # noqa: F401  (registers commands)
@@ -27,13 +27,18 @@ def main(argv: list[str] | None = None) -> int:
     except WsShadowError as e:
         output.error(str(e))
         code = int(e.exit_status)
-    except click.exceptions.Exit as e:
+    except typer.Exit as e:
         code = e.exit_code
-    except click.exceptions.Abort:
+    except typer.Abort:
         output.error("interrupted")
         code = 130
-    except click.ClickException as e:
-        e.show()
+    except typer.TyperException as e:
+        # Usage errors (a click exception under typer) know how to show themselves.
+        show = getattr(e, "show", None)
+        if callable(show):
+            show()
+        else:
+            output.error(e.format_message())
         code = ExitStatus.ERROR
     except KeyboardInterrupt:
         output.error("interrupted")
