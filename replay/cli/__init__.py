@@ -8,6 +8,7 @@ Command modules register themselves on ``app`` when imported below.
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 
 import typer
@@ -39,6 +40,10 @@ def main(argv: list[str] | None = None) -> int:
             show()
         else:
             output.error(e.format_message())
+        code = ExitStatus.ERROR
+    except sqlite3.Error as e:
+        # Damage SQLite only notices deep inside a read (a corrupt page).
+        output.error(f"capture file is damaged or unreadable ({e})")
         code = ExitStatus.ERROR
     except KeyboardInterrupt:
         output.error("interrupted")

@@ -111,3 +111,35 @@ def test_every_command_is_in_the_readme() -> None:
         names = [f"{name} {sub}" for sub in subs] if subs else [name]
         missing += [n for n in names if f"wsshadow {n}" not in readme]
     assert missing == []
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_corrupted_pages_give_one_line_never_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], seed: int
+) -> None:
+    import random
+
+    from replay.store import CaptureStore
+    from tests.conftest import make_session
+
+    db = tmp_path / "c.db"
+    with CaptureStore.open(db, create=True) as store:
+        store.put_sessions(
+            make_session(f"s{i}", messages=[("server", "text", f"m{i}-{j}" * 30) for j in range(10)])
+            for i in range(40)
+        )
+    data = bytearray(db.read_bytes())
+    rng = random.Random(seed)
+    for _ in range(20):  # scribble over pages past the header
+        at = rng.randrange(4096, len(data) - 64)
+        data[at : at + 64] = rng.randbytes(64)
+    db.write_bytes(bytes(data))
+    codes = []
+    for args in (["captures", "ls", str(db)], ["captures", "export", str(db), "-"]):
+        codes.append(main(args))
+        _, err = capsys.readouterr()
+        assert "Traceback" not in err
+        if codes[-1] == 2:
+            assert err.count("\n") == 1 and "wsshadow: error:" in err
+    # exporting reads every page: the damage is always noticed there
+    assert codes[1] == 2
