@@ -13,7 +13,7 @@ from pathlib import Path
 
 from replay.demo.consolidated import MODE_QUIRKS, create_consolidated_app, select_mode
 from replay.demo.legacy import LEGACY_ROUTES, create_legacy_app
-from replay.demo.servers import DemoServers, demo_servers, serve_app
+from replay.demo.running import DemoServers, demo_servers, serve_app
 from replay.demo.traffic import (
     REPLAY_TOKEN,
     SessionOutcome,

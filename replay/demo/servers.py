@@ -1,75 +1,34 @@
-"""Run the demo servers on ephemeral loopback ports.
+"""Dev entry point: ``python -m replay.demo.servers`` runs both demo servers.
 
-``python -m replay.demo.servers`` starts both and prints their URLs until
-interrupted; :func:`demo_servers` does the same inside a program or a test::
-
-    async with demo_servers() as servers:
-        await run_traffic(servers.legacy)
+It starts the legacy and the consolidated servers on ephemeral loopback
+ports, prints their URLs and serves until interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
-from aiohttp import web
+from replay.demo.running import demo_servers
 
-from replay.demo.consolidated import create_consolidated_app
-from replay.demo.legacy import create_legacy_app
-
-__all__ = ["DemoServers", "demo_servers", "serve_app"]
+__all__ = ["main"]
 
 
-@dataclass(frozen=True)
-class DemoServers:
-    """Base URLs (``ws://127.0.0.1:PORT``) of the two running demo servers."""
-
-    legacy: str
-    consolidated: str
-
-
-@contextlib.asynccontextmanager
-async def serve_app(
-    app: web.Application, host: str = "127.0.0.1", port: int = 0
-) -> AsyncIterator[str]:
-    """Serve ``app`` on ``host:port`` (0 = ephemeral) and yield its ``ws://`` base URL."""
-    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, host, port)
-        await site.start()
-        bound = runner.addresses[0]
-        yield f"ws://{bound[0]}:{bound[1]}"
-    finally:
-        await runner.cleanup()
-
-
-@contextlib.asynccontextmanager
-async def demo_servers(*, seed: int | None = None) -> AsyncIterator[DemoServers]:
-    """Start the legacy and the consolidated servers on 127.0.0.1, ephemeral ports."""
-    legacy_seed = None if seed is None else seed
-    consolidated_seed = None if seed is None else seed + 1
-    async with (
-        serve_app(create_legacy_app(seed=legacy_seed)) as legacy,
-        serve_app(create_consolidated_app(seed=consolidated_seed)) as consolidated,
-    ):
-        yield DemoServers(legacy=legacy, consolidated=consolidated)
-
-
-async def _main() -> None:
+async def _serve() -> None:
     async with demo_servers() as servers:
+        print(f"legacy        {servers.legacy}  (routes /ws /websocket /ws/factory /ws/isolated)")
         print(
-            f"legacy        {servers.legacy}/ws  /websocket  /ws/factory  /ws/isolated", flush=True
-        )
-        print(
-            f"consolidated  {servers.consolidated}/ws?mode=main|factory|isolated|legacy", flush=True
+            f"consolidated  {servers.consolidated}  (route /ws?mode=main|factory|isolated|legacy)"
         )
         print("Ctrl-C to stop.", flush=True)
         await asyncio.Event().wait()
 
 
-if __name__ == "__main__":
+def main() -> None:
+    """Serve both demo servers until interrupted."""
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_main())
+        asyncio.run(_serve())
+
+
+if __name__ == "__main__":
+    main()
