@@ -10,6 +10,8 @@ import pytest
 from replay.demo import REPLAY_TOKEN, TrafficSummary, demo_config_text, run_traffic
 from replay.demo.chat import AGENT_EVENTS
 from replay.errors import Unreachable
+from replay.model import Handshake
+from replay.redact import PLACEHOLDER_RE, Redactor
 
 ROUTES = {"/ws": 5, "/websocket": 3, "/ws/factory": 4, "/ws/isolated": 4}
 
@@ -122,3 +124,24 @@ def test_demo_config_follows_the_config_contract() -> None:
     assert len(REPLAY_TOKEN.removeprefix("user-")) > 8  # regression 5 stays visible on replay
     assert config["routes"]["/ws"]["event_keys"][0] == "data.event"
     assert config["diff"]["background"]["ping"] == ["unordered"]
+
+
+def test_credentials_cover_every_placeholder_the_demo_traffic_leaves() -> None:
+    """Recording redacts the demo's three token carriers into names the config fills."""
+    redactor = Redactor()
+    handshake = Handshake(
+        route="/ws",
+        query="token=user-alice-anderson",
+        request_headers=(
+            ("Authorization", "Bearer user-bob-brennan"),
+            ("Sec-WebSocket-Protocol", "jwt-auth, jwt.user-carol-castillo"),
+        ),
+        subprotocols=("jwt-auth", "jwt.user-carol-castillo"),
+        subprotocol="jwt.user-carol-castillo",  # what the consolidated main mode selects
+        response_headers=(("Sec-WebSocket-Protocol", "jwt.user-carol-castillo"),),
+    )
+    redacted = repr(redactor.handshake(handshake))
+    assert "user-" not in redacted  # no demo token survives
+    names = {m.group(2) for m in PLACEHOLDER_RE.finditer(redacted)}
+    assert names == {"authorization", "jwt", "token"}
+    assert names == set(tomllib.loads(demo_config_text())["credentials"])
