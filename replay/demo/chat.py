@@ -20,12 +20,14 @@ import json
 import random
 import time
 import uuid
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 from aiohttp import WSMsgType, web
+from multidict import CIMultiDict
 
 __all__ = [
     "AGENT_EVENTS",
@@ -204,7 +206,7 @@ class Connection:
 # ---- dialects ----------------------------------------------------------------
 
 
-class Dialect:
+class Dialect(ABC):
     """How one legacy route speaks: its shapes, and the quirks it has in this server."""
 
     name = "main"
@@ -218,28 +220,31 @@ class Dialect:
         """The subprotocols this route may select (the first the client offered wins)."""
         return ("jwt-auth",)
 
-    async def reject(self, ws: web.WebSocketResponse, state: ServerState) -> None:
+    @abstractmethod
+    async def reject(self, ws: web.WebSocketResponse) -> None:
         """End an accepted connection that carries no valid token."""
-        raise NotImplementedError
 
-    async def greet(self, conn: Connection, auth: Auth) -> None:
-        """What the route sends on connect."""
+    async def greet(self, conn: Connection, auth: Auth) -> None:  # noqa: B027 - optional hook
+        """What the route sends on connect (nothing by default, as on ``/ws/factory``)."""
 
     # messages
+    @abstractmethod
     def event(
         self, conn: Connection, run: Run, kind: str, content: dict[str, Any]
     ) -> dict[str, Any]:
-        raise NotImplementedError
+        """One golden-path event of ``run`` in this route's envelope."""
 
+    @abstractmethod
     def reply(self, kind: str) -> dict[str, Any]:
-        """``pong`` / ``heartbeat_ack``."""
-        raise NotImplementedError
+        """The answer to ``ping`` (``kind`` ``pong``) or ``heartbeat`` (``heartbeat_ack``)."""
 
+    @abstractmethod
     def unknown(self, received_type: str) -> dict[str, Any]:
-        raise NotImplementedError
+        """The answer to a message type the route does not know."""
 
+    @abstractmethod
     def bad_json(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """The answer to text that is not a JSON object."""
 
     def check(self, conn: Connection, message: dict[str, Any]) -> dict[str, Any] | None:
         """An error answering ``message`` before it is handled, or None."""
@@ -266,7 +271,7 @@ class MainDialect(Dialect):
             return (auth.subprotocol_entry,)
         return ("jwt-auth",)
 
-    async def reject(self, ws: web.WebSocketResponse, state: ServerState) -> None:
+    async def reject(self, ws: web.WebSocketResponse) -> None:
         await ws.send_str(
             json.dumps(
                 {
@@ -336,7 +341,7 @@ class FactoryDialect(Dialect):
     def protocols(self, auth: Auth) -> tuple[str, ...]:
         return ()
 
-    async def reject(self, ws: web.WebSocketResponse, state: ServerState) -> None:
+    async def reject(self, ws: web.WebSocketResponse) -> None:
         await ws.send_str(
             json.dumps(
                 {
@@ -381,7 +386,7 @@ class IsolatedDialect(Dialect):
 
     name = "isolated"
 
-    async def reject(self, ws: web.WebSocketResponse, state: ServerState) -> None:
+    async def reject(self, ws: web.WebSocketResponse) -> None:
         await ws.close(code=1008, message=b"Authentication required")
 
     async def greet(self, conn: Connection, auth: Auth) -> None:
@@ -456,7 +461,7 @@ async def serve(request: web.Request, dialect: Dialect) -> web.WebSocketResponse
     state.sockets.add(ws)
     try:
         if auth.user_id is None:
-            await dialect.reject(ws, state)
+            await dialect.reject(ws)
             return ws
         conn = Connection(ws=ws, user_id=auth.user_id, state=state)
         await dialect.greet(conn, auth)
@@ -472,7 +477,7 @@ async def serve(request: web.Request, dialect: Dialect) -> web.WebSocketResponse
         state.sockets.discard(ws)
 
 
-def _without(request: web.Request, name: str) -> Any:
+def _without(request: web.Request, name: str) -> CIMultiDict[str]:
     headers = request.headers.copy()
     headers.popall(name, None)
     return headers
