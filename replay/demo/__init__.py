@@ -23,6 +23,7 @@ from replay.demo.traffic import (
 )
 
 __all__ = [
+    "CONFIG_NAME",
     "LEGACY_ROUTES",
     "MODE_QUIRKS",
     "REPLAY_TOKEN",

@@ -31,17 +31,23 @@ from multidict import CIMultiDict
 
 __all__ = [
     "AGENT_EVENTS",
+    "AGENT_NAME",
     "LEGACY_QUIRKS",
     "TOKEN_PREFIX",
+    "Auth",
+    "Connection",
     "Dialect",
     "FactoryDialect",
     "IsolatedDialect",
     "MainDialect",
     "Mode",
     "Quirks",
+    "Run",
     "ServerState",
     "authenticate",
     "derive_content",
+    "iso_now",
+    "offered_subprotocols",
     "serve",
 ]
 
@@ -200,6 +206,7 @@ class Connection:
     state: ServerState
 
     async def send(self, message: dict[str, Any]) -> None:
+        """Send ``message`` as one JSON text frame."""
         await self.ws.send_str(json.dumps(message))
 
 

@@ -37,6 +37,7 @@ from replay.errors import Unreachable, WsShadowError
 
 __all__ = [
     "REPLAY_TOKEN",
+    "AuthMethod",
     "SessionOutcome",
     "TrafficError",
     "TrafficSummary",
@@ -46,7 +47,8 @@ __all__ = [
 REPLAY_TOKEN = "user-shadow-replayer"
 """The demo token replay substitutes for every redacted credential (user ``shadow-replayer``)."""
 
-Auth = Literal["subprotocol", "header", "none"]
+AuthMethod = Literal["subprotocol", "header", "none"]
+"""How a scripted client presents its token."""
 
 _WAIT = 5.0
 _TEXTS = (
@@ -66,7 +68,7 @@ _TEXTS = (
 
 # (user id, route, auth). User ids are longer than eight characters so that
 # the consolidated isolated mode's truncation (regression 5) is visible.
-_USERS: tuple[tuple[str, str, Auth], ...] = (
+_USERS: tuple[tuple[str, str, AuthMethod], ...] = (
     ("alice-anderson", "/ws", "subprotocol"),
     ("bob-brennan", "/ws", "header"),
     ("carol-castillo", "/ws", "subprotocol"),
@@ -93,7 +95,7 @@ class SessionOutcome:
 
     route: str
     user: str | None
-    auth: Auth
+    auth: AuthMethod
     subprotocol: str | None
     """The subprotocol the server selected."""
     runs: int
@@ -163,7 +165,7 @@ class _Step:
 class _Script:
     route: str
     user: str | None
-    auth: Auth
+    auth: AuthMethod
     steps: tuple[_Step, ...]
     start_delay: float
     echo_user_id: bool = False
