@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint bench conformance captures fuzz clean
+.PHONY: install demo test lint bench conformance captures fuzz clean browser
 
 install: $(STAMP)
 
@@ -17,12 +17,16 @@ $(STAMP): pyproject.toml
 demo: install
 	$(VENV)/bin/wsshadow demo
 
-test: install lint
+test: install lint browser
 	$(PY) -m pytest -q
 
 lint: install
 	$(VENV)/bin/ruff check replay recorders tests bench
 	$(VENV)/bin/mypy replay recorders
+
+# Headless Chromium (Debian's package) for the HTML report's browser test.
+browser:
+	@test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)
 
 bench: install
 	$(PY) bench/run_all.py
