@@ -6,6 +6,8 @@ and colour, in a pipe plain, stable text.
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
 import time
 from collections.abc import Iterable
@@ -22,8 +24,10 @@ __all__ = [
     "note",
     "print_session",
     "print_session_table",
+    "report_style",
     "stderr_console",
     "stdout_console",
+    "write_text",
 ]
 
 
@@ -36,6 +40,20 @@ def stdout_console() -> Console:
 def stderr_console() -> Console:
     """A console for notes and errors."""
     return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def report_style() -> tuple[bool, int]:
+    """(colour, width) for a report printed to stdout: colour only on a terminal, honouring NO_COLOR."""
+    if not sys.stdout.isatty():
+        return False, 100
+    color = not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
+    return color, max(shutil.get_terminal_size((100, 24)).columns, 60)
+
+
+def write_text(text: str) -> None:
+    """Write rendered text to stdout as it is (reports, already formatted)."""
+    sys.stdout.write(text)
+    sys.stdout.flush()
 
 
 def error(message: str) -> None:

@@ -11,9 +11,11 @@ from __future__ import annotations
 import sys
 
 import click
+import typer
 
 from replay import output
 from replay.cli import captures as _captures  # noqa: F401  (registers commands)
+from replay.cli import report as _report  # noqa: F401  (registers commands)
 from replay.cli.app import app
 from replay.errors import ExitStatus, WsShadowError
 
@@ -27,13 +29,18 @@ def main(argv: list[str] | None = None) -> int:
     except WsShadowError as e:
         output.error(str(e))
         code = int(e.exit_status)
-    except click.exceptions.Exit as e:
+    except (click.exceptions.Exit, typer.Exit) as e:
         code = e.exit_code
-    except click.exceptions.Abort:
+    except (click.exceptions.Abort, typer.Abort):
         output.error("interrupted")
         code = 130
-    except click.ClickException as e:
-        e.show()
+    except (click.ClickException, typer.TyperException) as e:
+        # typer >= 0.20 raises its own vendored click's exceptions (usage errors).
+        show = getattr(e, "show", None)
+        if callable(show):
+            show()
+        else:
+            output.error(str(e))
         code = ExitStatus.ERROR
     except KeyboardInterrupt:
         output.error("interrupted")

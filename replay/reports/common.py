@@ -9,7 +9,6 @@ import base64
 import binascii
 import json
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 

@@ -18,7 +18,6 @@ from rich.text import Text
 from replay.reports.common import (
     Example,
     clean_text,
-    compact,
     count_word,
     details_by_session,
     example_for,
