@@ -24,9 +24,11 @@ lint: install
 	$(VENV)/bin/ruff check replay recorders tests bench
 	$(VENV)/bin/mypy replay recorders
 
-# Headless Chromium (Debian's package) for the HTML report's browser test.
+# Headless Chromium (Debian's package) for the HTML report's browser test
+# (tests/reports/test_report_browser.py); nothing to do once it is installed.
+APT := DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600
 browser:
-	@test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)
+	@test -x /usr/bin/chromium || ($(APT) update && $(APT) install -y chromium)
 
 bench: install
 	$(PY) bench/run_all.py
