@@ -78,9 +78,10 @@ _PAGE = """<!DOCTYPE html>
     <tbody id="groups-body"></tbody>
   </table>
 </section>
+<div class="two">
 <section id="timing">
   <h2>Timing <span class="sub">latency of server messages from the client message that triggered them</span></h2>
-  <table class="timing" style="max-width:520px">
+  <table class="timing">
     <thead><tr><th></th><th class="num">baseline</th><th class="num">candidate</th><th class="num">ratio</th></tr></thead>
     <tbody id="timing-body"></tbody>
   </table>
@@ -94,6 +95,7 @@ _PAGE = """<!DOCTYPE html>
   </table>
   </details>
 </section>
+</div>
 <section id="sessions">
   <h2>Sessions</h2>
   <div class="filters">

@@ -336,8 +336,13 @@
       el("span", null, rows.length + " rows" + (s.rows_truncated ? " (truncated to the first rows)" : "")));
     box.appendChild(toggles);
     var head = el("div", "srow head");
-    add(head, el("div", null, "baseline" + (s.baseline_session ? " \u00b7 " + s.baseline_session : "")),
-      el("div", null, "status"), el("div", null, "candidate" + (s.candidate_session ? " \u00b7 " + s.candidate_session : "")));
+    function sideHead(label, sid) {
+      var d = el("div", null, label);
+      if (sid) d.appendChild(el("span", "sid", sid));
+      return d;
+    }
+    add(head, sideHead("baseline", s.baseline_session), el("div", null, "status"),
+      sideHead("candidate", s.candidate_session));
     streams.appendChild(head);
     rows.forEach(function (r, i) {
       var st = r.status || "equal";
