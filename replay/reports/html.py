@@ -90,7 +90,7 @@ _PAGE = """<!DOCTYPE html>
   <h2>Noise <span class="sub" id="noise-total"></span></h2>
   <details class="noise"><summary>Differences that also occur between two baseline runs are suppressed, not dropped: show them</summary>
   <table>
-    <thead><tr><th>signature</th><th class="num">occurrences</th><th class="num">candidate sessions</th><th class="num">baseline-vs-baseline sessions</th><th>reason</th></tr></thead>
+    <thead><tr><th>signature</th><th class="num">occurrences</th><th class="num" title="sessions where it occurred against the candidate">candidate</th><th class="num" title="sessions where it occurred between two baseline runs">baseline pair</th><th>reason</th></tr></thead>
     <tbody id="noise-body"></tbody>
   </table>
   </details>

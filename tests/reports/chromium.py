@@ -61,6 +61,8 @@ class Chromium:
     async def __aenter__(self) -> Chromium:
         profile = self.workdir / "chromium-profile"
         profile.mkdir(parents=True, exist_ok=True)
+        # A profile used before holds the old port: read only what this process writes.
+        (profile / "DevToolsActivePort").unlink(missing_ok=True)
         self.log = (self.workdir / "chromium.log").open("wb")
         self.proc = subprocess.Popen(
             [CHROMIUM, *FLAGS, f"--user-data-dir={profile}",
