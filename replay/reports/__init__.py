@@ -53,7 +53,12 @@ EXTENSIONS = {
 
 def render_json(report: dict[str, Any]) -> str:
     """The report as indented JSON (UTF-8 text, keys in the contract's order)."""
-    return json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+    text = json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate from the input: keep it as an escape
+        text = json.dumps(report, indent=2, ensure_ascii=True) + "\n"
+    return text
 
 
 def render(report: dict[str, Any], fmt: str, *, color: bool = False, width: int = 100) -> str:

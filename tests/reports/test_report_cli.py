@@ -77,3 +77,18 @@ def test_missing_file_and_unknown_extension(tmp_path: Path, capsys: pytest.Captu
     assert not (tmp_path / "r.pdf").exists()
     assert main(["report", str(FIXTURE), "-f", "pdf"]) == 2
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_every_format_writes_a_report_with_lone_surrogates_and_controls(tmp_path: Path) -> None:
+    from report_fixtures import load_fixture
+
+    from replay.reports import EXTENSIONS, load_report, write_report
+
+    report = load_fixture()
+    report["differences"][0]["signature"] += " \ud800\x00\u202e"
+    report["session_details"][0]["rows"][0]["baseline"]["payload"] = {"x": "\udfff\x1b"}
+    for ext in sorted(set(EXTENSIONS)):
+        path = write_report(report, tmp_path / f"r{ext}")
+        text = path.read_text(encoding="utf-8")
+        assert "\x00" not in text and "\x1b" not in text
+    assert load_report(tmp_path / "r.json") == report
