@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from recorders.har import looks_like_har, read_har
 from replay import output
 from replay.cli.app import captures_app
 from replay.cli.options import CaptureArg, NoRedact, RedactField, RunOpt, make_redactor
@@ -65,7 +66,9 @@ def captures_export(
 
 @captures_app.command("import")
 def captures_import(
-    source: Annotated[Path, typer.Argument(help="JSONL capture to read.")],
+    source: Annotated[
+        Path, typer.Argument(help='JSONL capture, or a HAR file (.har, or content {"log": ...}).')
+    ],
     capture: CaptureArg,
     no_redact: NoRedact = False,
     redact_field: RedactField = None,
@@ -73,9 +76,17 @@ def captures_import(
         bool, typer.Option("--replace", help="Replace sessions whose id is already stored.")
     ] = False,
 ) -> None:
-    """Add the sessions of a JSONL file to a capture (created if missing), redacted."""
+    """Add the sessions of a JSONL or HAR file to a capture (created if missing), redacted.
+
+    A HAR file (Chrome/Edge/Firefox DevTools, mitmproxy) contributes its
+    WebSocket entries; it is checked whole before anything is stored.
+    """
     if not source.exists():
         raise BadInput(f"{source}: no such file")
+    if source.is_dir():
+        raise BadInput(f"{source}: is a directory")
+    har = looks_like_har(source)
+    sessions = read_har(source) if har else None
     with (
         source.open("rb") as f,
         CaptureStore.open(
@@ -83,9 +94,11 @@ def captures_import(
         ) as store,
     ):
         count = store.put_sessions(
-            read_jsonl(f, str(source)), on_conflict="replace" if replace else "error"
+            sessions if sessions is not None else read_jsonl(f, str(source)),
+            on_conflict="replace" if replace else "error",
         )
-    output.note(f"imported {count} sessions into {capture}")
+    kind = "WebSocket sessions from HAR" if har else "sessions"
+    output.note(f"imported {count} {kind} into {capture}")
 
 
 class _atomic_output:
