@@ -258,3 +258,28 @@ def test_millisecond_times_and_error_frames() -> None:
     assert s.messages[0].t == pytest.approx(0.25)
     assert s.close is not None and s.close.error == "reset" and s.close.t == pytest.approx(0.9)
     assert isinstance(CaptureError("x"), BadInput)
+
+
+def test_real_headless_chromium_export() -> None:
+    """chromium.har: recorded by make_chromium_har.py through the DevTools Protocol."""
+    (s,) = read_har(FIXTURES / "chromium.har")
+    h = s.handshake
+    assert (h.route, h.query, h.status, h.subprotocol) == (
+        "/ws/echo",
+        "room=7&token=s3cret",
+        101,
+        "chat.v2",
+    )
+    assert h.subprotocols == (f"jwt.{JWT}", "chat.v2")
+    assert h.request_header("user-agent") is not None and "Chrome" in h.request_header("user-agent")  # type: ignore[operator]
+    say = '{"type":"say","text":"hi","access_token":"abc"}'
+    assert shape(s) == [
+        (Direction.SERVER, Opcode.TEXT, '{"type":"hello","room":"7"}'),
+        (Direction.CLIENT, Opcode.TEXT, say),
+        (Direction.SERVER, Opcode.TEXT, "echo:" + say),
+        (Direction.CLIENT, Opcode.BINARY, b"\x00\x01\x02\xff"),
+        (Direction.SERVER, Opcode.BINARY, b"\xff\x02\x01\x00"),
+        (Direction.CLIENT, Opcode.TEXT, "bye"),
+    ]
+    times = [m.t for m in s.messages]
+    assert times == sorted(times) and 0 <= times[0] < 1 and times[-1] < 5
