@@ -93,6 +93,21 @@ def _headers(raw: Any) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
+def _code(value: Any) -> int | None:
+    """A close code as an int (apps and servers are not always strict about types)."""
+    try:
+        return None if value is None else int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _reason(value: Any) -> str:
+    """A close reason as text: FastAPI, for one, closes with a list of validation errors."""
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else str(value)
+
+
 class _Writer(threading.Thread):
     """The background thread that owns the capture store and writes batches."""
 
@@ -459,8 +474,8 @@ class WsShadowRecorder:
             session.accepted = True
             self._open(session, 101, event.get("subprotocol"), event.get("headers"))
         elif kind == "websocket.close":
-            code = event.get("code", 1000)
-            reason = event.get("reason") or ""
+            code = _code(event.get("code", 1000))
+            reason = _reason(event.get("reason"))
             if not session.accepted:
                 # Closing before accepting denies the handshake: servers answer 403.
                 session.accepted = True
@@ -481,8 +496,8 @@ class WsShadowRecorder:
             if not session.accepted:
                 session.accepted = True
                 self._open(session, None, None, ())  # gone before any answer
-            code = event.get("code")
-            reason = event.get("reason") or ""
+            code = _code(event.get("code"))
+            reason = _reason(event.get("reason"))
             if code == 1006:
                 close = Close(1006, reason, Closer.ERROR, "connection lost (1006)", t)
             elif code == 1012:

@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import FastAPI, WebSocket
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from recorders.asgi import WsShadowRecorder
 from recorders.serve import serve_asgi
 from replay.model import Closer, Direction, Opcode, Session, Source
-from replay.redact import Redactor
+from replay.redact import PLACEHOLDER_RE, Redactor
 from replay.store import CaptureStore
 
 from .apps import make_app
@@ -216,3 +217,173 @@ async def test_close_is_idempotent_and_later_sessions_pass_through(tmp_path: Pat
 def test_sample_out_of_range_is_refused() -> None:
     with pytest.raises(ValueError, match="sample"):
         WsShadowRecorder(make_app(), capture="x.db", sample=1.5)
+
+
+def _fastapi_app() -> Any:
+    """The README's FastAPI example."""
+    api = FastAPI()
+
+    @api.websocket("/ws")
+    async def ws(websocket: WebSocket) -> None:
+        await websocket.accept()
+        async for text in websocket.iter_text():
+            await websocket.send_json({"type": "echo", "text": text})
+
+    return api
+
+
+async def test_fastapi_app_as_in_the_readme(tmp_path: Path) -> None:
+    capture = tmp_path / "prod.db"
+    recorder = WsShadowRecorder(_fastapi_app(), capture=capture, sample=1.0)
+    with serve_asgi(recorder, lifespan="on") as served:
+        async with connect(f"{served.ws_url}/ws") as ws:
+            await ws.send("a")
+            assert await ws.recv() == '{"type":"echo","text":"a"}'
+    (s,) = recorded(capture)
+    assert [m.payload for m in s.messages] == ["a", '{"type":"echo","text":"a"}']
+    assert s.close is not None and (s.close.code, s.close.by) == (1000, Closer.CLIENT)
+
+
+def test_interpreter_exit_flushes(tmp_path: Path) -> None:
+    """No lifespan, no close(): the capture is still written when the process exits."""
+    import subprocess
+    import sys
+    import textwrap
+
+    capture = tmp_path / "exit.db"
+    script = textwrap.dedent(
+        f"""
+        import asyncio
+        from websockets.asyncio.client import connect
+        from recorders.asgi import WsShadowRecorder
+        from recorders.serve import serve_asgi
+        from tests.recorders.apps import make_app
+
+        recorder = WsShadowRecorder(make_app(), capture={str(capture)!r}, flush_interval=60)
+
+        async def main():
+            async with connect(served.ws_url + "/ws/echo") as ws:
+                await ws.recv()
+                await ws.send("x")
+                await ws.recv()
+
+        with serve_asgi(recorder, lifespan="off") as served:
+            asyncio.run(main())
+        """
+    )
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    (s,) = recorded(capture)
+    assert [m.payload for m in s.messages] == ['{"type":"hello","room":null}', "x", "echo:x"]
+
+
+async def test_disk_full_mid_run_fails_open_and_recovers(tmp_path: Path) -> None:
+    """A real write error (file size limit, as a full disk) loses frames, not the app."""
+    import resource
+    import signal
+
+    capture = tmp_path / "full.db"
+    recorder = WsShadowRecorder(make_app(), capture=capture, flush_interval=0.05)
+    big = "y" * 300_000
+    with serve_asgi(recorder) as served:
+        await chat(served.ws_url)  # fine: recorded
+        await _settle(recorder, frames=6)
+        soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+        old = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (256 * 1024, hard))
+        try:
+            async with connect(f"{served.ws_url}/ws/echo", max_size=None) as ws:
+                await ws.recv()
+                await ws.send(big)
+                assert await ws.recv() == "echo:" + big  # the app is unaffected
+            await _settle(recorder, dropped=True)
+        finally:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+            signal.signal(signal.SIGXFSZ, old)
+        seen = await chat(served.ws_url)  # the disk has room again
+        assert seen["close"] == (4000, "bye now")
+    recorder.close()
+    stats = recorder.stats
+    assert stats.store_error is not None and "cannot write" in stats.store_error
+    assert stats.sessions_dropped == 1 and stats.frames_dropped >= 2
+    sessions = recorded(capture)
+    assert len(sessions) == 2  # before and after the failure, nothing half-written
+    assert all(len(s.messages) == 6 for s in sessions)
+
+
+async def _settle(recorder: WsShadowRecorder, frames: int = 0, dropped: bool = False) -> None:
+    """Wait (briefly) until the writer thread has written or dropped what it was given."""
+    import asyncio
+
+    for _ in range(200):
+        st = recorder.stats
+        if (dropped and st.frames_dropped) or (not dropped and st.frames_written >= frames):
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"writer did not settle: {recorder.stats}")
+
+
+async def test_recorded_client_side_replays_against_the_unwrapped_app(
+    tmp_path: Path, serve_app: Any
+) -> None:
+    """The capture holds what a replay needs: sending its client side to the same app,
+    unwrapped, gives the recorded server side back (a minimal causal replay)."""
+    capture = tmp_path / "prod.db"
+    recorder = WsShadowRecorder(make_app(), capture=capture)
+    with serve_asgi(recorder) as served:
+        await chat(served.ws_url)
+    recorder.close()
+    (s,) = recorded(capture)
+    unwrapped = serve_app(make_app())
+    got: list[Any] = []
+    # Redacted credentials are placeholders (not even valid subprotocol tokens):
+    # replay substitutes fresh ones, as the replay engine does from configuration.
+    fresh = lambda text: PLACEHOLDER_RE.sub("fresh", text)  # noqa: E731
+    async with connect(
+        f"{unwrapped.ws_url}{s.handshake.route}?{fresh(s.handshake.query)}",
+        subprotocols=[fresh(p) for p in s.handshake.subprotocols],  # type: ignore[misc]
+    ) as ws:
+        assert ws.subprotocol == s.handshake.subprotocol
+        server_before = 0
+        for m in s.messages:
+            if m.direction is Direction.SERVER:
+                server_before += 1
+                continue
+            while len(got) < server_before:
+                got.append(await ws.recv())
+            await ws.send(m.payload)
+        with pytest.raises(ConnectionClosed):
+            while True:
+                got.append(await ws.recv())
+        assert s.close is not None and ws.close_code == s.close.code
+    assert got == [m.payload for m in s.server_messages()]
+
+
+async def test_fastapi_validation_denial_is_recorded(tmp_path: Path) -> None:
+    """FastAPI refuses a missing parameter by closing with a list as reason: still recorded."""
+    api = FastAPI()
+
+    @api.websocket("/ws/room")
+    async def room(websocket: WebSocket, room: int) -> None:
+        await websocket.accept()
+        await websocket.send_text(str(room))
+        await websocket.close()
+
+    capture = tmp_path / "deny.db"
+    recorder = WsShadowRecorder(api, capture=capture)
+    with serve_asgi(recorder) as served:
+        with pytest.raises(InvalidStatus):
+            async with connect(f"{served.ws_url}/ws/room"):
+                pass
+        async with connect(f"{served.ws_url}/ws/room?room=5") as ws:
+            assert await ws.recv() == "5"
+    recorder.close()
+    assert recorder.stats.store_error is None
+    by_query = {s.handshake.query: s for s in recorded(capture)}
+    assert by_query[""].handshake.status == 403
+    assert by_query[""].close is not None and "room" in by_query[""].close.reason
+    assert by_query["room=5"].close is not None
+    assert by_query["room=5"].close.code == 1000 and by_query["room=5"].close.by is Closer.SERVER
