@@ -36,16 +36,30 @@ async def deny(ws: WebSocket) -> None:
     await ws.close()
 
 
+async def deny_http(ws: WebSocket) -> None:
+    """Refuse the handshake with an HTTP response (the websocket.http.response extension)."""
+    await ws.send_denial_response(PlainTextResponse("no ticket", status_code=401))
+
+
+async def crash(ws: WebSocket) -> None:
+    """Accept, send one message, then fail."""
+    await ws.accept()
+    await ws.send_text("about to fail")
+    raise RuntimeError("boom")
+
+
 async def index(request: object) -> PlainTextResponse:
     return PlainTextResponse("ok")
 
 
 def make_app() -> Starlette:
-    """A fresh app: ``/`` (HTTP), ``/ws/echo`` and ``/ws/deny`` (WebSocket)."""
+    """A fresh app: ``/`` (HTTP) and the WebSocket routes above under ``/ws/``."""
     return Starlette(
         routes=[
             Route("/", index),
             WebSocketRoute("/ws/echo", echo),
             WebSocketRoute("/ws/deny", deny),
+            WebSocketRoute("/ws/deny-http", deny_http),
+            WebSocketRoute("/ws/crash", crash),
         ]
     )

@@ -387,3 +387,26 @@ async def test_fastapi_validation_denial_is_recorded(tmp_path: Path) -> None:
     assert by_query[""].close is not None and "room" in by_query[""].close.reason
     assert by_query["room=5"].close is not None
     assert by_query["room=5"].close.code == 1000 and by_query["room=5"].close.by is Closer.SERVER
+
+
+async def test_http_denial_and_app_crash(tmp_path: Path) -> None:
+    capture = tmp_path / "edge.db"
+    recorder = WsShadowRecorder(make_app(), capture=capture)
+    with serve_asgi(recorder) as served:
+        with pytest.raises(InvalidStatus) as denied:
+            async with connect(f"{served.ws_url}/ws/deny-http"):
+                pass
+        async with connect(f"{served.ws_url}/ws/crash") as ws:
+            assert await ws.recv() == "about to fail"
+            with pytest.raises(ConnectionClosed):
+                await ws.recv()
+    recorder.close()
+    assert denied.value.response.status_code == 401
+    sessions = {s.route: s for s in recorded(capture)}
+    refused = sessions["/ws/deny-http"]
+    assert refused.handshake.status == 401
+    assert refused.handshake.response_header("content-type") == "text/plain; charset=utf-8"
+    crashed = sessions["/ws/crash"]
+    assert [m.payload for m in crashed.messages] == ["about to fail"]
+    assert crashed.close is not None and crashed.close.by is Closer.ERROR
+    assert crashed.close.error == "application raised RuntimeError"
