@@ -143,8 +143,8 @@ class _Writer(threading.Thread):
         if self.error is None:
             self.error = f"{what}: {exc}"
             log.warning(
-                "wsshadow recorder: %s (%s); the app is unaffected, sessions are not recorded "
-                "until the store works again",
+                "wsshadow recorder: %s (%s); the app is unaffected, what cannot be written is "
+                "counted in recorder.stats",
                 what,
                 exc,
             )
@@ -166,15 +166,25 @@ class _Writer(threading.Thread):
         try:
             self.writer.flush()
         except Exception as e:
-            sessions, frames = self.writer.discard()
-            self._lost |= self._unflushed
-            self.sessions_dropped += sessions
-            self.frames_dropped += frames
-            self._fail(f"cannot write capture {self.path}", e)
+            self._drop_batch(e)
         else:
-            self.sessions_written = self.writer.written_sessions
-            self.frames_written = self.writer.written_frames
+            self._written()
         self._unflushed.clear()
+
+    def _drop_batch(self, exc: BaseException) -> None:
+        """After a failed write: count what was queued as dropped and carry on."""
+        assert self.writer is not None
+        sessions, frames = self.writer.discard()
+        self._lost |= self._unflushed
+        self._unflushed.clear()
+        self.sessions_dropped += sessions
+        self.frames_dropped += frames
+        self._fail(f"cannot write capture {self.path}", exc)
+
+    def _written(self) -> None:
+        assert self.writer is not None
+        self.sessions_written = self.writer.written_sessions
+        self.frames_written = self.writer.written_frames
 
     # ---- events --------------------------------------------------------------
 
@@ -202,15 +212,11 @@ class _Writer(threading.Thread):
         try:
             self.writer.append(sid, message)  # flushes itself every batch_size frames
         except Exception as e:
-            sessions, frames = self.writer.discard()
-            self._lost |= self._unflushed
-            self._unflushed.clear()
-            self.sessions_dropped += sessions
-            self.frames_dropped += frames
-            self._fail(f"cannot write capture {self.path}", e)
+            self._drop_batch(e)
         else:
-            self.sessions_written = self.writer.written_sessions
-            self.frames_written = self.writer.written_frames
+            if self.writer.pending == 0:  # that append flushed the batch
+                self._unflushed.clear()
+                self._written()
 
     def run(self) -> None:
         deadline: float | None = None
