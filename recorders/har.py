@@ -34,6 +34,7 @@ import json
 import os
 import zlib
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -52,6 +53,7 @@ from replay.model import (
     Session,
     Source,
 )
+from replay.redact import placeholder
 
 __all__ = [
     "HAR_SUFFIXES",
@@ -326,8 +328,19 @@ def _session_id(entry: dict[str, Any]) -> str:
     return f"har-{digest[:16]}"
 
 
-def _session(entry: dict[str, Any], index: int, tags: tuple[str, ...]) -> Session:
-    handshake = _handshake(entry, index)
+def _with_placeholders(handshake: Handshake, names: tuple[str, ...]) -> Handshake:
+    """Add a placeholder header for each credential header the export left out."""
+    missing = [n for n in names if handshake.request_header(n) is None]
+    if not missing:
+        return handshake
+    added = tuple((n, placeholder("header", n.lower())) for n in missing)
+    return replace(handshake, request_headers=handshake.request_headers + added)
+
+
+def _session(
+    entry: dict[str, Any], index: int, tags: tuple[str, ...], placeholders: tuple[str, ...]
+) -> Session:
+    handshake = _with_placeholders(_handshake(entry, index), placeholders)
     started = entry.get("startedDateTime")
     started_at = _parse_time(started)
     if started is not None and started_at is None:
@@ -345,12 +358,16 @@ def _session(entry: dict[str, Any], index: int, tags: tuple[str, ...]) -> Sessio
     )
 
 
-def har_document(doc: Any, name: str = "<har>") -> list[Session]:
+def har_document(doc: Any, name: str = "<har>", placeholders: Iterable[str] = ()) -> list[Session]:
     """The WebSocket sessions of a parsed HAR document, in file order.
 
+    ``placeholders`` names credential headers (``authorization``,
+    ``cookie``) that a sanitized export left out: each session lacking one
+    gets a ``${redacted:header:NAME}`` placeholder that replay can fill.
     Raises CaptureError naming the entry index and field for malformed
     input, and when the file holds no WebSocket entry at all.
     """
+    wanted = tuple(placeholders)
     if not isinstance(doc, dict) or not isinstance(doc.get("log"), dict):
         raise CaptureError(f'{name}: not a HAR file (no top-level {{"log": {{...}}}} object)')
     log = doc["log"]
@@ -367,7 +384,7 @@ def har_document(doc: Any, name: str = "<har>") -> list[Session]:
         if not _is_websocket(entry):
             continue
         try:
-            sessions.append(_session(entry, index, tags))
+            sessions.append(_session(entry, index, tags, wanted))
         except CaptureError as e:
             raise CaptureError(f"{name}: {e}") from None
     if not sessions:
@@ -379,23 +396,27 @@ def har_document(doc: Any, name: str = "<har>") -> list[Session]:
 
 
 def read_har(
-    source: str | os.PathLike[str] | IO[bytes] | IO[str], name: str | None = None
+    source: str | os.PathLike[str] | IO[bytes] | IO[str],
+    name: str | None = None,
+    placeholders: Iterable[str] = (),
 ) -> list[Session]:
     """All WebSocket sessions of a HAR file (path or stream); see ``har_document``."""
     if name is None:
         name = str(source) if isinstance(source, str | os.PathLike) else "<har>"
-    return har_document(_load(source, name), name)
+    return har_document(_load(source, name), name, placeholders)
 
 
 def import_har(
-    source: str | os.PathLike[str] | IO[bytes] | IO[str], name: str | None = None
+    source: str | os.PathLike[str] | IO[bytes] | IO[str],
+    name: str | None = None,
+    placeholders: Iterable[str] = (),
 ) -> Iterator[Session]:
     """The WebSocket sessions of a HAR file, for ``CaptureStore.put_sessions``.
 
     The whole file is checked before the first session is returned, so a bad
     entry never leaves a half import. Raises CaptureError (a BadInput).
     """
-    return iter(read_har(source, name))
+    return iter(read_har(source, name, placeholders))
 
 
 # ---- sessions -> HAR (Chrome's shape) -------------------------------------------

@@ -75,6 +75,15 @@ def captures_import(
     replace: Annotated[
         bool, typer.Option("--replace", help="Replace sessions whose id is already stored.")
     ] = False,
+    placeholder_header: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--placeholder-header",
+            help="HAR: add a credential placeholder for this header when the export left it "
+            "out, e.g. authorization for a sanitized export (repeatable).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Add the sessions of a JSONL or HAR file to a capture (created if missing), redacted.
 
@@ -86,7 +95,9 @@ def captures_import(
     if source.is_dir():
         raise BadInput(f"{source}: is a directory")
     har = looks_like_har(source)
-    sessions = read_har(source) if har else None
+    if placeholder_header and not har:
+        raise BadInput("--placeholder-header applies to HAR files only")
+    sessions = read_har(source, placeholders=placeholder_header or ()) if har else None
     with (
         source.open("rb") as f,
         CaptureStore.open(

@@ -141,6 +141,33 @@ def test_sanitized_export_imports(tmp_path: Path) -> None:
     echo = next(s for s in sessions if s.route == "/ws/echo")
     assert echo.handshake.request_header("cookie") is None
     assert len(echo.messages) == 5
+    # Asked for, placeholders stand in for the credentials the export left out.
+    filled = import_cli(
+        path,
+        tmp_path / "p.db",
+        "--placeholder-header",
+        "Cookie",
+        "--placeholder-header",
+        "authorization",
+    )
+    echo = next(s for s in filled if s.route == "/ws/echo")
+    assert echo.handshake.request_header("cookie") == "${redacted:header:cookie}"
+    assert echo.handshake.request_header("authorization") == "${redacted:header:authorization}"
+    # A header the export kept is not replaced.
+    (m,) = read_har(FIXTURES / "mitmproxy.har", placeholders=("authorization",))
+    assert m.handshake.request_header("authorization") == "Bearer mitm-secret"
+
+
+def test_placeholder_header_is_for_har_only(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    jsonl = tmp_path / "x.jsonl"
+    jsonl.write_text('{"format":"wsshadow-capture","format_version":1}\n')
+    code = main(
+        ["captures", "import", str(jsonl), str(tmp_path / "c.db"), "--placeholder-header", "a"]
+    )
+    assert code == 2
+    assert "HAR files only" in capsys.readouterr().err
 
 
 def test_import_har_reads_streams() -> None:
