@@ -410,3 +410,30 @@ async def test_http_denial_and_app_crash(tmp_path: Path) -> None:
     assert [m.payload for m in crashed.messages] == ["about to fail"]
     assert crashed.close is not None and crashed.close.by is Closer.ERROR
     assert crashed.close.error == "application raised RuntimeError"
+
+
+async def test_concurrent_sessions_do_not_mix(tmp_path: Path) -> None:
+    import asyncio
+
+    capture = tmp_path / "many.db"
+    recorder = WsShadowRecorder(make_app(), capture=capture, batch_size=7, flush_interval=0.01)
+
+    async def one(i: int) -> None:
+        async with connect(f"{served.ws_url}/ws/echo?room={i}") as ws:
+            await ws.recv()
+            for k in range(5):
+                await ws.send(f"{i}-{k}")
+                assert await ws.recv() == f"echo:{i}-{k}"
+
+    with serve_asgi(recorder) as served:
+        await asyncio.gather(*(one(i) for i in range(12)))
+    recorder.close()
+    sessions = recorded(capture)
+    assert len(sessions) == 12 and recorder.stats.frames_dropped == 0
+    for s in sessions:
+        room = s.handshake.query.removeprefix("room=")
+        expected = [f'{{"type":"hello","room":"{room}"}}']
+        for k in range(5):
+            expected += [f"{room}-{k}", f"echo:{room}-{k}"]
+        assert [m.payload for m in s.messages] == expected
+        assert [m.seq for m in s.messages] == list(range(11))
