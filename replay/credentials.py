@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from urllib.parse import quote
 
 from replay.errors import BadInput
@@ -59,20 +59,46 @@ def expand_env(value: str, env: Mapping[str, str], *, name: str = "") -> str:
 
 @dataclass(frozen=True)
 class Credentials:
-    """Credential values by name (``authorization``) or kind and name (``header:authorization``)."""
+    """Credential values by name (``authorization``) or kind and name (``header:authorization``).
 
-    values: Mapping[str, str]
+    ``broken`` holds the credentials whose ``${VAR}`` could not be expanded,
+    with the reason; looking one of them up raises MissingCredential, so an
+    unset variable only fails the sessions that need it.
+    """
+
+    values: Mapping[str, str] = field(default_factory=dict)
+    broken: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def resolve(cls, raw: Mapping[str, str], env: Mapping[str, str]) -> Credentials:
-        """Credentials with ``${VAR}`` references expanded now, so a missing variable fails early."""
-        return cls({k.lower(): expand_env(v, env, name=k) for k, v in raw.items()})
+        """Credentials with ``${VAR}`` references expanded from ``env``."""
+        values: dict[str, str] = {}
+        broken: dict[str, str] = {}
+        for key, value in raw.items():
+            try:
+                values[key.lower()] = expand_env(value, env, name=key)
+            except MissingCredential as e:
+                broken[key.lower()] = str(e)
+        return cls(values, broken)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every credential name given, expanded or not (never the values)."""
+        return tuple(sorted({*self.values, *self.broken}))
 
     def lookup(self, kind: str, name: str) -> str | None:
-        """The value for a placeholder of ``kind`` and ``name``, or None."""
+        """The value for a placeholder of ``kind`` and ``name``, or None.
+
+        Raises MissingCredential when the credential was given but its
+        environment variable is not set.
+        """
         name = name.lower()
-        found = self.values.get(f"{kind}:{name}")
-        return found if found is not None else self.values.get(name)
+        for key in (f"{kind}:{name}", name):
+            if key in self.values:
+                return self.values[key]
+            if key in self.broken:
+                raise MissingCredential(self.broken[key])
+        return None
 
     def _fill(self, text: str, encode: str) -> str:
         if "${redacted:" not in text:

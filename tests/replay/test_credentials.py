@@ -14,8 +14,11 @@ from replay.redact import Redactor
 def test_env_references_expand_and_missing_ones_are_named() -> None:
     creds = Credentials.resolve({"Authorization": "Bearer ${TOK}"}, {"TOK": "abc"})
     assert creds.lookup("header", "authorization") == "Bearer abc"
+    creds = Credentials.resolve({"jwt": "${API_TOKEN}", "other": "x"}, {})
+    assert creds.names == ("jwt", "other")
+    assert creds.fill_text("${redacted:header:other}") == "x"
     with pytest.raises(MissingCredential, match="API_TOKEN"):
-        Credentials.resolve({"jwt": "${API_TOKEN}"}, {})
+        creds.fill_text("jwt.${redacted:subprotocol:jwt}")
 
 
 def test_fill_a_redacted_handshake_round_trip() -> None:
