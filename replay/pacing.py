@@ -127,10 +127,14 @@ def plan_session(session: Session) -> PacingPlan:
         code = close.code
     last_t = session.messages[-1].t if session.messages else 0.0
     close_t = close.t if close is not None and close.t is not None else last_t
+    closed_by = close.by if close is not None else None
+    if not session.handshake.accepted:
+        # The recording was refused: against a target that accepts, just close again.
+        closed_by = None
     return PacingPlan(
         steps=tuple(steps),
         server_total=server_seen,
-        closed_by=close.by if close is not None else None,
+        closed_by=closed_by,
         close_code=code,
         close_reason=close.reason if close is not None and close.by is Closer.CLIENT else "",
         close_t=close_t,

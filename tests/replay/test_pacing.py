@@ -129,3 +129,10 @@ def test_settings_reject_nonsense() -> None:
         PacingSettings(speed=0)
     with pytest.raises(ValueError):
         PacingSettings(idle_timeout=-1)
+
+
+def test_a_refused_recording_closes_at_once_when_the_target_accepts() -> None:
+    refused = Session("r", 0.0, Handshake("/ws", status=403), (), Close(None, "", Closer.SERVER))
+    plan = plan_session(refused)
+    assert plan.closed_by is None
+    assert Pacer(plan, PacingSettings(), start=0.0).what_to_send(0.0) == (CloseSession(1000, ""),)
