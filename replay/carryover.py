@@ -18,6 +18,7 @@ Pure: payloads in, payloads out. Paths are dotted (``data.thread_id``), with
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,6 +47,8 @@ Location = tuple[str | None, int]
 """A server message's place in a stream: its event key and occurrence of that key."""
 
 _MIN_LEN = 6
+_QUOTED = re.compile(r'"([^"\\]*)"')  # every string, in order (texts with escapes excluded)
+_ID_NUMBER = re.compile(r'[iI][dD]"\s*:\s*-?[0-9]')
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,12 +191,39 @@ class CarryPlan:
         return CarryTracker(self)
 
 
+def _may_carry(session: Session) -> bool:
+    """A cheap, conservative test on raw text: False only when nothing can be carried over.
+
+    Most sessions (echoes, chat without ids) fail it, which spares them the
+    JSON walk of every message.
+    """
+    issued: set[str] = set()
+    said: set[str] = set()
+    for m in session.messages:
+        text = m.payload
+        if not m.opcode.is_data or not isinstance(text, str):
+            continue
+        if "\\" in text:
+            return True  # escapes: raw text and parsed values may differ
+        if m.direction is Direction.SERVER:
+            if _ID_NUMBER.search(text):
+                return True
+            issued.update(v for v in _QUOTED.findall(text) if len(v) >= _MIN_LEN and v not in said)
+        else:
+            if any(v in text for v in issued):
+                return True
+            said.update(_QUOTED.findall(text))
+    return False
+
+
 def plan_carry_over(
     session: Session,
     rules: tuple[CarryRule, ...] = (),
     event_keys: tuple[str, ...] = DEFAULT_EVENT_KEYS,
 ) -> CarryPlan:
     """Find the server-issued values a recorded session's client echoes later."""
+    if not _may_carry(session):
+        return CarryPlan(rules=rules, event_keys=event_keys)
     client_seen: set[Any] = {v for _, v in session.handshake.request_headers}
     for piece in session.handshake.query.split("&"):
         client_seen.add(piece.partition("=")[2])

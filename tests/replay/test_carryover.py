@@ -82,3 +82,22 @@ def test_path_patterns() -> None:
     assert [v for _, v in match_path(doc, parse_path("a.b.*.id"))] == [1, 2]
     assert sorted(v for _, v in match_path(doc, parse_path("**.id"))) == [0, 1, 2]
     assert match_path(doc, parse_path("a.b.1.id")) == [(("a", "b", 1, "id"), 2)]
+
+
+def test_raw_prefilter_does_not_lose_values_after_numbers_in_lists() -> None:
+    session = _session(
+        ("server", {"type": "made", "items": ["ab", 1234567, "value_x1"]}),
+        ("client", {"type": "use", "ref": "value_x1"}),
+    )
+    tracker = plan_carry_over(session).tracker()
+    tracker.observe_server(json.dumps({"type": "made", "items": ["ab", 1, "value_y2"]}))
+    assert json.loads(tracker.rewrite_client(0, session.messages[1].payload))["ref"] == "value_y2"
+
+
+def test_echo_sessions_skip_the_walk() -> None:
+    session = _session(
+        ("client", {"type": "user_message", "text": "hello there"}),
+        ("server", {"type": "user_message", "text": "hello there"}),
+        ("client", {"type": "user_message", "text": "hello again"}),
+    )
+    assert not plan_carry_over(session).active
