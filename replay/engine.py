@@ -334,6 +334,53 @@ def _request_headers(recorded: Headers, overrides: Headers) -> tuple[Headers, st
     return tuple(headers), user_agent
 
 
+class _Alarm:
+    """A lazily re-armed wake-up for a session waiting in ``recv()``.
+
+    ``asyncio.timeout`` around every ``recv()`` costs a timer per message;
+    this keeps one timer per session, moved only when the deadline comes
+    earlier. A stale (early) alarm wakes the loop once, which finds nothing
+    due and re-arms. The alarm only interrupts ``recv()``, which websockets
+    documents as safe to cancel (no message is lost), never a ``send()``.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        task = asyncio.current_task()
+        assert task is not None
+        self.task = task
+        self.handle: asyncio.TimerHandle | None = None
+        self.when = 0.0
+        self.waiting = False
+        self.fired = False
+
+    def arm(self, when: float) -> None:
+        if self.handle is not None and self.when <= when:
+            return
+        if self.handle is not None:
+            self.handle.cancel()
+        self.when = when
+        self.handle = self.loop.call_at(when, self._fire)
+
+    def _fire(self) -> None:
+        self.handle = None
+        if self.waiting and not self.fired:
+            self.fired = True
+            self.task.cancel()
+
+    def took_it(self) -> bool:
+        """True when a CancelledError came from this alarm (and is now absorbed)."""
+        if not self.fired:
+            return False
+        self.fired = False
+        return self.task.uncancel() == 0
+
+    def disarm(self) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
+            self.handle = None
+
+
 def _close_from(exc: ConnectionClosed, t: float) -> Close:
     rcvd, sent = exc.rcvd, exc.sent
     if rcvd is not None and (sent is None or exc.rcvd_then_sent):
@@ -424,6 +471,7 @@ async def replay_session(
         response_headers=tuple(ws.response.headers.raw_items()) if ws.response else (),
     )
     pacer = Pacer(plan, options.pacing(), t0)
+    alarm = _Alarm(loop)
     messages: list[Message] = []
     close: Close | None = None
     server_count = 0
@@ -450,12 +498,20 @@ async def replay_session(
                     observer.message(recorded.id, sent, step.message)
             if pacer.finished:
                 break
+            deadline = pacer.next_deadline()
+            if deadline is None or deadline <= loop.time():
+                continue
+            alarm.arm(deadline)
+            alarm.waiting = True
             try:
-                async with asyncio.timeout_at(pacer.next_deadline()):
-                    data = await ws.recv()
-            except TimeoutError:
+                data = await ws.recv()
+            except asyncio.CancelledError:
+                if not alarm.took_it():
+                    raise
                 pacer.time_passed(loop.time())
                 continue
+            finally:
+                alarm.waiting = False
             now = loop.time()
             pacer.server_message_arrived(now)
             if carry:
@@ -471,6 +527,7 @@ async def replay_session(
         pacer.server_closed(loop.time())
         close = _close_from(e, loop.time() - t0)
     finally:
+        alarm.disarm()
         if close is None:
             # Cancelled or failed mid-session: do not leave the socket open.
             with contextlib.suppress(Exception):

@@ -342,3 +342,31 @@ def test_options_reject_nonsense() -> None:
             ReplayOptions("ws://h:1", **kwargs)  # type: ignore[arg-type]
     with pytest.raises(BadInput):
         ReplayOptions("http:/nohost")
+
+
+async def test_wss_target_verified_with_a_private_ca(capture, tmp_path) -> None:
+    import ssl
+
+    import trustme
+
+    _path, store = capture
+    ca = trustme.CA()
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    store.put_session(conversation("tls", [("client", {"n": 1}), ("server", {"n": 1})]))
+
+    async def echo(ws: ServerConnection) -> None:
+        async for raw in ws:
+            await ws.send(raw)
+
+    async with ws_server(echo, ssl=server_ctx) as url:
+        wss = url.replace("ws://", "wss://")
+        trusted = await replay_capture(store, ReplayOptions(wss, ca=ca_file), run="trusted")
+        untrusted = await replay_capture(store, ReplayOptions(wss), run="untrusted")
+    assert trusted.completed == 1
+    assert server_texts(store.get_session("trusted:tls").messages) == [{"n": 1}]
+    assert untrusted.unreachable and "CERTIFICATE_VERIFY_FAILED" in (untrusted.first_error() or "")
+    with pytest.raises(BadInput, match="--ca"):
+        await replay_capture(store, ReplayOptions(wss, ca=tmp_path / "missing.pem"), run="bad")
