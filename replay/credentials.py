@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from urllib.parse import quote
 
 from replay.errors import BadInput
-from replay.model import Handshake, Message, Opcode
+from replay.model import Handshake, Message
 from replay.redact import PLACEHOLDER_RE
 
 __all__ = [
@@ -144,7 +144,7 @@ class Credentials:
         """Client text messages with placeholders filled (binary is left alone)."""
         out = []
         for m in messages:
-            if m.opcode is Opcode.TEXT and isinstance(m.payload, str):
+            if isinstance(m.payload, str) and "${redacted:" in m.payload:
                 text = self.fill_json_text(m.payload)
                 if text is not m.payload:
                     m = replace(m, payload=text)

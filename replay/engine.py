@@ -437,9 +437,12 @@ async def replay_session(
     observer.session_started(recorded.id, url)
     tracker = plan_carry_over(recorded, options.carry_rules, options.event_keys).tracker()
     carry = options.carry_over and tracker.plan.active
-    recorded_server = [
-        m for m in recorded.messages if m.direction is Direction.SERVER and m.opcode.is_data
-    ]
+    follow = options.follow
+    recorded_server = (
+        [m for m in recorded.messages if m.direction is Direction.SERVER and m.opcode.is_data]
+        if follow
+        else []
+    )
     try:
         ws: ClientConnection = await connect(
             url,
@@ -475,7 +478,6 @@ async def replay_session(
     messages: list[Message] = []
     close: Close | None = None
     server_count = 0
-    follow = options.follow
     try:
         while True:
             for action in pacer.what_to_send(loop.time()):
@@ -485,7 +487,7 @@ async def replay_session(
                     await ws.close(action.code, action.reason)
                     close = Close(action.code, action.reason, Closer.CLIENT, t=loop.time() - t0)
                     break
-                step = action.step
+                step = action
                 payload = payloads[step.index]
                 if carry:
                     payload = tracker.rewrite_client(step.index, payload)

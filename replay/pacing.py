@@ -31,13 +31,13 @@ from enum import StrEnum
 from replay.model import Closer, Direction, Message, Session
 
 __all__ = [
+    "Action",
     "ClientStep",
     "CloseSession",
     "Pace",
     "Pacer",
     "PacingPlan",
     "PacingSettings",
-    "SendMessage",
     "plan_session",
 ]
 
@@ -142,13 +142,6 @@ def plan_session(session: Session) -> PacingPlan:
 
 
 @dataclass(frozen=True, slots=True)
-class SendMessage:
-    """Action: send this recorded client message now."""
-
-    step: ClientStep
-
-
-@dataclass(frozen=True, slots=True)
 class CloseSession:
     """Action: close the connection now with ``code`` and ``reason``.
 
@@ -161,7 +154,8 @@ class CloseSession:
     timed_out: bool = False
 
 
-Action = SendMessage | CloseSession
+Action = ClientStep | CloseSession
+"""What ``what_to_send`` hands out: a client step to send now, or a close."""
 
 
 class Pacer:
@@ -211,13 +205,15 @@ class Pacer:
         """The actions due at ``now``; handed-out sends count as sent at ``now``."""
         if self.finished:
             return ()
+        steps = self.plan.steps
         actions: list[Action] = []
-        while not self.sent_all and self._due(self.plan.steps[self.next_step], now):
-            actions.append(SendMessage(self.plan.steps[self.next_step]))
+        while self.next_step < len(steps) and self._due(steps[self.next_step], now):
+            actions.append(steps[self.next_step])
             self.next_step += 1
             self.last_send = now
-            self.last_activity = max(self.last_activity, now)
-        if self.sent_all:
+            if now > self.last_activity:
+                self.last_activity = now
+        if self.next_step >= len(steps):
             close = self._close_due(now)
             if close is not None:
                 actions.append(close)

@@ -6,11 +6,11 @@ import pytest
 
 from replay.model import Close, Closer, Direction, Handshake, Message, Opcode, Session
 from replay.pacing import (
+    ClientStep,
     CloseSession,
     Pace,
     Pacer,
     PacingSettings,
-    SendMessage,
     plan_session,
 )
 
@@ -36,7 +36,7 @@ def _session(close: Close | None = None) -> Session:
 
 
 def _sent(actions: tuple[object, ...]) -> list[str]:
-    return [a.step.message.payload for a in actions if isinstance(a, SendMessage)]  # type: ignore[misc]
+    return [a.message.payload for a in actions if isinstance(a, ClientStep)]  # type: ignore[misc]
 
 
 def test_plan_counts_server_data_messages_before_each_client_message() -> None:
