@@ -6,7 +6,10 @@ holds SESSIONS recorded sessions of EXCHANGES request/response pairs of
 carry-over planning, credential filling, results stored in the capture); the
 minimal client connects, sends each message, waits for its echo, closes, and
 stores nothing. Both run at the same concurrency in one event loop. Prints
-medians of several alternating runs and the ratio (target: >= 0.8x).
+medians of several alternating runs, the ratio of the medians, the median of
+the ratios of back-to-back pairs (steadier on a shared machine), and the
+client process's CPU time per session (independent of the machine's load).
+Target: wsshadow at >= 0.8x the minimal client.
 
     .venv/bin/python bench/replay.py [--sessions 1000] [--exchanges 20] [--concurrency 100] [--runs 3]
 """
@@ -17,6 +20,7 @@ import argparse
 import asyncio
 import json
 import multiprocessing
+import statistics
 import sys
 import tempfile
 import time
@@ -103,18 +107,23 @@ def main() -> None:
     try:
         url = f"ws://127.0.0.1:{here.recv()}"
         times: dict[str, list[float]] = {"minimal": [], "wsshadow": []}
+        cpu: dict[str, list[float]] = {"minimal": [], "wsshadow": []}
         with tempfile.TemporaryDirectory() as tmp:
             store = CaptureStore.open(Path(tmp) / "bench.db", create=True)
             store.put_sessions(recorded(i, args.exchanges) for i in range(args.sessions))
             for r in range(args.runs):
+                c = time.process_time()
                 times["minimal"].append(
                     asyncio.run(
                         minimal_client(url, args.sessions, args.exchanges, args.concurrency)
                     )
                 )
+                cpu["minimal"].append(time.process_time() - c)
+                c = time.process_time()
                 times["wsshadow"].append(
                     asyncio.run(wsshadow_replay(store, url, args.concurrency, f"bench{r}"))
                 )
+                cpu["wsshadow"].append(time.process_time() - c)
             store.close()
     finally:
         server.terminate()
@@ -128,6 +137,10 @@ def main() -> None:
     ):
         rates = [args.sessions / t for t in times[name]]
         med, spread = median_spread(rates)
+        paired = statistics.median(
+            m / t for m, t in zip(times["minimal"], times[name], strict=True)
+        )
+        cpu_ms = statistics.median(cpu[name]) / args.sessions * 1000
         rows.append(
             (
                 label,
@@ -135,12 +148,22 @@ def main() -> None:
                 f"{med * messages / args.sessions:,.0f}",
                 f"±{spread * 50:.0f}%",
                 f"{med / base:.2f}x",
+                f"{paired:.2f}x",
+                f"{cpu_ms:.2f}",
             )
         )
     print_table(
         f"Replay: {args.sessions} sessions x {args.exchanges} exchanges, concurrency "
         f"{args.concurrency}, loopback echo, median of {args.runs}",
-        ["client", "sessions/s", "messages/s (both ways)", "spread", "vs minimal"],
+        [
+            "client",
+            "sessions/s",
+            "messages/s (both ways)",
+            "spread",
+            "vs minimal",
+            "paired ratio",
+            "client CPU ms/session",
+        ],
         rows,
     )
 
