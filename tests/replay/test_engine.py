@@ -370,3 +370,26 @@ async def test_wss_target_verified_with_a_private_ca(capture, tmp_path) -> None:
     assert untrusted.unreachable and "CERTIFICATE_VERIFY_FAILED" in (untrusted.first_error() or "")
     with pytest.raises(BadInput, match="--ca"):
         await replay_capture(store, ReplayOptions(wss, ca=tmp_path / "missing.pem"), run="bad")
+
+
+async def test_recorded_pace_starts_sessions_at_recorded_offsets_and_rate_limits(capture) -> None:
+    _path, store = capture
+    store.put_sessions(
+        conversation(
+            f"o{i}", [("client", {"n": i}), ("server", {"n": i})], started_at=100.0 + 0.4 * i
+        )
+        for i in range(3)
+    )
+
+    async def echo(ws: ServerConnection) -> None:
+        async for raw in ws:
+            await ws.send(raw)
+
+    async with ws_server(echo) as url:
+        await replay_capture(store, ReplayOptions(url, pace=Pace.RECORDED, speed=2.0), run="rec")
+        await replay_capture(store, ReplayOptions(url, rate=5.0), run="rate")
+    rec = [store.get_session(f"rec:o{i}").started_at for i in range(3)]
+    # recorded 0.4 s apart, at speed 2: about 0.2 s apart
+    assert 0.15 <= rec[1] - rec[0] <= 0.6 and 0.35 <= rec[2] - rec[0] <= 0.9
+    rate = [store.get_session(f"rate:o{i}").started_at for i in range(3)]
+    assert rate[2] - rate[0] >= 0.35  # 5 sessions/s: the third starts 0.4 s after the first
