@@ -597,13 +597,13 @@ async def replay_capture(
     tasks: set[asyncio.Task[None]] = set()
 
     async def one(index: int, summary: SessionSummary) -> None:
+        session: Session | None = None
         try:
             recorded = store.get_session(summary.id)
             session, outcome = await replay_session(
                 recorded, options, run=run, credentials=credentials,
                 ssl_context=context, observer=observer,
             )  # fmt: skip
-            writer.add(session)
         except Exception as e:  # a bug in one session must not sink the whole run
             outcome = SessionOutcome(
                 summary.id, f"{run}:{summary.id}", "", False, None,
@@ -613,6 +613,8 @@ async def replay_capture(
         finally:
             slots.release()
         outcomes[index] = outcome
+        if session is not None:
+            writer.add(session)  # a capture that cannot be written ends the run (CaptureError)
         observer.session_finished(outcome)
 
     t_start = loop.time()

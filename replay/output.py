@@ -48,6 +48,7 @@ def one_line(message: str, limit: int = 400) -> str:
     clean = "".join(c if c.isprintable() else "?" for c in message)
     return clean if len(clean) <= limit else clean[: limit - 1] + "…"
 
+
 def report_style() -> tuple[bool, int]:
     """(colour, width) for a report printed to stdout: colour only on a terminal, honouring NO_COLOR."""
     if not sys.stdout.isatty():

@@ -44,7 +44,6 @@ RunOpt = Annotated[
 ]
 
 
-
 class ReportFormat(StrEnum):
     """The formats ``--format`` accepts."""
 

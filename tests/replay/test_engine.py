@@ -393,3 +393,29 @@ async def test_recorded_pace_starts_sessions_at_recorded_offsets_and_rate_limits
     assert 0.15 <= rec[1] - rec[0] <= 0.6 and 0.35 <= rec[2] - rec[0] <= 0.9
     rate = [store.get_session(f"rate:o{i}").started_at for i in range(3)]
     assert rate[2] - rate[0] >= 0.35  # 5 sessions/s: the third starts 0.4 s after the first
+
+
+async def test_cancelling_a_run_closes_connections_and_finishes_the_run_row(capture) -> None:
+    _path, store = capture
+    store.put_sessions(
+        conversation(f"c{i}", [("server", {"hello": i}), ("client", {"n": i})]) for i in range(4)
+    )
+    closed = 0
+
+    async def silent(ws: ServerConnection) -> None:
+        nonlocal closed
+        await ws.wait_closed()  # never says hello: causal pacing waits
+        closed += 1
+
+    async with ws_server(silent) as url:
+        task = asyncio.create_task(
+            replay_capture(store, ReplayOptions(url, causal_timeout=30), run="cut")
+        )
+        await asyncio.sleep(0.3)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await asyncio.sleep(0.2)
+    assert closed == 4
+    run = store.get_run("cut")
+    assert run is not None and run.ended_at is not None
