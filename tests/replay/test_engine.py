@@ -9,6 +9,7 @@ import json
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 
 import pytest
 from engine_helpers import capture, conversation  # noqa: F401
@@ -419,3 +420,35 @@ async def test_cancelling_a_run_closes_connections_and_finishes_the_run_row(capt
     assert closed == 4
     run = store.get_run("cut")
     assert run is not None and run.ended_at is not None
+
+
+async def test_header_override_replaces_or_drops_recorded_headers(capture) -> None:
+    _path, store = capture
+    seen: list[dict[str, str | None]] = []
+
+    def check(conn: ServerConnection, request: Request) -> None:
+        h = request.headers
+        seen.append({k: h.get(k) for k in ("Cookie", "X-Shadow", "User-Agent", "X-Keep")})
+
+    async def echo(ws: ServerConnection) -> None:
+        async for raw in ws:
+            await ws.send(raw)
+
+    store.put_session(
+        conversation(
+            "h",
+            [("client", {"n": 1}), ("server", {"n": 1})],
+            headers=(
+                ("Cookie", "sid=secret"),
+                ("User-Agent", "browser/1"),
+                ("X-Keep", "yes"),
+                ("Connection", "Upgrade"),
+                ("Sec-WebSocket-Key", "abc"),
+            ),
+        )
+    )
+    options = ReplayOptions("ws://127.0.0.1:1", headers=(("Cookie", ""), ("X-Shadow", "1")))
+    async with ws_server(echo, process_request=check) as url:
+        result = await replay_capture(store, replace(options, target=url), run="h")
+    assert result.completed == 1
+    assert seen == [{"Cookie": None, "X-Shadow": "1", "User-Agent": "browser/1", "X-Keep": "yes"}]
