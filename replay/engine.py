@@ -32,7 +32,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 from websockets.typing import Subprotocol
 
-from replay.carryover import DEFAULT_EVENT_KEYS, CarryRule, plan_carry_over
+from replay.carryover import DEFAULT_EVENT_KEYS, CarryPlan, CarryRule, plan_carry_over
 from replay.credentials import Credentials, MissingCredential
 from replay.errors import BadInput
 from replay.model import (
@@ -435,8 +435,12 @@ async def replay_session(
     route, _, query = ("/" + path).partition("?")
     shown = replace(shown, route=route, query=query)
     observer.session_started(recorded.id, url)
-    tracker = plan_carry_over(recorded, options.carry_rules, options.event_keys).tracker()
-    carry = options.carry_over and tracker.plan.active
+    if options.carry_over:
+        carry_plan = plan_carry_over(recorded, options.carry_rules, options.event_keys)
+    else:
+        carry_plan = CarryPlan(event_keys=options.event_keys)
+    tracker = carry_plan.tracker()
+    carry = carry_plan.active
     follow = options.follow
     recorded_server = (
         [m for m in recorded.messages if m.direction is Direction.SERVER and m.opcode.is_data]
