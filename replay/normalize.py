@@ -1,0 +1,295 @@
+"""Normalize server messages before they are aligned and compared (pure).
+
+A text message that parses as JSON is compared as JSON, other text as
+text, binary messages as bytes. Masks (uuid, ISO-8601, epoch seconds and
+milliseconds, hex ids, custom regexes) replace volatile values by a token
+such as ``<uuid>``; they apply to the message text, so two messages whose
+masked texts are equal are equal without any further work (the fast path).
+Ignore rules (dotted paths with ``*`` and ``**``) remove fields from the
+parsed value and are applied only when the fast path fails.
+Control frames (ping, pong) are dropped unless the config compares them.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from replay.config import RouteDiffConfig
+from replay.model import Direction, Message, Opcode, Session
+
+__all__ = [
+    "Format",
+    "IgnoreRules",
+    "Normalized",
+    "Normalizer",
+    "display_payload",
+    "get_path",
+]
+
+Format = Literal["json", "text", "binary"]
+
+_UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+_ISO = (
+    r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?"
+)
+# Epoch seconds 2001-2033 (10 digits) or milliseconds (13 digits), optional fraction.
+_EPOCH_DIGITS = r"-?1\d{9}(?:\d{3})?(?:\.\d+)?"
+_EPOCH_NUMBER = re.compile(r"(?<=[:\[,])(\s*)" + _EPOCH_DIGITS + r"(?=\s*[,}\]])")
+_EPOCH_IN_TEXT = re.compile(r"(?<![\d.])" + _EPOCH_DIGITS[2:] + r"(?![\d.])")
+_HEX = r"(?<![0-9A-Za-z])(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{8,}(?![0-9A-Za-z])"
+
+
+def _is_epoch_number(v: object) -> bool:
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return False
+    a = abs(v)
+    return 1e9 <= a < 2e9 or 1e12 <= a < 2e12
+
+
+@dataclass(frozen=True, slots=True)
+class Normalized:
+    """One server message ready to align and compare.
+
+    ``masked`` is the masked text (or the bytes) that the fast path compares;
+    ``value`` the parsed masked JSON (json), the masked text (text) or the
+    bytes (binary); ``raw`` the original payload, for reports. ``key`` is
+    what alignment matches on: the event key, or ``<text>`` / ``<binary>`` /
+    ``<json>`` / ``<ping>`` / ``<pong>`` when there is none.
+    """
+
+    seq: int
+    t: float
+    format: Format
+    key: str
+    event: str | None
+    masked: str | bytes
+    value: Any
+    raw: str | bytes
+
+
+def display_payload(n: Normalized) -> Any:
+    """The original payload as a JSON-ready value: parsed JSON, text, or base64."""
+    if n.format == "json":
+        assert isinstance(n.raw, str)
+        return json.loads(n.raw)
+    if n.format == "text":
+        return n.raw
+    assert isinstance(n.raw, bytes)
+    return base64.b64encode(n.raw).decode("ascii")
+
+
+def get_path(value: Any, path: str | None) -> Any:
+    """The value at a dotted path (list indexes as numbers), or None when absent."""
+    if path is None:
+        return value
+    for part in path.split("."):
+        if isinstance(value, dict):
+            if part not in value:
+                return None
+            value = value[part]
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return None
+    return value
+
+
+class IgnoreRules:
+    """Dotted paths to drop from a JSON value: ``*`` is one level, ``**`` any depth."""
+
+    def __init__(self, patterns: Iterable[str]) -> None:
+        self.patterns: tuple[tuple[str, ...], ...] = tuple(
+            tuple(p.split(".")) for p in dict.fromkeys(patterns)
+        )
+        self._start = self._closure({(i, 0) for i in range(len(self.patterns))})
+
+    def __bool__(self) -> bool:
+        return bool(self.patterns)
+
+    def _closure(self, states: set[tuple[int, int]]) -> frozenset[tuple[int, int]]:
+        out = set(states)
+        todo = list(states)
+        while todo:
+            pi, pos = todo.pop()
+            pat = self.patterns[pi]
+            if pos < len(pat) and pat[pos] == "**" and pos + 1 < len(pat):
+                nxt = (pi, pos + 1)
+                if nxt not in out:
+                    out.add(nxt)
+                    todo.append(nxt)
+        return frozenset(out)
+
+    def _step(
+        self, states: frozenset[tuple[int, int]], key: str
+    ) -> tuple[bool, frozenset[tuple[int, int]]]:
+        nxt: set[tuple[int, int]] = set()
+        for pi, pos in states:
+            pat = self.patterns[pi]
+            seg = pat[pos]
+            if seg == "**":
+                if pos + 1 == len(pat):
+                    return True, frozenset()
+                nxt.add((pi, pos))
+            elif seg == "*" or seg == key:
+                if pos + 1 == len(pat):
+                    return True, frozenset()
+                nxt.add((pi, pos + 1))
+        return False, self._closure(nxt) if nxt else frozenset()
+
+    def apply(self, value: Any) -> Any:
+        """A copy of ``value`` without the ignored paths (``value`` is not changed)."""
+        if not self.patterns:
+            return value
+        return self._walk(value, self._start)
+
+    def _walk(self, value: Any, states: frozenset[tuple[int, int]]) -> Any:
+        if isinstance(value, dict):
+            out: dict[str, Any] = {}
+            for k, v in value.items():
+                dropped, nxt = self._step(states, k)
+                if not dropped:
+                    out[k] = self._walk(v, nxt) if nxt else v
+            return out
+        if isinstance(value, list):
+            items: list[Any] = []
+            for i, v in enumerate(value):
+                dropped, nxt = self._step(states, str(i))
+                if not dropped:
+                    items.append(self._walk(v, nxt) if nxt else v)
+            return items
+        return value
+
+
+class Normalizer:
+    """Turns one route's server messages into ``Normalized`` values.
+
+    Build one per route configuration and reuse it: regexes and ignore
+    rules are compiled once.
+    """
+
+    def __init__(self, config: RouteDiffConfig) -> None:
+        self.config = config
+        subs: list[tuple[re.Pattern[str], str]] = []
+        for name, regex in config.custom_masks.items():
+            if name in config.masks:
+                subs.append((re.compile(regex), f"<{name}>"))
+        if "uuid" in config.masks:
+            subs.append((re.compile(_UUID), "<uuid>"))
+        if "iso8601" in config.masks:
+            subs.append((re.compile(_ISO), "<iso8601>"))
+        self._epoch = "epoch" in config.masks
+        if "hex" in config.masks:
+            subs.append((re.compile(_HEX), "<hex>"))
+        self._subs = subs
+        self._keys = tuple(tuple(k.split(".")) for k in config.event_keys)
+        self._ignore: dict[str | None, IgnoreRules] = {None: IgnoreRules(config.ignore)}
+        self.compare_control = config.control_frames == "compare"
+
+    # ---- masks ---------------------------------------------------------------
+
+    def mask_text(self, text: str) -> str:
+        """``text`` with every mask applied (epoch numbers become ``"<epoch>"`` strings)."""
+        if self._epoch:
+            text = _EPOCH_NUMBER.sub(r'\1"<epoch>"', text)
+            text = _EPOCH_IN_TEXT.sub("<epoch>", text)
+        for regex, token in self._subs:
+            text = regex.sub(token, text)
+        return text
+
+    def _mask_string(self, s: str) -> str:
+        if self._epoch:
+            s = _EPOCH_IN_TEXT.sub("<epoch>", s)
+        for regex, token in self._subs:
+            s = regex.sub(token, s)
+        return s
+
+    def mask_value(self, value: Any) -> Any:
+        """Masks applied to a parsed JSON value (used when masking the text broke it)."""
+        if isinstance(value, str):
+            return self._mask_string(value)
+        if isinstance(value, dict):
+            return {self._mask_string(k): self.mask_value(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.mask_value(v) for v in value]
+        if self._epoch and _is_epoch_number(value):
+            return "<epoch>"
+        return value
+
+    # ---- messages --------------------------------------------------------------
+
+    def event_key(self, value: Any) -> str | None:
+        """The first configured event key present in a JSON value, as a string."""
+        if not isinstance(value, dict):
+            return None
+        for parts in self._keys:
+            v: Any = value
+            for p in parts:
+                if isinstance(v, dict) and p in v:
+                    v = v[p]
+                else:
+                    v = None
+                    break
+            if isinstance(v, str):
+                return v
+            if isinstance(v, int | float) and not isinstance(v, bool):
+                return str(v)
+        return None
+
+    def message(self, m: Message) -> Normalized | None:
+        """One message normalized, or None for frames the diff does not compare."""
+        if m.opcode is Opcode.TEXT:
+            assert isinstance(m.payload, str)
+            return self._text(m.seq, m.t, m.payload)
+        if m.opcode is Opcode.BINARY or (
+            self.compare_control and m.opcode in (Opcode.PING, Opcode.PONG)
+        ):
+            key = "<binary>" if m.opcode is Opcode.BINARY else f"<{m.opcode.value}>"
+            return Normalized(m.seq, m.t, "binary", key, None, m.payload, m.payload, m.payload)
+        return None
+
+    def _text(self, seq: int, t: float, text: str) -> Normalized:
+        masked = self.mask_text(text)
+        try:
+            value = json.loads(masked)
+        except ValueError:
+            try:
+                value = self.mask_value(json.loads(text))
+            except ValueError:
+                return Normalized(seq, t, "text", "<text>", None, masked, masked, text)
+            masked = json.dumps(value, sort_keys=True, separators=(",", ":"))
+        event = self.event_key(value)
+        key = event if event is not None else "<json>"
+        return Normalized(seq, t, "json", key, event, masked, value, text)
+
+    def stream(self, session: Session) -> list[Normalized]:
+        """The server messages of a session, normalized, in order."""
+        out = []
+        for m in session.messages:
+            if m.direction is Direction.SERVER:
+                n = self.message(m)
+                if n is not None:
+                    out.append(n)
+        return out
+
+    # ---- ignore rules ----------------------------------------------------------
+
+    def ignore_rules(self, event: str | None) -> IgnoreRules:
+        """The ignore rules for messages with this event key."""
+        rules = self._ignore.get(event)
+        if rules is None:
+            extra = self.config.event_ignore.get(event or "", ())
+            rules = IgnoreRules(self.config.ignore + extra) if extra else self._ignore[None]
+            self._ignore[event] = rules
+        return rules
+
+    def comparable(self, n: Normalized) -> Any:
+        """The value compared field by field: masked, with ignore rules applied."""
+        if n.format != "json":
+            return n.value
+        return self.ignore_rules(n.event).apply(n.value)
+
