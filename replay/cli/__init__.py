@@ -14,6 +14,7 @@ import click
 
 from replay import output
 from replay.cli import captures as _captures  # noqa: F401  (registers commands)
+from replay.cli import diff as _diff  # noqa: F401  (registers commands)
 from replay.cli.app import app
 from replay.errors import ExitStatus, WsShadowError
 

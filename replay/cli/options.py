@@ -9,7 +9,17 @@ import typer
 
 from replay.redact import Redactor
 
-__all__ = ["CaptureArg", "NoRedact", "RedactField", "RunOpt", "make_redactor"]
+__all__ = [
+    "CaptureArg",
+    "ConfigOpt",
+    "FormatOpt",
+    "NoRedact",
+    "OutputOpt",
+    "RedactField",
+    "ReportOpt",
+    "RunOpt",
+    "make_redactor",
+]
 
 CaptureArg = Annotated[Path, typer.Argument(help="Capture file (SQLite).", show_default=False)]
 NoRedact = Annotated[
@@ -30,6 +40,31 @@ RedactField = Annotated[
 RunOpt = Annotated[
     str | None,
     typer.Option("--run", help="A replay run's sessions instead of the recorded ones."),
+]
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        help="Configuration file (default: ./wsshadow.toml, else [tool.wsshadow] in ./pyproject.toml).",
+        show_default=False,
+    ),
+]
+FormatOpt = Annotated[
+    str, typer.Option("--format", help="Output format: text or json.")
+]
+OutputOpt = Annotated[
+    Path | None,
+    typer.Option("--output", "-o", help="Write the output to FILE instead of stdout.",
+                 show_default=False),
+]
+ReportOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--report",
+        help="Also write a report file; its format follows the extension (.json, .txt, ...). Repeatable.",
+        show_default=False,
+    ),
 ]
 
 
