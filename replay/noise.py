@@ -6,14 +6,16 @@ position varied are aligned unordered. Across sessions, a signature that
 was ever seen in the noise is reported only when its candidate rate is
 clearly above its noise rate: beyond Diffy's relative and absolute
 thresholds *and* beyond what chance explains (a one-sided Fisher exact
-test), so a race that flips in about half the sessions of every run is
-never reported, whatever the sample size.
+test of the candidate count against the noise count inflated by those
+thresholds), so a race that flips in about half the sessions of every run
+is never reported, whatever the sample size.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+import math
 from math import comb
 
 from replay.compare import Finding
@@ -62,7 +64,14 @@ def clearly_above(
     rn = noise / noise_total if noise_total else 0.0
     if rc <= rn * (1 + config.relative) or rc - rn <= config.absolute:
         return False
-    return fisher_greater(candidate, candidate_total, noise, noise_total) < config.significance
+    if noise_total == 0:
+        return True
+    # The null hypothesis is "within the thresholds of the noise", not "equal to it": the
+    # test compares against the noise count inflated by both thresholds, so chance alone
+    # must carry the candidate past the margins, which it does not for a 50% race.
+    margin = noise * (1 + config.relative) + config.absolute * noise_total
+    inflated = min(noise_total, math.ceil(margin))
+    return fisher_greater(candidate, candidate_total, inflated, noise_total) < config.significance
 
 
 @dataclass(slots=True)
