@@ -22,6 +22,8 @@ from replay.config import Ordering
 
 __all__ = ["Pair", "align_streams", "lcs_pairs"]
 
+_STRICT = Ordering()
+
 _DP_LIMIT = 1_000_000
 """Above this many cells the LCS falls back to difflib's (not always minimal) matcher."""
 
@@ -100,7 +102,7 @@ def _dp(a: Sequence[str], b: Sequence[str]) -> list[tuple[int, int]]:
 def align_streams(
     base: Sequence[str],
     cand: Sequence[str],
-    ordering: Ordering = Ordering(),
+    ordering: Ordering = _STRICT,
     unordered: Collection[str] = (),
 ) -> list[Pair]:
     """Align two key streams; returns rows in baseline order, extras where they fell."""

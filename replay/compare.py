@@ -101,9 +101,9 @@ def latencies(session: Session, control: bool = False) -> dict[int, float]:
         if m.direction is Direction.CLIENT:
             if m.opcode.is_data:
                 last_client = m.t
-        elif last_client is not None and (m.opcode.is_data or (control and m.opcode in (
-            Opcode.PING, Opcode.PONG
-        ))):
+        elif last_client is not None and (
+            m.opcode.is_data or (control and m.opcode in (Opcode.PING, Opcode.PONG))
+        ):
             out[m.seq] = max(0.0, m.t - last_client)
     return out
 
@@ -149,9 +149,7 @@ def _canonical(v: Any) -> str:
     return json.dumps(v, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def _compare_pair(
-    b: Normalized, c: Normalized, row: int, norm: Normalizer
-) -> list[Finding]:
+def _compare_pair(b: Normalized, c: Normalized, row: int, norm: Normalizer) -> list[Finding]:
     if b.masked == c.masked:
         return []
     if b.format != c.format:

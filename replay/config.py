@@ -257,9 +257,7 @@ class _Reader:
         return self.get(key, lambda v: isinstance(v, str), "a string", default)
 
     def choice(self, key: str, choices: tuple[str, ...], default: _T) -> str | _T:
-        return self.get(
-            key, lambda v: v in choices, f"one of {', '.join(choices)}", default
-        )
+        return self.get(key, lambda v: v in choices, f"one of {', '.join(choices)}", default)
 
     def number(self, key: str, default: float, minimum: float = 0.0) -> float:
         value = self.get(
@@ -340,9 +338,7 @@ def _background(r: _Reader | None) -> Mapping[str, BackgroundRule] | None:
         return None
     out: dict[str, BackgroundRule] = {}
     for event, value in r.table.items():
-        if not (
-            isinstance(value, list) and all(v in ("unordered", "optional") for v in value)
-        ):
+        if not (isinstance(value, list) and all(v in ("unordered", "optional") for v in value)):
             raise r.fail(event, 'a list of "unordered" and/or "optional"', value)
         out[event] = BackgroundRule(unordered="unordered" in value, optional="optional" in value)
     return MappingProxyType(out)

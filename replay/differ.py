@@ -250,9 +250,8 @@ class DiffAccumulator:
         provisional = "errored" if r.error else "divergent" if kept else "equivalent"
         rows = None
         truncated = False
-        want_rows = (
-            (provisional != "equivalent" and self.rows_divergent < MAX_DIVERGENT_ROWS)
-            or (provisional == "equivalent" and self.rows_equivalent < MAX_EQUIVALENT_ROWS)
+        want_rows = (provisional != "equivalent" and self.rows_divergent < MAX_DIVERGENT_ROWS) or (
+            provisional == "equivalent" and self.rows_equivalent < MAX_EQUIVALENT_ROWS
         )
         if want_rows and r.comparison is not None:
             sigs_by_row: dict[int, list[str]] = {}
@@ -365,11 +364,12 @@ def _matched(
 ) -> Iterator[tuple[str, str, list[str | None]]]:
     """Recorded sessions in capture order with, per run, the id of its replay (or None)."""
     joins = " ".join(
-        f"LEFT JOIN sessions r{i} ON r{i}.run = ? AND r{i}.origin = s.id"
-        for i in range(len(runs))
+        f"LEFT JOIN sessions r{i} ON r{i}.run = ? AND r{i}.origin = s.id" for i in range(len(runs))
     )
     cols = "".join(f", r{i}.id" for i in range(len(runs)))
-    query = f"SELECT s.id, s.route{cols} FROM sessions s {joins} WHERE s.run IS NULL ORDER BY s.rowid"
+    query = (
+        f"SELECT s.id, s.route{cols} FROM sessions s {joins} WHERE s.run IS NULL ORDER BY s.rowid"
+    )
     previous = None
     for row in store.db.conn.execute(query, tuple(runs)):
         if row[0] == previous:
@@ -407,8 +407,7 @@ def diff_capture(
     acc = DiffAccumulator(config)
     normalizers: dict[str, tuple[RouteDiffConfig, Normalizer]] = {}
     total = store.count_sessions()
-    done = 0
-    for recorded_id, route, ids in _matched(store, runs):
+    for done, (recorded_id, route, ids) in enumerate(_matched(store, runs), 1):
         if route not in normalizers:
             rc = config.for_route(route)
             normalizers[route] = (rc, Normalizer(rc))
@@ -422,7 +421,6 @@ def diff_capture(
             rest = rest[1:]
         noise = [store.get_session(i) for i in rest if i is not None]
         acc.add(diff_session(recorded_id, route, base, cand, noise, rc, norm))
-        done += 1
         if progress is not None:
             progress(done, total)
 
@@ -440,4 +438,3 @@ def diff_capture(
         noise_runs=list(noise_runs),
         generated_at=time.time() if now is None else now,
     )
-

@@ -13,9 +13,9 @@ is never reported, whatever the sample size.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-import math
 from math import comb
 
 from replay.compare import Finding

@@ -34,9 +34,7 @@ __all__ = [
 Format = Literal["json", "text", "binary"]
 
 _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-_ISO = (
-    r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?"
-)
+_ISO = r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?"
 # Epoch seconds 2001-2033 (10 digits) or milliseconds (13 digits), optional fraction.
 _EPOCH_DIGITS = r"-?1\d{9}(?:\d{3})?(?:\.\d+)?"
 _EPOCH_NUMBER = re.compile(r"(?<=[:\[,])(\s*)" + _EPOCH_DIGITS + r"(?=\s*[,}\]])")
@@ -292,4 +290,3 @@ class Normalizer:
         if n.format != "json":
             return n.value
         return self.ignore_rules(n.event).apply(n.value)
-

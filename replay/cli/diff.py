@@ -68,4 +68,3 @@ def diff(
         write_report(report, out, fmt)
         output.note(f"{report['verdict']}: report written to {out}")
     return int(exit_status(report))
-

@@ -50,13 +50,12 @@ ConfigOpt = Annotated[
         show_default=False,
     ),
 ]
-FormatOpt = Annotated[
-    str, typer.Option("--format", help="Output format: text or json.")
-]
+FormatOpt = Annotated[str, typer.Option("--format", help="Output format: text or json.")]
 OutputOpt = Annotated[
     Path | None,
-    typer.Option("--output", "-o", help="Write the output to FILE instead of stdout.",
-                 show_default=False),
+    typer.Option(
+        "--output", "-o", help="Write the output to FILE instead of stdout.", show_default=False
+    ),
 ]
 ReportOpt = Annotated[
     list[Path] | None,

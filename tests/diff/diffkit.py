@@ -57,8 +57,9 @@ def session(
     return Session(
         id=sid,
         started_at=1764150000.0,
-        handshake=Handshake(route=route, status=status, subprotocol=subprotocol,
-                            response_headers=headers),
+        handshake=Handshake(
+            route=route, status=status, subprotocol=subprotocol, response_headers=headers
+        ),
         messages=tuple(messages),
         close=close if close is not None else Close(1000, "", Closer.CLIENT),
         provenance=Provenance(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import random
 
 import pytest
-
 from diffkit import S, session
+
 from replay.config import DiffConfig, NoiseConfig
 from replay.differ import DiffAccumulator, diff_session
 from replay.noise import NoiseModel, SessionNoise, clearly_above, fisher_greater
@@ -29,9 +29,10 @@ def test_fisher_greater_matches_reference_values(
 
 
 def test_fisher_is_fast_and_tiny_for_large_clear_differences() -> None:
-    assert fisher_greater(9000, 10000, 3000, 10000) < 1e-300 or fisher_greater(
-        9000, 10000, 3000, 10000
-    ) == 0.0
+    assert (
+        fisher_greater(9000, 10000, 3000, 10000) < 1e-300
+        or fisher_greater(9000, 10000, 3000, 10000) == 0.0
+    )
     assert 0.4 < fisher_greater(5000, 10000, 5000, 10000) < 0.6
 
 
@@ -78,6 +79,7 @@ def test_a_regression_in_every_session_survives_a_noisy_field() -> None:
     cfg = DiffConfig()
     acc = DiffAccumulator(cfg)
     for i in range(60):
+
         def flip() -> int:
             return 1 if rng.random() < 0.3 else 0
 

@@ -10,7 +10,7 @@ import pytest
 from replay.config import BackgroundRule, Config, Ordering, discover_config, load_config
 from replay.errors import ConfigError
 
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "config.md"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "config.md"
 
 
 def _example() -> str:
@@ -42,8 +42,10 @@ def test_the_documented_example_loads(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("toml", "message"),
     [
-        ('[diff]\nordering = "x"',
-         "wsshadow.toml: [diff].ordering: expected one of strict, per-key, window:N, got 'x'"),
+        (
+            '[diff]\nordering = "x"',
+            "wsshadow.toml: [diff].ordering: expected one of strict, per-key, window:N, got 'x'",
+        ),
         ("[diff]\nordring = 1", "wsshadow.toml: [diff].ordring: unknown key"),
         ("colour = 1", "wsshadow.toml: colour: unknown key"),
         ('[diff]\nmasks = ["guid"]', "wsshadow.toml: [diff].masks: expected mask names"),

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from diffkit import C, S, session
+
 from replay.compare import Finding, compare_sessions
 from replay.config import BackgroundRule, DiffConfig, Ordering, RouteOverride
 from replay.differ import DiffAccumulator, diff_session
@@ -90,7 +90,10 @@ def test_reordered_is_one_finding_not_a_cascade() -> None:
 
 def test_per_key_ordering_ignores_reordering_across_keys() -> None:
     cand = [GOLDEN[0], GOLDEN[1], GOLDEN[3], GOLDEN[2], *GOLDEN[4:]]
-    assert findings(session("a", GOLDEN), session("b", cand), DiffConfig(ordering=Ordering("per-key"))) == []
+    assert (
+        findings(session("a", GOLDEN), session("b", cand), DiffConfig(ordering=Ordering("per-key")))
+        == []
+    )
 
 
 def test_window_ordering_tolerates_small_moves_only() -> None:
@@ -241,9 +244,9 @@ def test_control_frames_ignored_by_default() -> None:
         return s.with_messages((*s.messages, ping))
 
     assert findings(with_ping(b"a"), with_ping(b"b")) == []
-    assert kinds(findings(with_ping(b"a"), with_ping(b"b"), DiffConfig(control_frames="compare"))) == [
-        "changed_value"
-    ]
+    assert kinds(
+        findings(with_ping(b"a"), with_ping(b"b"), DiffConfig(control_frames="compare"))
+    ) == ["changed_value"]
 
 
 def test_noise_runs_cancel_per_session_noise() -> None:
@@ -253,7 +256,7 @@ def test_noise_runs_cancel_per_session_noise() -> None:
     def run(sid: str, heartbeat_first: bool, t: float, random_field: int) -> Any:
         hb = S({"type": "ping", "data": {"timestamp": 1764150000 + t}})
         welcome = S({"type": "system_message", "data": {
-            "connection_id": str(uuid.uuid4()), "server_time": "2026-11-26T10:00:0%dZ" % t,
+            "connection_id": str(uuid.uuid4()), "server_time": f"2026-11-26T10:00:0{t}Z",
             "seq": random_field}})  # fmt: skip
         first = [hb, welcome] if heartbeat_first else [welcome, hb]
         return session(sid, [*first, *GOLDEN[1:]], run="x", origin="r")
