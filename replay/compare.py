@@ -23,7 +23,7 @@ from deepdiff import DeepDiff
 from replay.align import Pair, align_streams
 from replay.config import RouteDiffConfig
 from replay.model import Direction, Opcode, Session
-from replay.normalize import Normalized, Normalizer, display_payload
+from replay.normalize import Normalized, Normalizer, ParseCache, display_payload
 
 __all__ = [
     "KINDS",
@@ -211,14 +211,18 @@ def compare_sessions(
     config: RouteDiffConfig,
     unordered: Collection[str] = (),
     base_stream: list[Normalized] | None = None,
+    cache: ParseCache | None = None,
 ) -> SessionComparison:
     """Every difference between two sessions of the same recorded session.
 
     ``unordered`` adds event keys aligned without regard to their position
-    (learned from baseline runs); ``base_stream`` reuses a normalized stream.
+    (learned from baseline runs); ``base_stream`` reuses a normalized stream
+    and ``cache`` the parses of the baseline's messages.
     """
-    bs = base_stream if base_stream is not None else norm.stream(base)
-    cs = norm.stream(cand)
+    if cache is None:
+        cache = {}
+    bs = base_stream if base_stream is not None else norm.stream(base, cache)
+    cs = norm.stream(cand, cache)
     loose = {k for k, rule in config.background.items() if rule.unordered} | set(unordered)
     optional = {k for k, rule in config.background.items() if rule.optional}
     pairs = align_streams([n.key for n in bs], [n.key for n in cs], config.ordering, loose)

@@ -21,7 +21,7 @@ from replay.config import DiffConfig, RouteDiffConfig
 from replay.errors import BadInput
 from replay.model import Session
 from replay.noise import NoiseModel, SessionNoise, session_noise
-from replay.normalize import Normalized, Normalizer, display_payload
+from replay.normalize import Normalized, Normalizer, ParseCache, display_payload
 from replay.report import LatencyHistogram, build_report
 from replay.store import CaptureStore
 
@@ -121,9 +121,12 @@ def diff_session(
         result.findings = [Finding("error", None, None, None, error)]
         return result
     assert baseline is not None and candidate is not None
-    base_stream = norm.stream(baseline)
+    cache: ParseCache = {}
+    base_stream = norm.stream(baseline, cache)
     comparisons = [
-        compare_sessions(baseline, other, norm, config, base_stream=base_stream).findings
+        compare_sessions(
+            baseline, other, norm, config, base_stream=base_stream, cache=cache
+        ).findings
         for other in noise
         if _failure("noise", other) is None
     ]
@@ -135,6 +138,7 @@ def diff_session(
         config,
         unordered=learned.unordered if learned is not None else (),
         base_stream=base_stream,
+        cache=cache,
     )
     result.findings = comp.findings
     result.noise = learned

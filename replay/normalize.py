@@ -27,19 +27,48 @@ __all__ = [
     "IgnoreRules",
     "Normalized",
     "Normalizer",
+    "ParseCache",
     "display_payload",
     "get_path",
 ]
 
 Format = Literal["json", "text", "binary"]
+_Parsed = tuple[Format, str, "str | None", str, Any]
+ParseCache = dict[str, _Parsed]
+"""Masked text -> (format, key, event, masked text, value); share it within one session."""
 
 _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-_ISO = r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?"
+_ISO = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?"
 # Epoch seconds 2001-2033 (10 digits) or milliseconds (13 digits), optional fraction.
-_EPOCH_DIGITS = r"-?1\d{9}(?:\d{3})?(?:\.\d+)?"
-_EPOCH_NUMBER = re.compile(r"(?<=[:\[,])(\s*)" + _EPOCH_DIGITS + r"(?=\s*[,}\]])")
-_EPOCH_IN_TEXT = re.compile(r"(?<![\d.])" + _EPOCH_DIGITS[2:] + r"(?![\d.])")
-_HEX = r"(?<![0-9A-Za-z])(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{8,}(?![0-9A-Za-z])"
+_EPOCH = r"1\d{9}(?:\d{3})?(?:\.\d+)?"
+_HEX = r"(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{8,}"
+# Every built-in mask matches within a run of these characters: find the runs in one
+# scan, then classify each (a whole run first, the patterns inside it only if need be).
+_RUN = re.compile(r"[0-9a-fA-F][-0-9a-fA-F:.T+Z]{7,}")
+_FULL = {
+    "uuid": re.compile(_UUID),
+    "iso8601": re.compile(_ISO),
+    "epoch": re.compile(_EPOCH),
+    "hex": re.compile(_HEX),
+}
+_INNER = {
+    "uuid": re.compile(_UUID),
+    "iso8601": re.compile(_ISO),
+    "epoch": re.compile(r"(?<![\d.])" + _EPOCH + r"(?![\d.])"),
+    "hex": re.compile(r"(?<![0-9A-Za-z])" + _HEX + r"(?![0-9A-Za-z])"),
+}
+_MASK_ORDER = ("uuid", "iso8601", "epoch", "hex")
+
+
+def _outside_string(text: str, start: int, end: int) -> bool:
+    """Whether a number at text[start:end] looks like a JSON value (not inside a string)."""
+    i = start - 1
+    while i >= 0 and text[i] in " \t\r\n":
+        i -= 1
+    j = end
+    while j < len(text) and text[j] in " \t\r\n":
+        j += 1
+    return i >= 0 and j < len(text) and text[i] in ":,[" and text[j] in ",}]"
 
 
 def _is_epoch_number(v: object) -> bool:
@@ -172,38 +201,50 @@ class Normalizer:
 
     def __init__(self, config: RouteDiffConfig) -> None:
         self.config = config
-        subs: list[tuple[re.Pattern[str], str]] = []
-        for name, regex in config.custom_masks.items():
-            if name in config.masks:
-                subs.append((re.compile(regex), f"<{name}>"))
-        if "uuid" in config.masks:
-            subs.append((re.compile(_UUID), "<uuid>"))
-        if "iso8601" in config.masks:
-            subs.append((re.compile(_ISO), "<iso8601>"))
-        self._epoch = "epoch" in config.masks
-        if "hex" in config.masks:
-            subs.append((re.compile(_HEX), "<hex>"))
-        self._subs = subs
+        self._custom = [
+            (re.compile(regex), f"<{name}>")
+            for name, regex in config.custom_masks.items()
+            if name in config.masks
+        ]
+        self._builtin = tuple(m for m in _MASK_ORDER if m in config.masks)
+        self._epoch = "epoch" in self._builtin
         self._keys = tuple(tuple(k.split(".")) for k in config.event_keys)
         self._ignore: dict[str | None, IgnoreRules] = {None: IgnoreRules(config.ignore)}
         self.compare_control = config.control_frames == "compare"
 
     # ---- masks ---------------------------------------------------------------
 
+    def _run(self, m: re.Match[str]) -> str:
+        run = m.group()
+        text = m.string
+        start, end = m.start(), m.end()
+        for name in self._builtin:
+            if _FULL[name].fullmatch(run):
+                if name == "hex" and (
+                    (start and text[start - 1].isalnum())
+                    or (end < len(text) and text[end].isalnum())
+                ):
+                    continue
+                if name == "epoch" and _outside_string(text, start, end):
+                    return '"<epoch>"'
+                return f"<{name}>"
+        for name in self._builtin:
+            run = _INNER[name].sub(f"<{name}>", run)
+        return run
+
     def mask_text(self, text: str) -> str:
         """``text`` with every mask applied (epoch numbers become ``"<epoch>"`` strings)."""
-        if self._epoch:
-            text = _EPOCH_NUMBER.sub(r'\1"<epoch>"', text)
-            text = _EPOCH_IN_TEXT.sub("<epoch>", text)
-        for regex, token in self._subs:
+        for regex, token in self._custom:
             text = regex.sub(token, text)
+        if self._builtin:
+            text = _RUN.sub(self._run, text)
         return text
 
     def _mask_string(self, s: str) -> str:
-        if self._epoch:
-            s = _EPOCH_IN_TEXT.sub("<epoch>", s)
-        for regex, token in self._subs:
+        for regex, token in self._custom:
             s = regex.sub(token, s)
+        for name in self._builtin:
+            s = _INNER[name].sub(f"<{name}>", s)
         return s
 
     def mask_value(self, value: Any) -> Any:
@@ -238,11 +279,15 @@ class Normalizer:
                 return str(v)
         return None
 
-    def message(self, m: Message) -> Normalized | None:
-        """One message normalized, or None for frames the diff does not compare."""
+    def message(self, m: Message, cache: ParseCache | None = None) -> Normalized | None:
+        """One message normalized, or None for frames the diff does not compare.
+
+        ``cache`` (masked text -> parse) lets streams of the same session share
+        the parsing of the messages they have in common.
+        """
         if m.opcode is Opcode.TEXT:
             assert isinstance(m.payload, str)
-            return self._text(m.seq, m.t, m.payload)
+            return self._text(m.seq, m.t, m.payload, cache)
         if m.opcode is Opcode.BINARY or (
             self.compare_control and m.opcode in (Opcode.PING, Opcode.PONG)
         ):
@@ -250,26 +295,34 @@ class Normalizer:
             return Normalized(m.seq, m.t, "binary", key, None, m.payload, m.payload, m.payload)
         return None
 
-    def _text(self, seq: int, t: float, text: str) -> Normalized:
+    def _text(self, seq: int, t: float, text: str, cache: ParseCache | None) -> Normalized:
         masked = self.mask_text(text)
+        hit = cache.get(masked) if cache is not None else None
+        if hit is None:
+            hit = self._parse(text, masked)
+            if cache is not None:
+                cache[masked] = hit
+        fmt, key, event, final, value = hit
+        return Normalized(seq, t, fmt, key, event, final, value, text)
+
+    def _parse(self, text: str, masked: str) -> _Parsed:
         try:
             value = json.loads(masked)
         except ValueError:
             try:
                 value = self.mask_value(json.loads(text))
             except ValueError:
-                return Normalized(seq, t, "text", "<text>", None, masked, masked, text)
+                return ("text", "<text>", None, masked, masked)
             masked = json.dumps(value, sort_keys=True, separators=(",", ":"))
         event = self.event_key(value)
-        key = event if event is not None else "<json>"
-        return Normalized(seq, t, "json", key, event, masked, value, text)
+        return ("json", event if event is not None else "<json>", event, masked, value)
 
-    def stream(self, session: Session) -> list[Normalized]:
+    def stream(self, session: Session, cache: ParseCache | None = None) -> list[Normalized]:
         """The server messages of a session, normalized, in order."""
         out = []
         for m in session.messages:
             if m.direction is Direction.SERVER:
-                n = self.message(m)
+                n = self.message(m, cache)
                 if n is not None:
                     out.append(n)
         return out
