@@ -150,7 +150,7 @@ def _canonical(v: Any) -> str:
 
 
 def _compare_pair(b: Normalized, c: Normalized, row: int, norm: Normalizer) -> list[Finding]:
-    if b.masked == c.masked:
+    if norm.equivalent(b, c):
         return []
     if b.format != c.format:
         return [Finding("type_changed", b.event, None, _display(b), _display(c), row)]

@@ -2,12 +2,14 @@
 
 A text message that parses as JSON is compared as JSON, other text as
 text, binary messages as bytes. Masks (uuid, ISO-8601, epoch seconds and
-milliseconds, hex ids, custom regexes) replace volatile values by a token
-such as ``<uuid>``; they apply to the message text, so two messages whose
-masked texts are equal are equal without any further work (the fast path).
-Ignore rules (dotted paths with ``*`` and ``**``) remove fields from the
-parsed value and are applied only when the fast path fails.
-Control frames (ping, pong) are dropped unless the config compares them.
+milliseconds, hex ids, custom regexes) make volatile values equal: they
+replace matches by a token such as ``<uuid>`` in strings (and epoch-range
+numbers by ``"<epoch>"``). Ignore rules (dotted paths with ``*`` and
+``**``) drop fields. The fast path (``Normalizer.equivalent``) compares
+the raw texts, then walks two parsed values together applying masks and
+ignore rules only where they differ; the full masked values are built only
+for pairs that really differ. Control frames (ping, pong) are dropped
+unless the config compares them.
 """
 
 from __future__ import annotations
@@ -33,9 +35,10 @@ __all__ = [
 ]
 
 Format = Literal["json", "text", "binary"]
-_Parsed = tuple[Format, str, "str | None", str, Any]
+_Parsed = tuple[Format, str, "str | None", str | bytes, Any]
 ParseCache = dict[str, _Parsed]
-"""Masked text -> (format, key, event, masked text, value); share it within one session."""
+"""Raw text -> (format, key, event, fast-path text, value); share it within one session."""
+_MISSING: Any = object()
 
 _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 _ISO = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?"
@@ -60,6 +63,25 @@ _INNER = {
 _MASK_ORDER = ("uuid", "iso8601", "epoch", "hex")
 
 
+_HEX_CHARS = frozenset("0123456789abcdefABCDEF")
+
+
+def _classify(run: str) -> str | None:
+    """Which built-in mask a whole run is (cheap string tests first), or None."""
+    n = len(run)
+    if n == 36 and run[8] == "-" and _FULL["uuid"].fullmatch(run):
+        return "uuid"
+    if n >= 16 and run[4] == "-" and run[10] == "T" and _FULL["iso8601"].fullmatch(run):
+        return "iso8601"
+    if run[0] == "1" and (n == 10 or n == 13 or (n > 11 and run[10] == ".") or (
+        n > 14 and run[13] == "."
+    )) and _FULL["epoch"].fullmatch(run):  # fmt: skip
+        return "epoch"
+    if _HEX_CHARS.issuperset(run) and _FULL["hex"].fullmatch(run):
+        return "hex"
+    return None
+
+
 def _outside_string(text: str, start: int, end: int) -> bool:
     """Whether a number at text[start:end] looks like a JSON value (not inside a string)."""
     i = start - 1
@@ -82,9 +104,10 @@ def _is_epoch_number(v: object) -> bool:
 class Normalized:
     """One server message ready to align and compare.
 
-    ``masked`` is the masked text (or the bytes) that the fast path compares;
-    ``value`` the parsed masked JSON (json), the masked text (text) or the
-    bytes (binary); ``raw`` the original payload, for reports. ``key`` is
+    ``masked`` is what the first fast-path check compares: the raw text of
+    JSON, the masked text of other text, the bytes of binary messages;
+    ``value`` the parsed JSON (unmasked), the masked text or the bytes;
+    ``raw`` the original payload, for reports. ``key`` is
     what alignment matches on: the event key, or ``<text>`` / ``<binary>`` /
     ``<json>`` / ``<ping>`` / ``<pong>`` when there is none.
     """
@@ -133,7 +156,7 @@ class IgnoreRules:
         self.patterns: tuple[tuple[str, ...], ...] = tuple(
             tuple(p.split(".")) for p in dict.fromkeys(patterns)
         )
-        self._start = self._closure({(i, 0) for i in range(len(self.patterns))})
+        self.start = self._closure({(i, 0) for i in range(len(self.patterns))})
 
     def __bool__(self) -> bool:
         return bool(self.patterns)
@@ -151,9 +174,10 @@ class IgnoreRules:
                     todo.append(nxt)
         return frozenset(out)
 
-    def _step(
+    def step(
         self, states: frozenset[tuple[int, int]], key: str
     ) -> tuple[bool, frozenset[tuple[int, int]]]:
+        """Descend into ``key``: (the key is ignored, the states below it)."""
         nxt: set[tuple[int, int]] = set()
         for pi, pos in states:
             pat = self.patterns[pi]
@@ -172,20 +196,20 @@ class IgnoreRules:
         """A copy of ``value`` without the ignored paths (``value`` is not changed)."""
         if not self.patterns:
             return value
-        return self._walk(value, self._start)
+        return self._walk(value, self.start)
 
     def _walk(self, value: Any, states: frozenset[tuple[int, int]]) -> Any:
         if isinstance(value, dict):
             out: dict[str, Any] = {}
             for k, v in value.items():
-                dropped, nxt = self._step(states, k)
+                dropped, nxt = self.step(states, k)
                 if not dropped:
                     out[k] = self._walk(v, nxt) if nxt else v
             return out
         if isinstance(value, list):
             items: list[Any] = []
             for i, v in enumerate(value):
-                dropped, nxt = self._step(states, str(i))
+                dropped, nxt = self.step(states, str(i))
                 if not dropped:
                     items.append(self._walk(v, nxt) if nxt else v)
             return items
@@ -216,17 +240,15 @@ class Normalizer:
 
     def _run(self, m: re.Match[str]) -> str:
         run = m.group()
-        text = m.string
-        start, end = m.start(), m.end()
-        for name in self._builtin:
-            if _FULL[name].fullmatch(run):
-                if name == "hex" and (
-                    (start and text[start - 1].isalnum())
-                    or (end < len(text) and text[end].isalnum())
-                ):
-                    continue
-                if name == "epoch" and _outside_string(text, start, end):
-                    return '"<epoch>"'
+        name = _classify(run)
+        if name is not None and name in self._builtin:
+            text = m.string
+            start, end = m.start(), m.end()
+            if name == "epoch":
+                return '"<epoch>"' if _outside_string(text, start, end) else "<epoch>"
+            if name != "hex" or not (
+                (start and text[start - 1].isalnum()) or (end < len(text) and text[end].isalnum())
+            ):
                 return f"<{name}>"
         for name in self._builtin:
             run = _INNER[name].sub(f"<{name}>", run)
@@ -282,7 +304,7 @@ class Normalizer:
     def message(self, m: Message, cache: ParseCache | None = None) -> Normalized | None:
         """One message normalized, or None for frames the diff does not compare.
 
-        ``cache`` (masked text -> parse) lets streams of the same session share
+        ``cache`` (raw text -> parse) lets streams of the same session share
         the parsing of the messages they have in common.
         """
         if m.opcode is Opcode.TEXT:
@@ -296,26 +318,22 @@ class Normalizer:
         return None
 
     def _text(self, seq: int, t: float, text: str, cache: ParseCache | None) -> Normalized:
-        masked = self.mask_text(text)
-        hit = cache.get(masked) if cache is not None else None
+        hit = cache.get(text) if cache is not None else None
         if hit is None:
-            hit = self._parse(text, masked)
+            hit = self._parse(text)
             if cache is not None:
-                cache[masked] = hit
-        fmt, key, event, final, value = hit
-        return Normalized(seq, t, fmt, key, event, final, value, text)
+                cache[text] = hit
+        fmt, key, event, fast, value = hit
+        return Normalized(seq, t, fmt, key, event, fast, value, text)
 
-    def _parse(self, text: str, masked: str) -> _Parsed:
+    def _parse(self, text: str) -> _Parsed:
         try:
-            value = json.loads(masked)
+            value = json.loads(text)
         except ValueError:
-            try:
-                value = self.mask_value(json.loads(text))
-            except ValueError:
-                return ("text", "<text>", None, masked, masked)
-            masked = json.dumps(value, sort_keys=True, separators=(",", ":"))
+            masked = self.mask_text(text)
+            return ("text", "<text>", None, masked, masked)
         event = self.event_key(value)
-        return ("json", event if event is not None else "<json>", event, masked, value)
+        return ("json", event if event is not None else "<json>", event, text, value)
 
     def stream(self, session: Session, cache: ParseCache | None = None) -> list[Normalized]:
         """The server messages of a session, normalized, in order."""
@@ -342,4 +360,56 @@ class Normalizer:
         """The value compared field by field: masked, with ignore rules applied."""
         if n.format != "json":
             return n.value
-        return self.ignore_rules(n.event).apply(n.value)
+        return self.ignore_rules(n.event).apply(self.mask_value(n.value))
+
+    def equivalent(self, a: Normalized, b: Normalized) -> bool:
+        """Fast check that two messages are equal under masks and ignore rules.
+
+        True is always right; False may be wrong (then compare ``comparable()``
+        values). Walks both values together and looks only at what differs,
+        so volatile fields cost a mask check and equal fields almost nothing.
+        Inside otherwise equal containers numbers compare by value (``1`` and
+        ``1.0``, ``true`` and ``1`` are equal here).
+        """
+        if a.masked == b.masked:
+            return True
+        if a.format != "json" or b.format != "json":
+            return False
+        rules = self.ignore_rules(a.event)
+        return self._same(a.value, b.value, rules, rules.start if rules else frozenset())
+
+    def _same(self, a: Any, b: Any, rules: IgnoreRules, states: frozenset[tuple[int, int]]) -> bool:
+        if isinstance(a, dict):
+            if not isinstance(b, dict):
+                return False
+            for k, va in a.items():
+                vb = b.get(k, _MISSING)
+                if va == vb and type(va) is type(vb):
+                    continue
+                nxt: frozenset[tuple[int, int]] = frozenset()
+                if states:
+                    dropped, nxt = rules.step(states, k)
+                    if dropped:
+                        continue
+                if vb is _MISSING or not self._same(va, vb, rules, nxt):
+                    return False
+            return all(k in a or (states and rules.step(states, k)[0]) for k in b)
+        if isinstance(a, list):
+            if not isinstance(b, list) or len(a) != len(b):
+                return False
+            for i, (va, vb) in enumerate(zip(a, b, strict=True)):
+                if va == vb and type(va) is type(vb):
+                    continue
+                nxt = frozenset()
+                if states:
+                    dropped, nxt = rules.step(states, str(i))
+                    if dropped:
+                        continue
+                if not self._same(va, vb, rules, nxt):
+                    return False
+            return True
+        if isinstance(a, str):
+            return isinstance(b, str) and self._mask_string(a) == self._mask_string(b)
+        if self._epoch and _is_epoch_number(a) and _is_epoch_number(b):
+            return True
+        return a == b and type(a) is type(b)
