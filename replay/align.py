@@ -16,7 +16,7 @@ from __future__ import annotations
 import difflib
 from collections import defaultdict, deque
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from replay.config import Ordering
 
@@ -28,8 +28,7 @@ _DP_LIMIT = 1_000_000
 """Above this many cells the LCS falls back to difflib's (not always minimal) matcher."""
 
 
-@dataclass(frozen=True, slots=True)
-class Pair:
+class Pair(NamedTuple):
     """One row of an alignment: indexes into the baseline and candidate streams.
 
     ``base`` None: an extra candidate message; ``cand`` None: a missing one;

@@ -18,8 +18,9 @@ import base64
 import json
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
+
+import orjson
 
 from replay.config import RouteDiffConfig
 from replay.model import Direction, Message, Opcode, Session
@@ -100,8 +101,7 @@ def _is_epoch_number(v: object) -> bool:
     return 1e9 <= a < 2e9 or 1e12 <= a < 2e12
 
 
-@dataclass(frozen=True, slots=True)
-class Normalized:
+class Normalized(NamedTuple):
     """One server message ready to align and compare.
 
     ``masked`` is what the first fast-path check compares: the raw text of
@@ -265,6 +265,10 @@ class Normalizer:
     def _mask_string(self, s: str) -> str:
         for regex, token in self._custom:
             s = regex.sub(token, s)
+        if len(s) >= 8 and s[0] in _HEX_CHARS:
+            whole = _classify(s)  # a whole-value id or time: no need to search inside
+            if whole is not None and whole in self._builtin:
+                return f"<{whole}>"
         for name in self._builtin:
             s = _INNER[name].sub(f"<{name}>", s)
         return s
@@ -328,10 +332,13 @@ class Normalizer:
 
     def _parse(self, text: str) -> _Parsed:
         try:
-            value = json.loads(text)
+            value = orjson.loads(text)
         except ValueError:
-            masked = self.mask_text(text)
-            return ("text", "<text>", None, masked, masked)
+            try:  # what orjson refuses but Python's json reads (NaN, huge integers)
+                value = json.loads(text)
+            except ValueError:
+                masked = self.mask_text(text)
+                return ("text", "<text>", None, masked, masked)
         event = self.event_key(value)
         return ("json", event if event is not None else "<json>", event, text, value)
 
@@ -378,34 +385,37 @@ class Normalizer:
         rules = self.ignore_rules(a.event)
         return self._same(a.value, b.value, rules, rules.start if rules else frozenset())
 
-    def _same(self, a: Any, b: Any, rules: IgnoreRules, states: frozenset[tuple[int, int]]) -> bool:
+    def _same(
+        self, a: Any, b: Any, rules: IgnoreRules, states: frozenset[tuple[int, int]]
+    ) -> bool:
         if isinstance(a, dict):
             if not isinstance(b, dict):
                 return False
-            for k, va in a.items():
-                vb = b.get(k, _MISSING)
-                if va == vb and type(va) is type(vb):
-                    continue
+            if a.keys() != b.keys():
+                if not states:
+                    return False
+                for k in a.keys() ^ b.keys():
+                    if not rules.step(states, k)[0]:
+                        return False
+            for k in [k for k in a if k in b and a[k] != b[k]]:
                 nxt: frozenset[tuple[int, int]] = frozenset()
                 if states:
                     dropped, nxt = rules.step(states, k)
                     if dropped:
                         continue
-                if vb is _MISSING or not self._same(va, vb, rules, nxt):
+                if not self._same(a[k], b[k], rules, nxt):
                     return False
-            return all(k in a or (states and rules.step(states, k)[0]) for k in b)
+            return True
         if isinstance(a, list):
             if not isinstance(b, list) or len(a) != len(b):
                 return False
-            for i, (va, vb) in enumerate(zip(a, b, strict=True)):
-                if va == vb and type(va) is type(vb):
-                    continue
+            for i in [i for i, (va, vb) in enumerate(zip(a, b, strict=True)) if va != vb]:
                 nxt = frozenset()
                 if states:
                     dropped, nxt = rules.step(states, str(i))
                     if dropped:
                         continue
-                if not self._same(va, vb, rules, nxt):
+                if not self._same(a[i], b[i], rules, nxt):
                     return False
             return True
         if isinstance(a, str):

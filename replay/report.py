@@ -52,8 +52,10 @@ class LatencyHistogram:
 
     def extend(self, values: Iterable[float]) -> None:
         """Count many latencies."""
-        for v in values:
-            self.add(v)
+        log, base, buckets = math.log, self._BASE, self.buckets
+        for b in [-1 if v < 1e-6 else int(log(v * 1e6) / base) for v in values]:
+            buckets[b] = buckets.get(b, 0) + 1
+            self.count += 1
 
     def percentile(self, p: float) -> float | None:
         """The p-th percentile in milliseconds (bucket midpoint), None when empty."""
