@@ -106,7 +106,8 @@ def align_streams(
 ) -> list[Pair]:
     """Align two key streams; returns rows in baseline order, extras where they fell."""
     if list(base) == list(cand):
-        return [Pair(i, i) for i in range(len(base))]
+        new = tuple.__new__
+        return [new(Pair, (i, i, False)) for i in range(len(base))]
     if tuple(base) > tuple(cand):
         # Always compute in one orientation, so that swapping the streams mirrors the result.
         return [Pair(p.cand, p.base, p.moved) for p in _align(cand, base, ordering, unordered)]

@@ -40,6 +40,7 @@ _Parsed = tuple[Format, str, "str | None", str | bytes, Any]
 ParseCache = dict[str, _Parsed]
 """Raw text -> (format, key, event, fast-path text, value); share it within one session."""
 _MISSING: Any = object()
+_new = tuple.__new__
 
 _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 _ISO = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?"
@@ -328,7 +329,7 @@ class Normalizer:
             if cache is not None:
                 cache[text] = hit
         fmt, key, event, fast, value = hit
-        return Normalized(seq, t, fmt, key, event, fast, value, text)
+        return _new(Normalized, (seq, t, fmt, key, event, fast, value, text))
 
     def _parse(self, text: str) -> _Parsed:
         try:
@@ -385,9 +386,7 @@ class Normalizer:
         rules = self.ignore_rules(a.event)
         return self._same(a.value, b.value, rules, rules.start if rules else frozenset())
 
-    def _same(
-        self, a: Any, b: Any, rules: IgnoreRules, states: frozenset[tuple[int, int]]
-    ) -> bool:
+    def _same(self, a: Any, b: Any, rules: IgnoreRules, states: frozenset[tuple[int, int]]) -> bool:
         if isinstance(a, dict):
             if not isinstance(b, dict):
                 return False
@@ -403,7 +402,14 @@ class Normalizer:
                     dropped, nxt = rules.step(states, k)
                     if dropped:
                         continue
-                if not self._same(a[k], b[k], rules, nxt):
+                va, vb = a[k], b[k]
+                if isinstance(va, str):  # the common leaves, inline: ids, times
+                    if not (isinstance(vb, str) and self._mask_string(va) == self._mask_string(vb)):
+                        return False
+                elif isinstance(va, dict | list):
+                    if not self._same(va, vb, rules, nxt):
+                        return False
+                elif not (self._epoch and _is_epoch_number(va) and _is_epoch_number(vb)):
                     return False
             return True
         if isinstance(a, list):
