@@ -64,6 +64,7 @@ class SessionResult:
     comparison: SessionComparison | None = None
     handshake: dict[str, Any] | None = None
     close: dict[str, Any] | None = None
+    noise_sessions: list[str] = field(default_factory=list)
 
 
 def _failure(side: str, s: Session | None) -> str | None:
@@ -114,6 +115,7 @@ def diff_session(
         candidate_session=candidate.id if candidate is not None else None,
         handshake=handshake,
         close=close,
+        noise_sessions=[n.id for n in noise],
     )
     error = _failure("baseline", baseline) or _failure("candidate", candidate)
     if error is not None:
@@ -198,14 +200,15 @@ class DiffAccumulator:
     Pure: feed ``add()`` in capture order, then call ``finish()`` once.
     """
 
-    def __init__(self, config: DiffConfig) -> None:
+    def __init__(self, config: DiffConfig, keep_details: bool = True) -> None:
         self.config = config
         self.model = NoiseModel(config.noise)
         self.groups: dict[str, _Group] = {}
         self.details: list[dict[str, Any]] = []
         self.session_sigs: list[frozenset[str]] = []
-        self.rows_divergent = 0
-        self.rows_equivalent = 0
+        self.keep_details = keep_details
+        self.verdicts = {"equivalent": 0, "divergent": 0, "errored": 0}
+        self.divergent_sigs: list[frozenset[str]] = []
         self.errored = 0
         self.baseline_latency = LatencyHistogram()
         self.candidate_latency = LatencyHistogram()
@@ -252,25 +255,11 @@ class DiffAccumulator:
             self.baseline_latency.extend(r.comparison.base_latencies)
             self.candidate_latency.extend(r.comparison.cand_latencies)
         provisional = "errored" if r.error else "divergent" if kept else "equivalent"
-        rows = None
-        truncated = False
-        want_rows = (provisional != "equivalent" and self.rows_divergent < MAX_DIVERGENT_ROWS) or (
-            provisional == "equivalent" and self.rows_equivalent < MAX_EQUIVALENT_ROWS
-        )
-        if want_rows and r.comparison is not None:
-            sigs_by_row: dict[int, list[str]] = {}
-            for f in r.findings:
-                if f.row is not None:
-                    sigs_by_row.setdefault(f.row, []).append(f.signature(r.route))
-            rows = _rows(r.comparison, sigs_by_row)
-            truncated = len(r.comparison.pairs) > MAX_ROWS
-        if want_rows:
-            if provisional == "equivalent":
-                self.rows_equivalent += 1
-            else:
-                self.rows_divergent += 1
-            if rows is None:
-                rows = []
+        self.verdicts[provisional] += 1
+        if not self.keep_details:
+            if kept:
+                self.divergent_sigs.append(frozenset(sig for sig, _ in kept))
+            return
         self.session_sigs.append(frozenset(sig for sig, _ in kept))
         self.details.append({
             "session": r.session, "route": r.route, "verdict": provisional, "error": r.error,
@@ -283,7 +272,8 @@ class DiffAccumulator:
             "differences_truncated": len(kept) > MAX_DETAIL_DIFFERENCES,
             "noise": sorted(masked),
             "handshake": r.handshake, "close": r.close,
-            "rows": rows, "rows_truncated": truncated,
+            "rows": None, "rows_truncated": False,
+            "noise_sessions": list(r.noise_sessions),
         })  # fmt: skip
 
     def finish(self) -> dict[str, Any]:
@@ -323,10 +313,17 @@ class DiffAccumulator:
                 })  # fmt: skip
         differences.sort(key=lambda d: (-d["count"], d["signature"]))
         noise.sort(key=lambda d: (-d["count"], d["signature"]))
-        counts = {"total": len(self.details), "equivalent": 0, "divergent": 0, "errored": 0}
-        for detail, sigs in zip(self.details, self.session_sigs, strict=True):
-            self._finalize(detail, sigs, suppressed)
-            counts[detail["verdict"]] += 1
+        self.suppressed = suppressed
+        counts = {"total": sum(self.verdicts.values()), **self.verdicts}
+        if self.keep_details:
+            counts.update(equivalent=0, divergent=0, errored=0)
+            for detail, sigs in zip(self.details, self.session_sigs, strict=True):
+                self._finalize(detail, sigs, suppressed)
+                counts[detail["verdict"]] += 1
+        else:  # provisionally divergent sessions whose every signature turned out noise
+            healed = sum(1 for sigs in self.divergent_sigs if not (sigs - suppressed))
+            counts["divergent"] -= healed
+            counts["equivalent"] += healed
         return {
             "differences": differences,
             "noise": noise,
@@ -348,11 +345,41 @@ class DiffAccumulator:
             detail["noise"] = sorted(set(detail["noise"]) | gone)
         if detail["verdict"] == "divergent" and not (sigs - suppressed):
             detail["verdict"] = "equivalent"
-        noise_sigs = set(detail["noise"])
-        for row in detail["rows"] or ():
+
+    def rows_wanted(self) -> list[int]:
+        """Indexes of the session details that get rows (call after ``finish``).
+
+        Every divergent and errored session up to 500, equivalent ones up to 50.
+        """
+        wanted, divergent, equivalent = [], 0, 0
+        for i, detail in enumerate(self.details):
+            if detail["verdict"] == "equivalent":
+                if equivalent < MAX_EQUIVALENT_ROWS:
+                    equivalent += 1
+                    wanted.append(i)
+            elif divergent < MAX_DIVERGENT_ROWS:
+                divergent += 1
+                wanted.append(i)
+        return wanted
+
+    def attach_rows(self, index: int, result: SessionResult) -> None:
+        """Give a session detail its aligned rows, from the same session diffed again."""
+        detail = self.details[index]
+        if result.comparison is None:
+            detail["rows"] = []
+            return
+        noise = set(detail["noise"])
+        sigs_by_row: dict[int, list[str]] = {}
+        for f in result.findings:
+            if f.row is not None:
+                sigs_by_row.setdefault(f.row, []).append(f.signature(result.route))
+        rows = _rows(result.comparison, sigs_by_row)
+        for row in rows:
             row_sigs = row.pop("_sigs")
-            if row["status"] != "equal" and all(s in noise_sigs for s in row_sigs):
+            if row["status"] != "equal" and all(s in noise for s in row_sigs):
                 row["status"] = "noise"
+        detail["rows"] = rows
+        detail["rows_truncated"] = len(result.comparison.pairs) > MAX_ROWS
 
 
 # ---- a whole capture -----------------------------------------------------------
@@ -391,13 +418,18 @@ def diff_capture(
     *,
     now: float | None = None,
     progress: Callable[[int, int], None] | None = None,
+    session_details: bool = True,
 ) -> dict[str, Any]:
     """Diff a capture's baseline (a run name or ``"recorded"``) with a candidate run.
 
     Replayed sessions are matched to recorded ones by ``provenance.origin``;
     ``noise_runs`` are more runs against the baseline, used to learn noise.
-    Sessions are streamed one at a time. Returns the JSON report (a dict,
-    docs/report-schema.md). Raises BadInput for an unknown run name.
+    Sessions are streamed one at a time; the sessions that get aligned rows
+    in ``session_details`` are diffed again once the verdicts are known, so
+    memory holds per-signature aggregates and one small entry per session
+    (none with ``session_details=False``, which leaves that list empty).
+    Returns the JSON report (a dict, docs/report-schema.md). Raises BadInput
+    for an unknown run name, CaptureError for an unreadable capture.
     """
     config = config if config is not None else DiffConfig()
     if not candidate or candidate == RECORDED:
@@ -408,14 +440,21 @@ def diff_capture(
     for name in noise_runs:
         _check_run(store, name, "noise")
     runs = [candidate] + ([baseline] if baseline != RECORDED else []) + list(noise_runs)
-    acc = DiffAccumulator(config)
+    acc = DiffAccumulator(config, keep_details=session_details)
     normalizers: dict[str, tuple[RouteDiffConfig, Normalizer]] = {}
-    total = store.count_sessions()
-    for done, (recorded_id, route, ids) in enumerate(_matched(store, runs), 1):
+
+    def for_route(route: str) -> tuple[RouteDiffConfig, Normalizer]:
         if route not in normalizers:
             rc = config.for_route(route)
             normalizers[route] = (rc, Normalizer(rc))
-        rc, norm = normalizers[route]
+        return normalizers[route]
+
+    def get(session_id: str | None) -> Session | None:
+        return store.get_session(session_id) if session_id is not None else None
+
+    total = store.count_sessions()
+    for done, (recorded_id, route, ids) in enumerate(_matched(store, runs), 1):
+        rc, norm = for_route(route)
         cand = store.get_session(ids[0]) if ids[0] is not None else None
         rest = ids[1:]
         if baseline == RECORDED:
@@ -427,6 +466,20 @@ def diff_capture(
         acc.add(diff_session(recorded_id, route, base, cand, noise, rc, norm))
         if progress is not None:
             progress(done, total)
+    parts = acc.finish()
+    for index in acc.rows_wanted():
+        d = acc.details[index]
+        rc, norm = for_route(d["route"])
+        again = diff_session(
+            d["session"],
+            d["route"],
+            get(d["baseline_session"]),
+            get(d["candidate_session"]),
+            [s for s in map(get, d["noise_sessions"]) if s is not None],
+            rc,
+            norm,
+        )
+        acc.attach_rows(index, again)
 
     def target(name: str) -> str | None:
         if name == RECORDED:
@@ -435,7 +488,7 @@ def diff_capture(
         return run.target if run is not None else None
 
     return build_report(
-        acc.finish(),
+        parts,
         capture=str(store.path),
         baseline={"target": target(baseline), "run": baseline},
         candidate={"target": target(candidate), "run": candidate},

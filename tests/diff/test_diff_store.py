@@ -187,3 +187,23 @@ def test_cli_config_is_used_and_errors_exit_2(
     err = capsys.readouterr().err
     assert "bad.toml: [diff].ordering: expected one of strict, per-key, window:N" in err
     assert "Traceback" not in err
+
+
+def test_without_session_details_the_verdicts_are_the_same(capture: Path) -> None:
+    with CaptureStore.open(capture) as store:
+        full = diff_capture(store, "baseline-1", "candidate-1", ["baseline-2"], now=0)
+        lean = diff_capture(
+            store, "baseline-1", "candidate-1", ["baseline-2"], now=0, session_details=False
+        )
+    assert lean["session_details"] == []
+    assert lean["sessions"] == full["sessions"]
+    assert lean["differences"] == full["differences"] and lean["noise"] == full["noise"]
+
+
+def test_rows_of_suppressed_differences_say_noise(capture: Path) -> None:
+    with CaptureStore.open(capture) as store:
+        report = diff_capture(store, "baseline-1", "candidate-2", ["baseline-2"])
+    statuses = {r["status"] for d in report["session_details"] for r in d["rows"] or ()}
+    assert "noise" in statuses and statuses <= {"equal", "noise"}
+    with_rows = [d for d in report["session_details"] if d["rows"] is not None]
+    assert len(with_rows) == 24  # every session is equivalent: up to 50 get rows
