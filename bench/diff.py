@@ -145,19 +145,23 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_engines(n: int, keep_details: bool = False) -> dict[str, float | int]:
+def run_engines(
+    n: int, keep_details: bool = False, naive_sample: int = 0
+) -> dict[str, float | int]:
     """Diff n sessions twice over (baseline vs candidate; the same plus a noise run).
 
     Returns the seconds each spent diffing (generation not counted), the
     findings, and how much the peak RSS grew while diffing. ``keep_details``
-    keeps the report's one-entry-per-session ``session_details``.
+    keeps the report's one-entry-per-session ``session_details``. The naive
+    approach is timed on the first ``naive_sample`` sessions, interleaved, so
+    that both see the same machine load.
     """
     config = DiffConfig()
     rc = config.for_route(ROUTE)
     norm = Normalizer(rc)
     plain = DiffAccumulator(config, keep_details=keep_details)
     noisy = DiffAccumulator(config, keep_details=keep_details)
-    spent_plain = spent_noisy = 0.0
+    spent_plain = spent_noisy = spent_naive = 0.0
     rss_start = rss_mb()
     clock = time.perf_counter
     for i, base, other, cand in sessions(n):
@@ -167,6 +171,10 @@ def run_engines(n: int, keep_details: bool = False) -> dict[str, float | int]:
         noisy.add(diff_session(f"s{i}", ROUTE, base, cand, [other], rc, norm))
         spent_plain += middle - start
         spent_noisy += clock() - middle
+        if i < naive_sample:
+            start = clock()
+            naive_diff(base, cand)
+            spent_naive += clock() - start
     start = clock()
     parts_plain = plain.finish()
     middle = clock()
@@ -175,6 +183,7 @@ def run_engines(n: int, keep_details: bool = False) -> dict[str, float | int]:
     spent_noisy += clock() - middle
     return {
         "plain_seconds": spent_plain,
+        "naive_seconds": spent_naive,
         "noisy_seconds": spent_noisy,
         "rss_growth_mb": rss_mb() - rss_start,
         "plain_divergent": parts_plain["sessions"]["divergent"],
@@ -183,16 +192,6 @@ def run_engines(n: int, keep_details: bool = False) -> dict[str, float | int]:
         "noise": len(parts["noise"]),
         "details_bytes_per_session": len(json.dumps(parts["session_details"])) / n,
     }
-
-
-def run_naive(n: int) -> float:
-    """Seconds the naive approach takes for n sessions."""
-    spent = 0.0
-    for _, base, _, cand in sessions(n):
-        start = time.perf_counter()
-        naive_diff(base, cand)
-        spent += time.perf_counter() - start
-    return spent
 
 
 def main() -> None:
@@ -208,9 +207,9 @@ def main() -> None:
     messages = n * SERVER_MESSAGES
     print(f"diff benchmark: {n:,} sessions x {SERVER_MESSAGES} server messages, "
           f"1% planted differences, noisy runs")  # fmt: skip
-    engine = run_engines(n)
     sample = min(n, args.naive_sample)
-    naive = run_naive(sample) * n / sample
+    engine = run_engines(n, naive_sample=sample)
+    naive = float(engine["naive_seconds"]) * n / sample
     naive_note = f" (on {sample} sessions, extrapolated)" if sample < n else ""
     # The same engine work on a tenth of the sessions, in a fresh process, for memory.
     small = max(1, n // 10)

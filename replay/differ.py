@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -208,8 +209,7 @@ class DiffAccumulator:
         self.session_sigs: list[frozenset[str]] = []
         self.keep_details = keep_details
         self.verdicts = {"equivalent": 0, "divergent": 0, "errored": 0}
-        self.divergent_sigs: list[frozenset[str]] = []
-        self.errored = 0
+        self.divergent_sigs: Counter[frozenset[str]] = Counter()
         self.baseline_latency = LatencyHistogram()
         self.candidate_latency = LatencyHistogram()
 
@@ -247,9 +247,7 @@ class DiffAccumulator:
                                    "actual": f.actual})  # fmt: skip
         for sig in masked:
             self.groups[sig].masked_sessions += 1
-        if r.error is not None:
-            self.errored += 1
-        else:
+        if r.error is None:
             self.model.add(r.noise, {f.signature(r.route) for f in r.findings})
         if r.comparison is not None:
             self.baseline_latency.extend(r.comparison.base_latencies)
@@ -258,7 +256,7 @@ class DiffAccumulator:
         self.verdicts[provisional] += 1
         if not self.keep_details:
             if kept:
-                self.divergent_sigs.append(frozenset(sig for sig, _ in kept))
+                self.divergent_sigs[frozenset(sig for sig, _ in kept)] += 1
             return
         self.session_sigs.append(frozenset(sig for sig, _ in kept))
         self.details.append({
@@ -321,7 +319,7 @@ class DiffAccumulator:
                 self._finalize(detail, sigs, suppressed)
                 counts[detail["verdict"]] += 1
         else:  # provisionally divergent sessions whose every signature turned out noise
-            healed = sum(1 for sigs in self.divergent_sigs if not (sigs - suppressed))
+            healed = sum(n for sigs, n in self.divergent_sigs.items() if not (sigs - suppressed))
             counts["divergent"] -= healed
             counts["equivalent"] += healed
         return {

@@ -236,6 +236,7 @@ class Normalizer:
         self._keys = tuple(tuple(k.split(".")) for k in config.event_keys)
         self._ignore: dict[str | None, IgnoreRules] = {None: IgnoreRules(config.ignore)}
         self.compare_control = config.control_frames == "compare"
+        self._masked: dict[str, str] = {}
 
     # ---- masks ---------------------------------------------------------------
 
@@ -264,6 +265,15 @@ class Normalizer:
         return text
 
     def _mask_string(self, s: str) -> str:
+        cached = self._masked.get(s)
+        if cached is not None:
+            return cached
+        if len(self._masked) > 4096:  # ids repeat within a session, rarely across: stay small
+            self._masked.clear()
+        self._masked[s] = masked = self._mask_string_uncached(s)
+        return masked
+
+    def _mask_string_uncached(self, s: str) -> str:
         for regex, token in self._custom:
             s = regex.sub(token, s)
         if len(s) >= 8 and s[0] in _HEX_CHARS:
