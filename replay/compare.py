@@ -49,6 +49,8 @@ KINDS = (
 """Every kind of difference the report can hold."""
 
 _TEXT_LIMIT = 500
+_DATA = frozenset((Opcode.TEXT, Opcode.BINARY))
+_CONTROL = frozenset((Opcode.PING, Opcode.PONG))
 
 
 def signature(kind: str, route: str, event: str | None, path: str | None) -> str:
@@ -97,13 +99,13 @@ def latencies(session: Session, control: bool = False) -> dict[int, float]:
     """Seconds from the last client message to each later server message, by seq."""
     out: dict[int, float] = {}
     last_client: float | None = None
+    client = Direction.CLIENT
+    counted = _DATA | _CONTROL if control else _DATA
     for m in session.messages:
-        if m.direction is Direction.CLIENT:
-            if m.opcode.is_data:
+        if m.direction is client:
+            if m.opcode in _DATA:
                 last_client = m.t
-        elif last_client is not None and (
-            m.opcode.is_data or (control and m.opcode in (Opcode.PING, Opcode.PONG))
-        ):
+        elif last_client is not None and m.opcode in counted:
             out[m.seq] = max(0.0, m.t - last_client)
     return out
 

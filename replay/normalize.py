@@ -234,6 +234,9 @@ class Normalizer:
         self._builtin = tuple(m for m in _MASK_ORDER if m in config.masks)
         self._epoch = "epoch" in self._builtin
         self._keys = tuple(tuple(k.split(".")) for k in config.event_keys)
+        self._simple_keys = (
+            config.event_keys if all("." not in k for k in config.event_keys) else ()
+        )
         self._ignore: dict[str | None, IgnoreRules] = {None: IgnoreRules(config.ignore)}
         self.compare_control = config.control_frames == "compare"
         self._masked: dict[str, str] = {}
@@ -302,6 +305,15 @@ class Normalizer:
         """The first configured event key present in a JSON value, as a string."""
         if not isinstance(value, dict):
             return None
+        if self._simple_keys:
+            for k in self._simple_keys:
+                found = value.get(k)
+                if isinstance(found, str):
+                    return found
+                if found is not None:
+                    break
+            else:
+                return None
         for parts in self._keys:
             v: Any = value
             for p in parts:
@@ -355,9 +367,21 @@ class Normalizer:
 
     def stream(self, session: Session, cache: ParseCache | None = None) -> list[Normalized]:
         """The server messages of a session, normalized, in order."""
+        if cache is None:
+            cache = {}
         out = []
+        server, text_op = Direction.SERVER, Opcode.TEXT
         for m in session.messages:
-            if m.direction is Direction.SERVER:
+            if m.direction is not server:
+                continue
+            if m.opcode is text_op:  # the hot path of message(), inlined
+                text = m.payload
+                assert isinstance(text, str)
+                hit = cache.get(text)
+                if hit is None:
+                    hit = cache[text] = self._parse(text)
+                out.append(_new(Normalized, (m.seq, m.t, *hit, text)))
+            else:
                 n = self.message(m, cache)
                 if n is not None:
                     out.append(n)
