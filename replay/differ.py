@@ -392,12 +392,18 @@ def _matched(
     store: CaptureStore, runs: Sequence[str]
 ) -> Iterator[tuple[str, str, list[str | None]]]:
     """Recorded sessions in capture order with, per run, the id of its replay (or None)."""
-    joins = " ".join(
-        f"LEFT JOIN sessions r{i} ON r{i}.run = ? AND r{i}.origin = s.id" for i in range(len(runs))
+    # One materialized (origin -> first replayed id) table per run, joined through an
+    # automatic index: linear in the capture, whatever order the replays were stored in.
+    ctes = ", ".join(
+        f"m{i} AS MATERIALIZED (SELECT origin, id, min(rowid) FROM sessions "
+        f"WHERE run = ? GROUP BY origin)"
+        for i in range(len(runs))
     )
-    cols = "".join(f", r{i}.id" for i in range(len(runs)))
+    joins = " ".join(f"LEFT JOIN m{i} ON m{i}.origin = s.id" for i in range(len(runs)))
+    cols = "".join(f", m{i}.id" for i in range(len(runs)))
     query = (
-        f"SELECT s.id, s.route{cols} FROM sessions s {joins} WHERE s.run IS NULL ORDER BY s.rowid"
+        f"WITH {ctes} SELECT s.id, s.route{cols} FROM sessions s {joins} "
+        "WHERE s.run IS NULL ORDER BY s.rowid"
     )
     previous = None
     for row in store.db.conn.execute(query, tuple(runs)):

@@ -207,3 +207,16 @@ def test_rows_of_suppressed_differences_say_noise(capture: Path) -> None:
     assert "noise" in statuses and statuses <= {"equal", "noise"}
     with_rows = [d for d in report["session_details"] if d["rows"] is not None]
     assert len(with_rows) == 24  # every session is equivalent: up to 50 get rows
+
+
+def test_a_session_replayed_twice_counts_once(tmp_path: Path) -> None:
+    path = tmp_path / "c.db"
+    with CaptureStore.open(path, create=True) as store:
+        store.put_sessions([
+            session("r1", [S({"type": "a", "v": 1})]),
+            session("c:r1", [S({"type": "a", "v": 1})], run="cand", origin="r1"),
+            session("c:r1:again", [S({"type": "a", "v": 2})], run="cand", origin="r1"),
+        ])  # fmt: skip
+        report = diff_capture(store, "recorded", "cand")
+    assert report["verdict"] == "equivalent"
+    assert report["session_details"][0]["candidate_session"] == "c:r1"
