@@ -140,6 +140,24 @@ def naive_diff(base: Session, cand: Session) -> int:
     return len(DeepDiff(a, b, exclude_regex_paths=EXCLUDE, threshold_to_diff_deeper=0))
 
 
+def deep_size(obj: object, seen: set[int] | None = None) -> int:
+    """Bytes held by an object graph (sys.getsizeof over everything reachable once)."""
+    seen = set() if seen is None else seen
+    if id(obj) in seen:
+        return 0
+    seen.add(id(obj))
+    size = sys.getsizeof(obj)
+    if isinstance(obj, dict):
+        size += sum(deep_size(k, seen) + deep_size(v, seen) for k, v in obj.items())
+    elif isinstance(obj, list | tuple | set | frozenset):
+        size += sum(deep_size(v, seen) for v in obj)
+    elif hasattr(obj, "__dict__"):
+        size += deep_size(vars(obj), seen)
+    elif hasattr(obj, "__slots__"):
+        size += sum(deep_size(getattr(obj, a), seen) for a in obj.__slots__ if hasattr(obj, a))
+    return size
+
+
 def rss_mb() -> float:
     """Peak resident set size of this process so far, in MB."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -175,6 +193,8 @@ def run_engines(
             start = clock()
             naive_diff(base, cand)
             spent_naive += clock() - start
+    rss_growth = rss_mb() - rss_start
+    state_kb = (deep_size(plain) + deep_size(noisy)) / 1024
     start = clock()
     parts_plain = plain.finish()
     middle = clock()
@@ -185,7 +205,8 @@ def run_engines(
         "plain_seconds": spent_plain,
         "naive_seconds": spent_naive,
         "noisy_seconds": spent_noisy,
-        "rss_growth_mb": rss_mb() - rss_start,
+        "rss_growth_mb": rss_growth,
+        "state_kb": state_kb,
         "plain_divergent": parts_plain["sessions"]["divergent"],
         "divergent": parts["sessions"]["divergent"],
         "groups": len(parts["differences"]),
@@ -194,11 +215,48 @@ def run_engines(
     }
 
 
+def run_capture(n: int) -> dict[str, float]:
+    """Write n recorded sessions and three runs to a temporary capture, then diff_capture it."""
+    import tempfile
+    from dataclasses import replace
+
+    from replay.differ import diff_capture
+    from replay.store import CaptureStore
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bench.db"
+        start = time.perf_counter()
+        with CaptureStore.open(path, create=True) as store:
+
+            def rows() -> Iterator[Session]:
+                for i, base, other, cand in sessions(n):
+                    yield replace(base, id=f"s{i}", provenance=Provenance(source=Source.PROXY))
+                    yield base
+                    yield other
+                    yield cand
+
+            store.put_sessions(rows())
+        written = time.perf_counter() - start
+        with CaptureStore.open(path) as store:
+            start = time.perf_counter()
+            report = diff_capture(store, "baseline-1", "candidate-1", ["baseline-2"])
+            diffed = time.perf_counter() - start
+    return {"write_seconds": written, "diff_seconds": diffed,
+            "divergent": report["sessions"]["divergent"]}  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sessions", type=int, default=10_000)
     parser.add_argument("--naive-sample", type=int, default=200)
     parser.add_argument("--engine-only", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--capture",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also diff_capture N sessions stored in a temporary SQLite capture",
+    )
     args = parser.parse_args()
     n = args.sessions
     if args.engine_only:
@@ -236,12 +294,21 @@ def main() -> None:
           f"(planted: {planted}), {engine['groups']} groups, {engine['noise']} noise "
           f"signatures suppressed; without it: {engine['plain_divergent']} divergent "
           f"(the heartbeat race)")  # fmt: skip
-    print(f"peak RSS growth while diffing (both passes, one process each): "
+    print(f"peak RSS growth while diffing (both passes; a fresh process for each size): "
           f"{small_run['rss_growth_mb']:.1f} MB for {small:,} sessions, "
           f"{engine['rss_growth_mb']:.1f} MB for {n:,} sessions")  # fmt: skip
+    print(f"diff state retained (deep size of both accumulators): "
+          f"{small_run['state_kb']:,.0f} KB after {small:,} sessions, "
+          f"{engine['state_kb']:,.0f} KB after {n:,}")  # fmt: skip
     print(f"(without session_details; the report's one entry per session adds about "
           f"{detailed['details_bytes_per_session']:,.0f} bytes of JSON per session, "
           f"rows excluded)")  # fmt: skip
+    if args.capture:
+        c = run_capture(args.capture)
+        print(f"diff_capture over a SQLite capture of {args.capture:,} sessions x 3 runs "
+              f"(session_details and rows included): {c['diff_seconds']:.1f} s, "
+              f"{args.capture * SERVER_MESSAGES / c['diff_seconds']:,.0f} messages/s "
+              f"({c['divergent']} divergent)")  # fmt: skip
     print(f"(python {sys.version.split()[0]}, {os.cpu_count()} cpus; timings cover diffing only)")
 
 
