@@ -1,9 +1,10 @@
 """Compare one baseline session with one candidate session (pure).
 
 The server streams are normalized, aligned, and each aligned pair is
-compared: first the masked texts (equal messages cost one string
-comparison), then the canonical JSON of the values with ignore rules
-applied, and only when those differ field by field with deepdiff. The
+compared: first the raw texts, then both parsed values walked together
+with masks and ignore rules applied only where they differ (equal
+messages cost almost nothing), then the canonical JSON of the masked
+values, and only when those differ field by field with deepdiff. The
 handshake (status, selected subprotocol, chosen response headers), the
 close (code, reason, who closed) and timing (latency of each server
 message from the client message that triggered it) are compared too.
