@@ -83,3 +83,61 @@ def test_diff_a_b_mirrors_diff_b_a(x: list[Any], y: list[Any], ordering: Orderin
                       if f.kind == "changed_value")  # fmt: skip
     assert swapped == Counter((f.path, repr(f.expected), repr(f.actual)) for f in ba
                               if f.kind == "changed_value")  # fmt: skip
+
+
+# Numbers only as ints: the fast path compares numbers by value (documented), so 1, 1.0
+# and true may pass as equal there; everything else must agree with the full comparison.
+_leaves = (
+    st.none()
+    | st.integers(-3, 3)
+    | st.sampled_from([1764150000, 1764150001, 1764150000123, "a", "b", "ws_1", "2026-11-26T10:00:00Z",
+                       "2026-11-27T11:00:00Z", "550e8400-e29b-41d4-a716-446655440000",
+                       "1b4e28ba-2fa1-11d2-883f-0016d3cca427", "run_8f3a2c1d", "run_0b1c2d3e",
+                       "x 1764150000 y"])
+)  # fmt: skip
+_values = st.recursive(
+    _leaves,
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.sampled_from(["a", "b", "ts", "id"]), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+_IGNORES = st.lists(st.sampled_from(["ts", "**.id", "a.*", "b.0", "*.b"]), max_size=2)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_values, _values, _IGNORES)
+def test_the_fast_path_never_calls_different_messages_equal(
+    x: Any, y: Any, ignore: list[str]
+) -> None:
+    import json as _json
+
+    from replay.model import Direction, Message, Opcode
+
+    cfg = DiffConfig(ignore=tuple(ignore)).for_route("/ws")
+    norm = Normalizer(cfg)
+    a = norm.message(Message(0, 0.0, Direction.SERVER, Opcode.TEXT, _json.dumps(x)))
+    b = norm.message(Message(1, 0.0, Direction.SERVER, Opcode.TEXT, _json.dumps(y)))
+    assert a is not None and b is not None
+    if norm.equivalent(a, b):
+        canon = [_json.dumps(norm.comparable(n), sort_keys=True) for n in (a, b)]
+        assert canon[0] == canon[1]
+
+
+@given(st.dictionaries(st.sampled_from(["targets", "replay", "diff", "routes", "credentials",
+                                         "carry_over", "x"]),
+                       st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=5)
+                                    | st.floats(allow_nan=False),
+                                    lambda inner: st.lists(inner, max_size=3)
+                                    | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+                                    max_leaves=10),
+                       max_size=4))  # fmt: skip
+def test_config_validation_raises_only_config_errors(data: dict[str, Any]) -> None:
+    from replay.config import Config, parse_config
+    from replay.errors import ConfigError
+
+    try:
+        assert isinstance(parse_config(data, "wsshadow.toml"), Config)
+    except ConfigError as e:
+        assert str(e).startswith("wsshadow.toml: ")
