@@ -171,8 +171,8 @@ def run_engines(
     Returns the seconds each spent diffing (generation not counted), the
     findings, and how much the peak RSS grew while diffing. ``keep_details``
     keeps the report's one-entry-per-session ``session_details``. The naive
-    approach is timed on the first ``naive_sample`` sessions, interleaved, so
-    that both see the same machine load.
+    approach is timed on ``naive_sample`` sessions spread over the run,
+    interleaved, so that both see the same machine load.
     """
     config = DiffConfig()
     rc = config.for_route(ROUTE)
@@ -189,7 +189,7 @@ def run_engines(
         noisy.add(diff_session(f"s{i}", ROUTE, base, cand, [other], rc, norm))
         spent_plain += middle - start
         spent_noisy += clock() - middle
-        if i < naive_sample:
+        if naive_sample and i % max(1, n // naive_sample) == 0:
             start = clock()
             naive_diff(base, cand)
             spent_naive += clock() - start
@@ -267,8 +267,9 @@ def main() -> None:
           f"1% planted differences, noisy runs")  # fmt: skip
     sample = min(n, args.naive_sample)
     engine = run_engines(n, naive_sample=sample)
-    naive = float(engine["naive_seconds"]) * n / sample
-    naive_note = f" (on {sample} sessions, extrapolated)" if sample < n else ""
+    measured = len(range(0, n, max(1, n // sample))) if sample else 0
+    naive = float(engine["naive_seconds"]) * n / measured
+    naive_note = f" (on {measured} sessions, extrapolated)" if measured < n else ""
     # The same engine work on a tenth of the sessions, in a fresh process, for memory.
     small = max(1, n // 10)
     child = subprocess.run(
