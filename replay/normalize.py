@@ -410,8 +410,9 @@ class Normalizer:
         True is always right; False may be wrong (then compare ``comparable()``
         values). Walks both values together and looks only at what differs,
         so volatile fields cost a mask check and equal fields almost nothing.
-        Inside otherwise equal containers numbers compare by value (``1`` and
-        ``1.0``, ``true`` and ``1`` are equal here).
+        Numbers of different types (``1``, ``1.0``, ``true``) are told apart
+        at every level it looks at; only inside a nested container that is
+        equal as a whole by value can they pass as equal here.
         """
         if a.masked == b.masked:
             return True
@@ -430,7 +431,7 @@ class Normalizer:
                 for k in a.keys() ^ b.keys():
                     if not rules.step(states, k)[0]:
                         return False
-            for k in [k for k in a if k in b and a[k] != b[k]]:
+            for k in [k for k in a if k in b and (a[k] != b[k] or type(a[k]) is not type(b[k]))]:
                 nxt: frozenset[tuple[int, int]] = frozenset()
                 if states:
                     dropped, nxt = rules.step(states, k)
@@ -449,7 +450,11 @@ class Normalizer:
         if isinstance(a, list):
             if not isinstance(b, list) or len(a) != len(b):
                 return False
-            for i in [i for i, (va, vb) in enumerate(zip(a, b, strict=True)) if va != vb]:
+            for i in [
+                i
+                for i, (va, vb) in enumerate(zip(a, b, strict=True))
+                if va != vb or type(va) is not type(vb)
+            ]:
                 nxt = frozenset()
                 if states:
                     dropped, nxt = rules.step(states, str(i))

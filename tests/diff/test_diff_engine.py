@@ -274,3 +274,9 @@ def test_noise_runs_cancel_per_session_noise() -> None:
     noise = {n["signature"] for n in parts["noise"]}
     assert "changed_value /ws system_message data.seq" in noise
     assert "reordered /ws ping" in noise or "reordered /ws system_message" in noise
+
+
+def test_true_versus_one_is_a_type_change() -> None:
+    fs = findings(session("a", [S({"type": "x", "ok": 1, "n": [1.5]})]),
+                  session("b", [S({"type": "x", "ok": True, "n": [1.5]})]))  # fmt: skip
+    assert [(f.kind, f.path, f.expected, f.actual) for f in fs] == [("type_changed", "ok", 1, True)]
