@@ -7,6 +7,8 @@ lines in a pipe. The engine never prints; it calls these observers.
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -37,8 +39,8 @@ class ProgressBar(ReplayObserver):
             transient=True,
             disable=not self.enabled,
         )
-        self.task = self.progress.add_task("replay", total=None, errors=0)
-        self.errors = 0
+        self.tasks: dict[str, Any] = {}
+        self.errors: dict[str, int] = {}
 
     def __enter__(self) -> ProgressBar:
         self.progress.start()
@@ -48,12 +50,18 @@ class ProgressBar(ReplayObserver):
         self.progress.stop()
 
     def run_started(self, run: str, total: int) -> None:
-        self.progress.update(self.task, description=f"replay {run}", total=total)
+        # One bar per run: shadow replays several runs at once through one observer.
+        self.tasks[run] = self.progress.add_task(f"replay {run}", total=total, errors=0)
+        self.errors[run] = 0
 
     def session_finished(self, outcome: SessionOutcome) -> None:
+        run = outcome.session_id.split(":", 1)[0]
+        task = self.tasks.get(run)
+        if task is None:
+            return
         if outcome.error is not None:
-            self.errors += 1
-        self.progress.update(self.task, advance=1, errors=self.errors)
+            self.errors[run] += 1
+        self.progress.update(task, advance=1, errors=self.errors[run])
 
 
 class FollowView(ReplayObserver):

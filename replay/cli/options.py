@@ -8,18 +8,34 @@ from typing import Annotated
 
 import typer
 
+from replay.pacing import Pace
 from replay.redact import Redactor
 
 __all__ = [
+    "CaOpt",
     "CaptureArg",
+    "CarryOpt",
+    "CausalTimeoutOpt",
+    "ConcurrencyOpt",
     "ConfigOpt",
+    "CredentialOpt",
+    "HeaderOpt",
+    "IdleTimeoutOpt",
+    "MapOpt",
+    "NoCarryOverOpt",
     "NoRedact",
+    "PaceOpt",
+    "RateOpt",
     "RedactField",
     "ReportFileOpt",
     "ReportFormat",
     "ReportFormatOpt",
     "ReportOutputOpt",
+    "RouteOpt",
     "RunOpt",
+    "SessionOpt",
+    "ShardOpt",
+    "SpeedOpt",
     "make_redactor",
 ]
 
@@ -86,6 +102,64 @@ ReportFileOpt = Annotated[
         ".json .xml (JUnit) .md .html .txt (repeatable).",
         show_default=False,
     ),
+]
+
+
+# ---- replay settings, shared by `replay` and `shadow` (None: take the config's value) ----
+
+Many = list[str] | None
+MapOpt = Annotated[
+    Many, typer.Option("--map", help="Route map FROM=TO, like /ws/factory=/ws?mode=factory.")
+]
+PaceOpt = Annotated[
+    Pace | None,
+    typer.Option(
+        "--pace", help="When to send client messages [default: causal].", show_default=False
+    ),
+]
+SpeedOpt = Annotated[
+    float | None, typer.Option("--speed", help="Time scale for --pace recorded [default: 1].")
+]
+ConcurrencyOpt = Annotated[
+    int | None, typer.Option("--concurrency", help="Sessions at once [default: 50].")
+]
+RateOpt = Annotated[
+    float | None,
+    typer.Option("--rate", help="Sessions started per second [default: 0, unlimited]."),
+]
+SessionOpt = Annotated[
+    Many, typer.Option("--session", help="Only this session id or prefix (repeatable).")
+]
+RouteOpt = Annotated[
+    Many, typer.Option("--route", help="Only sessions whose route matches this glob.")
+]
+HeaderOpt = Annotated[
+    Many, typer.Option("--header", help="'Name: value' replacing a recorded header.")
+]
+CredentialOpt = Annotated[
+    Many,
+    typer.Option("--credential", help="NAME=VALUE filling ${redacted:KIND:NAME}; ${VAR} ok."),
+]
+CaOpt = Annotated[
+    Path | None, typer.Option("--ca", help="CA certificates (PEM) for a wss:// target.")
+]
+ShardOpt = Annotated[
+    str | None, typer.Option("--shard", help="I/N: replay a stable 1/N of the sessions.")
+]
+CausalTimeoutOpt = Annotated[
+    float | None,
+    typer.Option("--causal-timeout", help="Seconds past the recorded gap to wait [default: 2]."),
+]
+IdleTimeoutOpt = Annotated[
+    float | None,
+    typer.Option("--idle-timeout", help="Server idle this long ends a session [default: 1]."),
+]
+CarryOpt = Annotated[
+    Many,
+    typer.Option("--carry", help="Explicit carry-over SERVER_PATH=CLIENT_PATH[@EVENT]."),
+]
+NoCarryOverOpt = Annotated[
+    bool, typer.Option("--no-carry-over", help="Replay client messages exactly as recorded.")
 ]
 
 

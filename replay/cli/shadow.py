@@ -1,0 +1,158 @@
+"""``wsshadow shadow``: replay to baseline and candidate at once, diff, report, exit code."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Annotated
+
+import typer
+
+from replay import output
+from replay.cli.app import app
+from replay.cli.diff import emit_report
+from replay.cli.options import (
+    CaOpt,
+    CaptureArg,
+    CarryOpt,
+    CausalTimeoutOpt,
+    ConcurrencyOpt,
+    ConfigOpt,
+    CredentialOpt,
+    HeaderOpt,
+    IdleTimeoutOpt,
+    MapOpt,
+    NoCarryOverOpt,
+    PaceOpt,
+    RateOpt,
+    ReportFileOpt,
+    ReportFormatOpt,
+    ReportOutputOpt,
+    RouteOpt,
+    SessionOpt,
+    ShardOpt,
+    SpeedOpt,
+)
+from replay.config import discover_config
+from replay.errors import BadInput
+from replay.replay_output import ProgressBar
+from replay.settings import ReplayOverrides, build_replay_options
+from replay.shadow import RECORDED_BASELINE, shadow_capture
+from replay.store import CaptureStore
+from replay.targets import parse_route_map
+
+__all__ = ["shadow"]
+
+
+@app.command("shadow")
+def shadow(
+    capture: CaptureArg,
+    baseline: Annotated[
+        str | None,
+        typer.Option(
+            "--baseline",
+            help="Baseline URL (the legacy server), or 'recorded' to compare with the "
+            "recording [default: [targets].baseline].",
+            show_default=False,
+        ),
+    ] = None,
+    candidate: Annotated[
+        str | None,
+        typer.Option(
+            "--candidate",
+            help="Candidate URL (the new server) [default: [targets].candidate].",
+            show_default=False,
+        ),
+    ] = None,
+    noise_runs: Annotated[
+        int | None,
+        typer.Option(
+            "--noise-runs",
+            help="Extra baseline replays that teach what varies anyway "
+            "[default: 1 with a baseline URL, 0 with 'recorded'].",
+            show_default=False,
+        ),
+    ] = None,
+    baseline_maps: Annotated[
+        list[str] | None,
+        typer.Option("--baseline-map", help="Route map for the baseline only (rarely needed)."),
+    ] = None,
+    prefix: Annotated[
+        str | None,
+        typer.Option("--run-prefix", help="Run names PREFIX-baseline, PREFIX-candidate, ..."),
+    ] = None,
+    reports: ReportFileOpt = None,
+    fmt: ReportFormatOpt = None,
+    out: ReportOutputOpt = None,
+    config: ConfigOpt = None,
+    maps: MapOpt = None,
+    pace: PaceOpt = None,
+    speed: SpeedOpt = None,
+    concurrency: ConcurrencyOpt = None,
+    rate: RateOpt = None,
+    sessions: SessionOpt = None,
+    routes: RouteOpt = None,
+    headers: HeaderOpt = None,
+    credentials: CredentialOpt = None,
+    ca: CaOpt = None,
+    shard: ShardOpt = None,
+    causal_timeout: CausalTimeoutOpt = None,
+    idle_timeout: IdleTimeoutOpt = None,
+    carry: CarryOpt = None,
+    no_carry_over: NoCarryOverOpt = False,
+) -> int:
+    """Replay every session to the baseline and the candidate concurrently, then diff.
+
+    Exit 0 equivalent, 1 divergent, 2 bad input or an unreachable target.
+    Candidate maps (--map) apply to the candidate only.
+    """
+    settings = discover_config(config)
+    baseline = baseline or settings.targets.baseline
+    candidate = candidate or settings.targets.candidate
+    if not baseline or not candidate:
+        raise BadInput("shadow needs --baseline URL|recorded and --candidate URL")
+    if noise_runs is not None and noise_runs < 0:
+        raise BadInput("--noise-runs must be 0 or more")
+    recorded = baseline == RECORDED_BASELINE
+    noise = 0 if recorded else (1 if noise_runs is None else noise_runs)
+    options = build_replay_options(
+        settings,
+        candidate,
+        ReplayOverrides(
+            maps=tuple(maps) if maps is not None else None,
+            pace=pace,
+            speed=speed,
+            concurrency=concurrency,
+            rate=rate,
+            headers=tuple(headers) if headers is not None else None,
+            credentials=tuple(credentials or ()),
+            ca=ca,
+            causal_timeout=causal_timeout,
+            idle_timeout=idle_timeout,
+            carry=tuple(carry or ()),
+            no_carry_over=no_carry_over,
+            session_ids=tuple(sessions or ()),
+            routes=tuple(routes or ()),
+            shard=shard,
+        ),
+        os.environ,
+    )
+    with CaptureStore.open(capture) as store, ProgressBar() as bar:
+        result = asyncio.run(
+            shadow_capture(
+                store,
+                baseline=baseline,
+                candidate=candidate,
+                options=options,
+                config=settings.diff,
+                noise_runs=noise,
+                baseline_maps=tuple(parse_route_map(m) for m in baseline_maps or ()),
+                prefix=prefix,
+                progress=bar,
+            )
+        )
+    runs = [result.candidate_run]
+    if result.baseline_run:
+        runs.insert(0, result.baseline_run)
+    output.note(f"runs stored in {capture}: {', '.join([*runs, *result.noise_runs])}")
+    return emit_report(result.report, fmt, out, reports)
