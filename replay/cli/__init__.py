@@ -14,6 +14,7 @@ import click
 
 from replay import output
 from replay.cli import captures as _captures  # noqa: F401  (registers commands)
+from replay.cli import record as _record  # noqa: F401
 from replay.cli.app import app
 from replay.errors import ExitStatus, WsShadowError
 

@@ -1,0 +1,238 @@
+"""One proxied WebSocket connection: two pumps, an exact close handshake, recording.
+
+The relay reads whole messages from each side with aiohttp (``autoping`` and
+``autoclose`` off, text left as UTF-8 bytes) and writes them to the other
+side as they came: text and binary byte-exact, pings and pongs forwarded
+rather than answered, and close frames forwarded with their exact payload
+so that each side sees the other's close code and reason. aiohttp answers
+protocol errors itself (1002, 1007, 1009 for a message over the size
+limit); the relay passes that code on to the other side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import struct
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import WSMsgType, web
+from aiohttp.client_ws import ClientWebSocketResponse
+
+from recorders.recorder import CaptureRecorder
+from replay.model import Close, Closer, Direction, Opcode
+
+__all__ = ["Relay", "close_payload", "drop_connection"]
+
+_CLIENT = Direction.CLIENT
+_SERVER = Direction.SERVER
+_OPCODES = {
+    WSMsgType.TEXT: Opcode.TEXT,
+    WSMsgType.BINARY: Opcode.BINARY,
+    WSMsgType.PING: Opcode.PING,
+    WSMsgType.PONG: Opcode.PONG,
+}
+_SIDE_NAME = {_CLIENT: "client", _SERVER: "upstream"}
+
+AnyWS = web.WebSocketResponse | ClientWebSocketResponse[Any]
+
+
+def close_payload(code: int | None, reason: str = "") -> bytes:
+    """The application data of a close frame (empty when there is no code)."""
+    if not code:
+        return b""
+    return struct.pack("!H", code) + reason.encode("utf-8")
+
+
+def drop_connection(ws: AnyWS) -> None:
+    """Close the TCP connection under ``ws`` without sending another close frame.
+
+    aiohttp's ``close()`` always sends a close frame of its own; a relay that
+    already forwarded both close frames must not send a third, so this marks
+    the socket closed and drops the transport (private aiohttp API, kept here).
+    """
+    ws._set_closed()
+    if isinstance(ws, web.WebSocketResponse):
+        ws._close_transport()
+    else:
+        ws._response.close()
+
+
+class Relay:
+    """Relays one client connection to its upstream connection and records it.
+
+    ``feed`` (optional) receives a copy of each client data message for the
+    live mirror; it must never block.
+    """
+
+    def __init__(
+        self,
+        session_id: str,
+        client: web.WebSocketResponse,
+        upstream: ClientWebSocketResponse[Any],
+        recorder: CaptureRecorder,
+        t0: float,
+        *,
+        close_timeout: float = 5.0,
+        feed: Callable[[WSMsgType, bytes], None] | None = None,
+    ) -> None:
+        self.session_id = session_id
+        self.client = client
+        self.upstream = upstream
+        self.recorder = recorder
+        self.t0 = t0
+        self.close_timeout = close_timeout
+        self.feed = feed
+        self.seq = 0
+        self.close: Close | None = None
+        self._sent_close = {_CLIENT: False, _SERVER: False}
+        self._got_close = {_CLIENT: False, _SERVER: False}
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def _ws(self, side: Direction) -> AnyWS:
+        return self.client if side is _CLIENT else self.upstream
+
+    def _now(self) -> float:
+        return time.monotonic() - self.t0
+
+    def _record(self, direction: Direction, opcode: Opcode, payload: bytes) -> None:
+        seq = self.seq
+        self.seq = seq + 1
+        self.recorder.message(
+            self.session_id, seq, time.monotonic() - self.t0, direction, opcode, payload
+        )
+
+    def _set_close(self, close: Close) -> None:
+        if self.close is None:
+            self.close = close
+
+    # ---- running -----------------------------------------------------------
+
+    async def run(self) -> Close:
+        """Relay until both sides are closed; returns how the session ended."""
+        loop = asyncio.get_running_loop()
+        pumps = {loop.create_task(self._pump(_CLIENT)), loop.create_task(self._pump(_SERVER))}
+        self._tasks = pumps
+        try:
+            _, pending = await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
+            if pending:
+                # One side is closed; the other gets close_timeout to answer, then is cut.
+                _, pending = await asyncio.wait(pending, timeout=self.close_timeout)
+            if pending:
+                self._set_close(
+                    Close(None, by=Closer.ERROR, error="close handshake timed out", t=self._now())
+                )
+                drop_connection(self.client)
+                drop_connection(self.upstream)
+                _, pending = await asyncio.wait(pending, timeout=1.0)
+                for task in pending:
+                    task.cancel()
+        finally:
+            for task in pumps:
+                if not task.done():
+                    task.cancel()
+            await asyncio.gather(*pumps, return_exceptions=True)
+        for task in pumps:
+            if not task.cancelled() and task.exception() is not None:
+                self._set_close(
+                    Close(
+                        None,
+                        by=Closer.ERROR,
+                        error=f"relay failed: {task.exception()!r}",
+                        t=self._now(),
+                    )
+                )
+                drop_connection(self.client)
+                drop_connection(self.upstream)
+        close = self.close or Close(None, by=Closer.ERROR, error="connection lost", t=self._now())
+        self.close = close
+        return close
+
+    async def _pump(self, side: Direction) -> None:
+        """Read ``side`` until it closes, writing each message to the other side."""
+        src = self._ws(side)
+        other = _SERVER if side is _CLIENT else _CLIENT
+        dst = self._ws(other)
+        send = dst.send_frame
+        record = self._record
+        feed = self.feed if side is _CLIENT else None
+        sent_close = self._sent_close
+        text, binary = WSMsgType.TEXT, WSMsgType.BINARY
+        while True:
+            msg = await src.receive()
+            kind = msg.type
+            if kind is text or kind is binary or kind is WSMsgType.PING or kind is WSMsgType.PONG:
+                if sent_close[other]:
+                    continue  # the other side is closing: nothing more may go to it
+                data = msg.data
+                try:
+                    await send(data, kind)
+                except ConnectionError:
+                    continue  # the other side's pump sees it go and ends the session
+                record(side, _OPCODES[kind], data)
+                if feed is not None and (kind is text or kind is binary):
+                    feed(kind, data)
+            elif kind is WSMsgType.CLOSE:
+                await self._on_close(side, other, msg.data or None, msg.extra or "")
+                return
+            elif kind is WSMsgType.CLOSING:
+                return  # closed from our side (shutdown)
+            else:  # CLOSED or ERROR: the connection broke
+                await self._on_broken(side, other, msg)
+                return
+
+    async def _on_close(
+        self, side: Direction, other: Direction, code: int | None, reason: str
+    ) -> None:
+        payload = close_payload(code, reason)
+        self._got_close[side] = True
+        self._record(side, Opcode.CLOSE, payload)
+        by = Closer.CLIENT if side is _CLIENT else Closer.SERVER
+        self._set_close(Close(code, reason, by=by, t=self._now()))
+        if not self._sent_close[other]:
+            self._sent_close[other] = True
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await self._ws(other).send_frame(payload, WSMsgType.CLOSE)
+        for s in (side, other):
+            if self._sent_close[s] and self._got_close[s]:
+                drop_connection(self._ws(s))
+
+    async def _on_broken(self, side: Direction, other: Direction, msg: Any) -> None:
+        # aiohttp already closed ``side``: with a close frame for a protocol
+        # error (WebSocketError.code), or by losing the connection.
+        self._sent_close[side] = self._got_close[side] = True
+        code = getattr(msg.data, "code", None) if msg.type is WSMsgType.ERROR else None
+        name = _SIDE_NAME[side]
+        if code:
+            error = f"{name} broke the protocol ({code}): {msg.data}"
+        elif msg.type is WSMsgType.ERROR:
+            error = f"{name} connection failed: {msg.data}"
+        else:
+            error = f"{name} vanished without a close frame"
+        self._set_close(Close(code, by=Closer.ERROR, error=error, t=self._now()))
+        dst = self._ws(other)
+        if code and not self._sent_close[other]:
+            # Pass the code on (1009 message too big, 1002, 1007) and await the reply.
+            self._sent_close[other] = True
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await dst.send_frame(close_payload(code), WSMsgType.CLOSE)
+        elif not self._sent_close[other]:
+            # The other side gets what a direct peer would see: the connection dropping.
+            self._sent_close[other] = self._got_close[other] = True
+            drop_connection(dst)
+
+    async def shutdown(self, code: int = 1001, reason: str = "going away") -> None:
+        """Close both sides with ``code`` (proxy shutting down); the pumps see the replies."""
+        self._set_close(
+            Close(code, reason, by=Closer.ERROR, error="recording proxy shut down", t=self._now())
+        )
+        payload = close_payload(code, reason)
+        for side in (_CLIENT, _SERVER):
+            if not self._sent_close[side]:
+                self._sent_close[side] = True
+                with contextlib.suppress(ConnectionError, RuntimeError):
+                    await self._ws(side).send_frame(payload, WSMsgType.CLOSE)
+            if self._got_close[side]:
+                drop_connection(self._ws(side))
