@@ -15,17 +15,31 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: install
-	$(VENV)/bin/wsshadow demo
+	@mkdir -p wsshadow-demo && rm -f wsshadow-demo/sample.db*
+	$(VENV)/bin/wsshadow captures import captures/sample.jsonl wsshadow-demo/sample.db
+	$(VENV)/bin/wsshadow captures ls wsshadow-demo/sample.db
 
 test: install lint
 	$(PY) -m pytest -q
 
 lint: install
-	$(VENV)/bin/ruff check replay recorders tests bench
+	$(VENV)/bin/ruff check replay recorders tests bench fuzz
 	$(VENV)/bin/mypy replay recorders
 
 bench: install
 	$(PY) bench/run_all.py
+
+FUZZ_SECONDS ?= 60
+fuzz: install
+	$(PY) -m pip install --quiet atheris
+	@for h in fuzz/fuzz_*.py; do \
+		work=$$(mktemp -d); \
+		echo "== $$h ($(FUZZ_SECONDS)s)"; \
+		$(PY) $$h -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $$work fuzz/seeds \
+			> $$work.log 2>&1 || { tail -n 30 $$work.log; rm -rf $$work; exit 1; }; \
+		grep -E "stat::(number_of_executed_units|average_exec_per_sec)" $$work.log; \
+		rm -rf $$work $$work.log; \
+	done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

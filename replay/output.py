@@ -20,6 +20,7 @@ from replay.store import SessionSummary
 __all__ = [
     "error",
     "note",
+    "one_line",
     "print_session",
     "print_session_table",
     "stderr_console",
@@ -38,9 +39,17 @@ def stderr_console() -> Console:
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+def one_line(message: str, limit: int = 400) -> str:
+    """``message`` made safe for one terminal line: no control characters, bounded length."""
+    clean = "".join(c if c.isprintable() else "?" for c in message)
+    return clean if len(clean) <= limit else clean[: limit - 1] + "…"
+
+
 def error(message: str) -> None:
     """One line on stderr for an error the user can act on."""
-    stderr_console().print(f"wsshadow: error: {escape(message)}", markup=True, style="red")
+    stderr_console().print(
+        f"wsshadow: error: {escape(one_line(message))}", markup=True, style="red"
+    )
 
 
 def note(message: str) -> None:

@@ -80,17 +80,26 @@ class Redactor:
     extra_headers: tuple[str, ...] = ()
     _fields: frozenset[str] = field(init=False, repr=False, compare=False)
     _headers: frozenset[str] = field(init=False, repr=False, compare=False)
-    _quick: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    _fragments: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         names = {_squash(n) for n in (*DEFAULT_SECRET_FIELDS, *self.extra_fields)}
         object.__setattr__(self, "_fields", frozenset(names))
         headers = SECRET_HEADERS | {h.lower() for h in self.extra_headers}
         object.__setattr__(self, "_headers", frozenset(headers))
-        # A cheap test run on every text message; JSON is parsed only when a
-        # secret-like name appears at all, which keeps recording fast.
-        fragments = sorted({"[-_]?".join(map(re.escape, n[:5])) for n in names})
-        object.__setattr__(self, "_quick", re.compile("|".join(fragments), re.IGNORECASE))
+        # A cheap test run on every text message: JSON is parsed only when a
+        # secret-like name can appear at all, which keeps recording fast. Each
+        # name's longest part between separators is present in any spelling of
+        # it (api_key, api-key, apiKey all contain "key"), so nothing is missed.
+        fragments = {
+            max(re.split(r"[-_]", n.lower()), key=len)
+            for n in (*DEFAULT_SECRET_FIELDS, *self.extra_fields)
+        }
+        object.__setattr__(self, "_fragments", tuple(sorted(fragments)))
+
+    def _maybe_secret(self, text: str) -> bool:
+        lowered = text.lower()
+        return any(f in lowered for f in self._fragments)
 
     # ---- names -------------------------------------------------------------
 
@@ -132,7 +141,7 @@ class Redactor:
 
     def query(self, query: str) -> str:
         """A raw query string with secret parameters' values replaced."""
-        if not self.enabled or not query or not self._quick.search(query):
+        if not self.enabled or not query or not self._maybe_secret(query):
             return query
         parts = []
         changed = False
@@ -149,7 +158,7 @@ class Redactor:
 
     def text(self, text: str) -> str:
         """A text message with secret JSON fields replaced (other text is kept as is)."""
-        if not self.enabled or not self._quick.search(text):
+        if not self.enabled or not self._maybe_secret(text):
             return text
         try:
             doc = json.loads(text)

@@ -540,17 +540,26 @@ class CaptureStore:
             (session_id,),
         )
         out = []
-        for seq, t, direction, opcode, text, data in rows:
-            op = Opcode(opcode)
-            payload: str | bytes
-            if op is Opcode.TEXT:
-                payload = text if text is not None else ""
-            else:
-                payload = bytes(data) if data is not None else b""
-            out.append(Message(seq, t, Direction(direction), op, payload))
+        try:
+            for seq, t, direction, opcode, text, data in rows:
+                op = Opcode(opcode)
+                payload: str | bytes
+                if op is Opcode.TEXT:
+                    payload = text if text is not None else ""
+                else:
+                    payload = bytes(data) if data is not None else b""
+                out.append(Message(seq, t, Direction(direction), op, payload))
+        except (ValueError, TypeError) as e:
+            raise CaptureError(f"{self.path}: session {session_id!r} is damaged ({e})") from None
         return tuple(out)
 
     def _session_from_row(self, r: tuple[Any, ...], messages: tuple[Message, ...]) -> Session:
+        try:
+            return self._build_session(r, messages)
+        except (ValueError, TypeError) as e:
+            raise CaptureError(f"{self.path}: session {r[0]!r} is damaged ({e})") from None
+
+    def _build_session(self, r: tuple[Any, ...], messages: tuple[Message, ...]) -> Session:
         (sid, run, origin, source, tags, started_at, route, query, req_h, protos, status,
          subprotocol, resp_h, code, reason, by, error, close_t) = r  # fmt: skip
         close = None

@@ -8,9 +8,10 @@ Command modules register themselves on ``app`` when imported below.
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 
-import click
+import typer
 
 from replay import output
 from replay.cli import captures as _captures  # noqa: F401  (registers commands)
@@ -28,13 +29,22 @@ def main(argv: list[str] | None = None) -> int:
     except WsShadowError as e:
         output.error(str(e))
         code = int(e.exit_status)
-    except click.exceptions.Exit as e:
+    except typer.Exit as e:
         code = e.exit_code
-    except click.exceptions.Abort:
+    except typer.Abort:
         output.error("interrupted")
         code = 130
-    except click.ClickException as e:
-        e.show()
+    except typer.TyperException as e:
+        # Usage errors (a click exception under typer) know how to show themselves.
+        show = getattr(e, "show", None)
+        if callable(show):
+            show()
+        else:
+            output.error(e.format_message())
+        code = ExitStatus.ERROR
+    except sqlite3.Error as e:
+        # Damage SQLite only notices deep inside a read (a corrupt page).
+        output.error(f"capture file is damaged or unreadable ({e})")
         code = ExitStatus.ERROR
     except KeyboardInterrupt:
         output.error("interrupted")
