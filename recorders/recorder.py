@@ -169,8 +169,11 @@ class CaptureRecorder:
                 if sid in lost:
                     self._dropped_on_write += 1
                     continue
-                if opcode is Opcode.TEXT and not isinstance(payload, str):
-                    payload = payload.decode("utf-8", "replace")
+                if opcode is Opcode.TEXT:
+                    if not isinstance(payload, str):
+                        payload = bytes(payload).decode("utf-8", "replace")
+                elif type(payload) is not bytes:
+                    payload = bytes(payload)  # aiohttp hands pings over as bytearray
                 writer.append(sid, Message(seq, t, direction, opcode, payload))
             elif kind == _OPEN:
                 writer.open_session(item[1], item[2], item[3], item[4])

@@ -1,0 +1,79 @@
+"""Real upstream servers for the proxy tests: websockets on 127.0.0.1, port 0."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.http11 import Request
+
+PROTOCOLS = ("chat.v2", "chat.v1")
+
+
+@dataclass
+class Upstream:
+    """An upstream server and what it saw."""
+
+    url: str
+    seen_paths: list[str] = field(default_factory=list)
+    seen_headers: list[dict[str, str]] = field(default_factory=list)
+    offered: list[list[str]] = field(default_factory=list)
+    closes: list[tuple[int | None, str]] = field(default_factory=list)
+    received: list[str | bytes] = field(default_factory=list)
+
+
+def _select(connection: ServerConnection, offered: list[str]) -> Any:
+    for p in PROTOCOLS:
+        if p in offered:
+            return p
+    return None
+
+
+async def _handler(up: Upstream, ws: ServerConnection) -> None:
+    assert ws.request is not None
+    path = ws.request.path
+    up.seen_paths.append(path)
+    up.seen_headers.append(dict(ws.request.headers.raw_items()))
+    try:
+        async for message in ws:
+            up.received.append(message)
+            if path.startswith("/close4001") and message == "bye":
+                await ws.close(4001, "custom reason ✓")
+                break
+            if path.startswith("/quiet"):
+                continue
+            await ws.send(message)
+    finally:
+        rcvd = ws.protocol.close_rcvd
+        up.closes.append((rcvd.code, rcvd.reason) if rcvd else (None, ""))
+
+
+def _process_request(connection: ServerConnection, request: Request) -> Any:
+    if request.path.startswith("/denied"):
+        response = connection.respond(403, "no entry for you\n")
+        response.headers["X-Why"] = "test"
+        return response
+    if request.path.startswith("/health"):
+        return connection.respond(200, "healthy\n")
+    return None
+
+
+@pytest.fixture
+async def upstream() -> AsyncIterator[Upstream]:
+    """An echo server: /close4001 closes with 4001 on 'bye', /denied refuses 403,
+    /quiet never answers, /health answers plain HTTP; subprotocols chat.v2, chat.v1."""
+    up = Upstream(url="")
+    async with serve(
+        lambda ws: _handler(up, ws),
+        "127.0.0.1",
+        0,
+        select_subprotocol=_select,
+        process_request=_process_request,
+        max_size=64 * 2**20,
+    ) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        up.url = f"ws://127.0.0.1:{port}"
+        yield up
