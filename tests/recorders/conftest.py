@@ -77,3 +77,15 @@ async def upstream() -> AsyncIterator[Upstream]:
         port = next(iter(server.sockets)).getsockname()[1]
         up.url = f"ws://127.0.0.1:{port}"
         yield up
+
+
+@pytest.fixture
+async def candidate() -> AsyncIterator[str]:
+    """A candidate server that upper-cases what it echoes; yields its URL."""
+
+    async def shout(ws: ServerConnection) -> None:
+        async for message in ws:
+            await ws.send(message.upper())
+
+    async with serve(shout, "127.0.0.1", 0) as server:
+        yield f"ws://127.0.0.1:{next(iter(server.sockets)).getsockname()[1]}"

@@ -196,9 +196,11 @@ async def test_credentials_are_redacted_in_the_capture(upstream, capture_path):
             await ws.send('{"type":"login","password":"hunter2"}')
             await ws.recv()
     assert upstream.seen_headers[0]["Authorization"] == "Bearer s3cret"  # forwarded as is
-    raw = capture_path.read_bytes() + Path(str(capture_path) + "-wal").read_bytes() if Path(
-        str(capture_path) + "-wal"
-    ).exists() else capture_path.read_bytes()
+    raw = (
+        capture_path.read_bytes() + Path(str(capture_path) + "-wal").read_bytes()
+        if Path(str(capture_path) + "-wal").exists()
+        else capture_path.read_bytes()
+    )
     assert b"s3cret" not in raw and b"hunter2" not in raw
 
 
@@ -224,14 +226,14 @@ async def test_dead_mirror_changes_nothing_for_the_client(upstream, capture_path
     assert proxy.stats.mirror_errors == 1
 
 
-async def test_live_mirror_records_the_candidates_replies(upstream, capture_path):
-    async with Upstream_pair() as candidate_url:
-        async with proxy_for(upstream, capture_path, mirror=candidate_url) as proxy:
-            async with connect(proxy.url + "/echo") as ws:
-                for i in range(20):
-                    await ws.send(f"m{i}")
-                    assert await ws.recv() == f"m{i}"
-            await asyncio.sleep(0.2)
+async def test_live_mirror_records_the_candidates_replies(upstream, candidate, capture_path):
+    candidate_url = candidate
+    async with proxy_for(upstream, capture_path, mirror=candidate_url) as proxy:
+        async with connect(proxy.url + "/echo") as ws:
+            for i in range(20):
+                await ws.send(f"m{i}")
+                assert await ws.recv() == f"m{i}"
+        await asyncio.sleep(0.2)
     [s] = sessions(capture_path)
     [m] = sessions(capture_path, run="mirror")
     assert m.provenance.origin == s.id and m.route == "/echo"
@@ -245,24 +247,6 @@ async def test_live_mirror_records_the_candidates_replies(upstream, capture_path
     with CaptureStore.open(capture_path) as store:
         run = store.get_run("mirror")
     assert run is not None and run.target == candidate_url and run.sessions == 1
-
-
-class Upstream_pair:  # noqa: N801 - reads as a fixture-like context
-    """A candidate that upper-cases what it echoes."""
-
-    async def __aenter__(self) -> str:
-        from websockets.asyncio.server import serve
-
-        async def shout(ws):
-            async for message in ws:
-                await ws.send(message.upper())
-
-        self._cm = serve(shout, "127.0.0.1", 0)
-        server = await self._cm.__aenter__()
-        return f"ws://127.0.0.1:{next(iter(server.sockets)).getsockname()[1]}"
-
-    async def __aexit__(self, *exc):
-        await self._cm.__aexit__(*exc)
 
 
 async def test_store_failure_fails_open(upstream, capture_path, caplog):
