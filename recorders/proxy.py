@@ -143,6 +143,13 @@ def _forward_headers(headers: Any, drop: frozenset[str]) -> CIMultiDict[str]:
     return out
 
 
+def _offers_deflate(headers: Any) -> bool:
+    return any(
+        "permessage-deflate" in value.lower()
+        for value in headers.getall("Sec-WebSocket-Extensions", ())
+    )
+
+
 def _client_ssl(upstream_ca: str | os.PathLike[str] | None) -> ssl.SSLContext:
     try:
         return ssl.create_default_context(cafile=os.fspath(upstream_ca) if upstream_ca else None)
@@ -422,7 +429,9 @@ class RecordingProxy:
                 headers=headers,
                 autoclose=False,
                 autoping=False,
-                compress=15,
+                # permessage-deflate is offered upstream when the client offered it
+                # (browsers always do); each hop negotiates its own parameters.
+                compress=15 if _offers_deflate(request.headers) else 0,
                 max_msg_size=self.max_message_size,
                 decode_text=False,
                 timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=self.close_timeout),

@@ -50,8 +50,16 @@ class CaptureRecorder:
     are dropped and counted (the disk cannot keep up, traffic must not wait).
     """
 
-    def __init__(self, store: CaptureStore, *, max_queue: int = 200_000, batch: int = 5000):
+    def __init__(
+        self,
+        store: CaptureStore,
+        *,
+        max_queue: int = 200_000,
+        batch: int = 5000,
+        linger: float = 0.05,
+    ):
         self.store = store
+        self.linger = linger
         self._stats = RecorderStats()
         self.max_queue = max_queue
         self.batch = batch
@@ -148,6 +156,10 @@ class CaptureRecorder:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
+            if len(self._queue) < self.batch and not self._closing and self.linger:
+                # Gather a batch: waking the writer thread per message costs more
+                # (GIL hand-offs) than the writes themselves.
+                await asyncio.sleep(self.linger)
             batch = []
             queue = self._queue
             for _ in range(min(len(queue), self.batch)):

@@ -24,7 +24,7 @@ from aiohttp.client_ws import ClientWebSocketResponse
 from recorders.recorder import CaptureRecorder
 from replay.model import Close, Closer, Direction, Opcode
 
-__all__ = ["Relay", "close_payload", "drop_connection"]
+__all__ = ["Relay", "close_payload", "coalesce_writes", "drop_connection"]
 
 _CLIENT = Direction.CLIENT
 _SERVER = Direction.SERVER
@@ -46,6 +46,59 @@ def close_payload(code: int | None, reason: str = "") -> bytes:
     return struct.pack("!H", code) + reason.encode("utf-8")
 
 
+class _Coalescer:
+    """Stands in for a transport: the frames one burst of messages produces go out in
+    one write at the end of the loop iteration, not one system call per frame.
+
+    Pipelined traffic arrives many messages per read; relaying each with its own
+    ``send()`` made the system calls most of the proxy's cost.
+    """
+
+    __slots__ = ("_buffer", "_loop", "_scheduled", "transport")
+
+    def __init__(self, transport: Any) -> None:
+        self.transport = transport
+        self._buffer: list[bytes] = []
+        self._scheduled = False
+        self._loop = asyncio.get_running_loop()
+
+    def write(self, data: bytes) -> None:
+        self._buffer.append(data)
+        if data and data[0] & 0x0F == 0x8:
+            # A close frame: aiohttp may drop the transport right after writing it.
+            self.flush()
+        elif not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        self._scheduled = False
+        if self._buffer:
+            data = self._buffer[0] if len(self._buffer) == 1 else b"".join(self._buffer)
+            self._buffer.clear()
+            if not self.transport.is_closing():
+                self.transport.write(data)
+
+    def is_closing(self) -> bool:
+        return bool(self.transport.is_closing())
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.transport, name)
+
+
+def coalesce_writes(ws: AnyWS) -> None:
+    """Route ``ws``'s frame writes through a ``_Coalescer`` (private aiohttp API)."""
+    writer = ws._writer
+    if writer is not None and not isinstance(writer.transport, _Coalescer):
+        writer.transport = _Coalescer(writer.transport)  # type: ignore[assignment]
+
+
+def _flush(ws: AnyWS) -> None:
+    writer = ws._writer
+    if writer is not None and isinstance(writer.transport, _Coalescer):
+        writer.transport.flush()
+
+
 def drop_connection(ws: AnyWS) -> None:
     """Close the TCP connection under ``ws`` without sending another close frame.
 
@@ -53,6 +106,7 @@ def drop_connection(ws: AnyWS) -> None:
     already forwarded both close frames must not send a third, so this marks
     the socket closed and drops the transport (private aiohttp API, kept here).
     """
+    _flush(ws)
     ws._set_closed()
     if isinstance(ws, web.WebSocketResponse):
         ws._close_transport()
@@ -90,6 +144,8 @@ class Relay:
         self._sent_close = {_CLIENT: False, _SERVER: False}
         self._got_close = {_CLIENT: False, _SERVER: False}
         self._tasks: set[asyncio.Task[Any]] = set()
+        coalesce_writes(client)
+        coalesce_writes(upstream)
 
     def _ws(self, side: Direction) -> AnyWS:
         return self.client if side is _CLIENT else self.upstream
