@@ -24,6 +24,7 @@ __all__ = ["record"]
 
 _FileOpt = Annotated[Path | None, typer.Option(show_default=False)]
 
+
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     """uvloop when installed (about 1.3x the relay's throughput), else asyncio's loop."""
     try:
