@@ -32,7 +32,7 @@ from yarl import URL
 
 from recorders.mirror import MIRROR_RUN, MirrorLink, MirrorStats
 from recorders.recorder import CaptureRecorder
-from recorders.relay import Relay
+from recorders.relay import Relay, drop_connection
 from replay.errors import BadInput
 from replay.model import Close, Closer, Handshake, Provenance, Run, Source
 from replay.redact import Redactor
@@ -278,7 +278,7 @@ class RecordingProxy:
             skip_auto_headers=("User-Agent", "Accept-Encoding"),
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.connect_timeout),
         )
-        server = web.Server(self._handle, access_log=None, handler_cancellation=True)
+        server = web.Server(self._handle, access_log=None)
         self._runner = web.ServerRunner(server, shutdown_timeout=self.close_timeout + 1)
         await self._runner.setup()
         self._site = web.TCPSite(
@@ -512,10 +512,12 @@ class RecordingProxy:
             await relay.run()
         finally:
             self._relays.discard(relay)
-            if relay.close is not None:
-                recorder.close_session(session_id, relay.close)
+            if relay.close is None:  # cancelled mid-way
+                relay.close = Close(None, by=Closer.ERROR, error="relay cancelled")
+                drop_connection(upstream)
+            recorder.close_session(session_id, relay.close)
             if mirror is not None:
-                mirror.finish(relay.close or Close(1001, by=Closer.ERROR))
+                mirror.finish(relay.close)
         return ws
 
     def _refused(

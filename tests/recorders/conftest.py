@@ -45,6 +45,9 @@ async def _handler(up: Upstream, ws: ServerConnection) -> None:
                 break
             if path.startswith("/quiet"):
                 continue
+            if message == "die":
+                ws.transport.abort()  # vanish without a close frame
+                return
             await ws.send(message)
     finally:
         rcvd = ws.protocol.close_rcvd

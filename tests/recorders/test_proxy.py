@@ -270,3 +270,29 @@ async def test_store_failure_fails_open(upstream, capture_path, caplog):
         assert len(warnings) == 1
     finally:
         store.close()
+
+
+async def test_upstream_vanishing_drops_the_client_too(upstream, capture_path):
+    async with proxy_for(upstream, capture_path) as proxy:
+        async with connect(proxy.url + "/echo") as ws:
+            await ws.send("die")
+            with pytest.raises(ConnectionClosed):
+                await ws.recv()
+            assert ws.close_code == 1006  # no close frame, as with the upstream directly
+    [s] = sessions(capture_path)
+    assert s.close.by is Closer.ERROR and "upstream vanished" in s.close.error
+
+
+async def test_client_vanishing_drops_the_upstream_too(upstream, capture_path):
+    async with proxy_for(upstream, capture_path) as proxy:
+        ws = await connect(proxy.url + "/echo")
+        await ws.send("hello")
+        assert await ws.recv() == "hello"
+        ws.transport.abort()
+        for _ in range(100):
+            if upstream.closes:
+                break
+            await asyncio.sleep(0.02)
+    assert upstream.closes == [(None, "")]  # the upstream saw no close frame either
+    [s] = sessions(capture_path)
+    assert s.close.by is Closer.ERROR and "client vanished" in s.close.error
