@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint bench conformance captures fuzz clean
+.PHONY: install demo test lint bench conformance captures fuzz clean browser
 
 install: $(STAMP)
 
@@ -19,12 +19,18 @@ demo: install
 	$(VENV)/bin/wsshadow captures import captures/sample.jsonl wsshadow-demo/sample.db
 	$(VENV)/bin/wsshadow captures ls wsshadow-demo/sample.db
 
-test: install lint
+test: install lint browser
 	$(PY) -m pytest -q
 
 lint: install
 	$(VENV)/bin/ruff check replay recorders tests bench fuzz
 	$(VENV)/bin/mypy replay recorders
+
+# Headless Chromium (Debian's package) for the HTML report's browser test
+# (tests/reports/test_report_browser.py); nothing to do once it is installed.
+APT := DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600
+browser:
+	@test -x /usr/bin/chromium || ($(APT) update && $(APT) install -y chromium)
 
 bench: install
 	$(PY) bench/run_all.py

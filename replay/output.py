@@ -6,6 +6,8 @@ and colour, in a pipe plain, stable text.
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
 import time
 from collections.abc import Iterable
@@ -23,8 +25,10 @@ __all__ = [
     "one_line",
     "print_session",
     "print_session_table",
+    "report_style",
     "stderr_console",
     "stdout_console",
+    "write_text",
 ]
 
 
@@ -43,6 +47,19 @@ def one_line(message: str, limit: int = 400) -> str:
     """``message`` made safe for one terminal line: no control characters, bounded length."""
     clean = "".join(c if c.isprintable() else "?" for c in message)
     return clean if len(clean) <= limit else clean[: limit - 1] + "…"
+
+def report_style() -> tuple[bool, int]:
+    """(colour, width) for a report printed to stdout: colour only on a terminal, honouring NO_COLOR."""
+    if not sys.stdout.isatty():
+        return False, 100
+    color = not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
+    return color, max(shutil.get_terminal_size((100, 24)).columns, 60)
+
+
+def write_text(text: str) -> None:
+    """Write rendered text to stdout as it is (reports, already formatted)."""
+    sys.stdout.write(text)
+    sys.stdout.flush()
 
 
 def error(message: str) -> None:

@@ -16,6 +16,7 @@ import typer
 from replay import output
 from replay.cli import captures as _captures  # noqa: F401  (registers commands)
 from replay.cli import record as _record  # noqa: F401
+from replay.cli import report as _report  # noqa: F401  (registers commands)
 from replay.cli.app import app
 from replay.errors import ExitStatus, WsShadowError
 

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from recorders.har import looks_like_har, read_har
 from replay import output
 from replay.cli.app import captures_app
 from replay.cli.options import CaptureArg, NoRedact, RedactField, RunOpt, make_redactor
@@ -65,17 +66,38 @@ def captures_export(
 
 @captures_app.command("import")
 def captures_import(
-    source: Annotated[Path, typer.Argument(help="JSONL capture to read.")],
+    source: Annotated[
+        Path, typer.Argument(help='JSONL capture, or a HAR file (.har, or content {"log": ...}).')
+    ],
     capture: CaptureArg,
     no_redact: NoRedact = False,
     redact_field: RedactField = None,
     replace: Annotated[
         bool, typer.Option("--replace", help="Replace sessions whose id is already stored.")
     ] = False,
+    placeholder_header: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--placeholder-header",
+            help="HAR: add a credential placeholder for this header when the export left it "
+            "out, e.g. authorization for a sanitized export (repeatable).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Add the sessions of a JSONL file to a capture (created if missing), redacted."""
+    """Add the sessions of a JSONL or HAR file to a capture (created if missing), redacted.
+
+    A HAR file (Chrome/Edge/Firefox DevTools, mitmproxy) contributes its
+    WebSocket entries; it is checked whole before anything is stored.
+    """
     if not source.exists():
         raise BadInput(f"{source}: no such file")
+    if source.is_dir():
+        raise BadInput(f"{source}: is a directory")
+    har = looks_like_har(source)
+    if placeholder_header and not har:
+        raise BadInput("--placeholder-header applies to HAR files only")
+    sessions = read_har(source, placeholders=placeholder_header or ()) if har else None
     with (
         source.open("rb") as f,
         CaptureStore.open(
@@ -83,9 +105,11 @@ def captures_import(
         ) as store,
     ):
         count = store.put_sessions(
-            read_jsonl(f, str(source)), on_conflict="replace" if replace else "error"
+            sessions if sessions is not None else read_jsonl(f, str(source)),
+            on_conflict="replace" if replace else "error",
         )
-    output.note(f"imported {count} sessions into {capture}")
+    kind = "WebSocket sessions from HAR" if har else "sessions"
+    output.note(f"imported {count} {kind} into {capture}")
 
 
 class _atomic_output:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -9,7 +10,17 @@ import typer
 
 from replay.redact import Redactor
 
-__all__ = ["CaptureArg", "NoRedact", "RedactField", "RunOpt", "make_redactor"]
+__all__ = [
+    "CaptureArg",
+    "NoRedact",
+    "RedactField",
+    "ReportFileOpt",
+    "ReportFormat",
+    "ReportFormatOpt",
+    "ReportOutputOpt",
+    "RunOpt",
+    "make_redactor",
+]
 
 CaptureArg = Annotated[Path, typer.Argument(help="Capture file (SQLite).", show_default=False)]
 NoRedact = Annotated[
@@ -30,6 +41,42 @@ RedactField = Annotated[
 RunOpt = Annotated[
     str | None,
     typer.Option("--run", help="A replay run's sessions instead of the recorded ones."),
+]
+
+
+
+class ReportFormat(StrEnum):
+    """The formats ``--format`` accepts."""
+
+    TEXT = "text"
+    JSON = "json"
+    JUNIT = "junit"
+    MARKDOWN = "markdown"
+    HTML = "html"
+
+
+ReportFormatOpt = Annotated[
+    ReportFormat | None,
+    typer.Option(
+        "--format",
+        "-f",
+        help="Report format [default: text, or the --output file's extension].",
+        case_sensitive=False,
+        show_default=False,
+    ),
+]
+ReportOutputOpt = Annotated[
+    Path | None,
+    typer.Option("--output", "-o", help="Write the report to this file instead of stdout."),
+]
+ReportFileOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--report",
+        help="Also write the report to FILE, format from the extension: "
+        ".json .xml (JUnit) .md .html .txt (repeatable).",
+        show_default=False,
+    ),
 ]
 
 

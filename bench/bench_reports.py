@@ -1,0 +1,41 @@
+"""Benchmark: rendering a synthetic 10,000-session report in every format.
+
+Prints the median of 5 runs per format and its ratio to rendering the JSON
+itself (json.dumps of the same dict), measured in the same run.
+Run: .venv/bin/python bench/bench_reports.py
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "reports"))
+
+from report_fixtures import large_report
+
+from replay.reports import render
+
+RUNS = 5
+
+
+def main() -> None:
+    report = large_report(10_000)
+    results = {}
+    for fmt in ("json", "text", "junit", "markdown", "html"):
+        times = []
+        for _ in range(RUNS):
+            start = time.perf_counter()
+            text = render(report, fmt)
+            times.append(time.perf_counter() - start)
+        results[fmt] = (statistics.median(times), len(text))
+    base = results["json"][0]
+    print(f"{'format':<10}{'median':>10}{'× json':>9}{'size':>12}   (10,000 sessions, {RUNS} runs)")
+    for fmt, (median, size) in results.items():
+        print(f"{fmt:<10}{median * 1000:>8.0f}ms{median / base:>9.2f}{size:>12,}")
+
+
+if __name__ == "__main__":
+    main()

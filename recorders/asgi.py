@@ -1,0 +1,556 @@
+"""ASGI middleware that records an app's WebSocket sessions into a capture.
+
+Wrap any ASGI app (FastAPI, Starlette, Quart, Django Channels)::
+
+    app = WsShadowRecorder(app, capture="captures/prod.db", sample=0.1)
+
+The middleware watches the ``websocket.*`` events that pass between the
+server and the app and passes every one of them on unchanged: the app and
+its clients see exactly what they would see unwrapped. HTTP and lifespan
+traffic is not touched, except that a lifespan shutdown flushes the capture.
+
+Recording never blocks the event loop on SQLite: the loop only puts small
+tuples on a queue, and one background thread owns the store (opened in that
+thread) and writes them in batches through ``CaptureWriter``. Recording
+fails open: a store that cannot be opened or written is logged once, what
+could not be written is counted in ``stats``, and the app goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import queue
+import random
+import threading
+import time
+import uuid
+import weakref
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from replay.model import (
+    Close,
+    Closer,
+    Direction,
+    Handshake,
+    Message,
+    Opcode,
+    Provenance,
+    Source,
+)
+from replay.redact import Redactor
+from replay.store import CaptureStore, CaptureWriter
+
+__all__ = ["ASGIApp", "RecorderStats", "WsShadowRecorder"]
+
+Scope = MutableMapping[str, Any]
+Event = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Event]]
+Send = Callable[[Event], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+"""The ASGI 3 application signature."""
+
+log = logging.getLogger("wsshadow.recorder")
+
+_STOP = object()
+
+
+@dataclass(frozen=True, slots=True)
+class RecorderStats:
+    """Counters of one recorder, read with ``recorder.stats``.
+
+    ``sessions_seen`` counts every WebSocket connection, ``sessions_sampled``
+    those chosen for recording, ``sessions_written`` / ``frames_written``
+    what reached the capture file, and ``sessions_dropped`` /
+    ``frames_dropped`` what was lost to a broken store or a full queue.
+    ``store_error`` holds the first store failure, if any.
+    """
+
+    sessions_seen: int
+    sessions_sampled: int
+    sessions_written: int
+    frames_written: int
+    sessions_dropped: int
+    frames_dropped: int
+    store_error: str | None
+
+
+def _headers(raw: Any) -> tuple[tuple[str, str], ...]:
+    """ASGI byte header pairs as (str, str) pairs (latin-1, as HTTP says)."""
+    out = []
+    for pair in raw or ():
+        name, value = pair
+        out.append(
+            (
+                name.decode("latin-1") if isinstance(name, bytes) else str(name),
+                value.decode("latin-1") if isinstance(value, bytes) else str(value),
+            )
+        )
+    return tuple(out)
+
+
+def _code(value: Any) -> int | None:
+    """A close code as an int (apps and servers are not always strict about types)."""
+    try:
+        return None if value is None else int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _reason(value: Any) -> str:
+    """A close reason as text: FastAPI, for one, closes with a list of validation errors."""
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else str(value)
+
+
+class _Writer(threading.Thread):
+    """The background thread that owns the capture store and writes batches."""
+
+    def __init__(
+        self,
+        path: Path,
+        redactor: Redactor,
+        q: queue.SimpleQueue[Any],
+        batch_size: int,
+        flush_interval: float,
+    ) -> None:
+        super().__init__(name="wsshadow-recorder", daemon=True)
+        self.path = path
+        self.redactor = redactor
+        self.q = q
+        self.batch_size = batch_size
+        self.flush_interval = flush_interval
+        self.store: CaptureStore | None = None
+        self.writer: CaptureWriter | None = None
+        self.error: str | None = None
+        self.sessions_written = 0
+        self.frames_written = 0
+        self.sessions_dropped = 0
+        self.frames_dropped = 0
+        # Sessions whose row was lost: their later frames are dropped too, so a
+        # capture never holds frames of a session it does not have.
+        self._lost: set[str] = set()
+        self._unflushed: set[str] = set()
+
+    # ---- failure handling ----------------------------------------------------
+
+    def _fail(self, what: str, exc: BaseException) -> None:
+        if self.error is None:
+            self.error = f"{what}: {exc}"
+            log.warning(
+                "wsshadow recorder: %s (%s); the app is unaffected, what cannot be written is "
+                "counted in recorder.stats",
+                what,
+                exc,
+            )
+
+    def _open(self) -> bool:
+        if self.writer is not None:
+            return True
+        try:
+            self.store = CaptureStore.open(self.path, create=True, redactor=self.redactor)
+            self.writer = self.store.writer(batch_size=self.batch_size)
+        except Exception as e:  # fail open: whatever the store raises, the app goes on
+            self._fail(f"cannot open capture {self.path}", e)
+            return False
+        return True
+
+    def _flush(self) -> None:
+        if self.writer is None:
+            return
+        try:
+            self.writer.flush()
+        except Exception as e:
+            self._drop_batch(e)
+        else:
+            self._written()
+        self._unflushed.clear()
+
+    def _drop_batch(self, exc: BaseException) -> None:
+        """After a failed write: count what was queued as dropped and carry on."""
+        assert self.writer is not None
+        sessions, frames = self.writer.discard()
+        self._lost |= self._unflushed
+        self._unflushed.clear()
+        self.sessions_dropped += sessions
+        self.frames_dropped += frames
+        self._fail(f"cannot write capture {self.path}", exc)
+
+    def _written(self) -> None:
+        assert self.writer is not None
+        self.sessions_written = self.writer.written_sessions
+        self.frames_written = self.writer.written_frames
+
+    # ---- events --------------------------------------------------------------
+
+    def _handle(self, item: tuple[Any, ...]) -> None:
+        kind, sid = item[0], item[1]
+        if not self._open() or sid in self._lost:
+            if kind == "open":
+                self.sessions_dropped += 1
+                self._lost.add(sid)
+            elif kind == "msg":
+                self.frames_dropped += 1
+            return
+        assert self.writer is not None
+        if kind == "open":
+            _, _, started_at, handshake = item
+            self.writer.open_session(sid, started_at, handshake, Provenance(source=Source.ASGI))
+            self._unflushed.add(sid)
+        elif kind == "msg":
+            self._append(sid, item[2])
+        elif kind == "close":
+            self.writer.close_session(sid, item[2])
+
+    def _append(self, sid: str, message: Message) -> None:
+        assert self.writer is not None
+        try:
+            self.writer.append(sid, message)  # flushes itself every batch_size frames
+        except Exception as e:
+            self._drop_batch(e)
+        else:
+            if self.writer.pending == 0:  # that append flushed the batch
+                self._unflushed.clear()
+                self._written()
+
+    def run(self) -> None:
+        deadline: float | None = None
+        while True:
+            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                item = self.q.get(timeout=timeout)
+            except queue.Empty:
+                item = None
+            if item is _STOP:
+                break
+            if item is not None:
+                try:
+                    self._handle(item)
+                except Exception as e:  # a recording bug must not kill the thread
+                    self._fail("recording error", e)
+                if deadline is None:
+                    deadline = time.monotonic() + self.flush_interval
+            if deadline is not None and time.monotonic() >= deadline:
+                self._flush()
+                deadline = None
+        # Drain what was queued before the stop, then flush and close.
+        while True:
+            try:
+                item = self.q.get_nowait()
+            except queue.Empty:
+                break
+            if item is not _STOP:
+                try:
+                    self._handle(item)
+                except Exception as e:
+                    self._fail("recording error", e)
+        self._flush()
+        if self.store is not None:
+            try:
+                self.store.close()
+            except Exception as e:
+                self._fail(f"cannot close capture {self.path}", e)
+
+
+def _stop_writer(q: queue.SimpleQueue[Any], thread: _Writer, timeout: float) -> None:
+    if thread.is_alive():
+        q.put(_STOP)
+        thread.join(timeout)
+
+
+class _Session:
+    """What the middleware tracks about one live, sampled WebSocket session."""
+
+    __slots__ = ("accepted", "closed", "handshake", "id", "seq", "started_at", "t0")
+
+    def __init__(self, scope: Scope) -> None:
+        self.id = uuid.uuid4().hex
+        self.t0 = time.monotonic()
+        self.started_at = time.time()
+        raw_path = scope.get("raw_path")
+        route = (
+            raw_path.decode("latin-1")
+            if isinstance(raw_path, bytes) and raw_path
+            else str(scope.get("path") or "/")
+        )
+        query = scope.get("query_string") or b""
+        self.handshake = Handshake(
+            route=route,
+            query=query.decode("latin-1") if isinstance(query, bytes) else str(query),
+            request_headers=_headers(scope.get("headers")),
+            subprotocols=tuple(scope.get("subprotocols") or ()),
+            status=None,
+        )
+        self.seq = 0
+        self.accepted = False
+        self.closed = False
+
+    def t(self) -> float:
+        return time.monotonic() - self.t0
+
+
+class WsShadowRecorder:
+    """ASGI middleware recording the wrapped app's WebSocket sessions.
+
+    ``capture`` is the SQLite capture file (created mode 0600 if missing).
+    ``sample`` is the fraction of sessions recorded, decided per session
+    (``seed`` makes the decisions reproducible). ``redact`` is True (default
+    redaction), False (``--no-redact``) or a ``Redactor``. Writes are
+    batched every ``flush_interval`` seconds or ``batch_size`` frames;
+    at most ``max_queue`` events wait in memory, more are dropped and counted.
+
+    Call ``close()`` (or ``await aclose()``) to flush on shutdown; a lifespan
+    shutdown does it for you, and so does interpreter exit.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        capture: str | os.PathLike[str] = "captures/prod.db",
+        *,
+        sample: float = 1.0,
+        redact: bool | Redactor = True,
+        seed: int | None = None,
+        batch_size: int = 500,
+        flush_interval: float = 0.2,
+        max_queue: int = 100_000,
+        close_timeout: float = 10.0,
+    ) -> None:
+        if not 0.0 <= sample <= 1.0:
+            raise ValueError(f"sample must be between 0 and 1, got {sample}")
+        self.app = app
+        self.capture = Path(capture)
+        self.sample = sample
+        self.redactor = redact if isinstance(redact, Redactor) else Redactor(enabled=bool(redact))
+        self.batch_size = batch_size
+        self.flush_interval = flush_interval
+        self.max_queue = max_queue
+        self.close_timeout = close_timeout
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread: _Writer | None = None
+        self._finalizer: weakref.finalize[Any, Any] | None = None
+        self._pid = os.getpid()
+        self._closed = False
+        self._seen = 0
+        self._sampled = 0
+        self._queue_dropped = 0
+        self._queue_dropped_sessions: set[str] = set()
+
+    # ---- lifecycle -----------------------------------------------------------
+
+    def _writer(self) -> _Writer | None:
+        """The writer thread, started on first use (after any fork of workers)."""
+        if self._closed:
+            return None
+        thread = self._thread
+        if thread is not None and self._pid == os.getpid():
+            return thread
+        with self._lock:
+            if self._thread is None or self._pid != os.getpid():
+                self._pid = os.getpid()
+                self._queue = queue.SimpleQueue()
+                self._thread = _Writer(
+                    self.capture,
+                    self.redactor,
+                    self._queue,
+                    self.batch_size,
+                    self.flush_interval,
+                )
+                self._thread.start()
+                self._finalizer = weakref.finalize(
+                    self, _stop_writer, self._queue, self._thread, self.close_timeout
+                )
+            return self._thread
+
+    def close(self) -> None:
+        """Flush everything recorded so far and stop the writer thread (idempotent).
+
+        Blocks until the capture is written (at most ``close_timeout``
+        seconds); sessions that start afterwards pass through unrecorded.
+        """
+        self._closed = True
+        if self._finalizer is not None:
+            self._finalizer()
+
+    async def aclose(self) -> None:
+        """``close()`` without blocking the event loop."""
+        await asyncio.get_running_loop().run_in_executor(None, self.close)
+
+    @property
+    def stats(self) -> RecorderStats:
+        """A snapshot of the recorder's counters."""
+        w = self._thread
+        return RecorderStats(
+            sessions_seen=self._seen,
+            sessions_sampled=self._sampled,
+            sessions_written=w.sessions_written if w else 0,
+            frames_written=w.frames_written if w else 0,
+            sessions_dropped=(w.sessions_dropped if w else 0),
+            frames_dropped=(w.frames_dropped if w else 0) + self._queue_dropped,
+            store_error=w.error if w else None,
+        )
+
+    # ---- ASGI ----------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope.get("type")
+        if kind == "lifespan":
+            await self.app(scope, receive, self._lifespan_send(send))
+            return
+        if kind != "websocket":
+            await self.app(scope, receive, send)
+            return
+        session = self._start(scope)
+        if session is None:
+            await self.app(scope, receive, send)
+            return
+        await self._record(session, scope, receive, send)
+
+    def _lifespan_send(self, send: Send) -> Send:
+        async def wrapped(message: Event) -> None:
+            if message.get("type") == "lifespan.shutdown.complete":
+                await self.aclose()
+            await send(message)
+
+        return wrapped
+
+    def _start(self, scope: Scope) -> _Session | None:
+        """Decide whether to record this session; never raises."""
+        try:
+            self._seen += 1
+            if self._closed or self.sample <= 0.0:
+                return None
+            if self.sample < 1.0 and self._rng.random() >= self.sample:
+                return None
+            if self._writer() is None:
+                return None
+            self._sampled += 1
+            return _Session(scope)
+        except Exception as e:
+            log.warning("wsshadow recorder: cannot record a session (%s)", e)
+            return None
+
+    def _put(self, item: tuple[Any, ...]) -> None:
+        """Queue one event for the writer thread; drops (and counts) when full."""
+        if item[0] == "msg" and self._queue.qsize() >= self.max_queue:
+            self._queue_dropped += 1
+            if self._queue_dropped == 1:
+                log.warning("wsshadow recorder: queue full, dropping frames (store too slow)")
+            return
+        self._queue.put(item)
+
+    def _message(self, session: _Session, direction: Direction, event: Event, t: float) -> None:
+        text = event.get("text")
+        if text is not None:
+            message = Message(session.seq, t, direction, Opcode.TEXT, str(text))
+        else:
+            data = event.get("bytes")
+            message = Message(session.seq, t, direction, Opcode.BINARY, bytes(data or b""))
+        session.seq += 1
+        self._put(("msg", session.id, message))
+
+    def _open(
+        self, session: _Session, status: int | None, subprotocol: str | None, headers: Any
+    ) -> None:
+        response = _headers(headers)
+        if subprotocol and not any(k.lower() == "sec-websocket-protocol" for k, _ in response):
+            response = (*response, ("sec-websocket-protocol", subprotocol))
+        handshake = replace(
+            session.handshake, status=status, subprotocol=subprotocol, response_headers=response
+        )
+        self._put(("open", session.id, session.started_at, handshake))
+
+    def _close(self, session: _Session, close: Close) -> None:
+        if not session.closed:
+            session.closed = True
+            self._put(("close", session.id, close))
+
+    def _observe_send(self, session: _Session, event: Event, t: float) -> None:
+        kind = event.get("type")
+        if kind == "websocket.send":
+            self._message(session, Direction.SERVER, event, t)
+        elif kind == "websocket.accept":
+            session.accepted = True
+            self._open(session, 101, event.get("subprotocol"), event.get("headers"))
+        elif kind == "websocket.close":
+            code = _code(event.get("code", 1000))
+            reason = _reason(event.get("reason"))
+            if not session.accepted:
+                # Closing before accepting denies the handshake: servers answer 403.
+                session.accepted = True
+                self._open(session, 403, None, ())
+                self._close(session, Close(code=None, reason=reason, by=Closer.SERVER, t=t))
+            else:
+                self._close(session, Close(code=code, reason=reason, by=Closer.SERVER, t=t))
+        elif kind == "websocket.http.response.start":
+            session.accepted = True
+            self._open(session, int(event.get("status", 403)), None, event.get("headers"))
+            self._close(session, Close(code=None, by=Closer.SERVER, t=t))
+
+    def _observe_receive(self, session: _Session, event: Event, t: float) -> None:
+        kind = event.get("type")
+        if kind == "websocket.receive":
+            self._message(session, Direction.CLIENT, event, t)
+        elif kind == "websocket.disconnect":
+            if not session.accepted:
+                session.accepted = True
+                self._open(session, None, None, ())  # gone before any answer
+            code = _code(event.get("code"))
+            reason = _reason(event.get("reason"))
+            if code == 1006:
+                close = Close(1006, reason, Closer.ERROR, "connection lost (1006)", t)
+            elif code == 1012:
+                close = Close(1012, reason, Closer.SERVER, None, t)
+            else:
+                close = Close(code, reason, Closer.CLIENT, None, t)
+            self._close(session, close)
+
+    async def _record(self, session: _Session, scope: Scope, receive: Receive, send: Send) -> None:
+        async def wrapped_receive() -> Event:
+            event = await receive()
+            try:
+                self._observe_receive(session, event, session.t())
+            except Exception as e:  # fail open: never let recording break the app
+                log.debug("wsshadow recorder: receive not recorded (%s)", e)
+            return event
+
+        async def wrapped_send(event: Event) -> None:
+            t = session.t()
+            await send(event)
+            try:
+                self._observe_send(session, event, t)
+            except Exception as e:
+                log.debug("wsshadow recorder: send not recorded (%s)", e)
+
+        try:
+            await self.app(scope, wrapped_receive, wrapped_send)
+        except BaseException as e:
+            self._finish(session, f"application raised {type(e).__name__}")
+            raise
+        else:
+            self._finish(session, None)
+
+    def _finish(self, session: _Session, error: str | None) -> None:
+        """Record how a session ended when no close event said so."""
+        try:
+            if session.closed:
+                return
+            t = session.t()
+            if not session.accepted:
+                session.accepted = True
+                self._open(session, 500, None, ())
+                self._close(session, Close(None, "", Closer.ERROR, error or "no handshake", t))
+            elif error is not None:
+                self._close(session, Close(None, "", Closer.ERROR, error, t))
+            else:
+                # The app returned without closing: the server drops the connection.
+                self._close(session, Close(None, "", Closer.SERVER, None, t))
+        except Exception as e:
+            log.debug("wsshadow recorder: end not recorded (%s)", e)

@@ -1,0 +1,211 @@
+"""Helpers every renderer shares: safe text, JSON views with field paths, examples.
+
+Pure functions over the report dict; no I/O.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "Example",
+    "JsonLine",
+    "clean_text",
+    "compact",
+    "count_word",
+    "details_by_session",
+    "example_for",
+    "is_marked",
+    "path_tokens",
+    "pretty_lines",
+    "share",
+    "side_value",
+    "sorted_groups",
+    "truncate",
+]
+
+# Characters that must never reach a terminal, an XML file or a PR comment raw:
+# C0/C1 controls, bidi overrides (Trojan Source), line/paragraph separators,
+# lone surrogates and non-characters.
+_UNSAFE = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2028\u2029"
+    "\u2066-\u2069\ufeff\ufffe\uffff\ud800-\udfff]"
+)
+
+
+def _escape_char(m: re.Match[str]) -> str:
+    c = ord(m.group())
+    return f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}"
+
+
+def clean_text(text: str, *, keep_newlines: bool = False) -> str:
+    """Text with control, bidi and invalid characters shown as ``\\xNN`` / ``\\uNNNN`` escapes.
+
+    Tabs are kept; newlines and carriage returns are escaped unless ``keep_newlines``.
+    """
+    text = _UNSAFE.sub(_escape_char, text)
+    if not keep_newlines:
+        text = text.replace("\r", "\\r").replace("\n", "\\n")
+    return text
+
+
+def truncate(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, with an ellipsis when cut."""
+    return text if len(text) <= limit else text[: max(limit - 1, 0)] + "…"
+
+
+def compact(value: Any, limit: int | None = None) -> str:
+    """A one-line, safe view of a JSON value (``None`` shows as ``(absent)``)."""
+    if value is None:
+        return "(absent)"
+    text = clean_text(json.dumps(value, ensure_ascii=False, separators=(", ", ": ")))
+    return truncate(text, limit) if limit else text
+
+
+def count_word(n: int, word: str, plural: str | None = None) -> str:
+    """``1 session`` / ``2 sessions``."""
+    return f"{n:,} {word if n == 1 else (plural or word + 's')}"
+
+
+def share(count: int, total: int) -> str:
+    """A percentage with one decimal (``-`` when there is no total)."""
+    return "-" if total <= 0 else f"{100.0 * count / total:.1f}%"
+
+
+def sorted_groups(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Difference or noise groups, most sessions first, then by signature (stable)."""
+    return sorted(
+        groups,
+        key=lambda g: (
+            -int(g.get("count") or 0),
+            -int(g.get("occurrences") or 0),
+            str(g.get("signature")),
+        ),
+    )
+
+
+def details_by_session(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """``session_details`` keyed by recorded session id."""
+    return {d["session"]: d for d in report.get("session_details") or [] if "session" in d}
+
+
+_TOKEN = re.compile(r"[^.\[\]]+")
+
+
+def path_tokens(path: str | None) -> tuple[str, ...]:
+    """``data.items[0].name`` -> ``("data", "items", "0", "name")``; ``None`` -> ``()``."""
+    return tuple(_TOKEN.findall(path or ""))
+
+
+def is_marked(path: tuple[str, ...], fields: list[tuple[str, ...]]) -> bool:
+    """True when ``path`` is one of the differing fields or inside one."""
+    return any(path[: len(f)] == f for f in fields)
+
+
+@dataclass(frozen=True)
+class JsonLine:
+    """One line of a pretty-printed JSON value and the field path it shows."""
+
+    text: str
+    path: tuple[str, ...]
+
+
+def pretty_lines(value: Any, indent: int = 2) -> list[JsonLine]:
+    """``value`` pretty-printed as JSON lines, each tagged with its field path."""
+    out: list[JsonLine] = []
+
+    def scalar(v: Any) -> str:
+        return clean_text(json.dumps(v, ensure_ascii=False))
+
+    def walk(v: Any, path: tuple[str, ...], depth: int, prefix: str, comma: str) -> None:
+        pad = " " * (indent * depth)
+        if isinstance(v, dict) and v:
+            out.append(JsonLine(f"{pad}{prefix}{{", path))
+            items = list(v.items())
+            for i, (k, child) in enumerate(items):
+                walk(child, (*path, str(k)), depth + 1, scalar(str(k)) + ": ",
+                     "," if i < len(items) - 1 else "")
+            out.append(JsonLine(f"{pad}}}{comma}", path))
+        elif isinstance(v, list) and v:
+            out.append(JsonLine(f"{pad}{prefix}[", path))
+            for i, child in enumerate(v):
+                walk(child, (*path, str(i)), depth + 1, "", "," if i < len(v) - 1 else "")
+            out.append(JsonLine(f"{pad}]{comma}", path))
+        else:
+            out.append(JsonLine(f"{pad}{prefix}{scalar(v)}{comma}", path))
+
+    walk(value, (), 0, "", "")
+    return out
+
+
+def side_value(side: dict[str, Any] | None) -> Any:
+    """The value to show for one side of an aligned row (``None`` when absent)."""
+    if not side:
+        return None
+    payload = side.get("payload")
+    if side.get("format") == "binary" and isinstance(payload, str):
+        try:
+            size = len(base64.b64decode(payload, validate=True))
+        except (binascii.Error, ValueError):
+            return f"<binary> {payload}"
+        return f"<binary {size} bytes> {payload}"
+    return payload
+
+
+@dataclass(frozen=True)
+class Example:
+    """An example of a difference group: both sides and the differing fields."""
+
+    session: str | None
+    where: str
+    expected: Any
+    actual: Any
+    fields: list[tuple[str, ...]] = field(default_factory=list)
+    expected_present: bool = True
+    actual_present: bool = True
+
+
+def example_for(
+    group: dict[str, Any], details: dict[str, dict[str, Any]]
+) -> Example:
+    """The first example of a group, as whole messages from ``rows`` when the report has them.
+
+    A group's ``examples`` hold the differing values; the session's aligned row
+    holds the whole messages and ``fields``, which read better side by side.
+    """
+    examples = group.get("examples") or []
+    first = examples[0] if examples and isinstance(examples[0], dict) else {}
+    sessions = group.get("sessions") or []
+    sid = first.get("session") or (sessions[0] if sessions else None)
+    signature = group.get("signature")
+    kind = group.get("kind")
+    gpath = path_tokens(group.get("path"))
+    detail = details.get(sid) if isinstance(sid, str) else None
+    if detail is not None:
+        rows = detail.get("rows") or []
+        for diff in detail.get("differences") or []:
+            idx = diff.get("row")
+            if diff.get("signature") != signature or not isinstance(idx, int):
+                continue
+            if 0 <= idx < len(rows):
+                row = rows[idx]
+                b, c = row.get("baseline"), row.get("candidate")
+                fields = [path_tokens(f) for f in row.get("fields") or []]
+                if not fields and b and c:
+                    fields = [gpath] if gpath else [()]
+                return Example(
+                    sid, f"row {idx}, {row.get('status', '?')}", side_value(b), side_value(c),
+                    fields, b is not None, c is not None,
+                )
+        if kind in ("handshake", "close") and isinstance(detail.get(kind), dict):
+            pair = detail[kind]
+            return Example(sid, kind, pair.get("baseline"), pair.get("candidate"),
+                           [gpath] if gpath else [()])
+    expected, actual = first.get("expected"), first.get("actual")
+    return Example(sid, "example", expected, actual, [()],
+                   expected is not None, actual is not None)

@@ -1,0 +1,147 @@
+"""run_traffic against both real demo servers, and the demo config file."""
+
+from __future__ import annotations
+
+import socket
+import tomllib
+
+import pytest
+
+from replay.demo import REPLAY_TOKEN, TrafficSummary, demo_config_text, run_traffic
+from replay.demo.chat import AGENT_EVENTS
+from replay.errors import Unreachable
+from replay.model import Handshake
+from replay.redact import PLACEHOLDER_RE, Redactor
+
+ROUTES = {"/ws": 5, "/websocket": 3, "/ws/factory": 4, "/ws/isolated": 4}
+
+
+def check_common(summary: TrafficSummary) -> None:
+    assert len(summary.sessions) == 16
+    assert summary.users == 12
+    assert summary.by_route() == ROUTES
+    users = [s for s in summary.sessions if s.user is not None]
+    assert all(len(s.user or "") > 8 for s in users)
+    assert {s.auth for s in users} == {"subprotocol", "header"}
+    assert {s.route for s in users if s.auth == "subprotocol"} == set(ROUTES)
+    assert all(s.close_code == 1000 for s in users)
+    assert all(2 <= s.runs <= 4 for s in users)
+    assert summary.runs == sum(s.runs for s in users)
+    assert summary.messages_sent >= summary.runs + 12  # plus pings, unknown, bad JSON...
+    for s in users:
+        assert s.types.count("agent_completed") == s.runs
+        assert s.types.count("pong") >= 1
+    assert sum(s.types.count("error_message") for s in users) == 1  # the one bad-JSON message
+    isolated = [s for s in users if s.route == "/ws/isolated"]
+    assert sum(s.types.count("error") for s in isolated) == 2  # unknown type + USER_MISMATCH
+
+
+async def test_traffic_against_legacy(legacy: str) -> None:
+    summary = await run_traffic(legacy, seed=3)
+    check_common(summary)
+    assert summary.unauthenticated == {
+        "/ws": 1011,
+        "/websocket": 1011,
+        "/ws/factory": 4001,
+        "/ws/isolated": 1008,
+    }
+    for s in summary.sessions:
+        if s.user is None:
+            continue
+        assert s.types.count("agent_thinking") == s.runs
+        expected = "jwt-auth" if s.auth == "subprotocol" and s.route != "/ws/factory" else None
+        assert s.subprotocol == expected
+        for m in s.received:
+            if "user_context" in m:
+                assert m["user_context"]["user_id"] == s.user
+    bad = [m for s in summary.sessions for m in s.received if m.get("type") == "error_message"]
+    assert {m["error_code"] for m in bad} == {"FORMAT_ERROR", "NO_TOKEN"}
+
+
+async def test_traffic_against_consolidated(legacy: str, consolidated: str) -> None:
+    baseline = await run_traffic(legacy, seed=3)
+    summary = await run_traffic(consolidated, seed=3)
+    check_common(summary)
+    assert summary.runs == baseline.runs and summary.messages_sent == baseline.messages_sent
+    assert summary.unauthenticated == {
+        "/ws": 1008,  # regression 2
+        "/websocket": 1011,
+        "/ws/factory": 4001,
+        "/ws/isolated": 1008,
+    }
+    for s in summary.sessions:
+        if s.user is None:
+            continue
+        thinking = s.types.count("agent_thinking")
+        assert thinking == (0 if s.route == "/ws/factory" else s.runs)  # regression 1
+        if s.auth == "subprotocol" and s.route == "/ws":
+            assert s.subprotocol == f"jwt.user-{s.user}"  # regression 4
+        elif s.auth == "subprotocol" and s.route != "/ws/factory":
+            assert s.subprotocol == "jwt-auth"
+        for m in s.received:
+            if "user_context" in m:
+                assert m["user_context"]["user_id"] == (s.user or "")[:8] + "..."  # regression 5
+    bad = [m for s in summary.sessions for m in s.received if m.get("type") == "error_message"]
+    assert {m["error_code"] for m in bad} == {"JSON_PARSE_ERROR", "NO_TOKEN"}  # regression 3
+    # Missing agent_thinking is the only change in message counts.
+    factory_runs = sum(s.runs for s in summary.sessions if s.route == "/ws/factory")
+    assert summary.messages_received == baseline.messages_received - factory_runs
+
+
+async def test_traffic_is_scripted_by_seed(legacy: str) -> None:
+    one, two = await run_traffic(legacy, seed=11), await run_traffic(legacy, seed=11)
+    assert [(s.user, s.runs, s.sent) for s in one.sessions] == [
+        (s.user, s.runs, s.sent) for s in two.sessions
+    ]
+    assert [s.types.count(AGENT_EVENTS[0]) for s in one.sessions] == [
+        s.types.count(AGENT_EVENTS[0]) for s in two.sessions
+    ]
+
+
+async def test_traffic_to_nowhere_is_unreachable() -> None:
+    with socket.socket() as sock:  # a port that was free a moment ago
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(Unreachable, match="cannot connect"):
+        await run_traffic(f"ws://127.0.0.1:{port}")
+
+
+def test_demo_config_follows_the_config_contract() -> None:
+    config = tomllib.loads(demo_config_text())
+    assert set(config) <= {"targets", "replay", "credentials", "carry_over", "diff", "routes"}
+    maps = dict(rule.split("=", 1) for rule in config["replay"]["maps"])
+    assert maps == {
+        "/ws/factory": "/ws?mode=factory",
+        "/ws/isolated": "/ws?mode=isolated",
+        "/websocket": "/ws?mode=legacy",
+        "/ws": "/ws?mode=main",
+    }
+    assert config["credentials"] == {
+        "authorization": f"Bearer {REPLAY_TOKEN}",
+        "jwt": REPLAY_TOKEN,
+        "token": REPLAY_TOKEN,
+    }
+    assert len(REPLAY_TOKEN.removeprefix("user-")) > 8  # regression 5 stays visible on replay
+    assert config["routes"]["/ws"]["event_keys"][0] == "data.event"
+    assert config["diff"]["background"]["ping"] == ["unordered"]
+
+
+def test_credentials_cover_every_placeholder_the_demo_traffic_leaves() -> None:
+    """Recording redacts the demo's three token carriers into names the config fills."""
+    redactor = Redactor()
+    handshake = Handshake(
+        route="/ws",
+        query="token=user-alice-anderson",
+        request_headers=(
+            ("Authorization", "Bearer user-bob-brennan"),
+            ("Sec-WebSocket-Protocol", "jwt-auth, jwt.user-carol-castillo"),
+        ),
+        subprotocols=("jwt-auth", "jwt.user-carol-castillo"),
+        subprotocol="jwt.user-carol-castillo",  # what the consolidated main mode selects
+        response_headers=(("Sec-WebSocket-Protocol", "jwt.user-carol-castillo"),),
+    )
+    redacted = repr(redactor.handshake(handshake))
+    assert "user-" not in redacted  # no demo token survives
+    names = {m.group(2) for m in PLACEHOLDER_RE.finditer(redacted)}
+    assert names == {"authorization", "jwt", "token"}
+    assert names == set(tomllib.loads(demo_config_text())["credentials"])

@@ -1,0 +1,116 @@
+"""The HTML report in real headless Chromium (Debian's package, installed by `make browser`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from chromium import CHROMIUM, Chromium
+
+from replay.reports import write_report
+
+pytestmark = pytest.mark.slow
+
+if not Path(CHROMIUM).exists():  # make test installs it first (the `browser` target)
+    pytest.fail(f"{CHROMIUM} is missing: run `make browser`", pytrace=False)
+
+READY = "document.documentElement.dataset.ready === '1'"
+
+
+async def _open(browser: Chromium, sid: str) -> None:
+    found = await browser.evaluate(f"""(() => {{
+        const b = document.querySelector('tr.session[data-session={json.dumps(sid)}] button');
+        if (!b) return false; b.click(); return true; }})()""")
+    assert found, f"session {sid} not listed on the first page"
+
+
+async def test_fixture_report_in_chromium(report: dict[str, Any], tmp_path: Path) -> None:
+    page = write_report(report, tmp_path / "report.html")
+    url = page.resolve().as_uri()
+    async with Chromium(tmp_path) as browser:
+        await browser.navigate(url, READY)
+
+        # Summary counts in the DOM are the JSON's.
+        counts = await browser.evaluate("""(() => Object.fromEntries(
+            ['total','equivalent','divergent','errored','groups','noise'].map(
+              k => [k, document.getElementById('count-' + k).textContent])))()""")
+        s = report["sessions"]
+        assert counts == {k: f"{s[k]:,}" for k in ("total", "equivalent", "divergent", "errored")} | {
+            "groups": str(len(report["differences"])), "noise": str(len(report["noise"]))}
+        group_rows = await browser.evaluate("document.querySelectorAll('#groups-body tr.group').length")
+        assert group_rows == len(report["differences"])
+
+        # A changed row: differing field highlighted on both sides.
+        await _open(browser, "s-iso-01")
+        marks = await browser.evaluate("""Array.from(document.querySelectorAll(
+            'tr.detail-row .srow.changed pre span.mark')).map(e => e.textContent.trim())""")
+        assert '"user_id": "alice.wonderland@example.com"' in marks
+        assert '"user_id": "alice.wo..."' in marks
+        assert '"duration_ms": "12"' in marks
+
+        # A missing event shows on the baseline side only.
+        await _open(browser, "s-factory-01")
+        missing = await browser.evaluate("""Array.from(document.querySelectorAll(
+            'tr.detail-row .srow.missing')).map(r => [r.querySelector('.cell.b pre') !== null,
+            r.querySelector('.cell.c').textContent])""")
+        assert missing == [[True, "missing from candidate"]]
+
+        # Hostile payloads render as text and run nothing.
+        await _open(browser, "s-factory-02")
+        await _open(browser, "s-main-02")
+        await _open(browser, "s-main-01")
+        state = await browser.evaluate("""({xss: typeof window.__xss, images: document.images.length,
+            scripts: document.scripts.length, text: document.body.textContent})""")
+        assert state["xss"] == "undefined"
+        assert state["images"] == 0 and state["scripts"] == 2
+        assert "<script>window.__xss=1</script>" in state["text"]
+        assert '\\"><img src=x onerror=alert(1)>' in state["text"]
+        assert "<script>alert(1)</script>" in state["text"]
+
+        # The signature filter narrows the session list to the group's sessions.
+        group = report["differences"][0]
+        shown = await browser.evaluate(f"""(() => {{
+            const s = document.getElementById('f-signature');
+            s.value = {json.dumps(group['signature'])};
+            s.dispatchEvent(new Event('change'));
+            return Array.from(document.querySelectorAll('tr.session')).map(
+              r => r.dataset.session); }})()""")
+        assert sorted(shown) == sorted(group["sessions"])
+        route = await browser.evaluate("""(() => {
+            const s = document.getElementById('f-signature'); s.value = '';
+            s.dispatchEvent(new Event('change'));
+            const r = document.getElementById('f-route'); r.value = '/websocket';
+            r.dispatchEvent(new Event('change'));
+            return document.querySelectorAll('tr.session').length; })()""")
+        assert route == sum(1 for d in report["session_details"] if d["route"] == "/websocket")
+
+        shot = await browser.screenshot(tmp_path / "report.png")
+        assert browser.problems() == []
+        assert set(browser.requests()) == {url}
+    data = shot.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+
+
+async def test_ten_thousand_sessions_stay_usable(big_report: dict[str, Any], tmp_path: Path) -> None:
+    page = write_report(big_report, tmp_path / "big.html")
+    url = page.resolve().as_uri()
+    async with Chromium(tmp_path) as browser:
+        seconds = await browser.navigate(url, READY, timeout=60)
+        state = await browser.evaluate("""({nodes: document.getElementsByTagName('*').length,
+            rows: document.querySelectorAll('tr.session').length,
+            total: document.getElementById('count-total').textContent,
+            shown: document.getElementById('shown').textContent})""")
+        assert state["total"] == "10,000" and state["shown"] == "10,000 of 10,000 sessions"
+        assert state["rows"] == 50  # a page at a time, not one giant DOM
+        assert state["nodes"] < 5_000
+        await browser.evaluate("document.getElementById('next').click()")
+        sid = await browser.evaluate("document.querySelector('tr.session').dataset.session")
+        assert sid == "sess-00050"
+        await browser.evaluate("document.querySelector('tr.session button').click()")
+        assert await browser.evaluate("document.querySelectorAll('tr.detail-row .srow').length") == 21
+        assert browser.problems() == []
+        assert set(browser.requests()) == {url}
+    print(f"10,000-session report ({page.stat().st_size / 1e6:.1f} MB) ready in {seconds:.2f}s")
+    assert seconds < 30
