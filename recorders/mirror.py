@@ -22,6 +22,7 @@ import aiohttp
 from aiohttp import WSMsgType
 
 from recorders.recorder import CaptureRecorder
+from recorders.relay import drop_connection
 from replay.model import Close, Closer, Direction, Handshake, Opcode, Provenance, Source
 
 __all__ = ["MIRROR_RUN", "MirrorLink", "MirrorStats"]
@@ -62,6 +63,7 @@ class MirrorLink:
         max_message_size: int = 16 * 2**20,
         max_queue: int = 1000,
         connect_timeout: float = 5.0,
+        grace: float = 2.0,
     ) -> None:
         self.url = url
         self.http = http
@@ -75,7 +77,10 @@ class MirrorLink:
         self.connect_timeout = connect_timeout
         self.session_id = uuid.uuid4().hex[:12]
         self.queue: asyncio.Queue[tuple[WSMsgType, bytes] | Close] = asyncio.Queue(max_queue)
+        self.grace = grace
         self._ended = False
+        self._ws: Any = None
+        self._deadline: asyncio.TimerHandle | None = None
 
     def feed(self, kind: WSMsgType, data: bytes) -> None:
         """Copy one client message to the candidate; never blocks (full queue drops it)."""
@@ -85,10 +90,31 @@ class MirrorLink:
             self.stats.dropped += 1
 
     def finish(self, close: Close) -> None:
-        """The primary session ended with ``close``: close the candidate alike."""
+        """The primary session ended with ``close``: close the candidate alike.
+
+        A candidate that has not taken the queued messages ``grace`` seconds
+        later is cut off, so a stalled candidate cannot hold the proxy up.
+        """
         self._ended = True
-        with contextlib.suppress(asyncio.QueueFull):
-            self.queue.put_nowait(close)
+        while True:
+            try:
+                self.queue.put_nowait(close)
+                break
+            except asyncio.QueueFull:
+                with contextlib.suppress(asyncio.QueueEmpty):
+                    self.queue.get_nowait()
+                    self.stats.dropped += 1
+        self._deadline = asyncio.get_running_loop().call_later(self.grace, self._abort)
+
+    def _abort(self) -> None:
+        """Cut the candidate's connection at once (RST): a stalled peer never drains."""
+        ws = self._ws
+        if ws is None:
+            return
+        with contextlib.suppress(Exception):
+            ws._response.connection.transport.abort()  # private aiohttp API
+        if not ws.closed:
+            drop_connection(ws)
 
     async def run(self) -> None:
         """Connect, relay the queued client messages, record the candidate's side."""
@@ -132,6 +158,7 @@ class MirrorLink:
                 )
             await self._drain()
             return
+        self._ws = ws
         self.recorder.open_session(
             self.session_id,
             started,
@@ -160,7 +187,9 @@ class MirrorLink:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await receiver
             if not ws.closed:
-                await ws.close(code=1001)
+                drop_connection(ws)
+            if self._deadline is not None:
+                self._deadline.cancel()
         end = receiver.result() if receiver.done() and not receiver.cancelled() else None
         self.recorder.close_session(
             self.session_id,
@@ -177,7 +206,7 @@ class MirrorLink:
             kind, data = item
             try:
                 await ws.send_frame(data, kind)
-            except ConnectionError:
+            except (ConnectionError, RuntimeError):
                 continue
             record(Direction.CLIENT, _OPCODES[kind], data)
 

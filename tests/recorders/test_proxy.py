@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import sqlite3
+import time
 from pathlib import Path
 
 import aiohttp
@@ -296,3 +297,50 @@ async def test_client_vanishing_drops_the_upstream_too(upstream, capture_path):
     assert upstream.closes == [(None, "")]  # the upstream saw no close frame either
     [s] = sessions(capture_path)
     assert s.close.by is Closer.ERROR and "client vanished" in s.close.error
+
+
+@pytest.mark.slow
+async def test_slow_mirror_drops_and_counts_but_never_delays_the_client(upstream, capture_path):
+    from websockets.asyncio.server import serve
+
+    released = asyncio.Event()
+
+    async def stall(ws):  # accepts, then never reads
+        await released.wait()
+
+    async with serve(stall, "127.0.0.1", 0, compression=None, close_timeout=0.5) as server:
+        slow = f"ws://127.0.0.1:{next(iter(server.sockets)).getsockname()[1]}"
+        async with proxy_for(upstream, capture_path, mirror=slow) as proxy:
+            async with connect(proxy.url + "/echo", max_size=None, compression=None) as ws:
+                payload = os.urandom(20_000)
+                start = time.perf_counter()
+                for _ in range(2000):  # 40 MB: more than the queue and socket buffers hold
+                    await ws.send(payload)
+                    assert await ws.recv() == payload
+                took = time.perf_counter() - start
+            stats = proxy.stats
+            released.set()
+    assert took < 20
+    assert stats.mirror_dropped > 0
+    assert stats.dropped == 0
+    [s] = sessions(capture_path)
+    assert sum(1 for m in s.messages if m.opcode.is_data) == 4000
+
+
+async def test_stop_closes_clients_1001_and_ends_the_mirror_run(upstream, candidate, capture_path):
+    proxy = proxy_for(upstream, capture_path, mirror=candidate)
+    async with proxy:
+        ws = await connect(proxy.url + "/echo")
+        await ws.send("one")
+        assert await ws.recv() == "one"
+        await proxy.stop()
+        with pytest.raises(ConnectionClosed):
+            await ws.recv()
+        assert ws.close_code == 1001
+    [s] = sessions(capture_path)
+    assert s.close.code == 1001 and "shut down" in s.close.error
+    [m] = sessions(capture_path, run="mirror")
+    assert m.close is not None
+    with CaptureStore.open(capture_path) as store:
+        run = store.get_run("mirror")
+    assert run is not None and run.ended_at is not None and run.sessions == 1
