@@ -64,6 +64,7 @@ class MirrorLink:
         max_queue: int = 1000,
         connect_timeout: float = 5.0,
         grace: float = 2.0,
+        catch_up: float = 1.0,
     ) -> None:
         self.url = url
         self.http = http
@@ -78,7 +79,11 @@ class MirrorLink:
         self.session_id = uuid.uuid4().hex[:12]
         self.queue: asyncio.Queue[tuple[WSMsgType, bytes] | Close] = asyncio.Queue(max_queue)
         self.grace = grace
+        self.catch_up = catch_up
         self._ended = False
+        self._expected = 0
+        self._received = 0
+        self._caught_up = asyncio.Event()
         self._ws: Any = None
         self._deadline: asyncio.TimerHandle | None = None
 
@@ -89,13 +94,17 @@ class MirrorLink:
         except asyncio.QueueFull:
             self.stats.dropped += 1
 
-    def finish(self, close: Close) -> None:
+    def finish(self, close: Close, server_messages: int = 0) -> None:
         """The primary session ended with ``close``: close the candidate alike.
 
-        A candidate that has not taken the queued messages ``grace`` seconds
-        later is cut off, so a stalled candidate cannot hold the proxy up.
+        The candidate first gets up to ``catch_up`` seconds to send as many
+        messages as the upstream did (``server_messages``), so replies to the
+        last client messages are recorded; one that has not taken the queued
+        messages ``grace`` seconds later is cut off, so a stalled candidate
+        cannot hold the proxy up.
         """
         self._ended = True
+        self._expected = server_messages
         while True:
             try:
                 self.queue.put_nowait(close)
@@ -104,7 +113,9 @@ class MirrorLink:
                 with contextlib.suppress(asyncio.QueueEmpty):
                     self.queue.get_nowait()
                     self.stats.dropped += 1
-        self._deadline = asyncio.get_running_loop().call_later(self.grace, self._abort)
+        self._deadline = asyncio.get_running_loop().call_later(
+            self.catch_up + self.grace, self._abort
+        )
 
     def _abort(self) -> None:
         """Cut the candidate's connection at once (RST): a stalled peer never drains."""
@@ -200,6 +211,9 @@ class MirrorLink:
         while True:
             item = await self.queue.get()
             if isinstance(item, Close):
+                if self._received < self._expected:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._caught_up.wait(), self.catch_up)
                 return item
             if ws.closed:
                 continue
@@ -215,6 +229,9 @@ class MirrorLink:
             msg = await ws.receive()
             if msg.type in _OPCODES:
                 record(Direction.SERVER, _OPCODES[msg.type], msg.data)
+                self._received += 1
+                if self._ended and self._received >= self._expected:
+                    self._caught_up.set()
             elif msg.type is WSMsgType.CLOSE:
                 # The candidate closed first: answer it and note who closed.
                 await ws.close(code=msg.data or 1000, message=(msg.extra or "").encode())

@@ -34,7 +34,7 @@ from recorders.mirror import MIRROR_RUN, MirrorLink, MirrorStats
 from recorders.recorder import CaptureRecorder
 from recorders.relay import Relay, drop_connection
 from replay.errors import BadInput
-from replay.model import Close, Closer, Handshake, Provenance, Run, Source
+from replay.model import Close, Closer, Direction, Handshake, Provenance, Run, Source
 from replay.redact import Redactor
 from replay.store import CaptureStore
 
@@ -517,7 +517,7 @@ class RecordingProxy:
                 drop_connection(upstream)
             recorder.close_session(session_id, relay.close)
             if mirror is not None:
-                mirror.finish(relay.close)
+                mirror.finish(relay.close, relay.data_messages[Direction.SERVER])
         return ws
 
     def _refused(

@@ -119,7 +119,15 @@ class CaptureRecorder:
         stats = self._stats
         stats.messages += 1
         stats.bytes += len(payload)
-        self._put((_MSG, session_id, seq, t, direction, opcode, payload), 1)
+        # The hot path: _put() inlined.
+        queue = self._queue
+        if len(queue) >= self.max_queue:
+            stats.dropped += 1
+            self._warn_once("recording queue full: the capture store cannot keep up")
+            return
+        queue.append((_MSG, session_id, seq, t, direction, opcode, payload))
+        if not self._wake.is_set():
+            self._wake.set()
 
     def close_session(self, session_id: str, close: Close) -> None:
         """Record how a session ended."""
@@ -183,7 +191,7 @@ class CaptureRecorder:
                     continue
                 if opcode is Opcode.TEXT:
                     if not isinstance(payload, str):
-                        payload = bytes(payload).decode("utf-8", "replace")
+                        payload = payload.decode("utf-8", "replace")
                 elif type(payload) is not bytes:
                     payload = bytes(payload)  # aiohttp hands pings over as bytearray
                 writer.append(sid, Message(seq, t, direction, opcode, payload))

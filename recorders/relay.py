@@ -140,6 +140,7 @@ class Relay:
         self.close_timeout = close_timeout
         self.feed = feed
         self.seq = 0
+        self.data_messages = {_CLIENT: 0, _SERVER: 0}
         self.close: Close | None = None
         self._sent_close = {_CLIENT: False, _SERVER: False}
         self._got_close = {_CLIENT: False, _SERVER: False}
@@ -215,6 +216,7 @@ class Relay:
         record = self._record
         feed = self.feed if side is _CLIENT else None
         sent_close = self._sent_close
+        counts = self.data_messages
         text, binary = WSMsgType.TEXT, WSMsgType.BINARY
         while True:
             msg = await src.receive()
@@ -228,8 +230,10 @@ class Relay:
                 except ConnectionError:
                     continue  # the other side's pump sees it go and ends the session
                 record(side, _OPCODES[kind], data)
-                if feed is not None and (kind is text or kind is binary):
-                    feed(kind, data)
+                if kind is text or kind is binary:
+                    counts[side] += 1
+                    if feed is not None:
+                        feed(kind, data)
             elif kind is WSMsgType.CLOSE:
                 await self._on_close(side, other, msg.data or None, msg.extra or "")
                 return

@@ -344,3 +344,27 @@ async def test_stop_closes_clients_1001_and_ends_the_mirror_run(upstream, candid
     with CaptureStore.open(capture_path) as store:
         run = store.get_run("mirror")
     assert run is not None and run.ended_at is not None and run.sessions == 1
+
+
+async def test_mirror_waits_for_a_slower_candidates_last_replies(upstream, capture_path):
+    from websockets.asyncio.server import serve
+
+    async def slow_echo(ws):
+        async for message in ws:
+            await asyncio.sleep(0.1)
+            await ws.send(message)
+
+    async with serve(slow_echo, "127.0.0.1", 0) as server:
+        slow = f"ws://127.0.0.1:{next(iter(server.sockets)).getsockname()[1]}"
+        async with proxy_for(upstream, capture_path, mirror=slow) as proxy:
+            async with connect(proxy.url + "/echo") as ws:
+                for i in range(3):
+                    await ws.send(f"m{i}")
+                    assert await ws.recv() == f"m{i}"
+            # the client is gone at once; the candidate is still 0.1-0.3 s behind
+    [m] = sessions(capture_path, run="mirror")
+    replies = [
+        x.payload for x in m.messages if x.opcode.is_data and x.direction is Direction.SERVER
+    ]
+    assert replies == ["m0", "m1", "m2"]
+    assert m.close is not None and m.close.code == 1000
