@@ -43,6 +43,7 @@ async def test_sigterm_during_load_loses_nothing(upstream: Upstream, capture_pat
         "--upstream", upstream.url, "--listen", "127.0.0.1:0", str(capture_path)
     )
     stream_echoes: list[str] = []
+    streaming = asyncio.Event()
 
     async def steady_stream() -> int | None:
         """A second client in mid-conversation when the signal lands."""
@@ -51,11 +52,13 @@ async def test_sigterm_during_load_loses_nothing(upstream: Upstream, capture_pat
                 for i in range(10**6):
                     await ws.send(f"s{i}")
                     stream_echoes.append(await ws.recv())  # type: ignore[arg-type]
+                    streaming.set()
             except ConnectionClosed:
                 pass
             return ws.close_code
 
     streamer = asyncio.create_task(steady_stream())
+    await asyncio.wait_for(streaming.wait(), 20)
     async with connect(url + "/echo") as ws:
         sent = [f'{{"n":{i},"pad":"{"x" * 80}"}}' for i in range(N)]
 
