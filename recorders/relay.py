@@ -47,37 +47,44 @@ def close_payload(code: int | None, reason: str = "") -> bytes:
 
 
 class _Coalescer:
-    """Stands in for a transport: the frames one burst of messages produces go out in
-    one write at the end of the loop iteration, not one system call per frame.
+    """Stands in for a transport so that a burst of relayed messages goes out in one write.
 
-    Pipelined traffic arrives many messages per read; relaying each with its own
-    ``send()`` made the system calls most of the proxy's cost.
+    Pipelined traffic arrives many messages per read; relaying each with its
+    own ``send()`` made system calls most of the proxy's cost. While ``hold``
+    is set (the pump knows more messages are already waiting) frames are
+    gathered; otherwise, and always for close frames, they go out at once, so
+    a lone message (ping-pong) is not delayed at all.
     """
 
-    __slots__ = ("_buffer", "_loop", "_scheduled", "transport")
+    __slots__ = ("_buffer", "hold", "transport")
 
     def __init__(self, transport: Any) -> None:
         self.transport = transport
         self._buffer: list[bytes] = []
-        self._scheduled = False
-        self._loop = asyncio.get_running_loop()
+        self.hold = False
 
     def write(self, data: bytes) -> None:
-        self._buffer.append(data)
-        if data and data[0] & 0x0F == 0x8:
-            # A close frame: aiohttp may drop the transport right after writing it.
+        if self.hold and not (data and data[0] & 0x0F == 0x8):
+            self._buffer.append(data)
+            return
+        if self._buffer:
+            self._buffer.append(data)
             self.flush()
-        elif not self._scheduled:
-            self._scheduled = True
-            self._loop.call_soon(self.flush)
+        elif not self.transport.is_closing():
+            self.transport.write(data)
 
     def flush(self) -> None:
-        self._scheduled = False
         if self._buffer:
-            data = self._buffer[0] if len(self._buffer) == 1 else b"".join(self._buffer)
+            data = b"".join(self._buffer)
             self._buffer.clear()
             if not self.transport.is_closing():
                 self.transport.write(data)
+
+    def release(self) -> None:
+        """End of a burst: send what was gathered."""
+        self.hold = False
+        if self._buffer:
+            self.flush()
 
     def is_closing(self) -> bool:
         return bool(self.transport.is_closing())
@@ -86,17 +93,25 @@ class _Coalescer:
         return getattr(self.transport, name)
 
 
-def coalesce_writes(ws: AnyWS) -> None:
+def coalesce_writes(ws: AnyWS) -> _Coalescer | None:
     """Route ``ws``'s frame writes through a ``_Coalescer`` (private aiohttp API)."""
     writer = ws._writer
-    if writer is not None and not isinstance(writer.transport, _Coalescer):
+    if writer is None:
+        return None
+    if not isinstance(writer.transport, _Coalescer):
         writer.transport = _Coalescer(writer.transport)  # type: ignore[assignment]
+    return writer.transport  # type: ignore[return-value]
+
+
+def _waiting_messages(ws: AnyWS) -> Any:
+    """The deque of messages already parsed and not yet received (private aiohttp API)."""
+    return getattr(getattr(ws, "_reader", None), "_buffer", None)
 
 
 def _flush(ws: AnyWS) -> None:
     writer = ws._writer
     if writer is not None and isinstance(writer.transport, _Coalescer):
-        writer.transport.flush()
+        writer.transport.release()
 
 
 def drop_connection(ws: AnyWS) -> None:
@@ -145,8 +160,7 @@ class Relay:
         self._sent_close = {_CLIENT: False, _SERVER: False}
         self._got_close = {_CLIENT: False, _SERVER: False}
         self._tasks: set[asyncio.Task[Any]] = set()
-        coalesce_writes(client)
-        coalesce_writes(upstream)
+        self._coalescers = {_CLIENT: coalesce_writes(client), _SERVER: coalesce_writes(upstream)}
 
     def _ws(self, side: Direction) -> AnyWS:
         return self.client if side is _CLIENT else self.upstream
@@ -211,37 +225,54 @@ class Relay:
         """Read ``side`` until it closes, writing each message to the other side."""
         src = self._ws(side)
         other = _SERVER if side is _CLIENT else _CLIENT
-        dst = self._ws(other)
-        send = dst.send_frame
+        send = self._ws(other).send_frame
         record = self._record
         feed = self.feed if side is _CLIENT else None
         sent_close = self._sent_close
         counts = self.data_messages
         text, binary = WSMsgType.TEXT, WSMsgType.BINARY
-        while True:
-            msg = await src.receive()
-            kind = msg.type
-            if kind is text or kind is binary or kind is WSMsgType.PING or kind is WSMsgType.PONG:
-                if sent_close[other]:
-                    continue  # the other side is closing: nothing more may go to it
-                data = msg.data
-                try:
-                    await send(data, kind)
-                except ConnectionError:
-                    continue  # the other side's pump sees it go and ends the session
-                record(side, _OPCODES[kind], data)
-                if kind is text or kind is binary:
-                    counts[side] += 1
-                    if feed is not None:
-                        feed(kind, data)
-            elif kind is WSMsgType.CLOSE:
-                await self._on_close(side, other, msg.data or None, msg.extra or "")
-                return
-            elif kind is WSMsgType.CLOSING:
-                return  # closed from our side (shutdown)
-            else:  # CLOSED or ERROR: the connection broke
-                await self._on_broken(side, other, msg)
-                return
+        co = self._coalescers[other]
+        # Messages already parsed from ``src``: while there are some, writes to the
+        # other side are gathered and go out together after the last one.
+        waiting = _waiting_messages(src) if co is not None else None
+        try:
+            while True:
+                msg = await src.receive()
+                kind = msg.type
+                if (
+                    kind is text
+                    or kind is binary
+                    or kind is WSMsgType.PING
+                    or kind is WSMsgType.PONG
+                ):
+                    if sent_close[other]:
+                        continue  # the other side is closing: nothing more may go to it
+                    data = msg.data
+                    if waiting is not None:
+                        co.hold = bool(waiting)  # type: ignore[union-attr]
+                    try:
+                        await send(data, kind)
+                    except ConnectionError:
+                        continue  # the other side's pump sees it go and ends the session
+                    finally:
+                        if co is not None and not waiting:
+                            co.release()
+                    record(side, _OPCODES[kind], data)
+                    if kind is text or kind is binary:
+                        counts[side] += 1
+                        if feed is not None:
+                            feed(kind, data)
+                elif kind is WSMsgType.CLOSE:
+                    await self._on_close(side, other, msg.data or None, msg.extra or "")
+                    return
+                elif kind is WSMsgType.CLOSING:
+                    return  # closed from our side (shutdown)
+                else:  # CLOSED or ERROR: the connection broke
+                    await self._on_broken(side, other, msg)
+                    return
+        finally:
+            if co is not None:
+                co.release()
 
     async def _on_close(
         self, side: Direction, other: Direction, code: int | None, reason: str
