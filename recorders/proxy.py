@@ -95,6 +95,15 @@ class _RefusalKeepingResponse(aiohttp.ClientResponse):
                 holder.append(await asyncio.wait_for(self.read(), 5.0))
             except (aiohttp.ClientError, TimeoutError, OSError):
                 holder.append(b"")
+            if 300 <= self.status < 400:
+                # ws_connect would follow the redirect; the client must see it instead.
+                raise aiohttp.WSServerHandshakeError(
+                    self.request_info,
+                    self.history,
+                    message="redirect",
+                    status=self.status,
+                    headers=self.headers,
+                )
         return resp
 
 

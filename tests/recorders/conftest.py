@@ -80,6 +80,10 @@ def _process_request(connection: ServerConnection, request: Request) -> Any:
         response = connection.respond(403, "no entry for you\n")
         response.headers["X-Why"] = "test"
         return response
+    if request.path.startswith("/moved"):
+        response = connection.respond(302, "see /echo\n")
+        response.headers["Location"] = "/echo"
+        return response
     if request.path.startswith("/health"):
         return connection.respond(200, "healthy\n")
     return None

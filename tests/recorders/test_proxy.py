@@ -112,6 +112,26 @@ async def test_refused_upgrade_status_and_body_reach_client(upstream, capture_pa
     assert s.handshake.status == 403 and s.messages == ()
 
 
+async def test_redirecting_upstream_redirects_the_client_not_the_proxy(upstream, capture_path):
+    async with proxy_for(upstream, capture_path) as proxy:
+        async with aiohttp.ClientSession() as http:
+            headers = {
+                "Upgrade": "websocket",
+                "Connection": "Upgrade",
+                "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+                "Sec-WebSocket-Version": "13",
+            }
+            async with http.get(
+                f"http://127.0.0.1:{proxy.port}/moved", headers=headers, allow_redirects=False
+            ) as resp:
+                assert resp.status == 302
+                assert resp.headers["Location"] == "/echo"
+                assert await resp.read() == b"see /echo\n"
+    assert upstream.seen_paths == []  # the proxy did not follow it
+    [s] = sessions(capture_path)
+    assert s.handshake.status == 302
+
+
 async def test_unreachable_upstream_gives_502_and_is_recorded(capture_path, unused_tcp_port):
     proxy = RecordingProxy(
         f"ws://127.0.0.1:{unused_tcp_port}", capture_path, listen=("127.0.0.1", 0)
@@ -368,3 +388,18 @@ async def test_mirror_waits_for_a_slower_candidates_last_replies(upstream, captu
     ]
     assert replies == ["m0", "m1", "m2"]
     assert m.close is not None and m.close.code == 1000
+
+
+def test_parse_routes_and_listen():
+    from recorders.proxy import parse_listen, parse_routes
+    from replay.errors import BadInput
+
+    assert parse_routes(["/ws/a=/ws?mode=a", "/b=/c"]) == {"/ws/a": "/ws?mode=a", "/b": "/c"}
+    assert parse_listen("127.0.0.1:0") == ("127.0.0.1", 0)
+    assert parse_listen("[::1]:8765") == ("::1", 8765)
+    for bad in ("nope", "host:", ":80", "h:99999"):
+        with pytest.raises(BadInput):
+            parse_listen(bad)
+    for bad in ("a=b", "/a", "/a=b"):
+        with pytest.raises(BadInput):
+            parse_routes([bad])
