@@ -35,14 +35,17 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--only", nargs="*", default=[])
     args = ap.parse_args()
-    parts = [f"# Benchmark results\n\nMachine: {machine_line()}. Loopback only; medians of "
-             "several runs; ratios are measured in the same run.\n"]
+    parts = [
+        f"# Benchmark results\n\nMachine: {machine_line()}. Loopback only; medians of "
+        "several runs; ratios are measured in the same run.\n"
+    ]
     failed = []
     for script in scripts(args.only):
         print(f"== {script.name}", flush=True)
         start = time.perf_counter()
-        proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                              cwd=HERE.parent)
+        proc = subprocess.run(
+            [sys.executable, str(script)], capture_output=True, text=True, cwd=HERE.parent
+        )
         took = time.perf_counter() - start
         sys.stdout.write(proc.stdout)
         if proc.returncode != 0:

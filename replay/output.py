@@ -10,7 +10,8 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 
 from rich.console import Console
 from rich.markup import escape
@@ -25,6 +26,7 @@ __all__ = [
     "one_line",
     "print_session",
     "print_session_table",
+    "progress",
     "report_style",
     "stderr_console",
     "stdout_console",
@@ -47,6 +49,7 @@ def one_line(message: str, limit: int = 400) -> str:
     """``message`` made safe for one terminal line: no control characters, bounded length."""
     clean = "".join(c if c.isprintable() else "?" for c in message)
     return clean if len(clean) <= limit else clean[: limit - 1] + "…"
+
 
 def report_style() -> tuple[bool, int]:
     """(colour, width) for a report printed to stdout: colour only on a terminal, honouring NO_COLOR."""
@@ -187,3 +190,29 @@ def print_session(session: Session, full: bool = False) -> None:
             what += f": {escape(c.error)}"
         t = f"{c.t:9.3f}s" if c.t is not None else " " * 10
         console.print(f"{t}  {what}")
+
+
+@contextmanager
+def progress(description: str) -> Iterator[Callable[[int, int], None]]:
+    """A ``(done, total)`` callback that draws a progress bar on a terminal, nothing in a pipe."""
+    console = stderr_console()
+    if not console.is_terminal:
+        yield lambda done, total: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    with Progress(
+        f"[bold]{escape(description)}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            if done % 50 == 0 or done == total:
+                bar.update(task, completed=done, total=total)
+
+        yield update

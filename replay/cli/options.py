@@ -12,6 +12,7 @@ from replay.redact import Redactor
 
 __all__ = [
     "CaptureArg",
+    "ConfigOpt",
     "NoRedact",
     "RedactField",
     "ReportFileOpt",
@@ -43,6 +44,14 @@ RunOpt = Annotated[
     typer.Option("--run", help="A replay run's sessions instead of the recorded ones."),
 ]
 
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        help="Configuration file (default: ./wsshadow.toml, else [tool.wsshadow] in ./pyproject.toml).",
+        show_default=False,
+    ),
+]
 
 
 class ReportFormat(StrEnum):

@@ -17,8 +17,9 @@ __all__ = ["report"]
 
 @app.command("report")
 def report(
-    source: Annotated[Path, typer.Argument(help="A JSON report (from diff or shadow).",
-                                           show_default=False)],
+    source: Annotated[
+        Path, typer.Argument(help="A JSON report (from diff or shadow).", show_default=False)
+    ],
     fmt: ReportFormatOpt = None,
     out: ReportOutputOpt = None,
 ) -> None:

@@ -128,8 +128,13 @@ def pretty_lines(value: Any, indent: int = 2) -> list[JsonLine]:
             out.append(JsonLine(f"{pad}{prefix}{{", path))
             items = list(v.items())
             for i, (k, child) in enumerate(items):
-                walk(child, (*path, str(k)), depth + 1, scalar(str(k)) + ": ",
-                     "," if i < len(items) - 1 else "")
+                walk(
+                    child,
+                    (*path, str(k)),
+                    depth + 1,
+                    scalar(str(k)) + ": ",
+                    "," if i < len(items) - 1 else "",
+                )
             out.append(JsonLine(f"{pad}}}{comma}", path))
         elif isinstance(v, list) and v:
             out.append(JsonLine(f"{pad}{prefix}[", path))
@@ -170,9 +175,7 @@ class Example:
     actual_present: bool = True
 
 
-def example_for(
-    group: dict[str, Any], details: dict[str, dict[str, Any]]
-) -> Example:
+def example_for(group: dict[str, Any], details: dict[str, dict[str, Any]]) -> Example:
     """The first example of a group, as whole messages from ``rows`` when the report has them.
 
     A group's ``examples`` hold the differing values; the session's aligned row
@@ -199,13 +202,18 @@ def example_for(
                 if not fields and b and c:
                     fields = [gpath] if gpath else [()]
                 return Example(
-                    sid, f"row {idx}, {row.get('status', '?')}", side_value(b), side_value(c),
-                    fields, b is not None, c is not None,
+                    sid,
+                    f"row {idx}, {row.get('status', '?')}",
+                    side_value(b),
+                    side_value(c),
+                    fields,
+                    b is not None,
+                    c is not None,
                 )
         if kind in ("handshake", "close") and isinstance(detail.get(kind), dict):
             pair = detail[kind]
-            return Example(sid, kind, pair.get("baseline"), pair.get("candidate"),
-                           [gpath] if gpath else [()])
+            return Example(
+                sid, kind, pair.get("baseline"), pair.get("candidate"), [gpath] if gpath else [()]
+            )
     expected, actual = first.get("expected"), first.get("actual")
-    return Example(sid, "example", expected, actual, [()],
-                   expected is not None, actual is not None)
+    return Example(sid, "example", expected, actual, [()], expected is not None, actual is not None)

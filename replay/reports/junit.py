@@ -34,8 +34,14 @@ def _cases(report: dict[str, Any]) -> list[dict[str, Any]]:
     for g in report["differences"]:
         for sid in g.get("sessions") or []:
             entry = by_session.setdefault(
-                sid, {"session": sid, "route": g.get("route") or "-", "verdict": "divergent",
-                      "differences": []})
+                sid,
+                {
+                    "session": sid,
+                    "route": g.get("route") or "-",
+                    "verdict": "divergent",
+                    "differences": [],
+                },
+            )
             entry["differences"].append({"signature": g["signature"]})
     return list(by_session.values())
 
@@ -46,8 +52,10 @@ def _failure_text(detail: dict[str, Any]) -> str:
     for d in diffs[:MAX_LISTED]:
         line = str(d.get("signature") or d.get("kind") or "difference")
         if "expected" in d or "actual" in d:
-            line += (f"\n    expected: {compact(d.get('expected'), 300)}"
-                     f"\n    actual:   {compact(d.get('actual'), 300)}")
+            line += (
+                f"\n    expected: {compact(d.get('expected'), 300)}"
+                f"\n    actual:   {compact(d.get('actual'), 300)}"
+            )
         if isinstance(d.get("row"), int):
             line += f"\n    row: {d['row']}"
         lines.append(line)
@@ -82,24 +90,33 @@ def render_junit(report: dict[str, Any]) -> str:
         counts = {"tests": len(cases), "failures": 0, "errors": 0}
         for detail in cases:
             case = ET.SubElement(
-                suite, "testcase", name=_x(detail["session"]),
+                suite,
+                "testcase",
+                name=_x(detail["session"]),
                 classname=_x(f"wsshadow.{route.strip('/').replace('/', '.') or 'root'}"),
                 time="0",
             )
             verdict = detail.get("verdict")
             if verdict == "errored":
                 counts["errors"] += 1
-                err = ET.SubElement(case, "error", type="errored",
-                                    message=_x(truncate(str(detail.get("error") or "error"),
-                                                        MESSAGE_LIMIT)))
-                err.text = _x(_failure_text(detail) or detail.get("error") or "error",
-                              keep_newlines=True)
+                err = ET.SubElement(
+                    case,
+                    "error",
+                    type="errored",
+                    message=_x(truncate(str(detail.get("error") or "error"), MESSAGE_LIMIT)),
+                )
+                err.text = _x(
+                    _failure_text(detail) or detail.get("error") or "error", keep_newlines=True
+                )
             elif verdict == "divergent" or detail.get("differences"):
                 counts["failures"] += 1
                 sigs = _signatures(detail)
-                message = f"{len(sigs)} difference{'s' if len(sigs) != 1 else ''}: " + "; ".join(sigs)
-                fail = ET.SubElement(case, "failure", type="divergent",
-                                     message=_x(truncate(message, MESSAGE_LIMIT)))
+                message = f"{len(sigs)} difference{'s' if len(sigs) != 1 else ''}: " + "; ".join(
+                    sigs
+                )
+                fail = ET.SubElement(
+                    case, "failure", type="divergent", message=_x(truncate(message, MESSAGE_LIMIT))
+                )
                 fail.text = _x(_failure_text(detail), keep_newlines=True)
         for key, value in counts.items():
             suite.set(key, str(value))

@@ -83,11 +83,15 @@ def _target(side: Any) -> str:
 def _head(report: dict[str, Any]) -> list[str]:
     s = report["sessions"]
     if report["verdict"] == "equivalent":
-        verdict = f"### ✅ wsshadow: equivalent — no differences in {count_word(s['total'], 'session')}"
+        verdict = (
+            f"### ✅ wsshadow: equivalent — no differences in {count_word(s['total'], 'session')}"
+        )
     else:
         groups = len(report["differences"])
-        verdict = (f"### ❌ wsshadow: divergent — {count_word(groups, 'difference group')} in "
-                   f"{s['divergent'] + s['errored']:,} of {count_word(s['total'], 'session')}")
+        verdict = (
+            f"### ❌ wsshadow: divergent — {count_word(groups, 'difference group')} in "
+            f"{s['divergent'] + s['errored']:,} of {count_word(s['total'], 'session')}"
+        )
     lines = [
         verdict,
         "",
@@ -98,12 +102,18 @@ def _head(report: dict[str, Any]) -> list[str]:
     ]
     timing = report.get("timing")
     if isinstance(timing, dict) and timing:
+
         def ms(key: str) -> str:
             v = timing.get(key)
             return f"{v:,.1f} ms" if isinstance(v, int | float) else "-"
-        lines += ["", "| latency | baseline | candidate |", "| --- | ---: | ---: |",
-                  f"| p50 | {ms('baseline_p50_ms')} | {ms('candidate_p50_ms')} |",
-                  f"| p95 | {ms('baseline_p95_ms')} | {ms('candidate_p95_ms')} |"]
+
+        lines += [
+            "",
+            "| latency | baseline | candidate |",
+            "| --- | ---: | ---: |",
+            f"| p50 | {ms('baseline_p50_ms')} | {ms('candidate_p50_ms')} |",
+            f"| p95 | {ms('baseline_p95_ms')} | {ms('candidate_p95_ms')} |",
+        ]
     return lines
 
 
@@ -111,19 +121,30 @@ def _groups_table(report: dict[str, Any], groups: list[dict[str, Any]]) -> list[
     if not groups:
         return []
     total = report["sessions"]["total"]
-    lines = ["", "#### Differences", "", "| # | difference | sessions | share | example |",
-             "| ---: | --- | ---: | ---: | --- |"]
+    lines = [
+        "",
+        "#### Differences",
+        "",
+        "| # | difference | sessions | share | example |",
+        "| ---: | --- | ---: | ---: | --- |",
+    ]
     for i, g in enumerate(groups[:MAX_TABLE_GROUPS], 1):
         examples = g.get("examples") or []
         sessions = g.get("sessions") or []
         example = (examples[0].get("session") if examples else None) or (
-            sessions[0] if sessions else "-")
+            sessions[0] if sessions else "-"
+        )
         count = int(g.get("count") or 0)
-        lines.append(f"| {i} | {md_escape(g['signature'], 300)} | {count:,} | "
-                     f"{share(count, total)} | {md_escape(example, 80)} |")
+        lines.append(
+            f"| {i} | {md_escape(g['signature'], 300)} | {count:,} | "
+            f"{share(count, total)} | {md_escape(example, 80)} |"
+        )
     if len(groups) > MAX_TABLE_GROUPS:
-        lines += ["", f"… and {count_word(len(groups) - MAX_TABLE_GROUPS, 'more group')} "
-                      "(see the HTML or JSON report)."]
+        lines += [
+            "",
+            f"… and {count_word(len(groups) - MAX_TABLE_GROUPS, 'more group')} "
+            "(see the HTML or JSON report).",
+        ]
     return lines
 
 
@@ -132,12 +153,19 @@ def _noise(report: dict[str, Any]) -> list[str]:
     if not noise:
         return ["", "No noise suppressed."]
     occurrences = sum(int(n.get("count") or 0) for n in noise)
-    lines = ["", f"<details><summary>Noise suppressed: {count_word(len(noise), 'signature')}, "
-                 f"{count_word(occurrences, 'occurrence')}</summary>", "",
-             "| signature | occurrences | reason |", "| --- | ---: | --- |"]
+    lines = [
+        "",
+        f"<details><summary>Noise suppressed: {count_word(len(noise), 'signature')}, "
+        f"{count_word(occurrences, 'occurrence')}</summary>",
+        "",
+        "| signature | occurrences | reason |",
+        "| --- | ---: | --- |",
+    ]
     for n in noise[:MAX_NOISE]:
-        lines.append(f"| {md_escape(n['signature'], 300)} | {int(n.get('count') or 0):,} | "
-                     f"{md_escape(n.get('reason') or '', 200)} |")
+        lines.append(
+            f"| {md_escape(n['signature'], 300)} | {int(n.get('count') or 0):,} | "
+            f"{md_escape(n.get('reason') or '', 200)} |"
+        )
     if len(noise) > MAX_NOISE:
         lines += ["", f"… and {count_word(len(noise) - MAX_NOISE, 'more signature')}."]
     lines += ["", "</details>"]
@@ -158,7 +186,9 @@ def _detail(i: int, group: dict[str, Any], ex: Example) -> str:
         "",
         f"Sessions: {listed or '-'}",
         "",
-        f"Example ({md_escape(where, 200)})" + (f", differing: {md_escape(fields, 300)}" if fields else "") + ":",
+        f"Example ({md_escape(where, 200)})"
+        + (f", differing: {md_escape(fields, 300)}" if fields else "")
+        + ":",
         "",
         "**expected (baseline)**",
         "",
@@ -202,7 +232,9 @@ def render_markdown(report: dict[str, Any], *, max_chars: int = MAX_CHARS) -> st
         used += len(block)
         shown += 1
     if shown < len(groups):
-        out.append(f"\n_{count_word(len(groups) - shown, 'more group')} not shown here "
-                   "(comment size limit): see the HTML or JSON report._\n")
+        out.append(
+            f"\n_{count_word(len(groups) - shown, 'more group')} not shown here "
+            "(comment size limit): see the HTML or JSON report._\n"
+        )
     text = "".join(out).rstrip("\n") + "\n"
     return text if len(text) < max_chars else truncate(text, max_chars - 1)

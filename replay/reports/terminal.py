@@ -113,8 +113,9 @@ def _groups(report: dict[str, Any], groups: list[dict[str, Any]]) -> RenderableT
         table.add_row(str(i), _t(g["signature"]), f"{count:,}", share(count, total), _t(example))
     parts: list[RenderableType] = [Text("Differences", style="bold"), table]
     if len(groups) > MAX_GROUPS:
-        parts.append(Text(f"… and {count_word(len(groups) - MAX_GROUPS, 'more group')}",
-                          style="dim"))
+        parts.append(
+            Text(f"… and {count_word(len(groups) - MAX_GROUPS, 'more group')}", style="dim")
+        )
     return Group(*parts)
 
 
@@ -122,8 +123,10 @@ def _noise(report: dict[str, Any]) -> RenderableType:
     noise = sorted_groups(report["noise"])
     occurrences = sum(int(n.get("count") or 0) for n in noise)
     head = Text("Noise suppressed  ", style="bold")
-    head.append(f"{count_word(len(noise), 'signature')}, "
-                f"{count_word(occurrences, 'occurrence')}", style="dim" if not noise else None)
+    head.append(
+        f"{count_word(len(noise), 'signature')}, {count_word(occurrences, 'occurrence')}",
+        style="dim" if not noise else None,
+    )
     if not noise:
         return head
     table = Table(box=None, pad_edge=False, show_header=False, padding=(0, 2))
@@ -131,11 +134,14 @@ def _noise(report: dict[str, Any]) -> RenderableType:
     table.add_column(overflow="fold", ratio=1)
     table.add_column(style="dim", overflow="fold", max_width=36)
     for n in noise[:MAX_NOISE]:
-        table.add_row(f"{int(n.get('count') or 0):,}", _t(n["signature"]), _t(n.get("reason") or ""))
+        table.add_row(
+            f"{int(n.get('count') or 0):,}", _t(n["signature"]), _t(n.get("reason") or "")
+        )
     parts: list[RenderableType] = [head, table]
     if len(noise) > MAX_NOISE:
-        parts.append(Text(f"  … and {count_word(len(noise) - MAX_NOISE, 'more signature')}",
-                          style="dim"))
+        parts.append(
+            Text(f"  … and {count_word(len(noise) - MAX_NOISE, 'more signature')}", style="dim")
+        )
     return Group(*parts)
 
 
@@ -166,8 +172,7 @@ def _timing(report: dict[str, Any]) -> RenderableType:
     return Group(Text("Timing", style="bold"), table)
 
 
-def _side(value: Any, present: bool, marks: list[tuple[str, ...]], sign: str,
-          style: str) -> Text:
+def _side(value: Any, present: bool, marks: list[tuple[str, ...]], sign: str, style: str) -> Text:
     if not present:
         return Text("(absent)", style="dim italic")
     lines = pretty_lines(value)
@@ -208,12 +213,14 @@ def _errored(report: dict[str, Any]) -> RenderableType | None:
     table.add_column(style="dim", no_wrap=True)
     table.add_column(overflow="fold", ratio=1)
     for d in errored[:MAX_ERRORED]:
-        table.add_row(_t(d["session"]), _t(d.get("route") or "-"),
-                      _t(truncate(str(d.get("error") or "error"), 300)))
+        table.add_row(
+            _t(d["session"]),
+            _t(d.get("route") or "-"),
+            _t(truncate(str(d.get("error") or "error"), 300)),
+        )
     parts: list[RenderableType] = [Text("Errored sessions", style="bold magenta"), table]
     if len(errored) > MAX_ERRORED:
-        parts.append(Text(f"  … and {count_word(len(errored) - MAX_ERRORED, 'more')}",
-                          style="dim"))
+        parts.append(Text(f"  … and {count_word(len(errored) - MAX_ERRORED, 'more')}", style="dim"))
     return Group(*parts)
 
 

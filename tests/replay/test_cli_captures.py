@@ -125,7 +125,9 @@ def test_corrupted_pages_give_one_line_never_a_traceback(
     db = tmp_path / "c.db"
     with CaptureStore.open(db, create=True) as store:
         store.put_sessions(
-            make_session(f"s{i}", messages=[("server", "text", f"m{i}-{j}" * 30) for j in range(10)])
+            make_session(
+                f"s{i}", messages=[("server", "text", f"m{i}-{j}" * 30) for j in range(10)]
+            )
             for i in range(40)
         )
     data = bytearray(db.read_bytes())

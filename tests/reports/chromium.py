@@ -65,9 +65,16 @@ class Chromium:
         (profile / "DevToolsActivePort").unlink(missing_ok=True)
         self.log = (self.workdir / "chromium.log").open("wb")
         self.proc = subprocess.Popen(
-            [CHROMIUM, *FLAGS, f"--user-data-dir={profile}",
-             f"--window-size={self.size[0]},{self.size[1]}", "about:blank"],
-            stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log,
+            [
+                CHROMIUM,
+                *FLAGS,
+                f"--user-data-dir={profile}",
+                f"--window-size={self.size[0]},{self.size[1]}",
+                "about:blank",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=self.log,
+            stderr=self.log,
             start_new_session=True,  # its own process group: we stop exactly what we started
         )
         try:
@@ -76,14 +83,22 @@ class Chromium:
             self._reader = asyncio.create_task(self._read())
             target = await self.send("Target.createTarget", {"url": "about:blank"}, page=False)
             attached = await self.send(
-                "Target.attachToTarget", {"targetId": target["targetId"], "flatten": True},
-                page=False)
+                "Target.attachToTarget",
+                {"targetId": target["targetId"], "flatten": True},
+                page=False,
+            )
             self.session_id = attached["sessionId"]
             for domain in ("Runtime", "Log", "Network", "Page"):
                 await self.send(f"{domain}.enable")
-            await self.send("Emulation.setDeviceMetricsOverride", {
-                "width": self.size[0], "height": self.size[1], "deviceScaleFactor": 1,
-                "mobile": False})
+            await self.send(
+                "Emulation.setDeviceMetricsOverride",
+                {
+                    "width": self.size[0],
+                    "height": self.size[1],
+                    "deviceScaleFactor": 1,
+                    "mobile": False,
+                },
+            )
         except BaseException:
             await self.__aexit__(None, None, None)
             raise
@@ -114,7 +129,9 @@ class Chromium:
         while time.monotonic() < deadline:
             assert self.proc is not None
             if self.proc.poll() is not None:
-                raise RuntimeError(f"chromium exited with {self.proc.returncode}; see {self.log.name}")
+                raise RuntimeError(
+                    f"chromium exited with {self.proc.returncode}; see {self.log.name}"
+                )
             with contextlib.suppress(FileNotFoundError, ValueError):
                 lines = path.read_text().split("\n")
                 if len(lines) >= 2 and lines[1].startswith("/devtools/"):
@@ -132,8 +149,14 @@ class Chromium:
             else:
                 self.events.append(msg)
 
-    async def send(self, method: str, params: dict[str, Any] | None = None, *,
-                   page: bool = True, timeout: float = 30.0) -> dict[str, Any]:
+    async def send(
+        self,
+        method: str,
+        params: dict[str, Any] | None = None,
+        *,
+        page: bool = True,
+        timeout: float = 30.0,
+    ) -> dict[str, Any]:
         """Send one command (to the page unless ``page`` is False) and return its result."""
         msg_id = next(self._ids)
         msg: dict[str, Any] = {"id": msg_id, "method": method, "params": params or {}}
@@ -150,8 +173,10 @@ class Chromium:
 
     async def evaluate(self, expression: str) -> Any:
         """Evaluate JavaScript in the page; return its JSON value, raise on an exception."""
-        result = await self.send("Runtime.evaluate", {
-            "expression": expression, "returnByValue": True, "awaitPromise": True})
+        result = await self.send(
+            "Runtime.evaluate",
+            {"expression": expression, "returnByValue": True, "awaitPromise": True},
+        )
         if "exceptionDetails" in result:
             raise CdpError(f"{expression!r}: {result['exceptionDetails']}")
         return result["result"].get("value")
@@ -173,8 +198,10 @@ class Chromium:
         if full_page:
             metrics = await self.send("Page.getLayoutMetrics")
             size = metrics["cssContentSize"]
-            params.update(captureBeyondViewport=True, clip={
-                "x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1})
+            params.update(
+                captureBeyondViewport=True,
+                clip={"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1},
+            )
         shot = await self.send("Page.captureScreenshot", params)
         path.write_bytes(base64.b64decode(shot["data"]))
         return path
@@ -194,5 +221,8 @@ class Chromium:
 
     def requests(self) -> list[str]:
         """URLs of every network request the page made."""
-        return [e["params"]["request"]["url"] for e in self.events
-                if e.get("method") == "Network.requestWillBeSent"]
+        return [
+            e["params"]["request"]["url"]
+            for e in self.events
+            if e.get("method") == "Network.requestWillBeSent"
+        ]

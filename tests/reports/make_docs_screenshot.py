@@ -26,8 +26,10 @@ async def main() -> None:
         async with Chromium(Path(tmp), width=1360, height=900) as browser:
             await browser.navigate(page.as_uri(), "document.documentElement.dataset.ready === '1'")
             # Show one divergent session opened on its aligned streams, equal rows hidden.
-            await browser.send("Emulation.setDeviceMetricsOverride", {
-                "width": 1360, "height": 3000, "deviceScaleFactor": 1, "mobile": False})
+            await browser.send(
+                "Emulation.setDeviceMetricsOverride",
+                {"width": 1360, "height": 3000, "deviceScaleFactor": 1, "mobile": False},
+            )
             height = await browser.evaluate("""(() => {
                 document.documentElement.style.overflow = 'hidden';
                 const sig = document.getElementById('f-signature');
@@ -38,8 +40,10 @@ async def main() -> None:
                 const last = rows[Math.min(rows.length - 1, 1)];
                 return Math.ceil(last.getBoundingClientRect().bottom + window.scrollY + 1);
             })()""")
-            await browser.send("Emulation.setDeviceMetricsOverride", {
-                "width": 1360, "height": int(height), "deviceScaleFactor": 1, "mobile": False})
+            await browser.send(
+                "Emulation.setDeviceMetricsOverride",
+                {"width": 1360, "height": int(height), "deviceScaleFactor": 1, "mobile": False},
+            )
             await browser.screenshot(ROOT / "docs" / "report.png")
             assert browser.problems() == [], browser.problems()
     print(f"wrote {ROOT / 'docs' / 'report.png'}")

@@ -16,8 +16,16 @@ XSS_PAYLOADS = (
 )
 
 _ROUTES = ("/ws", "/ws/factory", "/ws/isolated", "/websocket")
-_EVENTS = ("agent_started", "agent_thinking", "tool_executing", "tool_completed",
-           "agent_completed", "system_message", "error_message", "ack")
+_EVENTS = (
+    "agent_started",
+    "agent_thinking",
+    "tool_executing",
+    "tool_completed",
+    "agent_completed",
+    "system_message",
+    "error_message",
+    "ack",
+)
 _KINDS = ("missing_event", "extra_event", "changed_value", "type_changed", "reordered")
 
 
@@ -28,10 +36,14 @@ def load_fixture() -> dict[str, Any]:
 
 
 def _payload(i: int, event: str, big: bool) -> dict[str, Any]:
-    p: dict[str, Any] = {"type": event, "run_id": f"run-{i}", "thread_id": f"th-{i % 97}",
-                         "data": {"text": f"message {i} " + XSS_PAYLOADS[i % 3], "n": i}}
+    p: dict[str, Any] = {
+        "type": event,
+        "run_id": f"run-{i}",
+        "thread_id": f"th-{i % 97}",
+        "data": {"text": f"message {i} " + XSS_PAYLOADS[i % 3], "n": i},
+    }
     if big:  # long payloads push the Markdown size bound
-        p["data"]["blob"] = ("x`|*<>&" * 600)[: 4000]
+        p["data"]["blob"] = ("x`|*<>&" * 600)[:4000]
     return p
 
 
@@ -48,8 +60,19 @@ def large_report(sessions: int = 10_000, groups: int = 300) -> dict[str, Any]:
         event = _EVENTS[g % len(_EVENTS)]
         path = f"data.field_{g}" if kind in ("changed_value", "type_changed") else None
         sig = f"{kind} {route} {event}" + (f" {path}" if path else "")
-        sigs.append({"signature": sig, "kind": kind, "route": route, "event": event, "path": path,
-                     "sessions": [], "count": 0, "occurrences": 0, "examples": []})
+        sigs.append(
+            {
+                "signature": sig,
+                "kind": kind,
+                "route": route,
+                "event": event,
+                "path": path,
+                "sessions": [],
+                "count": 0,
+                "occurrences": 0,
+                "examples": [],
+            }
+        )
     details = []
     counts = {"equivalent": 0, "divergent": 0, "errored": 0}
     rows_divergent = rows_equivalent = 0
@@ -62,17 +85,23 @@ def large_report(sessions: int = 10_000, groups: int = 300) -> dict[str, Any]:
         route = _ROUTES[i % len(_ROUTES)]
         diffs = []
         keep = (verdict != "equivalent" and rows_divergent < 500) or (
-            verdict == "equivalent" and rows_equivalent < 50)
+            verdict == "equivalent" and rows_equivalent < 50
+        )
         rows = None
         if keep:
             rows = []
             for r in range(20):
                 event = _EVENTS[r % len(_EVENTS)]
-                b = {"seq": r + 1, "t": round(0.01 * r, 3), "format": "json",
-                     "payload": _payload(i * 100 + r, event, big=(r == 0 and i < 60))}
+                b = {
+                    "seq": r + 1,
+                    "t": round(0.01 * r, 3),
+                    "format": "json",
+                    "payload": _payload(i * 100 + r, event, big=(r == 0 and i < 60)),
+                }
                 c = json.loads(json.dumps(b))
-                rows.append({"status": "equal", "key": event, "baseline": b, "candidate": c,
-                             "fields": []})
+                rows.append(
+                    {"status": "equal", "key": event, "baseline": b, "candidate": c, "fields": []}
+                )
             if verdict == "equivalent":
                 rows_equivalent += 1
             else:
@@ -90,27 +119,53 @@ def large_report(sessions: int = 10_000, groups: int = 300) -> dict[str, Any]:
                     rows[row]["status"] = "changed"
                     rows[row]["fields"] = ["data.n"]
                     rows[row]["candidate"]["payload"]["data"]["n"] = -1
-                diffs.append({"kind": g["kind"], "signature": g["signature"], "event": g["event"],
-                              "path": g["path"], "expected": expected, "actual": actual,
-                              "row": row if rows is not None else None})
+                diffs.append(
+                    {
+                        "kind": g["kind"],
+                        "signature": g["signature"],
+                        "event": g["event"],
+                        "path": g["path"],
+                        "expected": expected,
+                        "actual": actual,
+                        "row": row if rows is not None else None,
+                    }
+                )
                 if sid not in g["sessions"]:
                     g["sessions"].append(sid)
                     g["count"] += 1
                 g["occurrences"] += 1
                 if len(g["examples"]) < 3:
-                    g["examples"].append({"session": sid, "expected": example,
-                                          "actual": None if actual is None else -1})
-        details.append({
-            "session": sid, "route": route, "verdict": verdict,
-            "error": "candidate unreachable: connection refused" if verdict == "errored" else None,
-            "baseline_session": f"baseline-1:{sid}", "candidate_session": f"candidate-1:{sid}",
-            "differences": diffs, "noise": ["changed_value /ws system_message data.connection_id"],
-            "handshake": {"baseline": {"status": 101, "subprotocol": None},
-                          "candidate": {"status": 101, "subprotocol": None}},
-            "close": {"baseline": {"code": 1000, "reason": "", "by": "client"},
-                      "candidate": {"code": 1000, "reason": "", "by": "client"}},
-            "rows": rows, "rows_truncated": False,
-        })
+                    g["examples"].append(
+                        {
+                            "session": sid,
+                            "expected": example,
+                            "actual": None if actual is None else -1,
+                        }
+                    )
+        details.append(
+            {
+                "session": sid,
+                "route": route,
+                "verdict": verdict,
+                "error": "candidate unreachable: connection refused"
+                if verdict == "errored"
+                else None,
+                "baseline_session": f"baseline-1:{sid}",
+                "candidate_session": f"candidate-1:{sid}",
+                "differences": diffs,
+                "noise": ["changed_value /ws system_message data.connection_id"],
+                "handshake": {
+                    "baseline": {"status": 101, "subprotocol": None},
+                    "candidate": {"status": 101, "subprotocol": None},
+                },
+                "close": {
+                    "baseline": {"code": 1000, "reason": "", "by": "client"},
+                    "candidate": {"code": 1000, "reason": "", "by": "client"},
+                },
+                "rows": rows,
+                "rows_truncated": False,
+            }
+        )
     used = [g for g in sigs if g["count"]]
     return {
         "schema_version": 1,
@@ -123,12 +178,24 @@ def large_report(sessions: int = 10_000, groups: int = 300) -> dict[str, Any]:
         "noise_runs": ["baseline-2"],
         "sessions": {"total": sessions, **counts},
         "differences": used,
-        "noise": [{"signature": "changed_value /ws system_message data.connection_id",
-                   "kind": "changed_value", "route": "/ws", "event": "system_message",
-                   "path": "data.connection_id", "count": sessions,
-                   "candidate_sessions": sessions, "noise_sessions": sessions,
-                   "reason": "varies between baseline runs"}],
-        "timing": {"baseline_p50_ms": 1.2, "candidate_p50_ms": 1.4,
-                   "baseline_p95_ms": 3.0, "candidate_p95_ms": 3.1},
+        "noise": [
+            {
+                "signature": "changed_value /ws system_message data.connection_id",
+                "kind": "changed_value",
+                "route": "/ws",
+                "event": "system_message",
+                "path": "data.connection_id",
+                "count": sessions,
+                "candidate_sessions": sessions,
+                "noise_sessions": sessions,
+                "reason": "varies between baseline runs",
+            }
+        ],
+        "timing": {
+            "baseline_p50_ms": 1.2,
+            "candidate_p50_ms": 1.4,
+            "baseline_p95_ms": 3.0,
+            "candidate_p95_ms": 3.1,
+        },
         "session_details": details,
     }

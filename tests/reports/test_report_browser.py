@@ -37,9 +37,12 @@ async def test_fixture_report_in_chromium(report: dict[str, Any], tmp_path: Path
             ['total','equivalent','divergent','errored','groups','noise'].map(
               k => [k, document.getElementById('count-' + k).textContent])))()""")
         s = report["sessions"]
-        assert counts == {k: f"{s[k]:,}" for k in ("total", "equivalent", "divergent", "errored")} | {
-            "groups": str(len(report["differences"])), "noise": str(len(report["noise"]))}
-        group_rows = await browser.evaluate("document.querySelectorAll('#groups-body tr.group').length")
+        assert counts == {
+            k: f"{s[k]:,}" for k in ("total", "equivalent", "divergent", "errored")
+        } | {"groups": str(len(report["differences"])), "noise": str(len(report["noise"]))}
+        group_rows = await browser.evaluate(
+            "document.querySelectorAll('#groups-body tr.group').length"
+        )
         assert group_rows == len(report["differences"])
 
         # A changed row: differing field highlighted on both sides.
@@ -73,7 +76,7 @@ async def test_fixture_report_in_chromium(report: dict[str, Any], tmp_path: Path
         group = report["differences"][0]
         shown = await browser.evaluate(f"""(() => {{
             const s = document.getElementById('f-signature');
-            s.value = {json.dumps(group['signature'])};
+            s.value = {json.dumps(group["signature"])};
             s.dispatchEvent(new Event('change'));
             return Array.from(document.querySelectorAll('tr.session')).map(
               r => r.dataset.session); }})()""")
@@ -93,7 +96,9 @@ async def test_fixture_report_in_chromium(report: dict[str, Any], tmp_path: Path
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
 
 
-async def test_ten_thousand_sessions_stay_usable(big_report: dict[str, Any], tmp_path: Path) -> None:
+async def test_ten_thousand_sessions_stay_usable(
+    big_report: dict[str, Any], tmp_path: Path
+) -> None:
     page = write_report(big_report, tmp_path / "big.html")
     url = page.resolve().as_uri()
     async with Chromium(tmp_path) as browser:
@@ -109,7 +114,9 @@ async def test_ten_thousand_sessions_stay_usable(big_report: dict[str, Any], tmp
         sid = await browser.evaluate("document.querySelector('tr.session').dataset.session")
         assert sid == "sess-00050"
         await browser.evaluate("document.querySelector('tr.session button').click()")
-        assert await browser.evaluate("document.querySelectorAll('tr.detail-row .srow').length") == 21
+        assert (
+            await browser.evaluate("document.querySelectorAll('tr.detail-row .srow').length") == 21
+        )
         assert browser.problems() == []
         assert set(browser.requests()) == {url}
     print(f"10,000-session report ({page.stat().st_size / 1e6:.1f} MB) ready in {seconds:.2f}s")

@@ -32,9 +32,16 @@ def test_each_format(fmt: str, check, capsys: pytest.CaptureFixture[str]) -> Non
     assert check(capsys.readouterr().out)
 
 
-def test_output_file_format_from_extension(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    for name, marker in (("r.html", "<!DOCTYPE html>"), ("r.xml", "<?xml"), ("r.md", "### "),
-                         ("r.json", "{"), ("r.txt", "DIVERGENT")):
+def test_output_file_format_from_extension(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name, marker in (
+        ("r.html", "<!DOCTYPE html>"),
+        ("r.xml", "<?xml"),
+        ("r.md", "### "),
+        ("r.json", "{"),
+        ("r.txt", "DIVERGENT"),
+    ):
         assert main(["report", str(FIXTURE), "--output", str(tmp_path / name)]) == 0
         assert (tmp_path / name).read_text(encoding="utf-8").startswith(marker)
     assert "wrote the html report" in capsys.readouterr().err
@@ -51,10 +58,15 @@ def test_output_file_format_from_extension(tmp_path: Path, capsys: pytest.Captur
         ('{"hello": 1}', "not a wsshadow report: no schema_version"),
         ('{"schema_version": 7}', "schema_version 7 is not supported"),
         ('{"schema_version": 1, "verdict": "divergent"}', "missing sessions, differences, noise"),
-        ('{"schema_version": 1, "verdict": "maybe", "sessions": {}, "differences": [], "noise": []}',
-         "verdict must be equivalent or divergent"),
-        ('{"schema_version": 1, "verdict": "equivalent", "sessions": {"total": 1}, '
-         '"differences": [], "noise": []}', "sessions.equivalent must be a non-negative integer"),
+        (
+            '{"schema_version": 1, "verdict": "maybe", "sessions": {}, "differences": [], "noise": []}',
+            "verdict must be equivalent or divergent",
+        ),
+        (
+            '{"schema_version": 1, "verdict": "equivalent", "sessions": {"total": 1}, '
+            '"differences": [], "noise": []}',
+            "sessions.equivalent must be a non-negative integer",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(
@@ -69,7 +81,9 @@ def test_bad_input_is_one_line_and_exit_2(
     assert len(lines) == 1 and message in lines[0] and "Traceback" not in captured.err
 
 
-def test_missing_file_and_unknown_extension(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_missing_file_and_unknown_extension(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["report", str(tmp_path / "nope.json")]) == 2
     assert "no such file" in capsys.readouterr().err
     assert main(["report", str(FIXTURE), "-o", str(tmp_path / "r.pdf")]) == 2

@@ -24,8 +24,10 @@ def test_sections_and_counts(report: dict[str, Any]) -> None:
     text = render(report, "text", width=120)
     s = report["sessions"]
     assert text.splitlines()[0].startswith("DIVERGENT  14 difference groups in 11 of 17 sessions")
-    assert (f"{s['total']} total  ·  {s['equivalent']} equivalent  ·  "
-            f"{s['divergent']} divergent  ·  {s['errored']} errored") in text
+    assert (
+        f"{s['total']} total  ·  {s['equivalent']} equivalent  ·  "
+        f"{s['divergent']} divergent  ·  {s['errored']} errored"
+    ) in text
     for g in report["differences"]:
         assert g["signature"] in text
     assert "Noise suppressed  5 signatures, 45 occurrences" in text
@@ -37,8 +39,11 @@ def test_example_marks_differing_fields_both_sides(report: dict[str, Any]) -> No
     text = render(report, "text", width=140)
     block = text.split("changed_value /ws/isolated agent_completed user_context.user_id  (")[1]
     marked = [line for line in block.splitlines() if line.lstrip().startswith("-")]
-    assert any('"user_id": "alice.wonderland@example.com"' in line
-               and '+     "user_id": "alice.wo..."' in line for line in marked)
+    assert any(
+        '"user_id": "alice.wonderland@example.com"' in line
+        and '+     "user_id": "alice.wo..."' in line
+        for line in marked
+    )
     first = text.split("1. missing_event /ws/factory agent_thinking")[1].split("\n2. ")[0]
     assert "(absent)" in first and '"type": "agent_thinking"' in first
 
@@ -52,9 +57,13 @@ def test_control_and_bidi_characters_never_reach_the_terminal(report: dict[str, 
 
 
 def test_equivalent_and_thin_report() -> None:
-    thin = {"schema_version": 1, "verdict": "equivalent",
-            "sessions": {"total": 3, "equivalent": 3, "divergent": 0, "errored": 0},
-            "differences": [], "noise": []}
+    thin = {
+        "schema_version": 1,
+        "verdict": "equivalent",
+        "sessions": {"total": 3, "equivalent": 3, "divergent": 0, "errored": 0},
+        "differences": [],
+        "noise": [],
+    }
     text = render(thin, "text", width=80)
     assert text.startswith("EQUIVALENT  no differences in 3 sessions")
     assert "No differences." in text

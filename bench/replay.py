@@ -1,0 +1,172 @@
+"""Replay throughput: wsshadow's engine against a minimal hand-written websockets client.
+
+A loopback echo server (its own process) answers every message. The capture
+holds SESSIONS recorded sessions of EXCHANGES request/response pairs of
+100-byte JSON. wsshadow replays them with ``replay_capture`` (causal pacing,
+carry-over planning, credential filling, results stored in the capture); the
+minimal client connects, sends each message, waits for its echo, closes, and
+stores nothing. Both run at the same concurrency in one event loop. Prints
+medians of several alternating runs, the ratio of the medians, the median of
+the ratios of back-to-back pairs (steadier on a shared machine), and the
+client process's CPU time per session (independent of the machine's load).
+Target: wsshadow at >= 0.8x the minimal client.
+
+    .venv/bin/python bench/replay.py [--sessions 1000] [--exchanges 20] [--concurrency 100] [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from websockets.asyncio.client import connect
+from websockets.asyncio.server import ServerConnection, serve
+
+from bench._table import median_spread, print_table
+from replay.engine import ReplayOptions, replay_capture
+from replay.model import Close, Closer, Direction, Handshake, Message, Opcode, Session
+from replay.store import CaptureStore
+
+
+def payload(session: int, n: int) -> str:
+    text = json.dumps({"type": "user_message", "session": session, "n": n, "text": ""})
+    return text[:-2] + "x" * (100 - len(text)) + '"}'
+
+
+def recorded(i: int, exchanges: int) -> Session:
+    messages = []
+    for n in range(exchanges):
+        text = payload(i, n)
+        messages.append(Message(2 * n, 0.01 * (2 * n + 1), Direction.CLIENT, Opcode.TEXT, text))
+        messages.append(Message(2 * n + 1, 0.01 * (2 * n + 2), Direction.SERVER, Opcode.TEXT, text))
+    t = 0.01 * (2 * exchanges + 1)
+    return Session(
+        f"s{i:05d}",
+        1_700_000_000.0 + i * 0.001,
+        Handshake("/ws"),
+        tuple(messages),
+        Close(1000, "", Closer.CLIENT, t=t),
+    )
+
+
+def serve_echo(port_out: multiprocessing.connection.Connection) -> None:
+    async def echo(ws: ServerConnection) -> None:
+        async for raw in ws:
+            await ws.send(raw)
+
+    async def main() -> None:
+        async with serve(echo, "127.0.0.1", 0, max_queue=None) as server:
+            port_out.send(server.sockets[0].getsockname()[1])
+            await asyncio.Future()
+
+    asyncio.run(main())
+
+
+async def minimal_client(url: str, sessions: int, exchanges: int, concurrency: int) -> float:
+    slots = asyncio.Semaphore(concurrency)
+
+    async def one(i: int) -> None:
+        async with slots, connect(url, proxy=None, ping_interval=None) as ws:
+            for n in range(exchanges):
+                await ws.send(payload(i, n))
+                await ws.recv()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(one(i) for i in range(sessions)))
+    return time.perf_counter() - start
+
+
+async def wsshadow_replay(store: CaptureStore, url: str, concurrency: int, run: str) -> float:
+    start = time.perf_counter()
+    result = await replay_capture(store, ReplayOptions(url, concurrency=concurrency), run=run)
+    took = time.perf_counter() - start
+    if result.completed != result.sessions:
+        raise SystemExit(f"replay failed: {result.first_error()}")
+    return took
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--sessions", type=int, default=1000)
+    ap.add_argument("--exchanges", type=int, default=20)
+    ap.add_argument("--concurrency", type=int, default=100)
+    ap.add_argument("--runs", type=int, default=3)
+    args = ap.parse_args()
+    here, there = multiprocessing.Pipe()
+    server = multiprocessing.Process(target=serve_echo, args=(there,), daemon=True)
+    server.start()
+    try:
+        url = f"ws://127.0.0.1:{here.recv()}"
+        times: dict[str, list[float]] = {"minimal": [], "wsshadow": []}
+        cpu: dict[str, list[float]] = {"minimal": [], "wsshadow": []}
+        with tempfile.TemporaryDirectory() as tmp:
+            store = CaptureStore.open(Path(tmp) / "bench.db", create=True)
+            store.put_sessions(recorded(i, args.exchanges) for i in range(args.sessions))
+            for r in range(args.runs):
+                c = time.process_time()
+                times["minimal"].append(
+                    asyncio.run(
+                        minimal_client(url, args.sessions, args.exchanges, args.concurrency)
+                    )
+                )
+                cpu["minimal"].append(time.process_time() - c)
+                c = time.process_time()
+                times["wsshadow"].append(
+                    asyncio.run(wsshadow_replay(store, url, args.concurrency, f"bench{r}"))
+                )
+                cpu["wsshadow"].append(time.process_time() - c)
+            store.close()
+    finally:
+        server.terminate()
+        server.join(5)
+    messages = args.sessions * args.exchanges * 2
+    base, _ = median_spread([args.sessions / t for t in times["minimal"]])
+    rows = []
+    for name, label in (
+        ("minimal", "minimal websockets client (send, await echo)"),
+        ("wsshadow", "wsshadow replay (causal, results stored)"),
+    ):
+        rates = [args.sessions / t for t in times[name]]
+        med, spread = median_spread(rates)
+        paired = statistics.median(
+            m / t for m, t in zip(times["minimal"], times[name], strict=True)
+        )
+        cpu_ms = statistics.median(cpu[name]) / args.sessions * 1000
+        rows.append(
+            (
+                label,
+                f"{med:,.0f}",
+                f"{med * messages / args.sessions:,.0f}",
+                f"±{spread * 50:.0f}%",
+                f"{med / base:.2f}x",
+                f"{paired:.2f}x",
+                f"{cpu_ms:.2f}",
+            )
+        )
+    print_table(
+        f"Replay: {args.sessions} sessions x {args.exchanges} exchanges, concurrency "
+        f"{args.concurrency}, loopback echo, median of {args.runs}",
+        [
+            "client",
+            "sessions/s",
+            "messages/s (both ways)",
+            "spread",
+            "vs minimal",
+            "paired ratio",
+            "client CPU ms/session",
+        ],
+        rows,
+    )
+
+
+if __name__ == "__main__":
+    main()

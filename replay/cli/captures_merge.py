@@ -1,0 +1,36 @@
+"""``wsshadow captures merge``: combine the captures of several shards into one."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from replay import output
+from replay.cli.app import captures_app
+from replay.errors import BadInput
+from replay.merge import merge_captures
+from replay.store import CaptureStore
+
+__all__ = ["captures_merge"]
+
+
+@captures_app.command("merge")
+def captures_merge(
+    out: Annotated[Path, typer.Argument(help="Capture to merge into (created if missing).")],
+    inputs: Annotated[list[Path], typer.Argument(help="Captures to merge from.")],
+) -> None:
+    """Copy the sessions and runs of IN... into OUT; runs of the same name are combined."""
+    if any(p.resolve() == out.resolve() for p in inputs if p.exists()):
+        raise BadInput(f"{out}: cannot merge a capture into itself")
+    with contextlib.ExitStack() as stack:
+        sources = [stack.enter_context(CaptureStore.open(p)) for p in inputs]
+        target = stack.enter_context(CaptureStore.open(out, create=True))
+        result = merge_captures(target, sources)
+    runs = ", ".join(result.runs) or "none"
+    output.note(
+        f"merged {result.sessions} sessions into {out} ({result.duplicates} already there); "
+        f"runs: {runs}"
+    )

@@ -1,0 +1,94 @@
+"""``wsshadow diff``: compare a candidate run with the baseline in a capture."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from replay import output
+from replay.cli.app import app
+from replay.cli.options import (
+    CaptureArg,
+    ConfigOpt,
+    ReportFileOpt,
+    ReportFormat,
+    ReportFormatOpt,
+    ReportOutputOpt,
+)
+from replay.config import discover_config
+from replay.differ import diff_capture
+from replay.errors import BadInput
+from replay.report import exit_status
+from replay.reports import format_for_path, render, write_report
+from replay.store import CaptureStore
+
+__all__ = ["diff", "emit_report"]
+
+
+def emit_report(
+    report: dict[str, Any],
+    fmt: ReportFormat | None = None,
+    out: Path | None = None,
+    reports: list[Path] | None = None,
+) -> int:
+    """Write a report as ``diff`` and ``shadow`` do; returns the exit code (0 or 1).
+
+    Each of ``reports`` gets the format its extension names. The report in
+    ``fmt`` (default text, or what ``out``'s extension names) goes to ``out``
+    or to stdout, where text has colour only on a terminal. Raises BadInput
+    for an unknown extension or an unwritable file.
+    """
+    for path in reports or ():
+        write_report(report, path)
+        output.note(f"report written to {path}")
+    name = fmt.value if fmt is not None else (format_for_path(out) if out else "text")
+    if out is None:
+        color, width = output.report_style()
+        output.write_text(render(report, name, color=color, width=width))
+    else:
+        write_report(report, out, name)
+        output.note(f"{report['verdict']}: report written to {out}")
+    return int(exit_status(report))
+
+
+@app.command("diff")
+def diff(
+    capture: CaptureArg,
+    baseline: Annotated[
+        str,
+        typer.Option("--baseline", help="Baseline run name, or 'recorded' for the recording."),
+    ] = "recorded",
+    candidate: Annotated[
+        str, typer.Option("--candidate", help="Candidate run name.", show_default=False)
+    ] = "",
+    noise: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--noise",
+            help="Another baseline run, to learn what varies anyway (repeatable).",
+            show_default=False,
+        ),
+    ] = None,
+    config: ConfigOpt = None,
+    fmt: ReportFormatOpt = None,
+    out: ReportOutputOpt = None,
+    reports: ReportFileOpt = None,
+) -> int:
+    """Diff the candidate run's server streams against the baseline's; exit 0 equivalent, 1 divergent."""
+    if not candidate:
+        raise BadInput("diff needs --candidate RUN")
+    settings = discover_config(config)
+    if not capture.exists():
+        raise BadInput(f"{capture}: no such capture file")
+    with CaptureStore.open(capture) as store, output.progress("diffing") as tick:
+        report = diff_capture(
+            store,
+            baseline=baseline,
+            candidate=candidate,
+            noise_runs=list(noise or ()),
+            config=settings.diff,
+            progress=tick,
+        )
+    return emit_report(report, fmt, out, reports)

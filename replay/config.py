@@ -1,0 +1,567 @@
+"""The configuration file: ``wsshadow.toml`` or ``[tool.wsshadow]`` in ``pyproject.toml``.
+
+``load_config(path)`` reads and validates one file; ``discover_config()``
+finds the file a command should use. Every key and type is checked against
+docs/config.md: an unknown key or a wrong value raises ``ConfigError``
+naming the file and the key. The result is a tree of frozen dataclasses;
+credentials keep their ``${VAR}`` references unexpanded (replay expands
+them when it needs them, so secrets never pass through here).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Literal, TypeVar
+
+from replay.errors import ConfigError
+
+__all__ = [
+    "BUILTIN_MASKS",
+    "BackgroundRule",
+    "CarryOverRule",
+    "Config",
+    "DiffConfig",
+    "EventOverride",
+    "NoiseConfig",
+    "Ordering",
+    "ReplayConfig",
+    "RouteDiffConfig",
+    "RouteOverride",
+    "Targets",
+    "TimingConfig",
+    "discover_config",
+    "load_config",
+    "parse_config",
+    "parse_ordering",
+]
+
+BUILTIN_MASKS = ("uuid", "iso8601", "epoch", "hex")
+"""Mask names understood without a regex of their own."""
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True, slots=True)
+class Ordering:
+    """How strictly the order of server messages counts.
+
+    ``strict``: every reordering is a difference; ``per-key``: only the
+    order among messages with the same event key; ``window``: moves of up to
+    ``window`` positions are tolerated.
+    """
+
+    mode: Literal["strict", "per-key", "window"] = "strict"
+    window: int = 0
+
+    def __str__(self) -> str:
+        return f"window:{self.window}" if self.mode == "window" else self.mode
+
+
+def parse_ordering(value: str) -> Ordering:
+    """``strict`` / ``per-key`` / ``window:N`` as an Ordering; raises ValueError."""
+    if value in ("strict", "per-key"):
+        return Ordering(value)  # type: ignore[arg-type]
+    m = re.fullmatch(r"window:(\d+)", value)
+    if m:
+        return Ordering("window", int(m.group(1)))
+    raise ValueError(value)
+
+
+@dataclass(frozen=True, slots=True)
+class BackgroundRule:
+    """A background event (heartbeat, ping): may race (unordered) and/or be absent (optional)."""
+
+    unordered: bool = False
+    optional: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TimingConfig:
+    """A timing difference needs candidate > ``ratio`` x baseline and ``floor_ms`` slower."""
+
+    ratio: float = 2.0
+    floor_ms: float = 50.0
+
+
+@dataclass(frozen=True, slots=True)
+class NoiseConfig:
+    """Thresholds a noisy signature's candidate rate must pass to be reported."""
+
+    relative: float = 0.2
+    absolute: float = 0.03
+    significance: float = 0.01
+
+
+@dataclass(frozen=True, slots=True)
+class EventOverride:
+    """Extra ignore rules for one event key of one route."""
+
+    ignore: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RouteOverride:
+    """Per-route overrides of ``[diff]`` keys; None means "as in [diff]"."""
+
+    event_keys: tuple[str, ...] | None = None
+    ordering: Ordering | None = None
+    ignore: tuple[str, ...] = ()
+    masks: tuple[str, ...] | None = None
+    control_frames: Literal["ignore", "compare"] | None = None
+    compare_headers: tuple[str, ...] | None = None
+    background: Mapping[str, BackgroundRule] | None = None
+    events: Mapping[str, EventOverride] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True, slots=True)
+class RouteDiffConfig:
+    """The diff settings in force for one route, overrides resolved.
+
+    ``ignore`` is the ``[diff]`` list plus the route's; ``event_ignore``
+    adds rules for single event keys.
+    """
+
+    event_keys: tuple[str, ...]
+    ordering: Ordering
+    ignore: tuple[str, ...]
+    masks: tuple[str, ...]
+    custom_masks: Mapping[str, str]
+    control_frames: Literal["ignore", "compare"]
+    compare_headers: tuple[str, ...]
+    background: Mapping[str, BackgroundRule]
+    timing: TimingConfig
+    event_ignore: Mapping[str, tuple[str, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class DiffConfig:
+    """The ``[diff]`` table and the ``[routes]`` overrides."""
+
+    event_keys: tuple[str, ...] = ("type", "event")
+    ordering: Ordering = Ordering()
+    ignore: tuple[str, ...] = ()
+    masks: tuple[str, ...] = BUILTIN_MASKS
+    custom_masks: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    control_frames: Literal["ignore", "compare"] = "ignore"
+    compare_headers: tuple[str, ...] = ()
+    background: Mapping[str, BackgroundRule] = field(default_factory=lambda: MappingProxyType({}))
+    timing: TimingConfig = TimingConfig()
+    noise: NoiseConfig = NoiseConfig()
+    routes: Mapping[str, RouteOverride] = field(default_factory=lambda: MappingProxyType({}))
+
+    def for_route(self, route: str) -> RouteDiffConfig:
+        """The settings for ``route`` (the recorded path), its overrides applied."""
+        o = self.routes.get(route, RouteOverride())
+        return RouteDiffConfig(
+            event_keys=o.event_keys if o.event_keys is not None else self.event_keys,
+            ordering=o.ordering if o.ordering is not None else self.ordering,
+            ignore=self.ignore + o.ignore,
+            masks=o.masks if o.masks is not None else self.masks,
+            custom_masks=self.custom_masks,
+            control_frames=o.control_frames or self.control_frames,
+            compare_headers=(
+                o.compare_headers if o.compare_headers is not None else self.compare_headers
+            ),
+            background=o.background if o.background is not None else self.background,
+            timing=self.timing,
+            event_ignore=MappingProxyType({k: v.ignore for k, v in o.events.items()}),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CarryOverRule:
+    """A value a server message issues and a later client message echoes."""
+
+    server: str
+    client: str
+    event: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayConfig:
+    """The ``[replay]`` table; maps and headers in their command-line string forms."""
+
+    pace: Literal["causal", "recorded", "asap"] = "causal"
+    speed: float = 1.0
+    concurrency: int = 50
+    rate: float = 0.0
+    causal_timeout: float = 2.0
+    idle_timeout: float = 1.0
+    maps: tuple[str, ...] = ()
+    headers: tuple[str, ...] = ()
+    ca: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Targets:
+    """The ``[targets]`` table: URLs, or ``recorded`` for the baseline."""
+
+    baseline: str | None = None
+    candidate: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """A whole configuration file; ``path`` is None for the built-in defaults."""
+
+    path: Path | None = None
+    targets: Targets = Targets()
+    replay: ReplayConfig = ReplayConfig()
+    credentials: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    carry_over: tuple[CarryOverRule, ...] = ()
+    diff: DiffConfig = DiffConfig()
+
+
+# ---- validation --------------------------------------------------------------
+
+
+class _Reader:
+    """Checks one table's keys and types, naming the file and the dotted key on error."""
+
+    def __init__(self, file: str, table: Mapping[str, Any], prefix: str) -> None:
+        self.file = file
+        self.table = table
+        self.prefix = prefix
+
+    def name(self, key: str) -> str:
+        if self.prefix.endswith("]"):
+            return f"{self.prefix}.{key}" if key else self.prefix
+        return f"[{self.prefix}].{key}" if self.prefix else key
+
+    def fail(self, key: str, expected: str, got: Any = ...) -> ConfigError:
+        got_text = "" if got is ... else f", got {got!r}"
+        return ConfigError(f"{self.file}: {self.name(key)}: expected {expected}{got_text}")
+
+    def only(self, *allowed: str) -> None:
+        for key in self.table:
+            if key not in allowed:
+                raise ConfigError(
+                    f"{self.file}: {self.name(key)}: unknown key "
+                    f"(expected one of {', '.join(allowed)})"
+                )
+
+    def get(self, key: str, check: Callable[[Any], bool], expected: str, default: _T) -> _T:
+        if key not in self.table:
+            return default
+        value = self.table[key]
+        if not check(value):
+            raise self.fail(key, expected, value)
+        return value  # type: ignore[no-any-return]
+
+    def string(self, key: str, default: _T) -> str | _T:
+        return self.get(key, lambda v: isinstance(v, str), "a string", default)
+
+    def choice(self, key: str, choices: tuple[str, ...], default: _T) -> str | _T:
+        return self.get(key, lambda v: v in choices, f"one of {', '.join(choices)}", default)
+
+    def number(self, key: str, default: float, minimum: float = 0.0) -> float:
+        value = self.get(
+            key,
+            lambda v: isinstance(v, int | float) and not isinstance(v, bool) and v >= minimum,
+            f"a number >= {minimum:g}",
+            default,
+        )
+        return float(value)
+
+    def integer(self, key: str, default: int, minimum: int = 0) -> int:
+        return self.get(
+            key,
+            lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= minimum,
+            f"an integer >= {minimum}",
+            default,
+        )
+
+    def strings(self, key: str, default: _T) -> tuple[str, ...] | _T:
+        value = self.get(
+            key,
+            lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
+            "a list of strings",
+            None,
+        )
+        return default if value is None else tuple(value)
+
+    def table_at(self, key: str) -> _Reader | None:
+        if key not in self.table:
+            return None
+        value = self.table[key]
+        if not isinstance(value, dict):
+            raise self.fail(key, "a table", value)
+        return _Reader(self.file, value, self._sub(key))
+
+    def _sub(self, key: str) -> str:
+        if self.prefix.endswith("]"):
+            return f"{self.prefix}.{_quote(key)}"
+        return f"{self.prefix}.{_quote(key)}" if self.prefix else _quote(key)
+
+
+def _quote(key: str) -> str:
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else f'"{key}"'
+
+
+def _check_paths(r: _Reader, key: str, paths: tuple[str, ...]) -> None:
+    for p in paths:
+        if not p or any(not part for part in p.split(".")):
+            raise r.fail(key, "dotted paths such as data.id, *.id or **.timestamp", p)
+
+
+def _ordering(r: _Reader, key: str) -> Ordering | None:
+    value = r.string(key, None)
+    if value is None:
+        return None
+    try:
+        return parse_ordering(value)
+    except ValueError:
+        raise r.fail(key, "one of strict, per-key, window:N", value) from None
+
+
+def _masks(r: _Reader, key: str, custom: Mapping[str, str]) -> tuple[str, ...] | None:
+    masks = r.strings(key, None)
+    if masks is None:
+        return None
+    for m in masks:
+        if m not in BUILTIN_MASKS and m not in custom:
+            raise r.fail(
+                key,
+                f"mask names among {', '.join(BUILTIN_MASKS)} or [diff.custom_masks]",
+                m,
+            )
+    return masks
+
+
+def _background(r: _Reader | None) -> Mapping[str, BackgroundRule] | None:
+    if r is None:
+        return None
+    out: dict[str, BackgroundRule] = {}
+    for event, value in r.table.items():
+        if not (isinstance(value, list) and all(v in ("unordered", "optional") for v in value)):
+            raise r.fail(event, 'a list of "unordered" and/or "optional"', value)
+        out[event] = BackgroundRule(unordered="unordered" in value, optional="optional" in value)
+    return MappingProxyType(out)
+
+
+_DIFF_COMMON = (
+    "event_keys",
+    "ordering",
+    "ignore",
+    "masks",
+    "control_frames",
+    "compare_headers",
+    "background",
+)
+
+
+def _diff(r: _Reader | None) -> DiffConfig:
+    if r is None:
+        return DiffConfig()
+    r.only(*_DIFF_COMMON, "custom_masks", "timing", "noise")
+    custom: dict[str, str] = {}
+    cm = r.table_at("custom_masks")
+    if cm is not None:
+        for name, regex in cm.table.items():
+            if not isinstance(regex, str):
+                raise cm.fail(name, "a regular expression string", regex)
+            try:
+                re.compile(regex)
+            except re.error as e:
+                raise cm.fail(name, f"a valid regular expression ({e})", regex) from None
+            custom[name] = regex
+    timing = TimingConfig()
+    t = r.table_at("timing")
+    if t is not None:
+        t.only("ratio", "floor_ms")
+        timing = TimingConfig(t.number("ratio", 2.0, 1.0), t.number("floor_ms", 50.0))
+    noise = NoiseConfig()
+    n = r.table_at("noise")
+    if n is not None:
+        n.only("relative", "absolute", "significance")
+        noise = NoiseConfig(
+            n.number("relative", 0.2),
+            n.number("absolute", 0.03),
+            n.number("significance", 0.01),
+        )
+        if noise.absolute > 1 or noise.significance > 1:
+            raise n.fail("absolute" if noise.absolute > 1 else "significance", "a value <= 1")
+    ignore = r.strings("ignore", ())
+    _check_paths(r, "ignore", ignore)
+    keys = r.strings("event_keys", ("type", "event"))
+    _check_paths(r, "event_keys", keys)
+    masks = _masks(r, "masks", custom)
+    return DiffConfig(
+        event_keys=keys,
+        ordering=_ordering(r, "ordering") or Ordering(),
+        ignore=ignore,
+        masks=masks if masks is not None else BUILTIN_MASKS,
+        custom_masks=MappingProxyType(custom),
+        control_frames=r.choice("control_frames", ("ignore", "compare"), "ignore"),  # type: ignore[arg-type]
+        compare_headers=r.strings("compare_headers", ()),
+        background=_background(r.table_at("background")) or MappingProxyType({}),
+        timing=timing,
+        noise=noise,
+    )
+
+
+def _route(r: _Reader, custom: Mapping[str, str]) -> RouteOverride:
+    r.only(*_DIFF_COMMON, "events")
+    events: dict[str, EventOverride] = {}
+    ev = r.table_at("events")
+    if ev is not None:
+        for name in ev.table:
+            e = ev.table_at(name)
+            assert e is not None
+            e.only("ignore")
+            ignore = e.strings("ignore", ())
+            _check_paths(e, "ignore", ignore)
+            events[name] = EventOverride(ignore)
+    ignore = r.strings("ignore", ())
+    _check_paths(r, "ignore", ignore)
+    return RouteOverride(
+        event_keys=r.strings("event_keys", None),
+        ordering=_ordering(r, "ordering"),
+        ignore=ignore,
+        masks=_masks(r, "masks", custom),
+        control_frames=r.choice("control_frames", ("ignore", "compare"), None),  # type: ignore[arg-type]
+        compare_headers=r.strings("compare_headers", None),
+        background=_background(r.table_at("background")),
+        events=MappingProxyType(events),
+    )
+
+
+def parse_config(data: Mapping[str, Any], file: str, path: Path | None = None) -> Config:
+    """Validate an already-parsed TOML table; ``file`` names it in errors."""
+    top = _Reader(file, data, "")
+    top.only("targets", "replay", "credentials", "carry_over", "diff", "routes")
+    targets = Targets()
+    t = top.table_at("targets")
+    if t is not None:
+        t.only("baseline", "candidate")
+        targets = Targets(t.string("baseline", None), t.string("candidate", None))
+    replay = ReplayConfig()
+    rp = top.table_at("replay")
+    if rp is not None:
+        rp.only(
+            "pace", "speed", "concurrency", "rate", "causal_timeout", "idle_timeout",
+            "maps", "headers", "ca",
+        )  # fmt: skip
+        maps = rp.strings("maps", ())
+        for m in maps:
+            if "=" not in m:
+                raise rp.fail("maps", "entries of the form FROM=TO", m)
+        headers = rp.strings("headers", ())
+        for h in headers:
+            if ":" not in h:
+                raise rp.fail("headers", "entries of the form 'Name: value'", h)
+        replay = ReplayConfig(
+            pace=rp.choice("pace", ("causal", "recorded", "asap"), "causal"),  # type: ignore[arg-type]
+            speed=rp.number("speed", 1.0, 0.0),
+            concurrency=rp.integer("concurrency", 50, 1),
+            rate=rp.number("rate", 0.0),
+            causal_timeout=rp.number("causal_timeout", 2.0),
+            idle_timeout=rp.number("idle_timeout", 1.0),
+            maps=maps,
+            headers=headers,
+            ca=rp.string("ca", None),
+        )
+        if replay.speed <= 0:
+            raise rp.fail("speed", "a number > 0", replay.speed)
+    credentials: dict[str, str] = {}
+    c = top.table_at("credentials")
+    if c is not None:
+        for name, value in c.table.items():
+            if not isinstance(value, str):
+                raise c.fail(name, "a string (use ${VAR} for environment variables)", value)
+            credentials[name] = value
+    rules: list[CarryOverRule] = []
+    if "carry_over" in data:
+        items = data["carry_over"]
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            raise top.fail("carry_over", "an array of tables ([[carry_over]])", items)
+        for i, item in enumerate(items):
+            cr = _Reader(file, item, f"[carry_over][{i}]")
+            cr.only("server", "client", "event")
+            server, client = cr.string("server", None), cr.string("client", None)
+            if server is None or client is None:
+                raise cr.fail("server" if server is None else "client", "a dotted path (required)")
+            _check_paths(cr, "server", (server,))
+            _check_paths(cr, "client", (client,))
+            rules.append(CarryOverRule(server, client, cr.string("event", None)))
+    diff = _diff(top.table_at("diff"))
+    routes: dict[str, RouteOverride] = {}
+    ro = top.table_at("routes")
+    if ro is not None:
+        for route in ro.table:
+            sub = ro.table_at(route)
+            assert sub is not None
+            routes[route] = _route(sub, diff.custom_masks)
+    if routes:
+        diff = DiffConfig(
+            event_keys=diff.event_keys,
+            ordering=diff.ordering,
+            ignore=diff.ignore,
+            masks=diff.masks,
+            custom_masks=diff.custom_masks,
+            control_frames=diff.control_frames,
+            compare_headers=diff.compare_headers,
+            background=diff.background,
+            timing=diff.timing,
+            noise=diff.noise,
+            routes=MappingProxyType(routes),
+        )
+    return Config(
+        path=path,
+        targets=targets,
+        replay=replay,
+        credentials=MappingProxyType(credentials),
+        carry_over=tuple(rules),
+        diff=diff,
+    )
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a ``wsshadow.toml`` (or a ``pyproject.toml``'s ``[tool.wsshadow]``).
+
+    Raises ConfigError for a missing or unreadable file, bad TOML, an
+    unknown key or a wrong value, always naming the file and the key.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such configuration file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read ({e})") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML ({e})") from None
+    if path.name == "pyproject.toml":
+        tool = data.get("tool", {})
+        section = tool.get("wsshadow", {}) if isinstance(tool, dict) else {}
+        if not isinstance(section, dict):
+            raise ConfigError(f"{path}: [tool.wsshadow]: expected a table")
+        return parse_config(section, f"{path} [tool.wsshadow]", path)
+    return parse_config(data, str(path), path)
+
+
+def discover_config(explicit: str | Path | None = None, cwd: str | Path = ".") -> Config:
+    """The configuration a command uses: ``explicit``, else ./wsshadow.toml, else
+    ``[tool.wsshadow]`` in ./pyproject.toml, else the built-in defaults."""
+    if explicit is not None:
+        return load_config(explicit)
+    here = Path(cwd)
+    if (here / "wsshadow.toml").is_file():
+        return load_config(here / "wsshadow.toml")
+    pyproject = here / "pyproject.toml"
+    if pyproject.is_file():
+        try:
+            data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            return Config()  # someone else's broken pyproject is not our config
+        tool = data.get("tool")
+        if isinstance(tool, dict) and "wsshadow" in tool:
+            return load_config(pyproject)
+    return Config()

@@ -1,0 +1,667 @@
+"""The replay engine: play recorded client sides against a target, record what it says.
+
+``replay_capture`` picks the recorded sessions of a capture (by id, route
+pattern and shard), replays each one's client side against a target under
+a pacing policy (``replay.pacing``), with credentials filled
+(``replay.credentials``) and server-issued values carried over
+(``replay.carryover``), and stores every replayed session as part of a
+named run. An unreachable target or a refused handshake is recorded in that
+session's result, never fatal to the run.
+
+Several ``replay_capture`` calls may run at once in one event loop on the
+same ``CaptureStore`` (``shadow`` replays baseline, candidate and a noise
+baseline together): each writes only from the event loop thread, in small
+synchronous batches, so their transactions never interleave.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fnmatch
+import hashlib
+import os
+import ssl
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
+from websockets.typing import Subprotocol
+
+from replay.carryover import DEFAULT_EVENT_KEYS, CarryPlan, CarryRule, plan_carry_over
+from replay.credentials import Credentials, MissingCredential
+from replay.errors import BadInput
+from replay.model import (
+    Close,
+    Closer,
+    Direction,
+    Handshake,
+    Headers,
+    Message,
+    Opcode,
+    Provenance,
+    Run,
+    Session,
+    Source,
+)
+from replay.pacing import CloseSession, Pace, Pacer, PacingSettings, plan_session
+from replay.store import CaptureStore, SessionSummary
+from replay.targets import RouteMap, build_url, parse_target
+
+__all__ = [
+    "ReplayObserver",
+    "ReplayOptions",
+    "RunResult",
+    "SessionOutcome",
+    "in_shard",
+    "parse_header",
+    "parse_shard",
+    "replay_capture",
+    "replay_session",
+    "select_sessions",
+]
+
+# Request headers never replayed: hop-by-hop, or computed by the client library.
+_DROPPED_HEADERS = frozenset(
+    {
+        "host",
+        "connection",
+        "upgrade",
+        "keep-alive",
+        "proxy-connection",
+        "proxy-authenticate",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "content-length",
+        "user-agent",
+    }
+)
+_BATCH = 25
+
+
+@dataclass(frozen=True)
+class ReplayOptions:
+    """Everything a replay run needs; the CLI and the config file both build one.
+
+    ``credentials`` maps credential names to values that may hold ``${VAR}``,
+    expanded from ``env`` (None: the process environment). ``shard`` is
+    ``(index, count)`` with ``0 <= index < count``. ``headers`` override
+    recorded request headers of the same name; an empty value removes one.
+    Raises BadInput on nonsense values.
+    """
+
+    target: str
+    maps: tuple[RouteMap, ...] = ()
+    pace: Pace = Pace.CAUSAL
+    speed: float = 1.0
+    concurrency: int = 50
+    rate: float = 0.0
+    session_ids: tuple[str, ...] = ()
+    routes: tuple[str, ...] = ()
+    headers: Headers = ()
+    credentials: Mapping[str, str] = field(default_factory=dict)
+    env: Mapping[str, str] | None = None
+    ca: Path | None = None
+    causal_timeout: float = 2.0
+    idle_timeout: float = 1.0
+    close_timeout: float = 5.0
+    open_timeout: float = 10.0
+    shard: tuple[int, int] | None = None
+    follow: bool = False
+    carry_over: bool = True
+    carry_rules: tuple[CarryRule, ...] = ()
+    event_keys: tuple[str, ...] = DEFAULT_EVENT_KEYS
+
+    def __post_init__(self) -> None:
+        parse_target(self.target)
+        if self.concurrency < 1:
+            raise BadInput(f"concurrency must be at least 1, not {self.concurrency}")
+        if self.rate < 0:
+            raise BadInput(f"rate must not be negative, not {self.rate}")
+        if self.shard is not None and not 0 <= self.shard[0] < self.shard[1]:
+            raise BadInput(f"shard {self.shard[0]}/{self.shard[1]}: expected 0 <= I < N")
+        try:
+            self.pacing()
+        except ValueError as e:
+            raise BadInput(str(e)) from None
+
+    def pacing(self) -> PacingSettings:
+        """The pacing part of the options."""
+        return PacingSettings(
+            pace=self.pace,
+            speed=self.speed,
+            causal_timeout=self.causal_timeout,
+            idle_timeout=self.idle_timeout,
+            close_timeout=self.close_timeout,
+        )
+
+    def settings(self) -> dict[str, Any]:
+        """The options as JSON-ready values for the run row (credential names, never values)."""
+        return {
+            "pace": self.pace.value,
+            "speed": self.speed,
+            "concurrency": self.concurrency,
+            "rate": self.rate,
+            "maps": [str(m) for m in self.maps],
+            "sessions": list(self.session_ids),
+            "routes": list(self.routes),
+            "headers": [name for name, _ in self.headers],
+            "credentials": sorted(k.lower() for k in self.credentials),
+            "ca": str(self.ca) if self.ca else None,
+            "causal_timeout": self.causal_timeout,
+            "idle_timeout": self.idle_timeout,
+            "close_timeout": self.close_timeout,
+            "shard": list(self.shard) if self.shard else None,
+            "carry_over": self.carry_over,
+            "carry_rules": [[r.server, r.client, r.event] for r in self.carry_rules],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SessionOutcome:
+    """How one replayed session went.
+
+    ``connected`` is True when the target accepted the WebSocket handshake;
+    ``error`` says why the session did not run or ended abnormally (None
+    when it ran and closed cleanly).
+    """
+
+    origin: str
+    session_id: str
+    url: str
+    connected: bool
+    status: int | None
+    error: str | None
+    client_messages: int
+    server_messages: int
+    recorded_server_messages: int
+    close: Close | None
+    duration: float
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """A finished run: its name, target, and one outcome per session in selection order."""
+
+    run: str
+    target: str
+    outcomes: tuple[SessionOutcome, ...]
+    started_at: float
+    ended_at: float
+
+    @property
+    def sessions(self) -> int:
+        """How many sessions the run replayed (or tried to)."""
+        return len(self.outcomes)
+
+    @property
+    def connected(self) -> int:
+        """Sessions whose handshake the target accepted."""
+        return sum(1 for o in self.outcomes if o.connected)
+
+    @property
+    def errors(self) -> int:
+        """Sessions with an error (not connected, or ended by an error)."""
+        return sum(1 for o in self.outcomes if o.error is not None)
+
+    @property
+    def completed(self) -> int:
+        """Sessions that connected and ended without an error."""
+        return sum(1 for o in self.outcomes if o.connected and o.error is None)
+
+    @property
+    def unreachable(self) -> bool:
+        """True when there were sessions and the target accepted none of them."""
+        return bool(self.outcomes) and self.connected == 0
+
+    @property
+    def messages_sent(self) -> int:
+        """Client messages sent, over all sessions."""
+        return sum(o.client_messages for o in self.outcomes)
+
+    @property
+    def messages_received(self) -> int:
+        """Server data messages received, over all sessions."""
+        return sum(o.server_messages for o in self.outcomes)
+
+    def first_error(self) -> str | None:
+        """The first session error, for a one-line summary."""
+        return next((o.error for o in self.outcomes if o.error is not None), None)
+
+
+class ReplayObserver:
+    """Hooks a caller can override to watch a run (progress bars, ``--follow``).
+
+    ``message`` is called only when ``ReplayOptions.follow`` is set, with the
+    replayed message and the recorded message at the same place (the n-th
+    client or server data message), or None.
+    """
+
+    def run_started(self, run: str, total: int) -> None:
+        """The run selected ``total`` sessions and starts replaying them."""
+
+    def session_started(self, origin: str, url: str) -> None:
+        """A session is about to connect."""
+
+    def message(self, origin: str, replayed: Message, recorded: Message | None) -> None:
+        """A message was sent or received (only with ``follow``)."""
+
+    def session_finished(self, outcome: SessionOutcome) -> None:
+        """A session ended (successfully or not)."""
+
+
+# ---- selection ---------------------------------------------------------------
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """Parse ``I/N`` (``0 <= I < N``); raises BadInput."""
+    index, sep, count = text.partition("/")
+    try:
+        shard = (int(index), int(count))
+    except ValueError:
+        shard = (-1, 0)
+    if not sep or not 0 <= shard[0] < shard[1]:
+        raise BadInput(f"shard {text!r}: expected I/N with 0 <= I < N, like 0/4")
+    return shard
+
+
+def parse_header(text: str) -> tuple[str, str]:
+    """Parse ``'Name: value'`` (as given to ``--header``); raises BadInput."""
+    name, sep, value = text.partition(":")
+    name = name.strip()
+    if not sep or not name or any(c.isspace() for c in name):
+        raise BadInput(f"header {text!r}: expected 'Name: value'")
+    return name, value.strip()
+
+
+def in_shard(session_id: str, shard: tuple[int, int] | None) -> bool:
+    """True when ``session_id`` belongs to ``shard`` (a stable hash, same on every machine)."""
+    if shard is None:
+        return True
+    digest = hashlib.sha256(session_id.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") % shard[1] == shard[0]
+
+
+def select_sessions(store: CaptureStore, options: ReplayOptions) -> list[SessionSummary]:
+    """The recorded sessions a run replays, in recorded order; raises BadInput on unknown ids."""
+    summaries = list(store.summaries())
+    if options.session_ids:
+        wanted = {store.find_session(prefix).id for prefix in options.session_ids}
+        summaries = [s for s in summaries if s.id in wanted]
+    if options.routes:
+        summaries = [
+            s for s in summaries if any(fnmatch.fnmatchcase(s.route, p) for p in options.routes)
+        ]
+    summaries = [s for s in summaries if in_shard(s.id, options.shard)]
+    summaries.sort(key=lambda s: s.started_at)
+    return summaries
+
+
+# ---- one session -----------------------------------------------------------------
+
+
+def _ssl_context(options: ReplayOptions) -> ssl.SSLContext | None:
+    if parse_target(options.target)[0] != "wss":
+        return None
+    try:
+        return ssl.create_default_context(cafile=str(options.ca) if options.ca else None)
+    except (OSError, ssl.SSLError) as e:
+        raise BadInput(f"--ca {options.ca}: cannot load CA certificates ({e})") from None
+
+
+def _request_headers(recorded: Headers, overrides: Headers) -> tuple[Headers, str | None]:
+    """Headers to send (recorded minus hop-by-hop, with overrides), and the User-Agent."""
+    overridden = {name.lower() for name, _ in overrides}
+    headers = [
+        (k, v)
+        for k, v in recorded
+        if k.lower() not in _DROPPED_HEADERS
+        and not k.lower().startswith("sec-websocket-")
+        and k.lower() not in overridden
+    ]
+    user_agent = next((v for k, v in recorded if k.lower() == "user-agent"), None)
+    for name, value in overrides:
+        if name.lower() == "user-agent":
+            user_agent = value or None
+        elif value:
+            headers.append((name, value))
+    return tuple(headers), user_agent
+
+
+class _Alarm:
+    """A lazily re-armed wake-up for a session waiting in ``recv()``.
+
+    ``asyncio.timeout`` around every ``recv()`` costs a timer per message;
+    this keeps one timer per session, moved only when the deadline comes
+    earlier. A stale (early) alarm wakes the loop once, which finds nothing
+    due and re-arms. The alarm only interrupts ``recv()``, which websockets
+    documents as safe to cancel (no message is lost), never a ``send()``.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        task = asyncio.current_task()
+        assert task is not None
+        self.task = task
+        self.handle: asyncio.TimerHandle | None = None
+        self.when = 0.0
+        self.waiting = False
+        self.fired = False
+
+    def arm(self, when: float) -> None:
+        if self.handle is not None and self.when <= when:
+            return
+        if self.handle is not None:
+            self.handle.cancel()
+        self.when = when
+        self.handle = self.loop.call_at(when, self._fire)
+
+    def _fire(self) -> None:
+        self.handle = None
+        if self.waiting and not self.fired:
+            self.fired = True
+            self.task.cancel()
+
+    def took_it(self) -> bool:
+        """True when a CancelledError came from this alarm (and is now absorbed)."""
+        if not self.fired:
+            return False
+        self.fired = False
+        return self.task.uncancel() == 0
+
+    def disarm(self) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
+            self.handle = None
+
+
+def _close_from(exc: ConnectionClosed, t: float) -> Close:
+    rcvd, sent = exc.rcvd, exc.sent
+    if rcvd is not None and (sent is None or exc.rcvd_then_sent):
+        code = None if rcvd.code == 1005 else rcvd.code
+        return Close(code, rcvd.reason, Closer.SERVER, t=t)
+    if sent is not None:
+        code = None if sent.code == 1005 else sent.code
+        return Close(code, sent.reason, Closer.CLIENT, t=t)
+    return Close(None, "", Closer.ERROR, error="connection lost without a close frame", t=t)
+
+
+async def replay_session(
+    recorded: Session,
+    options: ReplayOptions,
+    *,
+    run: str,
+    credentials: Credentials,
+    ssl_context: ssl.SSLContext | None = None,
+    observer: ReplayObserver | None = None,
+) -> tuple[Session, SessionOutcome]:
+    """Replay one recorded session against ``options.target``; never raises for target errors.
+
+    Returns the replayed session (id ``RUN:ORIGIN``, ready to store) and its outcome.
+    """
+    loop = asyncio.get_running_loop()
+    observer = observer or ReplayObserver()
+    started_at = time.time()
+    began = loop.time()
+    session_id = f"{run}:{recorded.id}"
+    provenance = Provenance(source=Source.REPLAY, run=run, origin=recorded.id)
+    plan = plan_session(recorded)
+    request = recorded.handshake
+    headers, user_agent = _request_headers(request.request_headers, options.headers)
+    shown = Handshake(request.route, request.query, headers, request.subprotocols, status=None)
+    url = ""
+
+    def failed(handshake: Handshake, error: str) -> tuple[Session, SessionOutcome]:
+        close = Close(None, "", Closer.ERROR, error=error, t=0.0)
+        outcome = SessionOutcome(
+            recorded.id, session_id, url, False, handshake.status, error, 0, 0,
+            plan.server_total, close, loop.time() - began,
+        )  # fmt: skip
+        return Session(session_id, started_at, handshake, (), close, provenance), outcome
+
+    try:
+        filled = credentials.fill_handshake(replace(request, request_headers=headers))
+        payloads = [m.payload for m in credentials.fill_messages(s.message for s in plan.steps)]
+        url = build_url(options.target, recorded.route, filled.query, options.maps)
+    except (MissingCredential, BadInput) as e:
+        return failed(shown, str(e))
+    path = url.split("://", 1)[1].partition("/")[2]
+    route, _, query = ("/" + path).partition("?")
+    shown = replace(shown, route=route, query=query)
+    observer.session_started(recorded.id, url)
+    if options.carry_over:
+        carry_plan = plan_carry_over(recorded, options.carry_rules, options.event_keys)
+    else:
+        carry_plan = CarryPlan(event_keys=options.event_keys)
+    tracker = carry_plan.tracker()
+    carry = carry_plan.active
+    follow = options.follow
+    recorded_server = (
+        [m for m in recorded.messages if m.direction is Direction.SERVER and m.opcode.is_data]
+        if follow
+        else []
+    )
+    try:
+        ws: ClientConnection = await connect(
+            url,
+            subprotocols=[Subprotocol(p) for p in filled.subprotocols] or None,
+            additional_headers=list(filled.request_headers),
+            user_agent_header=user_agent,
+            ssl=ssl_context,
+            proxy=None,
+            open_timeout=options.open_timeout,
+            close_timeout=options.close_timeout,
+            ping_interval=None,
+            max_size=None,
+            max_queue=None,
+        )
+    except InvalidStatus as e:
+        status = e.response.status_code
+        handshake = replace(
+            shown, status=status, response_headers=tuple(e.response.headers.raw_items())
+        )
+        return failed(handshake, f"handshake refused: HTTP {status}")
+    except (OSError, TimeoutError, WebSocketException) as e:
+        return failed(shown, f"unreachable: {e or type(e).__name__}")
+
+    t0 = loop.time()
+    handshake = replace(
+        shown,
+        status=101,
+        subprotocol=ws.subprotocol,
+        response_headers=tuple(ws.response.headers.raw_items()) if ws.response else (),
+    )
+    pacer = Pacer(plan, options.pacing(), t0)
+    alarm = _Alarm(loop)
+    messages: list[Message] = []
+    close: Close | None = None
+    server_count = 0
+    try:
+        while True:
+            for action in pacer.what_to_send(loop.time()):
+                if isinstance(action, CloseSession):
+                    # A timed-out wait for the server's close is a difference the
+                    # differ reports (closed by client, not server), not an error.
+                    await ws.close(action.code, action.reason)
+                    close = Close(action.code, action.reason, Closer.CLIENT, t=loop.time() - t0)
+                    break
+                step = action
+                payload = payloads[step.index]
+                if carry:
+                    payload = tracker.rewrite_client(step.index, payload)
+                await ws.send(payload)
+                sent = Message(
+                    len(messages), loop.time() - t0, Direction.CLIENT, step.message.opcode, payload
+                )
+                messages.append(sent)
+                if follow:
+                    observer.message(recorded.id, sent, step.message)
+            if pacer.finished:
+                break
+            deadline = pacer.next_deadline()
+            if deadline is None or deadline <= loop.time():
+                continue
+            alarm.arm(deadline)
+            alarm.waiting = True
+            try:
+                data = await ws.recv()
+            except asyncio.CancelledError:
+                if not alarm.took_it():
+                    raise
+                pacer.time_passed(loop.time())
+                continue
+            finally:
+                alarm.waiting = False
+            now = loop.time()
+            pacer.server_message_arrived(now)
+            if carry:
+                tracker.observe_server(data)
+            opcode = Opcode.TEXT if isinstance(data, str) else Opcode.BINARY
+            got = Message(len(messages), now - t0, Direction.SERVER, opcode, data)
+            messages.append(got)
+            if follow:
+                ref = recorded_server[server_count] if server_count < len(recorded_server) else None
+                observer.message(recorded.id, got, ref)
+            server_count += 1
+    except ConnectionClosed as e:
+        pacer.server_closed(loop.time())
+        close = _close_from(e, loop.time() - t0)
+    finally:
+        alarm.disarm()
+        if close is None:
+            # Cancelled or failed mid-session: do not leave the socket open.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(ws.close())
+    error = close.error if close is not None else "replay interrupted"
+    outcome = SessionOutcome(
+        recorded.id, session_id, url, True, 101, error, len(messages) - server_count,
+        server_count, plan.server_total, close, loop.time() - began,
+    )  # fmt: skip
+    return Session(session_id, started_at, handshake, tuple(messages), close, provenance), outcome
+
+
+# ---- a whole run -------------------------------------------------------------------
+
+
+class _RunWriter:
+    """Buffers replayed sessions and writes them in small batches from the loop thread."""
+
+    def __init__(self, store: CaptureStore) -> None:
+        self.store = store
+        self.pending: list[Session] = []
+
+    def add(self, session: Session) -> None:
+        self.pending.append(session)
+        if len(self.pending) >= _BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            batch, self.pending = self.pending, []
+            self.store.put_sessions(batch, on_conflict="replace")
+
+
+async def replay_capture(
+    store: CaptureStore,
+    options: ReplayOptions,
+    *,
+    run: str,
+    progress: ReplayObserver | None = None,
+) -> RunResult:
+    """Replay the selected recorded sessions of ``store`` as run ``run``; store every result.
+
+    Raises BadInput before anything is replayed when the run name is taken,
+    a ``--session`` id is unknown, nothing matches, or the CA file is bad.
+    Target failures are per-session outcomes, never exceptions.
+    """
+    if not run or ":" in run:
+        raise BadInput(f"run name {run!r}: expected a non-empty name without ':'")
+    if store.get_run(run) is not None:
+        raise BadInput(f"{store.path}: a run called {run!r} exists already; choose another --run")
+    selected = select_sessions(store, options)
+    if not selected and options.shard is None:
+        raise BadInput(f"{store.path}: no recorded session matches the selection")
+    context = _ssl_context(options)
+    env = options.env if options.env is not None else os.environ
+    credentials = Credentials.resolve(options.credentials, env)
+    observer = progress or ReplayObserver()
+    loop = asyncio.get_running_loop()
+    started_at = time.time()
+    store.put_run(Run(run, options.target, Source.REPLAY, options.settings(), started_at, None))
+    observer.run_started(run, len(selected))
+    writer = _RunWriter(store)
+    outcomes: dict[int, SessionOutcome] = {}
+    slots = asyncio.Semaphore(options.concurrency)
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def one(index: int, summary: SessionSummary) -> None:
+        session: Session | None = None
+        try:
+            recorded = store.get_session(summary.id)
+            session, outcome = await replay_session(
+                recorded, options, run=run, credentials=credentials,
+                ssl_context=context, observer=observer,
+            )  # fmt: skip
+        except Exception as e:  # a bug in one session must not sink the whole run
+            outcome = SessionOutcome(
+                summary.id, f"{run}:{summary.id}", "", False, None,
+                f"internal error: {type(e).__name__}: {e}", 0, 0, summary.server_messages,
+                None, 0.0,
+            )  # fmt: skip
+        finally:
+            slots.release()
+        outcomes[index] = outcome
+        if session is not None:
+            writer.add(session)  # a capture that cannot be written ends the run (CaptureError)
+        observer.session_finished(outcome)
+
+    t_start = loop.time()
+    first = selected[0].started_at if selected else 0.0
+    try:
+        for index, summary in enumerate(selected):
+            when = t_start
+            if options.pace is Pace.RECORDED:
+                when = t_start + (summary.started_at - first) / options.speed
+            if options.rate > 0:
+                when = max(when, t_start + index / options.rate)
+            delay = when - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            await slots.acquire()
+            task = asyncio.create_task(one(index, summary), name=f"replay {summary.id}")
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        if tasks:
+            await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        writer.flush()
+        result = RunResult(
+            run,
+            options.target,
+            tuple(outcomes[i] for i in sorted(outcomes)),
+            started_at,
+            time.time(),
+        )
+        store.put_run(
+            Run(
+                run,
+                options.target,
+                Source.REPLAY,
+                options.settings(),
+                started_at,
+                result.ended_at,
+                result.sessions,
+                result.errors,
+            )
+        )
+    return result
