@@ -152,6 +152,7 @@ def main() -> int:
             print(run.stdout[-2000:], run.stderr[-2000:], sep="\n", file=sys.stderr)
             print(f"conformance: wstest failed (exit {run.returncode})", file=sys.stderr)
             return 2
+        index = json.loads(index_file.read_text())
     finally:
         if record is not None and record.poll() is None:
             record.send_signal(signal.SIGTERM)
@@ -162,7 +163,6 @@ def main() -> int:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)
 
-    index = json.loads(index_file.read_text()) if index_file.exists() else {}
     direct, proxied_out = outcomes(index, "direct"), outcomes(index, "wsshadow")
     cases = sorted(set(direct) | set(proxied_out), key=case_key)
     differ = [c for c in cases if direct.get(c) != proxied_out.get(c)]
