@@ -32,7 +32,7 @@ from yarl import URL
 
 from recorders.mirror import MIRROR_RUN, MirrorLink, MirrorStats
 from recorders.recorder import CaptureRecorder
-from recorders.relay import Relay, drop_connection
+from recorders.relay import ClientSideWebSocket, Relay, drop_connection
 from replay.errors import BadInput
 from replay.model import Close, Closer, Direction, Handshake, Provenance, Run, Source
 from replay.redact import Redactor
@@ -463,7 +463,7 @@ class RecordingProxy:
         finally:
             _REFUSAL.reset(token)
         response_headers = upstream._response.headers
-        ws = web.WebSocketResponse(
+        ws = ClientSideWebSocket(
             protocols=(upstream.protocol,) if upstream.protocol else (),
             autoclose=False,
             autoping=False,

@@ -24,7 +24,13 @@ from aiohttp.client_ws import ClientWebSocketResponse
 from recorders.recorder import CaptureRecorder
 from replay.model import Close, Closer, Direction, Opcode
 
-__all__ = ["Relay", "close_payload", "coalesce_writes", "drop_connection"]
+__all__ = [
+    "ClientSideWebSocket",
+    "Relay",
+    "close_payload",
+    "coalesce_writes",
+    "drop_connection",
+]
 
 _CLIENT = Direction.CLIENT
 _SERVER = Direction.SERVER
@@ -129,6 +135,39 @@ def drop_connection(ws: AnyWS) -> None:
         ws._response.close()
 
 
+class ClientSideWebSocket(web.WebSocketResponse):
+    """The proxy's server side of a client connection.
+
+    aiohttp answers a protocol error (1002, 1007, 1009) by closing at once.
+    A server the client talked to directly would first have answered the
+    valid messages that came before the bad frame, so this defers that close:
+    the relay passes on the replies the upstream still owes, then calls
+    ``close_deferred()``.
+    """
+
+    deferred_close: int | None = None
+    _in_receive = False
+
+    async def receive(self, timeout: float | None = None) -> Any:
+        self._in_receive = True
+        try:
+            return await super().receive(timeout)
+        finally:
+            self._in_receive = False
+
+    async def close(self, *, code: int = 1000, message: bytes = b"", drain: bool = True) -> bool:
+        if self._in_receive and code != 1000 and not self.closed:
+            self.deferred_close = code
+            return True
+        return await super().close(code=code, message=message, drain=drain)
+
+    async def close_deferred(self) -> None:
+        """Send the close a protocol error called for (see the class docstring)."""
+        code, self.deferred_close = self.deferred_close, None
+        if code:
+            await super().close(code=code)
+
+
 class Relay:
     """Relays one client connection to its upstream connection and records it.
 
@@ -156,6 +195,7 @@ class Relay:
         self.feed = feed
         self.seq = 0
         self.data_messages = {_CLIENT: 0, _SERVER: 0}
+        self._last_at = {_CLIENT: 0.0, _SERVER: 0.0}
         self.close: Close | None = None
         self._sent_close = {_CLIENT: False, _SERVER: False}
         self._got_close = {_CLIENT: False, _SERVER: False}
@@ -171,9 +211,9 @@ class Relay:
     def _record(self, direction: Direction, opcode: Opcode, payload: bytes) -> None:
         seq = self.seq
         self.seq = seq + 1
-        self.recorder.message(
-            self.session_id, seq, time.monotonic() - self.t0, direction, opcode, payload
-        )
+        now = time.monotonic()
+        self._last_at[direction] = now
+        self.recorder.message(self.session_id, seq, now - self.t0, direction, opcode, payload)
 
     def _set_close(self, close: Close) -> None:
         if self.close is None:
@@ -291,10 +331,16 @@ class Relay:
                 drop_connection(self._ws(s))
 
     async def _on_broken(self, side: Direction, other: Direction, msg: Any) -> None:
-        # aiohttp already closed ``side``: with a close frame for a protocol
-        # error (WebSocketError.code), or by losing the connection.
-        self._sent_close[side] = self._got_close[side] = True
+        # aiohttp closed ``side`` (or, for the client, deferred that close): with a
+        # close frame for a protocol error (WebSocketError.code), or by losing the
+        # connection.
         code = getattr(msg.data, "code", None) if msg.type is WSMsgType.ERROR else None
+        src = self._ws(side)
+        if isinstance(src, ClientSideWebSocket) and src.deferred_close:
+            await self._await_upstream_quiet()
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await src.close_deferred()
+        self._sent_close[side] = self._got_close[side] = True
         name = _SIDE_NAME[side]
         if code:
             error = f"{name} broke the protocol ({code}): {msg.data}"
@@ -313,6 +359,15 @@ class Relay:
             # The other side gets what a direct peer would see: the connection dropping.
             self._sent_close[other] = self._got_close[other] = True
             drop_connection(dst)
+
+    async def _await_upstream_quiet(self, quiet: float = 0.02, limit: float = 0.25) -> None:
+        """Let the upstream's replies in flight reach the client: until nothing came
+        from it for ``quiet`` seconds, at most ``limit`` seconds."""
+        end = time.monotonic() + limit
+        while time.monotonic() < end and not self._sent_close[_CLIENT]:
+            await asyncio.sleep(quiet)
+            if time.monotonic() - self._last_at[_SERVER] >= quiet:
+                return
 
     async def shutdown(self, code: int = 1001, reason: str = "going away") -> None:
         """Close both sides with ``code`` (proxy shutting down); the pumps see the replies."""

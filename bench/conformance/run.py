@@ -3,11 +3,13 @@
 Runs `wstest -m fuzzingclient` (cases 1.* to 7.*, 9.* and 10.*) against a
 websockets echo server twice, once directly and once through the recording
 proxy, and prints a table of the cases whose outcome (behavior, close
-behavior) differs between the two. autobahntestsuite runs on Python 2.7
+behavior) differs between the two, and whether it is worse through the
+proxy. autobahntestsuite runs on Python 2.7
 only: the script builds bench/.work/wstest27 with virtualenv < 20.22 from a
 python2.7 interpreter (PATH or pyenv), and says so clearly when there is
-none. Exit status: 0 when no case differs, 1 when some do, 2 when it could
-not run.
+none. Exit status: 0 when no case is worse through the proxy, 1 when some
+are, 2 when it could not run. (The direct server's NON-STRICT verdicts move
+with timing from run to run, so "differs" alone is noisy.)
 
     .venv/bin/python bench/conformance/run.py [--cases 1.* 2.* ...] [--keep DIR]
 """
@@ -166,15 +168,37 @@ def main() -> int:
     direct, proxied_out = outcomes(index, "direct"), outcomes(index, "wsshadow")
     cases = sorted(set(direct) | set(proxied_out), key=case_key)
     differ = [c for c in cases if direct.get(c) != proxied_out.get(c)]
+    worse = [c for c in differ if is_worse(proxied_out.get(c), direct.get(c))]
     print(f"### Autobahn|Testsuite fuzzingclient, cases {' '.join(args.cases)} ({took:.0f} s)\n")
-    print(f"{len(cases)} cases; {len(differ)} behave differently through wsshadow record.\n")
+    print(
+        f"{len(cases)} cases; {len(differ)} behave differently through wsshadow record, "
+        f"{len(worse)} of them worse than directly.\n"
+    )
     if differ:
-        print("| case | direct | through wsshadow record |")
-        print("| --- | --- | --- |")
+        print("| case | direct | through wsshadow record | |")
+        print("| --- | --- | --- | --- |")
         for c in differ:
             d, p = direct.get(c, ("-", "-")), proxied_out.get(c, ("-", "-"))
-            print(f"| {c} | {d[0]} / close {d[1]} | {p[0]} / close {p[1]} |")
-    return 1 if differ else 0
+            verdict = "worse" if c in worse else "better" if is_worse(d, p) else "other"
+            print(f"| {c} | {d[0]} / close {d[1]} | {p[0]} / close {p[1]} | {verdict} |")
+    return 1 if worse else 0
+
+
+# Autobahn's verdicts, best first; a case is worse through the proxy when either
+# its behavior or its close behavior ranks lower than directly.
+_RANK = {"OK": 0, "NON-STRICT": 1, "INFORMATIONAL": 1, "UNIMPLEMENTED": 2, "WRONG CODE": 2,
+         "UNCLEAN": 2, "FAILED": 3}  # fmt: skip
+
+
+def is_worse(a: tuple[str, str] | None, b: tuple[str, str] | None) -> bool:
+    """True when outcome ``a`` ranks below ``b`` in behavior or close behavior."""
+    return any(x > y for x, y in zip(rank(a), rank(b), strict=True))
+
+
+def rank(outcome: tuple[str, str] | None) -> tuple[int, int]:
+    if outcome is None:
+        return (9, 9)
+    return (_RANK.get(outcome[0], 3), _RANK.get(outcome[1], 3))
 
 
 if __name__ == "__main__":
