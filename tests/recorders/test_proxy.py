@@ -403,3 +403,31 @@ def test_parse_routes_and_listen():
     for bad in ("a=b", "/a", "/a=b"):
         with pytest.raises(BadInput):
             parse_routes([bad])
+
+
+def _masked(first: int, payload: bytes) -> bytes:
+    mask = os.urandom(4)
+    body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    return bytes([first, 0x80 | len(payload)]) + mask + body
+
+
+async def test_protocol_error_passes_on_owed_replies_before_closing_1002(upstream, capture_path):
+    async with proxy_for(upstream, capture_path) as proxy:
+        reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+        writer.write(
+            b"GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 101")
+        # A valid message and a frame with reserved bits set, in one write (Autobahn 3.4).
+        writer.write(_masked(0x81, b"Hello") + _masked(0x81 | 0x30, b"bad"))
+        frames = []
+        for _ in range(2):
+            first, length = await reader.readexactly(2)
+            frames.append((first & 0x0F, await reader.readexactly(length & 0x7F)))
+        writer.close()
+    assert frames[0] == (0x1, b"Hello")  # the echo the upstream owed came first
+    assert frames[1][0] == 0x8 and int.from_bytes(frames[1][1][:2], "big") == 1002
+    [s] = sessions(capture_path)
+    assert s.close.code == 1002 and s.close.by is Closer.ERROR
