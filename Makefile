@@ -35,6 +35,10 @@ browser:
 bench: install
 	$(PY) bench/run_all.py
 
+# Autobahn|Testsuite directly and through `wsshadow record` (needs a python2.7; see the script).
+conformance: install
+	$(PY) bench/conformance/run.py
+
 FUZZ_SECONDS ?= 60
 fuzz: install
 	$(PY) -m pip install --quiet atheris

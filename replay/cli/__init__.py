@@ -17,6 +17,7 @@ from replay import output
 from replay.cli import captures as _captures  # noqa: F401  (registers commands)
 from replay.cli import captures_merge as _captures_merge  # noqa: F401
 from replay.cli import diff as _diff  # noqa: F401  (registers commands)
+from replay.cli import record as _record  # noqa: F401
 from replay.cli import replay_cmd as _replay_cmd  # noqa: F401
 from replay.cli import report as _report  # noqa: F401  (registers commands)
 from replay.cli import shadow as _shadow  # noqa: F401

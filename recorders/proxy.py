@@ -1,0 +1,625 @@
+"""The recording proxy: a transparent WebSocket reverse proxy that records every session.
+
+``RecordingProxy`` listens (127.0.0.1 by default), proxies every WebSocket
+upgrade on any path to the upstream (path and query kept, or mapped by
+``routes``), passes plain HTTP through unrecorded, and records each
+connection into a capture through one writer (``CaptureRecorder``). It is
+an async context manager usable inside any running event loop::
+
+    async with RecordingProxy("ws://127.0.0.1:9001", "capture.db", listen=("127.0.0.1", 0)) as p:
+        ...  # clients connect to p.url
+    print(p.stats)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import os
+import signal
+import ssl
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from multidict import CIMultiDict
+from yarl import URL
+
+from recorders.mirror import MIRROR_RUN, MirrorLink, MirrorStats
+from recorders.recorder import CaptureRecorder
+from recorders.relay import ClientSideWebSocket, Relay, drop_connection
+from replay.errors import BadInput
+from replay.model import Close, Closer, Direction, Handshake, Provenance, Run, Source
+from replay.redact import Redactor
+from replay.store import CaptureStore
+
+__all__ = [
+    "HOP_BY_HOP",
+    "ProxyStats",
+    "RecordingProxy",
+    "parse_listen",
+    "parse_routes",
+    "serve_until_signalled",
+]
+
+log = logging.getLogger("wsshadow.record")
+
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+"""Headers that belong to one hop and are never forwarded (RFC 9110 section 7.6.1)."""
+
+# Headers each hop's own WebSocket handshake generates, plus ones aiohttp sets itself.
+_WS_OWN = frozenset(
+    {
+        "sec-websocket-key",
+        "sec-websocket-version",
+        "sec-websocket-extensions",
+        "sec-websocket-protocol",
+        "sec-websocket-accept",
+        "host",
+        "content-length",
+    }
+)
+_RESPONSE_OWN = frozenset({"content-length", "content-encoding", "date", "server"})
+
+# The body of a refused upgrade: aiohttp's ws_connect raises without reading it,
+# so the response class below reads it into the list this variable holds.
+_REFUSAL: contextvars.ContextVar[list[bytes] | None] = contextvars.ContextVar(
+    "wsshadow_refusal", default=None
+)
+
+
+class _RefusalKeepingResponse(aiohttp.ClientResponse):
+    async def start(self, connection: Any) -> aiohttp.ClientResponse:
+        resp = await super().start(connection)
+        holder = _REFUSAL.get()
+        if holder is not None and self.status != 101:
+            try:
+                holder.append(await asyncio.wait_for(self.read(), 5.0))
+            except (aiohttp.ClientError, TimeoutError, OSError):
+                holder.append(b"")
+            if 300 <= self.status < 400:
+                # ws_connect would follow the redirect; the client must see it instead.
+                raise aiohttp.WSServerHandshakeError(
+                    self.request_info,
+                    self.history,
+                    message="redirect",
+                    status=self.status,
+                    headers=self.headers,
+                )
+        return resp
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyStats:
+    """What went through the proxy: sessions, messages and payload bytes recorded,
+    messages dropped by recording, and the live mirror's counts."""
+
+    sessions: int = 0
+    messages: int = 0
+    bytes: int = 0
+    dropped: int = 0
+    mirror_sessions: int = 0
+    mirror_errors: int = 0
+    mirror_dropped: int = 0
+
+
+def parse_routes(items: Iterable[str]) -> dict[str, str]:
+    """``PATH=UPSTREAM_PATH`` strings as a dict; raises BadInput for a malformed one."""
+    routes: dict[str, str] = {}
+    for item in items:
+        path, sep, target = item.partition("=")
+        if not sep or not path.startswith("/") or not target.startswith("/"):
+            raise BadInput(f"--route {item!r}: expected PATH=UPSTREAM_PATH, both starting with /")
+        routes[path] = target
+    return routes
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """``HOST:PORT`` (or ``[v6]:PORT``) as a tuple; raises BadInput when malformed."""
+    host, sep, port = value.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise BadInput(f"--listen {value!r}: expected HOST:PORT, such as 127.0.0.1:8765")
+    return host, int(port)
+
+
+def _forward_headers(headers: Any, drop: frozenset[str]) -> CIMultiDict[str]:
+    named = {v.strip().lower() for v in headers.get("connection", "").split(",") if v.strip()}
+    out: CIMultiDict[str] = CIMultiDict()
+    for name, value in headers.items():
+        low = name.lower()
+        if low in HOP_BY_HOP or low in drop or low in named:
+            continue
+        out.add(name, value)
+    return out
+
+
+def _offers_deflate(headers: Any) -> bool:
+    return any(
+        "permessage-deflate" in value.lower()
+        for value in headers.getall("Sec-WebSocket-Extensions", ())
+    )
+
+
+def _client_ssl(upstream_ca: str | os.PathLike[str] | None) -> ssl.SSLContext:
+    try:
+        return ssl.create_default_context(cafile=os.fspath(upstream_ca) if upstream_ca else None)
+    except (OSError, ssl.SSLError) as e:
+        raise BadInput(f"--upstream-ca {upstream_ca}: cannot load ({e})") from None
+
+
+def _server_ssl(cert: str | os.PathLike[str], key: str | os.PathLike[str]) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        ctx.load_cert_chain(os.fspath(cert), os.fspath(key))
+    except (OSError, ssl.SSLError) as e:
+        raise BadInput(f"--tls-cert/--tls-key: cannot load ({e})") from None
+    return ctx
+
+
+class RecordingProxy:
+    """A transparent WebSocket reverse proxy that records every session into a capture.
+
+    ``upstream`` is the legacy server (``ws://`` or ``wss://``, optionally
+    with a path prefix). ``store`` is an open ``CaptureStore`` (left open)
+    or a path (created if missing, closed on exit, redacted by ``redactor``).
+    ``routes`` maps client paths to upstream paths (exact match; the target
+    may carry a query). ``mirror`` is a candidate URL for the live mirror.
+    ``listen`` port 0 picks a free port (read it from ``.port``).
+    ``tls_cert``/``tls_key`` serve TLS; ``upstream_ca`` verifies a private CA.
+
+    Raises BadInput for a bad URL or TLS file, CaptureError for a bad capture,
+    OSError when the listening address is taken.
+    """
+
+    def __init__(
+        self,
+        upstream: str,
+        store: CaptureStore | str | os.PathLike[str],
+        *,
+        listen: tuple[str, int] = ("127.0.0.1", 8765),
+        routes: Mapping[str, str] | None = None,
+        mirror: str | None = None,
+        max_message_size: int = 16 * 2**20,
+        upstream_ca: str | os.PathLike[str] | None = None,
+        tls_cert: str | os.PathLike[str] | None = None,
+        tls_key: str | os.PathLike[str] | None = None,
+        redactor: Redactor | None = None,
+        close_timeout: float = 5.0,
+        connect_timeout: float = 10.0,
+    ) -> None:
+        self.upstream = self._check_url(upstream, "--upstream")
+        self.mirror = self._check_url(mirror, "--mirror") if mirror else None
+        if (tls_cert is None) != (tls_key is None):
+            raise BadInput("--tls-cert and --tls-key go together")
+        if max_message_size <= 0:
+            raise BadInput("--max-message-size must be a positive number of bytes")
+        self.listen = listen
+        self.routes = dict(routes or {})
+        self.max_message_size = max_message_size
+        self.close_timeout = close_timeout
+        self.connect_timeout = connect_timeout
+        need_client_tls = self.upstream.scheme == "wss" or (
+            self.mirror is not None and self.mirror.scheme == "wss"
+        )
+        self._client_ssl = _client_ssl(upstream_ca) if need_client_tls else None
+        self._server_ssl = _server_ssl(tls_cert, tls_key) if tls_cert and tls_key else None
+        self._store_arg = store
+        self._redactor = redactor
+        self._store: CaptureStore | None = None
+        self._owns_store = False
+        self._recorder: CaptureRecorder | None = None
+        self._http: aiohttp.ClientSession | None = None
+        self._runner: web.ServerRunner | None = None
+        self._site: web.TCPSite | None = None
+        self._relays: set[Relay] = set()
+        self._handlers: set[asyncio.Task[Any]] = set()
+        self._mirror_tasks: set[asyncio.Task[None]] = set()
+        self._mirror_stats = MirrorStats()
+        self._mirror_started: float | None = None
+        self._stopping = False
+        self.port = 0
+
+    @staticmethod
+    def _check_url(url: str, option: str) -> URL:
+        parsed = URL(url)
+        if parsed.scheme not in ("ws", "wss") or not parsed.host:
+            raise BadInput(f"{option} {url!r}: expected a ws:// or wss:// URL with a host")
+        return parsed
+
+    # ---- lifecycle ---------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """The URL clients connect to (``ws://host:port``)."""
+        scheme = "wss" if self._server_ssl else "ws"
+        return f"{scheme}://{self.listen[0]}:{self.port}"
+
+    @property
+    def stats(self) -> ProxyStats:
+        """Counts so far (final after the proxy stopped)."""
+        r = self._recorder.stats if self._recorder else None
+        m = self._mirror_stats
+        return ProxyStats(
+            sessions=r.sessions - m.sessions if r else 0,
+            messages=r.messages if r else 0,
+            bytes=r.bytes if r else 0,
+            dropped=(r.dropped if r else 0),
+            mirror_sessions=m.sessions,
+            mirror_errors=m.errors,
+            mirror_dropped=m.dropped,
+        )
+
+    async def start(self) -> None:
+        """Open the capture, start the writer and listen."""
+        if isinstance(self._store_arg, CaptureStore):
+            self._store = self._store_arg
+        else:
+            self._store = CaptureStore.open(self._store_arg, create=True, redactor=self._redactor)
+            self._owns_store = True
+        self._recorder = CaptureRecorder(self._store)
+        self._recorder.start()
+        if self.mirror is not None:
+            self._mirror_started = time.time()
+            self._recorder.put_run(self._mirror_run())
+        self._http = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0, ssl=self._client_ssl or True),
+            response_class=_RefusalKeepingResponse,
+            auto_decompress=False,
+            skip_auto_headers=("User-Agent", "Accept-Encoding"),
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.connect_timeout),
+        )
+        server = web.Server(self._handle, access_log=None)
+        self._runner = web.ServerRunner(server, shutdown_timeout=self.close_timeout + 1)
+        await self._runner.setup()
+        self._site = web.TCPSite(
+            self._runner, self.listen[0], self.listen[1], ssl_context=self._server_ssl
+        )
+        try:
+            await self._site.start()
+        except BaseException:
+            await self._teardown()
+            raise
+        self.port = self._site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def stop(self) -> None:
+        """Stop accepting, close every client with 1001, write everything, release all."""
+        if self._stopping:
+            return
+        self._stopping = True
+        if self._site is not None:
+            await self._site.stop()
+        relays = list(self._relays)
+        if relays:
+            await asyncio.gather(*(r.shutdown() for r in relays), return_exceptions=True)
+        if self._handlers:
+            await asyncio.wait(list(self._handlers), timeout=self.close_timeout + 2)
+        await self._teardown()
+
+    async def _teardown(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self._mirror_tasks:
+            tasks = list(self._mirror_tasks)
+            _, pending = await asyncio.wait(tasks, timeout=self.close_timeout)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+        if self._recorder is not None:
+            if self.mirror is not None:
+                self._recorder.put_run(self._mirror_run(ended=True))
+            await self._recorder.aclose()
+        if self._owns_store and self._store is not None:
+            self._store.close()
+            self._owns_store = False
+
+    def _mirror_run(self, ended: bool = False) -> Run:
+        return Run(
+            name=MIRROR_RUN,
+            target=str(self.mirror),
+            source=Source.MIRROR,
+            settings={"upstream": str(self.upstream), "routes": self.routes},
+            started_at=self._mirror_started,
+            ended_at=time.time() if ended else None,
+            sessions=self._mirror_stats.sessions,
+            errors=self._mirror_stats.errors,
+        )
+
+    async def __aenter__(self) -> RecordingProxy:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # ---- requests ----------------------------------------------------------
+
+    def _target(self, base: URL, path: str, query: str) -> URL:
+        mapped = self.routes.get(path)
+        if mapped is not None:
+            path, _, extra = mapped.partition("?")
+            query = f"{extra}&{query}" if extra and query else (extra or query)
+        else:
+            prefix = base.raw_path.rstrip("/")
+            path = prefix + path
+        authority = base.raw_authority
+        return URL(
+            f"{base.scheme}://{authority}{path}" + (f"?{query}" if query else ""), encoded=True
+        )
+
+    async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers.add(task)
+        try:
+            if self._stopping:
+                return web.Response(status=503, text="wsshadow: proxy shutting down\n")
+            upgrade = request.headers.get("Upgrade", "").lower() == "websocket"
+            if upgrade and request.method == "GET":
+                return await self._websocket(request)
+            return await self._http_pass(request)
+        finally:
+            self._handlers.discard(task)
+
+    async def _http_pass(self, request: web.BaseRequest) -> web.StreamResponse:
+        """Plain HTTP goes to the upstream unrecorded."""
+        assert self._http is not None
+        path, _, query = request.raw_path.partition("?")
+        base = self.upstream.with_scheme("https" if self.upstream.scheme == "wss" else "http")
+        target = self._target(base, path, query)
+        body = await request.read() if request.body_exists else None
+        try:
+            async with self._http.request(
+                request.method,
+                target,
+                headers=_forward_headers(request.headers, _WS_OWN),
+                data=body,
+                allow_redirects=False,
+            ) as resp:
+                data = await resp.read()
+                headers = _forward_headers(resp.headers, frozenset({"content-length"}))
+                return web.Response(
+                    status=resp.status, reason=resp.reason, body=data, headers=headers
+                )
+        except (aiohttp.ClientError, OSError, TimeoutError) as e:
+            return web.Response(status=502, text=f"wsshadow: upstream unreachable: {e}\n")
+
+    async def _websocket(self, request: web.BaseRequest) -> web.StreamResponse:
+        assert self._http is not None and self._recorder is not None
+        recorder = self._recorder
+        session_id = uuid.uuid4().hex[:12]
+        started, t0 = time.time(), time.monotonic()
+        path, _, query = request.raw_path.partition("?")
+        offered = tuple(
+            p.strip()
+            for value in request.headers.getall("Sec-WebSocket-Protocol", ())
+            for p in value.split(",")
+            if p.strip()
+        )
+        headers = _forward_headers(request.headers, _WS_OWN)
+        handshake = Handshake(
+            route=path,
+            query=query,
+            request_headers=tuple(
+                (k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers
+            ),
+            subprotocols=offered,
+            status=None,
+        )
+        provenance = Provenance(source=Source.PROXY)
+        refusal: list[bytes] = []
+        token = _REFUSAL.set(refusal)
+        try:
+            upstream = await self._http.ws_connect(
+                self._target(self.upstream, path, query),
+                protocols=offered,
+                headers=headers,
+                autoclose=False,
+                autoping=False,
+                # permessage-deflate is offered upstream when the client offered it
+                # (browsers always do); each hop negotiates its own parameters.
+                compress=15 if _offers_deflate(request.headers) else 0,
+                max_msg_size=self.max_message_size,
+                decode_text=False,
+                timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=self.close_timeout),
+            )
+        except aiohttp.WSServerHandshakeError as e:
+            if e.status and e.status != 101:
+                return self._refused(session_id, started, handshake, provenance, e, refusal)
+            return self._unreachable(
+                session_id,
+                started,
+                t0,
+                handshake,
+                provenance,
+                f"upstream sent a bad handshake: {e.message}",
+            )
+        except (aiohttp.ClientError, OSError, TimeoutError) as e:
+            return self._unreachable(
+                session_id, started, t0, handshake, provenance, f"upstream unreachable: {e}"
+            )
+        finally:
+            _REFUSAL.reset(token)
+        response_headers = upstream._response.headers
+        ws = ClientSideWebSocket(
+            protocols=(upstream.protocol,) if upstream.protocol else (),
+            autoclose=False,
+            autoping=False,
+            compress=True,
+            max_msg_size=self.max_message_size,
+            decode_text=False,
+            timeout=self.close_timeout,
+        )
+        for name, value in _forward_headers(response_headers, _WS_OWN | _RESPONSE_OWN).items():
+            ws.headers.add(name, value)
+        try:
+            await ws.prepare(request)
+        except (ConnectionError, RuntimeError, OSError) as e:
+            await upstream.close(code=1001)
+            self._unreachable(
+                session_id,
+                started,
+                t0,
+                handshake,
+                provenance,
+                f"client vanished during the handshake: {e}",
+            )
+            return ws
+        recorder.open_session(
+            session_id,
+            started,
+            Handshake(
+                route=path,
+                query=query,
+                request_headers=handshake.request_headers,
+                subprotocols=offered,
+                status=101,
+                subprotocol=upstream.protocol,
+                response_headers=tuple(
+                    (k.decode("latin-1"), v.decode("latin-1"))
+                    for k, v in upstream._response.raw_headers
+                ),
+            ),
+            provenance,
+        )
+        mirror = self._start_mirror(session_id, started, path, query, headers, handshake)
+        relay = Relay(
+            session_id,
+            ws,
+            upstream,
+            recorder,
+            t0,
+            close_timeout=self.close_timeout,
+            feed=mirror.feed if mirror is not None else None,
+        )
+        self._relays.add(relay)
+        try:
+            if self._stopping:
+                await relay.shutdown()
+            await relay.run()
+        finally:
+            self._relays.discard(relay)
+            if relay.close is None:  # cancelled mid-way
+                relay.close = Close(None, by=Closer.ERROR, error="relay cancelled")
+                drop_connection(upstream)
+            recorder.close_session(session_id, relay.close)
+            if mirror is not None:
+                mirror.finish(relay.close, relay.data_messages[Direction.SERVER])
+        return ws
+
+    def _refused(
+        self,
+        session_id: str,
+        started: float,
+        handshake: Handshake,
+        provenance: Provenance,
+        e: aiohttp.WSServerHandshakeError,
+        refusal: list[bytes],
+    ) -> web.Response:
+        assert self._recorder is not None
+        headers = e.headers or CIMultiDict()
+        self._recorder.open_session(
+            session_id,
+            started,
+            Handshake(
+                route=handshake.route,
+                query=handshake.query,
+                request_headers=handshake.request_headers,
+                subprotocols=handshake.subprotocols,
+                status=e.status,
+                response_headers=tuple(headers.items()),
+            ),
+            provenance,
+        )
+        out = _forward_headers(headers, _RESPONSE_OWN - {"date", "server"})
+        return web.Response(status=e.status, body=refusal[0] if refusal else b"", headers=out)
+
+    def _unreachable(
+        self,
+        session_id: str,
+        started: float,
+        t0: float,
+        handshake: Handshake,
+        provenance: Provenance,
+        error: str,
+    ) -> web.Response:
+        assert self._recorder is not None
+        self._recorder.open_session(session_id, started, handshake, provenance)
+        self._recorder.close_session(
+            session_id, Close(None, by=Closer.ERROR, error=error, t=time.monotonic() - t0)
+        )
+        log.warning("session %s: %s", session_id, error)
+        return web.Response(status=502, text=f"wsshadow: {error}\n")
+
+    def _start_mirror(
+        self,
+        origin: str,
+        started: float,
+        path: str,
+        query: str,
+        headers: CIMultiDict[str],
+        handshake: Handshake,
+    ) -> MirrorLink | None:
+        if self.mirror is None or self._recorder is None or self._http is None:
+            return None
+        link = MirrorLink(
+            str(self._target(self.mirror, path, query)),
+            self._http,
+            self._recorder,
+            origin=origin,
+            handshake=handshake,
+            headers=list(headers.items()),
+            stats=self._mirror_stats,
+            ssl=self._client_ssl or True,
+            max_message_size=self.max_message_size,
+        )
+        task = asyncio.get_running_loop().create_task(link.run())
+        self._mirror_tasks.add(task)
+        task.add_done_callback(self._mirror_tasks.discard)
+        return link
+
+
+async def serve_until_signalled(
+    proxy: RecordingProxy,
+    on_ready: Callable[[RecordingProxy], None] | None = None,
+) -> ProxyStats:
+    """Run ``proxy`` until SIGINT or SIGTERM, then shut it down gracefully.
+
+    Graceful means: stop accepting, close every client with 1001, write
+    everything recorded. Returns the final counts.
+    """
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        async with proxy:
+            if on_ready is not None:
+                on_ready(proxy)
+            await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    return proxy.stats

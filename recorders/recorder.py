@@ -1,0 +1,224 @@
+"""The recording side of the proxy: one writer task feeding a CaptureWriter.
+
+Relays hand events to ``CaptureRecorder`` with non-blocking calls that only
+append to a bounded in-memory queue; a single writer task drains the queue
+in batches and runs redaction and SQLite on one dedicated thread, so the
+event loop never waits on the disk. The store fails open: when a write
+fails, traffic keeps flowing, one warning is logged, and the lost frames
+are counted in ``dropped``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from replay.errors import WsShadowError
+from replay.model import Close, Direction, Handshake, Message, Opcode, Provenance, Run
+from replay.store import CaptureStore
+
+__all__ = ["CaptureRecorder", "RecorderStats"]
+
+log = logging.getLogger("wsshadow.record")
+
+_OPEN, _MSG, _CLOSE, _RUN = 0, 1, 2, 3
+
+
+@dataclass(slots=True)
+class RecorderStats:
+    """Counters of what the recorder saw, wrote and dropped."""
+
+    sessions: int = 0
+    messages: int = 0
+    bytes: int = 0
+    dropped: int = 0
+    written: int = 0
+
+
+class CaptureRecorder:
+    """A bounded queue of capture events and the one task that writes them.
+
+    Call ``start()`` inside a running loop, then ``open_session`` /
+    ``message`` / ``close_session`` / ``put_run`` from any coroutine (they
+    never block), and ``await aclose()`` to write everything queued.
+    ``max_queue`` bounds the events waiting for the writer; past it events
+    are dropped and counted (the disk cannot keep up, traffic must not wait).
+    """
+
+    def __init__(
+        self,
+        store: CaptureStore,
+        *,
+        max_queue: int = 200_000,
+        batch: int = 5000,
+        linger: float = 0.05,
+    ):
+        self.store = store
+        self.linger = linger
+        self._stats = RecorderStats()
+        self.max_queue = max_queue
+        self.batch = batch
+        self._queue: deque[tuple[Any, ...]] = deque()
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._task: asyncio.Task[None] | None = None
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wsshadow-writer")
+        self._writer = store.writer(batch_size=1 << 30)  # we decide when to flush
+        self._failed = False
+        self._lost_sessions: set[str] = set()
+        self._dropped_on_write = 0  # only touched by the writer thread
+        self._written = 0
+
+    @property
+    def stats(self) -> RecorderStats:
+        """A snapshot of the counters."""
+        s = self._stats
+        return RecorderStats(
+            s.sessions, s.messages, s.bytes, s.dropped + self._dropped_on_write, self._written
+        )
+
+    # ---- producer side (event loop, never blocks) --------------------------
+
+    def _put(self, item: tuple[Any, ...], frames: int = 0) -> bool:
+        if len(self._queue) >= self.max_queue:
+            self._stats.dropped += frames
+            self._warn_once("recording queue full: the capture store cannot keep up")
+            return False
+        self._queue.append(item)
+        if not self._wake.is_set():
+            self._wake.set()
+        return True
+
+    def open_session(
+        self,
+        session_id: str,
+        started_at: float,
+        handshake: Handshake,
+        provenance: Provenance | None = None,
+    ) -> None:
+        """Record that a session opened (its handshake is redacted on write)."""
+        self._stats.sessions += 1
+        if not self._put((_OPEN, session_id, started_at, handshake, provenance)):
+            self._lost_sessions.add(session_id)
+
+    def message(
+        self,
+        session_id: str,
+        seq: int,
+        t: float,
+        direction: Direction,
+        opcode: Opcode,
+        payload: bytes | str,
+    ) -> None:
+        """Record one message; a text payload may be UTF-8 bytes (decoded on the writer thread)."""
+        stats = self._stats
+        stats.messages += 1
+        stats.bytes += len(payload)
+        # The hot path: _put() inlined.
+        queue = self._queue
+        if len(queue) >= self.max_queue:
+            stats.dropped += 1
+            self._warn_once("recording queue full: the capture store cannot keep up")
+            return
+        queue.append((_MSG, session_id, seq, t, direction, opcode, payload))
+        if not self._wake.is_set():
+            self._wake.set()
+
+    def close_session(self, session_id: str, close: Close) -> None:
+        """Record how a session ended."""
+        self._put((_CLOSE, session_id, close))
+
+    def put_run(self, run: Run) -> None:
+        """Create or update a run's row (for the live mirror)."""
+        self._put((_RUN, run))
+
+    # ---- writer task -------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the writer task on the running loop."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(
+                self._run(), name="wsshadow-recorder"
+            )
+
+    async def aclose(self) -> None:
+        """Write everything queued, stop the writer task and its thread."""
+        self._closing = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+        self._thread.shutdown(wait=True)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            if not self._queue:
+                if self._closing:
+                    return
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            if len(self._queue) < self.batch and not self._closing and self.linger:
+                # Gather a batch: waking the writer thread per message costs more
+                # (GIL hand-offs) than the writes themselves.
+                await asyncio.sleep(self.linger)
+            batch = []
+            queue = self._queue
+            for _ in range(min(len(queue), self.batch)):
+                batch.append(queue.popleft())
+            try:
+                await loop.run_in_executor(self._thread, self._write, batch)
+            except Exception as e:  # fail open: never let recording stop traffic
+                self._warn_once(f"capture store failed, traffic continues unrecorded: {e}")
+
+    def _write(self, batch: list[tuple[Any, ...]]) -> None:
+        """On the writer thread: redact, queue rows into the CaptureWriter, flush once."""
+        writer = self._writer
+        lost = self._lost_sessions
+        opened: list[str] = []
+        for item in batch:
+            kind = item[0]
+            if kind == _MSG:
+                _, sid, seq, t, direction, opcode, payload = item
+                if sid in lost:
+                    self._dropped_on_write += 1
+                    continue
+                if opcode is Opcode.TEXT:
+                    if not isinstance(payload, str):
+                        payload = payload.decode("utf-8", "replace")
+                elif type(payload) is not bytes:
+                    payload = bytes(payload)  # aiohttp hands pings over as bytearray
+                writer.append(sid, Message(seq, t, direction, opcode, payload))
+            elif kind == _OPEN:
+                writer.open_session(item[1], item[2], item[3], item[4])
+                opened.append(item[1])
+            elif kind == _CLOSE:
+                writer.close_session(item[1], item[2])
+            else:
+                self._flush(opened)
+                try:
+                    self.store.put_run(item[1])
+                except (WsShadowError, sqlite3.Error, OSError) as e:
+                    self._warn_once(f"capture store failed, traffic continues unrecorded: {e}")
+        self._flush(opened)
+
+    def _flush(self, opened: list[str]) -> None:
+        try:
+            self._written += self._writer.flush()
+        except (WsShadowError, sqlite3.Error, OSError) as e:
+            _, frames = self._writer.discard()
+            self._dropped_on_write += frames
+            self._lost_sessions.update(opened)
+            self._warn_once(f"capture store failed, traffic continues unrecorded: {e}")
+        opened.clear()
+
+    def _warn_once(self, text: str) -> None:
+        if not self._failed:
+            self._failed = True
+            log.warning("%s", text)
