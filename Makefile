@@ -15,9 +15,12 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: install
-	@mkdir -p wsshadow-demo && rm -f wsshadow-demo/sample.db*
-	$(VENV)/bin/wsshadow captures import captures/sample.jsonl wsshadow-demo/sample.db
-	$(VENV)/bin/wsshadow captures ls wsshadow-demo/sample.db
+	$(VENV)/bin/wsshadow demo
+
+# Regenerate captures/demo-legacy.jsonl from a fresh recording of the demo's legacy server.
+captures: install
+	$(VENV)/bin/wsshadow demo --out build/captures-demo --seed 7 > /dev/null
+	$(VENV)/bin/wsshadow captures export build/captures-demo/capture.db captures/demo-legacy.jsonl --recorded
 
 test: install lint browser
 	$(PY) -m pytest -q

@@ -14,7 +14,8 @@ import base64
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 from typing import Any
 
 from replay.compare import Finding, SessionComparison, compare_sessions
@@ -35,6 +36,8 @@ __all__ = [
     "SessionResult",
     "diff_capture",
     "diff_session",
+    "fold_across_events",
+    "unmasked_normalizer",
 ]
 
 RECORDED = "recorded"
@@ -93,6 +96,11 @@ def _ends(base: Session | None, cand: Session | None) -> tuple[dict[str, Any], d
     )
 
 
+def unmasked_normalizer(config: RouteDiffConfig) -> Normalizer:
+    """A normalizer for ``config`` without masks (ignore rules still apply): for learning noise."""
+    return Normalizer(replace(config, masks=(), custom_masks=MappingProxyType({})))
+
+
 def diff_session(
     recorded_id: str,
     route: str,
@@ -101,13 +109,18 @@ def diff_session(
     noise: Sequence[Session],
     config: RouteDiffConfig,
     normalizer: Normalizer | None = None,
+    noise_normalizer: Normalizer | None = None,
 ) -> SessionResult:
     """Compare one recorded session's baseline and candidate, learning noise from ``noise``.
 
-    A missing or unreachable baseline or candidate makes the result
-    errored (``error`` set, one ``error`` finding).
+    Noise is learned on unmasked values: a field whose raw value differs
+    between two baseline runs is noise for this session even where a mask
+    happens to hide one value and not the other (a random hex id that comes
+    out all digits, say). A missing or unreachable baseline or candidate
+    makes the result errored (``error`` set, one ``error`` finding).
     """
     norm = normalizer if normalizer is not None else Normalizer(config)
+    raw_norm = noise_normalizer if noise_normalizer is not None else unmasked_normalizer(config)
     handshake, close = _ends(baseline, candidate)
     result = SessionResult(
         session=recorded_id,
@@ -126,13 +139,17 @@ def diff_session(
     assert baseline is not None and candidate is not None
     cache: ParseCache = {}
     base_stream = norm.stream(baseline, cache)
-    comparisons = [
-        compare_sessions(
-            baseline, other, norm, config, base_stream=base_stream, cache=cache
-        ).findings
-        for other in noise
-        if _failure("noise", other) is None
-    ]
+    comparisons = []
+    live_noise = [other for other in noise if _failure("noise", other) is None]
+    if live_noise:
+        raw_cache: ParseCache = {}
+        raw_base = raw_norm.stream(baseline, raw_cache)
+        comparisons = [
+            compare_sessions(
+                baseline, other, raw_norm, config, base_stream=raw_base, cache=raw_cache
+            ).findings
+            for other in live_noise
+        ]
     learned = session_noise(route, comparisons) if comparisons else None
     comp = compare_sessions(
         baseline,
@@ -193,6 +210,54 @@ def _rows(comp: SessionComparison, sigs_by_row: dict[int, list[str]]) -> list[di
             "fields": list(fields), "_sigs": sigs_by_row.get(i, []),
         })  # fmt: skip
     return rows
+
+
+_FOLDABLE = ("changed_value", "type_changed")
+
+
+def fold_across_events(
+    differences: list[dict[str, Any]],
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """One finding for a field that changed the same way in several events.
+
+    Groups of the same kind, route and field path that affect exactly the
+    same sessions (a field renamed or truncated in every event of those
+    sessions, say) become one group with event ``*`` and an ``events`` list;
+    anything else is left as it is. Returns the new list and a map from each
+    folded signature to the signature that now stands for it.
+    """
+    buckets: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for d in differences:
+        if d["kind"] in _FOLDABLE and d["path"] and not d.get("sessions_truncated"):
+            key = (d["kind"], d["route"], d["path"], tuple(sorted(d["sessions"])))
+            buckets.setdefault(key, []).append(d)
+    renamed: dict[str, str] = {}
+    folded_ids: set[int] = set()
+    out: list[dict[str, Any]] = []
+    for (kind, route, path, _), group in buckets.items():
+        if len(group) < 2:
+            continue
+        group.sort(key=lambda d: d["event"] or "")
+        signature = f"{kind} {route} * {path}"
+        examples: list[dict[str, Any]] = []
+        for d in group:
+            for e in d["examples"]:
+                if len(examples) < MAX_EXAMPLES and all(
+                    x["session"] != e["session"] for x in examples
+                ):
+                    examples.append(e)
+            renamed[d["signature"]] = signature
+            folded_ids.add(id(d))
+        first = group[0]
+        out.append({
+            **first, "signature": signature, "event": "*",
+            "events": [d["event"] for d in group],
+            "occurrences": sum(d["occurrences"] for d in group), "examples": examples,
+            "candidate_sessions": max(d["candidate_sessions"] for d in group),
+            "noise_sessions": max(d["noise_sessions"] for d in group),
+        })  # fmt: skip
+    out += [d for d in differences if id(d) not in folded_ids]
+    return out, renamed
 
 
 class DiffAccumulator:
@@ -309,6 +374,7 @@ class DiffAccumulator:
                     "occurrences": g.occurrences, "examples": list(g.examples),
                     "candidate_sessions": candidate_sessions, "noise_sessions": noise_sessions,
                 })  # fmt: skip
+        differences, renamed = fold_across_events(differences)
         differences.sort(key=lambda d: (-d["count"], d["signature"]))
         noise.sort(key=lambda d: (-d["count"], d["signature"]))
         self.suppressed = suppressed
@@ -317,6 +383,8 @@ class DiffAccumulator:
             counts.update(equivalent=0, divergent=0, errored=0)
             for detail, sigs in zip(self.details, self.session_sigs, strict=True):
                 self._finalize(detail, sigs, suppressed)
+                for d in detail["differences"]:
+                    d["signature"] = renamed.get(d["signature"], d["signature"])
                 counts[detail["verdict"]] += 1
         else:  # provisionally divergent sessions whose every signature turned out noise
             healed = sum(n for sigs, n in self.divergent_sigs.items() if not (sigs - suppressed))
@@ -445,12 +513,12 @@ def diff_capture(
         _check_run(store, name, "noise")
     runs = [candidate] + ([baseline] if baseline != RECORDED else []) + list(noise_runs)
     acc = DiffAccumulator(config, keep_details=session_details)
-    normalizers: dict[str, tuple[RouteDiffConfig, Normalizer]] = {}
+    normalizers: dict[str, tuple[RouteDiffConfig, Normalizer, Normalizer]] = {}
 
-    def for_route(route: str) -> tuple[RouteDiffConfig, Normalizer]:
+    def for_route(route: str) -> tuple[RouteDiffConfig, Normalizer, Normalizer]:
         if route not in normalizers:
             rc = config.for_route(route)
-            normalizers[route] = (rc, Normalizer(rc))
+            normalizers[route] = (rc, Normalizer(rc), unmasked_normalizer(rc))
         return normalizers[route]
 
     def get(session_id: str | None) -> Session | None:
@@ -458,7 +526,7 @@ def diff_capture(
 
     total = store.count_sessions()
     for done, (recorded_id, route, ids) in enumerate(_matched(store, runs), 1):
-        rc, norm = for_route(route)
+        rc, norm, raw = for_route(route)
         cand = store.get_session(ids[0]) if ids[0] is not None else None
         rest = ids[1:]
         if baseline == RECORDED:
@@ -467,13 +535,13 @@ def diff_capture(
             base = store.get_session(rest[0]) if rest[0] is not None else None
             rest = rest[1:]
         noise = [store.get_session(i) for i in rest if i is not None]
-        acc.add(diff_session(recorded_id, route, base, cand, noise, rc, norm))
+        acc.add(diff_session(recorded_id, route, base, cand, noise, rc, norm, raw))
         if progress is not None:
             progress(done, total)
     parts = acc.finish()
     for index in acc.rows_wanted():
         d = acc.details[index]
-        rc, norm = for_route(d["route"])
+        rc, norm, raw = for_route(d["route"])
         again = diff_session(
             d["session"],
             d["route"],
@@ -482,6 +550,7 @@ def diff_capture(
             [s for s in map(get, d["noise_sessions"]) if s is not None],
             rc,
             norm,
+            raw,
         )
         acc.attach_rows(index, again)
 

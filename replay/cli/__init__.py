@@ -16,6 +16,7 @@ import typer
 from replay import output
 from replay.cli import captures as _captures  # noqa: F401  (registers commands)
 from replay.cli import captures_merge as _captures_merge  # noqa: F401
+from replay.cli import demo as _demo  # noqa: F401
 from replay.cli import diff as _diff  # noqa: F401  (registers commands)
 from replay.cli import record as _record  # noqa: F401
 from replay.cli import replay_cmd as _replay_cmd  # noqa: F401

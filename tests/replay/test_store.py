@@ -61,8 +61,9 @@ def test_sessions_round_trip_through_sqlite(tmp_path: Path, sessions: list[Sessi
         assert list(store.iter_all_sessions()) == sessions
 
 
-def test_sample_capture_round_trips_byte_for_byte(capture_path: Path) -> None:
-    original = SAMPLE.read_bytes()
+@pytest.mark.parametrize("sample", sorted(SAMPLE.parent.glob("*.jsonl")), ids=lambda p: p.name)
+def test_sample_captures_round_trip_byte_for_byte(capture_path: Path, sample: Path) -> None:
+    original = sample.read_bytes()
     with CaptureStore.open(capture_path, create=True) as store:
         store.put_sessions(read_jsonl(io.BytesIO(original)))
     with CaptureStore.open(capture_path) as store:

@@ -1,0 +1,70 @@
+"""``wsshadow demo``: the four-routes-to-one consolidation, recorded, shadowed and reported."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from recorders.proxy import RecordingProxy
+from replay import output
+from replay.cli.app import app
+from replay.demo import demo_config_path, demo_config_text
+from replay.demo.run import run_demo
+from replay.reports import render
+from replay.store import CaptureStore
+
+__all__ = ["demo"]
+
+
+def _recorder(upstream: str, store: CaptureStore) -> RecordingProxy:
+    return RecordingProxy(upstream, store, listen=("127.0.0.1", 0))
+
+
+@app.command("demo")
+def demo(
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for the capture and the reports.")
+    ] = Path("wsshadow-demo"),
+    show_config: Annotated[
+        bool, typer.Option("--show-config", help="Print the demo's wsshadow.toml and exit.")
+    ] = False,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="Fix the scripted traffic (random by default).")
+    ] = None,
+) -> int:
+    """Record a chat backend's legacy routes, shadow its consolidated rewrite, report.
+
+    Exits 0 when the demo ran: the divergent verdict is the demo's finding.
+    """
+    if show_config:
+        output.write_text(demo_config_text())
+        return 0
+    # The legacy factory route never selects a subprotocol, on purpose; aiohttp
+    # warns about that on every such connection, which is noise in the demo.
+    logging.getLogger("aiohttp.websocket").setLevel(logging.ERROR)
+    output.note("starting the legacy and the consolidated chat servers on 127.0.0.1")
+    result = asyncio.run(run_demo(out, _recorder, seed=seed))
+    t = result.traffic
+    output.note(
+        f"recorded {len(t.sessions)} sessions ({t.messages_sent} client and "
+        f"{t.messages_received} server messages) through the proxy in front of "
+        f"{result.legacy_url}"
+    )
+    runs = [result.shadow.baseline_run, result.shadow.candidate_run, *result.shadow.noise_runs]
+    output.note(
+        f"shadow-replayed them against {result.consolidated_url} and twice against the "
+        f"legacy server (runs {', '.join(r for r in runs if r)})"
+    )
+    color, width = output.report_style()
+    output.write_text(render(result.report, "text", color=color, width=width))
+    output.write_text(
+        "\nFiles:\n"
+        + "".join(f"  {name:<12} {path}\n" for name, path in result.files.items())
+        + f"  {'config':<12} {demo_config_path()}  (wsshadow demo --show-config)\n"
+        + f"\nOpen {result.files['report.html']} in a browser for the side-by-side streams.\n"
+    )
+    return 0

@@ -1,0 +1,55 @@
+"""`wsshadow demo` end to end: exactly the five planted regressions, three runs in a row."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from replay.cli import main
+from replay.demo.run import DEMO_FILES
+
+EXPECTED = {
+    ("missing_event", "/ws/factory", "agent_thinking", None),
+    ("close", "/ws", None, "code"),
+    ("changed_value", "/ws", "error_message", "error_code"),
+    ("handshake", "/ws", None, "subprotocol"),
+    ("changed_value", "/ws/isolated", "*", "user_context.user_id"),
+}
+
+
+def findings(report: dict[str, object]) -> set[tuple[str, str, str | None, str | None]]:
+    diffs = report["differences"]
+    assert isinstance(diffs, list)
+    return {(d["kind"], d["route"], d["event"], d["path"]) for d in diffs}
+
+
+@pytest.mark.slow
+def test_demo_reports_exactly_the_five_regressions_three_times(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for attempt in range(3):  # the noise (races, ids, clocks) is random every run
+        out = tmp_path / f"run{attempt}"
+        assert main(["demo", "--out", str(out)]) == 0
+        printed = capsys.readouterr()
+        assert printed.out.startswith("DIVERGENT  5 difference groups")
+        for name in DEMO_FILES:
+            assert (out / name).stat().st_size > 0, name
+            assert str(out / name) in printed.out
+        report = json.loads((out / "report.json").read_text())
+        assert report["verdict"] == "divergent"
+        assert findings(report) == EXPECTED, report["differences"]
+        assert len(report["differences"]) == 5  # each once, as its own signature
+        isolated = next(d for d in report["differences"] if d["event"] == "*")
+        assert isolated["events"] == ["agent_completed", "agent_started", "agent_thinking",
+                                      "tool_completed", "tool_executing"]
+        assert isolated["examples"][0]["actual"].endswith("...")
+        assert report["noise"], "the noise section is not empty"
+        assert report["sessions"]["errored"] == 0
+
+
+def test_show_config_prints_the_packaged_file(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--show-config"]) == 0
+    text = capsys.readouterr().out
+    assert "[replay]" in text and '"/ws/factory=/ws?mode=factory"' in text
