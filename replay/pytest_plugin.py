@@ -76,9 +76,16 @@ class WsShadowSettings:
     def target(self) -> str:
         return self.options.target
 
-    def with_target(self, target: str) -> WsShadowSettings:
-        """The same settings against another target."""
-        return replace(self, options=replace(self.options, target=target))
+    def with_target(
+        self, target: str | None = None, maps: Sequence[str] | None = None
+    ) -> WsShadowSettings:
+        """The same settings against another target and/or with other route maps."""
+        options = self.options
+        if target is not None:
+            options = replace(options, target=target)
+        if maps is not None:
+            options = replace(options, maps=tuple(parse_route_map(m) for m in maps))
+        return replace(self, options=options)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -326,7 +333,8 @@ class WsShadowReplayer:
 
     ``replayer("SESSION_ID")`` blocks and returns a ``ReplayCheck``;
     ``await replayer.replay("SESSION_ID")`` does the same inside an async test.
-    Session ids may be prefixes. ``target=`` replays against another URL.
+    Session ids may be prefixes. ``target=`` replays against another URL;
+    ``maps=`` replaces the route maps (``maps=()``: the recorded routes as they are).
     """
 
     def __init__(self, settings: WsShadowSettings) -> None:
@@ -342,14 +350,26 @@ class WsShadowReplayer:
         with CaptureStore.open(self.settings.capture) as store:
             return store.find_session(session_id)
 
-    async def replay(self, session_id: str, *, target: str | None = None) -> ReplayCheck:
+    async def replay(
+        self,
+        session_id: str,
+        *,
+        target: str | None = None,
+        maps: Sequence[str] | None = None,
+    ) -> ReplayCheck:
         """Replay one session and check it against its recording (async)."""
-        settings = self.settings.with_target(target) if target else self.settings
+        settings = self.settings.with_target(target, maps)
         return await replay_check(self.recorded(session_id), settings)
 
-    def __call__(self, session_id: str, *, target: str | None = None) -> ReplayCheck:
+    def __call__(
+        self,
+        session_id: str,
+        *,
+        target: str | None = None,
+        maps: Sequence[str] | None = None,
+    ) -> ReplayCheck:
         """Replay one session and check it against its recording (blocking)."""
-        result: ReplayCheck = _run_async(self.replay(session_id, target=target))
+        result: ReplayCheck = _run_async(self.replay(session_id, target=target, maps=maps))
         return result
 
 
