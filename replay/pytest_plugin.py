@@ -298,9 +298,7 @@ class _RouteNode(pytest.Collector):
 class WsShadowItem(pytest.Item):
     """One recorded session, replayed against the target and checked against the recording."""
 
-    def __init__(
-        self, *, collection: _Collection, summary: SessionSummary, **kwargs: Any
-    ) -> None:
+    def __init__(self, *, collection: _Collection, summary: SessionSummary, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.collection = collection
         self.summary = summary

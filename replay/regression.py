@@ -157,6 +157,4 @@ def check_session(
             groups[sig] = Difference(
                 g.kind, sig, g.event, g.path, g.count + 1, g.expected, g.actual
             )
-    return ReplayCheck(
-        recorded, live, target, tuple(groups.values()), tuple(sorted(suppressed))
-    )
+    return ReplayCheck(recorded, live, target, tuple(groups.values()), tuple(sorted(suppressed)))

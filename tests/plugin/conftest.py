@@ -36,12 +36,16 @@ class RecordedDemo:
     capture: Path
     sessions: tuple[Session, ...]
 
-    def session(self, route: str, *, authenticated: bool = True, subprotocol: bool = False) -> Session:
+    def session(
+        self, route: str, *, authenticated: bool = True, subprotocol: bool = False
+    ) -> Session:
         """The first recorded session on ``route`` matching the description."""
         for s in self.sessions:
             has_auth = bool(s.handshake.request_header("Authorization") or s.handshake.subprotocols)
-            if s.route == route and has_auth == authenticated and (
-                not authenticated or bool(s.handshake.subprotocols) == subprotocol
+            if (
+                s.route == route
+                and has_auth == authenticated
+                and (not authenticated or bool(s.handshake.subprotocols) == subprotocol)
             ):
                 return s
         raise LookupError(route)
@@ -61,7 +65,9 @@ def recorded_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recorded
             async with demo_servers() as servers:
                 async with recording_relay(servers.legacy) as relay:
                     await run_traffic(relay.url, seed=7)
-                with CaptureStore.open(capture, create=True, redactor=Redactor(enabled=False)) as st:
+                with CaptureStore.open(
+                    capture, create=True, redactor=Redactor(enabled=False)
+                ) as st:
                     st.put_sessions(relay.sessions)
                 started.set_result(RecordedDemo(servers.legacy, servers.consolidated, capture,
                                                 tuple(relay.sessions)))  # fmt: skip
@@ -79,3 +85,15 @@ def recorded_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recorded
         if loop is not None and stop is not None:
             loop.call_soon_threadsafe(stop.set)
         thread.join(10)
+
+
+@pytest.fixture(autouse=True)
+def _inner_ini(request: pytest.FixtureRequest) -> None:
+    """Inner pytest runs get the project's asyncio settings (and no rewrite warnings:
+    the plugin module is imported by the outer run already)."""
+    if "pytester" in request.fixturenames:
+        pytester: pytest.Pytester = request.getfixturevalue("pytester")
+        pytester.makeini(
+            "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"
+            "filterwarnings =\n    ignore::pytest.PytestAssertRewriteWarning\n"
+        )

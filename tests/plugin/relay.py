@@ -72,10 +72,15 @@ async def recording_relay(upstream: str) -> AsyncIterator[RecordingRelay]:
 
         def note(direction: Direction, data: str | bytes) -> None:
             opcode = Opcode.TEXT if isinstance(data, str) else Opcode.BINARY
-            messages.append(Message(len(messages), time.monotonic() - opened, direction, opcode, data))
+            messages.append(
+                Message(len(messages), time.monotonic() - opened, direction, opcode, data)
+            )
 
-        async def pump(src: ServerConnection | ClientConnection,
-                       dst: ServerConnection | ClientConnection, direction: Direction) -> None:
+        async def pump(
+            src: ServerConnection | ClientConnection,
+            dst: ServerConnection | ClientConnection,
+            direction: Direction,
+        ) -> None:
             with contextlib.suppress(ConnectionClosed):
                 async for data in src:
                     note(direction, data)
@@ -110,8 +115,15 @@ async def recording_relay(upstream: str) -> AsyncIterator[RecordingRelay]:
             Session(uuid.uuid4().hex[:12], wall, handshake, tuple(messages), close, Provenance())
         )
 
-    async with serve(handler, "127.0.0.1", 0, process_request=process_request,
-                     select_subprotocol=select, ping_interval=None, max_size=None) as server:
+    async with serve(
+        handler,
+        "127.0.0.1",
+        0,
+        process_request=process_request,
+        select_subprotocol=select,
+        ping_interval=None,
+        max_size=None,
+    ) as server:
         port = server.sockets[0].getsockname()[1]  # type: ignore[index]
         relay.url = f"ws://127.0.0.1:{port}"
         yield relay

@@ -63,8 +63,8 @@ def regressions(s: Session) -> list[str]:
 def test_against_legacy_every_session_passes(
     pytester: pytest.Pytester, recorded_demo: RecordedDemo
 ) -> None:
-    rec = run(pytester, "--wsshadow-capture", str(recorded_demo.capture),
-              "--wsshadow-target", recorded_demo.legacy, "--wsshadow-config", CONFIG,
+    rec = run(pytester, "--wsshadow-capture=" + str(recorded_demo.capture),
+              "--wsshadow-target=" + recorded_demo.legacy, "--wsshadow-config=" + CONFIG,
               "--wsshadow-no-maps")  # fmt: skip
     got = reports(rec)
     assert set(got) == {item_id(s) for s in recorded_demo.sessions}
@@ -76,8 +76,8 @@ def test_against_legacy_every_session_passes(
 def test_against_consolidated_the_planted_regressions_fail(
     pytester: pytest.Pytester, recorded_demo: RecordedDemo
 ) -> None:
-    rec = run(pytester, "--wsshadow-capture", str(recorded_demo.capture),
-              "--wsshadow-target", recorded_demo.consolidated, "--wsshadow-config", CONFIG)  # fmt: skip
+    rec = run(pytester, "--wsshadow-capture=" + str(recorded_demo.capture),
+              "--wsshadow-target=" + recorded_demo.consolidated, "--wsshadow-config=" + CONFIG)  # fmt: skip
     got = reports(rec)
     expected = {item_id(s): regressions(s) for s in recorded_demo.sessions}
     assert {k for k, r in got.items() if r.failed} == {k for k, v in expected.items() if v}
@@ -95,7 +95,9 @@ def test_against_consolidated_the_planted_regressions_fail(
             assert "Traceback" not in text and "differs from the recording" in text
             # what varies between replays (generated ids) is listed as noise, not failed on
             groups = [ln for ln in text.splitlines() if re.match(r"  [a-z_]+ /", ln)]
-            assert groups and not any(i in g for g in groups for i in ("run_id", "connection_id", "request_id", "timing"))
+            assert groups and not any(
+                i in g for g in groups for i in ("run_id", "connection_id", "request_id", "timing")
+            )
             if s_by_id[node].route != "/ws/factory" or len(groups) > 1:
                 continue
             assert "noise (varies between replays, ignored): " in text and "run_id" in text
@@ -109,8 +111,8 @@ def test_unreachable_target_errors_with_one_line(
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # bound, never listening: connections are refused
-        rec = run(pytester, "--wsshadow-capture", str(recorded_demo.capture),
-                  "--wsshadow-target", f"ws://127.0.0.1:{port}", "--wsshadow-config", CONFIG)  # fmt: skip
+        rec = run(pytester, "--wsshadow-capture=" + str(recorded_demo.capture),
+                  "--wsshadow-target=" + f"ws://127.0.0.1:{port}", "--wsshadow-config=" + CONFIG)  # fmt: skip
     got = reports(rec)
     assert len(got) == 16
     for report in got.values():
@@ -124,15 +126,11 @@ def test_route_and_session_filters_and_node_ids(
     pytester: pytest.Pytester, recorded_demo: RecordedDemo
 ) -> None:
     factory = [s for s in recorded_demo.sessions if s.route == "/ws/factory"]
-    result = pytester.runpytest("--collect-only", "-q", "--wsshadow-capture",
-                                str(recorded_demo.capture), "--wsshadow-target",
-                                recorded_demo.legacy, "--wsshadow-route", "/ws/fac*")  # fmt: skip
+    result = pytester.runpytest("--collect-only", "-q", "--wsshadow-capture=" + str(recorded_demo.capture), "--wsshadow-target=" + recorded_demo.legacy, "--wsshadow-route", "/ws/fac*")  # fmt: skip
     listed = [line for line in result.outlines if line.startswith("wsshadow::")]
     assert sorted(listed) == sorted(item_id(s) for s in factory)
     one = factory[0]
-    result = pytester.runpytest("--collect-only", "-q", "--wsshadow-capture",
-                                str(recorded_demo.capture), "--wsshadow-target",
-                                recorded_demo.legacy, "--wsshadow-session", one.id[:6])  # fmt: skip
+    result = pytester.runpytest("--collect-only", "-q", "--wsshadow-capture=" + str(recorded_demo.capture), "--wsshadow-target=" + recorded_demo.legacy, "--wsshadow-session", one.id[:6])  # fmt: skip
     assert [line for line in result.outlines if line.startswith("wsshadow::")] == [item_id(one)]
 
 
@@ -156,19 +154,17 @@ def test_without_a_capture_the_plugin_does_nothing(pytester: pytest.Pytester) ->
 def test_bad_options_are_one_line_usage_errors(
     pytester: pytest.Pytester, recorded_demo: RecordedDemo, tmp_path: Path
 ) -> None:
-    no_target = pytester.runpytest("--wsshadow-capture", str(recorded_demo.capture))
+    no_target = pytester.runpytest("--wsshadow-capture=" + str(recorded_demo.capture))
     assert no_target.ret == pytest.ExitCode.USAGE_ERROR
     no_target.stderr.fnmatch_lines(["*wsshadow: --wsshadow-capture needs --wsshadow-target URL*"])
     corrupt = tmp_path / "corrupt.db"
     corrupt.write_bytes(b"not a sqlite file at all" * 100)
-    bad = pytester.runpytest("--wsshadow-capture", str(corrupt), "--wsshadow-target",
-                             recorded_demo.legacy)  # fmt: skip
+    bad = pytester.runpytest("--wsshadow-capture=" + str(corrupt), "--wsshadow-target=" + recorded_demo.legacy)  # fmt: skip
     assert bad.ret == pytest.ExitCode.USAGE_ERROR
     bad.stderr.fnmatch_lines([f"*wsshadow: {corrupt}: not a readable wsshadow capture*"])
     config = tmp_path / "wsshadow.toml"
     config.write_text("[diff]\nordering = 'sideways'\n")
-    bad = pytester.runpytest("--wsshadow-capture", str(recorded_demo.capture), "--wsshadow-target",
-                             recorded_demo.legacy, "--wsshadow-config", str(config))  # fmt: skip
+    bad = pytester.runpytest("--wsshadow-capture=" + str(recorded_demo.capture), "--wsshadow-target=" + recorded_demo.legacy, "--wsshadow-config=" + str(config))  # fmt: skip
     assert bad.ret == pytest.ExitCode.USAGE_ERROR
     bad.stderr.fnmatch_lines(["*wsshadow: *wsshadow.toml: [[]diff[]].ordering: expected*"])
     assert "Traceback" not in bad.stderr.str()
@@ -200,7 +196,5 @@ def test_fixture_in_custom_tests(pytester: pytest.Pytester, recorded_demo: Recor
             assert "{isolated.id}" in ids and len(ids) == 4 and len(wsshadow_replay.sessions()) == 16
         """
     )
-    result = pytester.runpytest("-k", "not wsshadow", "--wsshadow-capture",
-                                str(recorded_demo.capture), "--wsshadow-target",
-                                recorded_demo.consolidated, "--wsshadow-config", CONFIG)  # fmt: skip
+    result = pytester.runpytest("-k", "not wsshadow", "--wsshadow-capture=" + str(recorded_demo.capture), "--wsshadow-target=" + recorded_demo.consolidated, "--wsshadow-config=" + CONFIG)  # fmt: skip
     result.assert_outcomes(passed=3)
