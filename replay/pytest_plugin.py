@@ -1,7 +1,8 @@
 """The pytest plugin: every recorded session of a capture becomes a regression test.
 
 Registered through the ``pytest11`` entry point, so it loads in every pytest
-run; it does nothing unless ``--wsshadow-capture`` is given::
+run; it does nothing (and imports nothing heavy) unless ``--wsshadow-capture``
+is given::
 
     pytest --wsshadow-capture captures/prod.db --wsshadow-target ws://127.0.0.1:8000
 
@@ -13,7 +14,8 @@ live server stream with the RECORDED one under the route's diff config
 target (``--wsshadow-noise-runs``, default 1). An item fails with its grouped
 differences as the message, and errors with one line when the target is
 unreachable. Items are replayed in concurrent batches the first time one of
-them runs, so a capture costs about as long as its slowest sessions.
+them runs, so a capture costs about as long as its slowest sessions. The
+machinery lives in ``replay.pytest_session``.
 
 The ``wsshadow_replay`` fixture replays one named session for a custom test::
 
@@ -24,68 +26,15 @@ The ``wsshadow_replay`` fixture replays one named session for a custom test::
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
-import os
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
-from pathlib import Path
-from typing import Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
-from replay.carryover import CarryRule
-from replay.config import Config, discover_config
-from replay.credentials import Credentials, parse_credential
-from replay.engine import ReplayOptions, parse_header, replay_session, select_sessions
-from replay.errors import WsShadowError
-from replay.model import Session
-from replay.pacing import Pace
-from replay.regression import Difference, ReplayCheck, check_session, live_failure
-from replay.store import CaptureStore, SessionSummary
-from replay.targets import parse_route_map
+if TYPE_CHECKING:
+    from replay.pytest_session import WsShadowReplayer
 
-__all__ = [
-    "Difference",
-    "ReplayCheck",
-    "WsShadowReplayer",
-    "WsShadowSettings",
-    "pytest_addoption",
-    "pytest_configure",
-    "replay_check",
-    "wsshadow_replay",
-]
-
-_RUN = "pytest"
-
-
-# ---- settings ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class WsShadowSettings:
-    """What the command line and the config file say: capture, replay options, diff config."""
-
-    capture: Path
-    options: ReplayOptions
-    config: Config
-    noise_runs: int = 1
-    timing: bool = False
-
-    @property
-    def target(self) -> str:
-        return self.options.target
-
-    def with_target(
-        self, target: str | None = None, maps: Sequence[str] | None = None
-    ) -> WsShadowSettings:
-        """The same settings against another target and/or with other route maps."""
-        options = self.options
-        if target is not None:
-            options = replace(options, target=target)
-        if maps is not None:
-            options = replace(options, maps=tuple(parse_route_map(m) for m in maps))
-        return replace(self, options=options)
+__all__ = ["pytest_addoption", "pytest_configure", "wsshadow_replay"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -133,251 +82,30 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )  # fmt: skip
 
 
-def _settings(config: pytest.Config, capture: str) -> WsShadowSettings:
-    """Build the settings from the options and the config file; raises WsShadowError."""
-    opt = config.getoption
-    cfg = discover_config(opt("wsshadow_config"), cwd=config.rootpath)
-    target = opt("wsshadow_target") or cfg.targets.candidate
-    if not target or target == "recorded":
-        raise pytest.UsageError(
-            "wsshadow: --wsshadow-capture needs --wsshadow-target URL "
-            "(or [targets] candidate in the config)"
-        )
-    if opt("wsshadow_map"):
-        maps = tuple(parse_route_map(m) for m in opt("wsshadow_map"))
-    elif opt("wsshadow_no_maps"):
-        maps = ()
-    else:
-        maps = tuple(parse_route_map(m) for m in cfg.replay.maps)
-    credentials = dict(cfg.credentials)
-    credentials.update(parse_credential(c) for c in opt("wsshadow_credential"))
-    noise_runs = opt("wsshadow_noise_runs")
-    if noise_runs < 0:
-        raise pytest.UsageError("wsshadow: --wsshadow-noise-runs must not be negative")
-    base = Path(cfg.path).parent if cfg.path is not None else config.rootpath
-    rp = cfg.replay
-    options = ReplayOptions(
-        target=target,
-        maps=maps,
-        pace=Pace(rp.pace),
-        speed=rp.speed,
-        concurrency=rp.concurrency,
-        session_ids=tuple(opt("wsshadow_session")),
-        routes=tuple(opt("wsshadow_route")),
-        headers=tuple(parse_header(h) for h in rp.headers),
-        credentials=credentials,
-        env=dict(os.environ),
-        ca=(base / rp.ca) if rp.ca else None,
-        causal_timeout=rp.causal_timeout,
-        idle_timeout=rp.idle_timeout,
-        carry_rules=tuple(CarryRule(r.server, r.client, r.event) for r in cfg.carry_over),
-    )
-    path = Path(capture)
-    if not path.is_absolute():
-        path = Path(config.invocation_params.dir) / path
-    return WsShadowSettings(path, options, cfg, noise_runs, opt("wsshadow_timing"))
-
-
 def pytest_configure(config: pytest.Config) -> None:
     """Switch the collector on when ``--wsshadow-capture`` is given; otherwise do nothing."""
     capture = config.getoption("wsshadow_capture", None)
     if not capture:
         return
-    try:
-        settings = _settings(config, capture)
-        with CaptureStore.open(settings.capture) as store:
-            summaries = select_sessions(store, settings.options)
-    except WsShadowError as e:
-        raise pytest.UsageError(f"wsshadow: {e}") from None
-    config.pluginmanager.register(_Collection(settings, summaries), "wsshadow-collection")
+    from replay.pytest_session import activate
 
-
-# ---- replaying -------------------------------------------------------------------
-
-
-async def replay_check(
-    recorded: Session, settings: WsShadowSettings, credentials: Credentials | None = None
-) -> ReplayCheck:
-    """Replay ``recorded`` against the target (plus the noise runs, concurrently) and check it.
-
-    Never raises for target errors: an unreachable target is ``ReplayCheck.error``.
-    Raises BadInput for a credential that refers to an unset environment variable.
-    """
-    options = settings.options
-    if credentials is None:
-        credentials = Credentials.resolve(options.credentials, options.env or {})
-    runs = [_RUN] + [f"{_RUN}-noise-{i}" for i in range(1, settings.noise_runs + 1)]
-    replays = await asyncio.gather(
-        *(replay_session(recorded, options, run=r, credentials=credentials) for r in runs)
-    )
-    live, again = replays[0][0], [s for s, _ in replays[1:]]
-    config = settings.config.diff.for_route(recorded.route)
-    return check_session(
-        recorded, live, again, config, target=options.target, timing=settings.timing
-    )
-
-
-def _run_async(coro: Any) -> Any:
-    """Run a coroutine to completion in a private event loop on a worker thread.
-
-    A thread keeps the caller's event loop state (pytest-asyncio's) untouched
-    and works from inside a running loop too.
-    """
-    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="wsshadow") as pool:
-        return pool.submit(asyncio.run, coro).result()
-
-
-class _Collection:
-    """The plugin object registered when a capture is given: collects and replays."""
-
-    def __init__(self, settings: WsShadowSettings, summaries: Sequence[SessionSummary]) -> None:
-        self.settings = settings
-        self.summaries = list(summaries)
-        self.pending: list[str] = []
-        self.results: dict[str, ReplayCheck] = {}
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_collection_modifyitems(
-        self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
-    ) -> None:
-        top = _CaptureNode.from_parent(
-            session, name="wsshadow", nodeid="wsshadow", path=self.settings.capture
-        )
-        routes: dict[str, _RouteNode] = {}
-        for s in self.summaries:
-            parent = routes.get(s.route)
-            if parent is None:
-                parent = routes[s.route] = _RouteNode.from_parent(
-                    top, name=s.route, path=self.settings.capture
-                )
-            items.append(
-                WsShadowItem.from_parent(
-                    parent, name=s.id, path=self.settings.capture, collection=self, summary=s
-                )
-            )
-
-    def pytest_collection_finish(self, session: pytest.Session) -> None:
-        self.pending = [i.name for i in session.items if isinstance(i, WsShadowItem)]
-
-    def result(self, session_id: str) -> ReplayCheck:
-        """The check of ``session_id``, replaying it with the next batch when not yet done."""
-        if session_id not in self.results:
-            size = self.settings.options.concurrency
-            rest = [s for s in self.pending if s not in self.results and s != session_id]
-            self.results.update(_run_async(self._batch([session_id, *rest[: size - 1]])))
-        return self.results.pop(session_id)
-
-    async def _batch(self, ids: list[str]) -> dict[str, ReplayCheck]:
-        with CaptureStore.open(self.settings.capture) as store:
-            recorded = [store.get_session(i) for i in ids]
-        opts = self.settings.options
-        credentials = Credentials.resolve(opts.credentials, opts.env or {})
-        checks = await asyncio.gather(
-            *(replay_check(r, self.settings, credentials) for r in recorded)
-        )
-        return dict(zip(ids, checks, strict=True))
-
-
-# ---- collection nodes -----------------------------------------------------------
-
-
-class _CaptureNode(pytest.Collector):
-    """``wsshadow``: the capture's sessions, grouped by route."""
-
-    def collect(self) -> list[pytest.Item | pytest.Collector]:
-        return []  # items are made directly (pytest_collection_modifyitems)
-
-
-class _RouteNode(pytest.Collector):
-    """``wsshadow::<route>``."""
-
-    def collect(self) -> list[pytest.Item | pytest.Collector]:
-        return []
-
-
-class WsShadowItem(pytest.Item):
-    """One recorded session, replayed against the target and checked against the recording."""
-
-    def __init__(self, *, collection: _Collection, summary: SessionSummary, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.collection = collection
-        self.summary = summary
-        self.check: ReplayCheck | None = None
-
-    def setup(self) -> None:
-        try:
-            check = self.collection.result(self.name)
-        except WsShadowError as e:
-            pytest.fail(f"wsshadow: {e}", pytrace=False)
-        if check.error is not None and live_failure(check.live) is not None:
-            # No stream to compare: the item errors (in setup) with one line.
-            pytest.fail(f"wsshadow: {check.target}: {check.error}", pytrace=False)
-        self.check = check
-
-    def runtest(self) -> None:
-        assert self.check is not None
-        if not self.check.equivalent:
-            pytest.fail(self.check.explain(), pytrace=False)
-
-    def reportinfo(self) -> tuple[Path, int | None, str]:
-        return self.path, None, f"wsshadow {self.summary.route} {self.name}"
-
-
-# ---- the fixture -------------------------------------------------------------------
-
-
-class WsShadowReplayer:
-    """Replays named sessions of the capture for a custom test (the ``wsshadow_replay`` fixture).
-
-    ``replayer("SESSION_ID")`` blocks and returns a ``ReplayCheck``;
-    ``await replayer.replay("SESSION_ID")`` does the same inside an async test.
-    Session ids may be prefixes. ``target=`` replays against another URL;
-    ``maps=`` replaces the route maps (``maps=()``: the recorded routes as they are).
-    """
-
-    def __init__(self, settings: WsShadowSettings) -> None:
-        self.settings = settings
-
-    def sessions(self, route: str | None = None) -> list[str]:
-        """Recorded session ids, in recorded order (only ``route``'s when given)."""
-        with CaptureStore.open(self.settings.capture) as store:
-            return [s.id for s in store.summaries() if route is None or s.route == route]
-
-    def recorded(self, session_id: str) -> Session:
-        """The recorded session ``session_id`` (an id or a unique prefix)."""
-        with CaptureStore.open(self.settings.capture) as store:
-            return store.find_session(session_id)
-
-    async def replay(
-        self,
-        session_id: str,
-        *,
-        target: str | None = None,
-        maps: Sequence[str] | None = None,
-    ) -> ReplayCheck:
-        """Replay one session and check it against its recording (async)."""
-        settings = self.settings.with_target(target, maps)
-        return await replay_check(self.recorded(session_id), settings)
-
-    def __call__(
-        self,
-        session_id: str,
-        *,
-        target: str | None = None,
-        maps: Sequence[str] | None = None,
-    ) -> ReplayCheck:
-        """Replay one session and check it against its recording (blocking)."""
-        result: ReplayCheck = _run_async(self.replay(session_id, target=target, maps=maps))
-        return result
+    activate(config, capture)
 
 
 @pytest.fixture
 def wsshadow_replay(request: pytest.FixtureRequest) -> Iterator[WsShadowReplayer]:
     """A ``WsShadowReplayer`` over ``--wsshadow-capture`` and ``--wsshadow-target``.
 
-    Skips the test when pytest runs without ``--wsshadow-capture``.
+    ``wsshadow_replay("ID")`` returns a ``ReplayCheck`` (``.equivalent``,
+    ``.differences``, ``.live``, ``.recorded``, ``.explain()``); ``await
+    wsshadow_replay.replay("ID")`` in async tests. Skips the test when pytest
+    runs without ``--wsshadow-capture``.
     """
-    plugin = request.config.pluginmanager.get_plugin("wsshadow-collection")
-    if not isinstance(plugin, _Collection):
-        pytest.skip("wsshadow_replay needs --wsshadow-capture FILE and --wsshadow-target URL")
-    yield WsShadowReplayer(plugin.settings)
+    if request.config.getoption("wsshadow_capture", None):
+        from replay.pytest_session import replayer_for
+
+        replayer = replayer_for(request.config)
+        if replayer is not None:
+            yield replayer
+            return
+    pytest.skip("wsshadow_replay needs --wsshadow-capture FILE and --wsshadow-target URL")

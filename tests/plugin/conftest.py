@@ -24,8 +24,6 @@ from replay.redact import Redactor
 from replay.store import CaptureStore
 from tests.plugin.relay import recording_relay
 
-pytest_plugins = ["pytester"]
-
 
 @dataclass(frozen=True)
 class RecordedDemo:
