@@ -127,7 +127,10 @@ def activate(config: pytest.Config, capture: str) -> None:
             summaries = select_sessions(store, settings.options)
     except WsShadowError as e:
         raise pytest.UsageError(f"wsshadow: {e}") from None
-    config.pluginmanager.register(_Collection(settings, summaries), PLUGIN_NAME)
+    # Under pytest-xdist each worker runs only some items: batching ahead would
+    # replay sessions that other workers own, so workers replay one at a time.
+    batch = 1 if hasattr(config, "workerinput") else settings.options.concurrency
+    config.pluginmanager.register(_Collection(settings, summaries, batch), PLUGIN_NAME)
 
 
 # ---- replaying -------------------------------------------------------------------
@@ -168,8 +171,11 @@ def _run_async(coro: Any) -> Any:
 class _Collection:
     """The plugin object registered when a capture is given: collects and replays."""
 
-    def __init__(self, settings: WsShadowSettings, summaries: Sequence[SessionSummary]) -> None:
+    def __init__(
+        self, settings: WsShadowSettings, summaries: Sequence[SessionSummary], batch: int = 1
+    ) -> None:
         self.settings = settings
+        self.batch = max(1, batch)
         self.summaries = list(summaries)
         self.pending: list[str] = []
         self.results: dict[str, ReplayCheck] = {}
@@ -200,7 +206,7 @@ class _Collection:
     def result(self, session_id: str) -> ReplayCheck:
         """The check of ``session_id``, replaying it with the next batch when not yet done."""
         if session_id not in self.results:
-            size = self.settings.options.concurrency
+            size = self.batch
             rest = [s for s in self.pending if s not in self.results and s != session_id]
             self.results.update(_run_async(self._batch([session_id, *rest[: size - 1]])))
         return self.results.pop(session_id)
