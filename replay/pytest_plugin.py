@@ -77,6 +77,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Extra replays per session to learn what varies anyway (default 1; 0: none).",
     )  # fmt: skip
     group.addoption(
+        "--wsshadow-run", metavar="NAME", default=None,
+        help="Also store the replays in the capture as run NAME (noise: NAME-noise-N).",
+    )  # fmt: skip
+    group.addoption(
         "--wsshadow-timing", action="store_true", default=False,
         help="Also fail on latency differences against the recording ([diff.timing]).",
     )  # fmt: skip

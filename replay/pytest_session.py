@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import os
-from collections.abc import Sequence
+import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -22,8 +23,8 @@ from replay.carryover import CarryRule
 from replay.config import Config, discover_config
 from replay.credentials import Credentials, parse_credential
 from replay.engine import ReplayOptions, parse_header, replay_session, select_sessions
-from replay.errors import WsShadowError
-from replay.model import Session
+from replay.errors import BadInput, WsShadowError
+from replay.model import Run, Session, Source
 from replay.pacing import Pace
 from replay.regression import Difference, ReplayCheck, check_session, live_failure
 from replay.store import CaptureStore, SessionSummary
@@ -57,6 +58,13 @@ class WsShadowSettings:
     config: Config
     noise_runs: int = 1
     timing: bool = False
+    run: str | None = None
+    """Store the replays in the capture as this run (and ``<run>-noise-<n>``)."""
+
+    def run_names(self) -> list[str]:
+        """The run names the replays get: the live one first, then the noise runs."""
+        base = self.run or _RUN
+        return [base] + [f"{base}-noise-{i}" for i in range(1, self.noise_runs + 1)]
 
     @property
     def target(self) -> str:
@@ -116,7 +124,10 @@ def _settings(config: pytest.Config, capture: str) -> WsShadowSettings:
     path = Path(capture)
     if not path.is_absolute():
         path = Path(config.invocation_params.dir) / path
-    return WsShadowSettings(path, options, cfg, noise_runs, opt("wsshadow_timing"))
+    run = opt("wsshadow_run")
+    if run is not None and (not run or ":" in run):
+        raise pytest.UsageError(f"wsshadow: run name {run!r}: expected a name without ':'")
+    return WsShadowSettings(path, options, cfg, noise_runs, opt("wsshadow_timing"), run)
 
 
 def activate(config: pytest.Config, capture: str) -> None:
@@ -125,6 +136,12 @@ def activate(config: pytest.Config, capture: str) -> None:
         settings = _settings(config, capture)
         with CaptureStore.open(settings.capture) as store:
             summaries = select_sessions(store, settings.options)
+            for name in settings.run_names() if settings.run else ():
+                if store.get_run(name) is not None:
+                    raise BadInput(
+                        f"{settings.capture}: a run called {name!r} exists already; "
+                        "choose another --wsshadow-run"
+                    )
     except WsShadowError as e:
         raise pytest.UsageError(f"wsshadow: {e}") from None
     # Under pytest-xdist each worker runs only some items: batching ahead would
@@ -147,7 +164,7 @@ async def replay_check(
     options = settings.options
     if credentials is None:
         credentials = Credentials.resolve(options.credentials, options.env or {})
-    runs = [_RUN] + [f"{_RUN}-noise-{i}" for i in range(1, settings.noise_runs + 1)]
+    runs = settings.run_names()
     replays = await asyncio.gather(
         *(replay_session(recorded, options, run=r, credentials=credentials) for r in runs)
     )
@@ -168,6 +185,11 @@ def _run_async(coro: Any) -> Any:
         return pool.submit(asyncio.run, coro).result()
 
 
+def _replays(check: ReplayCheck) -> list[Session]:
+    """A check's replayed sessions: the live one, then the noise runs'."""
+    return [s for s in (check.live, *check.again) if s is not None]
+
+
 class _Collection:
     """The plugin object registered when a capture is given: collects and replays."""
 
@@ -178,6 +200,7 @@ class _Collection:
         self.batch = max(1, batch)
         self.summaries = list(summaries)
         self.pending: list[str] = []
+        self.started = time.time()
         self.results: dict[str, ReplayCheck] = {}
 
     @pytest.hookimpl(tryfirst=True)
@@ -208,8 +231,37 @@ class _Collection:
         if session_id not in self.results:
             size = self.batch
             rest = [s for s in self.pending if s not in self.results and s != session_id]
-            self.results.update(_run_async(self._batch([session_id, *rest[: size - 1]])))
+            batch = _run_async(self._batch([session_id, *rest[: size - 1]]))
+            if self.settings.run:
+                self._store(batch.values())
+            self.results.update(batch)
         return self.results.pop(session_id)
+
+    def _store(self, checks: Iterable[ReplayCheck]) -> None:
+        """Add a batch's replays to the capture's runs (created on the first batch)."""
+        now = time.time()
+        names = self.settings.run_names()
+        opts = self.settings.options
+        with CaptureStore.open(self.settings.capture) as store:
+            checks = list(checks)
+            sessions = [s for c in checks for s in _replays(c)]
+            store.put_sessions(sessions, on_conflict="replace")
+            for i, name in enumerate(names):
+                done = [r[i] for r in (_replays(c) for c in checks) if len(r) > i]
+                errors = sum(1 for r in done if live_failure(r) is not None)
+                old = store.get_run(name)
+                store.put_run(
+                    Run(
+                        name,
+                        opts.target,
+                        Source.REPLAY,
+                        opts.settings(),
+                        old.started_at if old is not None else self.started,
+                        now,
+                        (old.sessions if old is not None else 0) + len(done),
+                        (old.errors if old is not None else 0) + errors,
+                    )
+                )
 
     async def _batch(self, ids: list[str]) -> dict[str, ReplayCheck]:
         with CaptureStore.open(self.settings.capture) as store:

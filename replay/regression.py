@@ -53,7 +53,7 @@ class Difference:
 class ReplayCheck:
     """A replayed session checked against its recording.
 
-    ``live`` is the replayed session (None when the target never answered);
+    ``live`` is the replayed session (None when it was not replayed);
     ``noise`` lists the signatures suppressed because they also varied between
     two replays against the target; ``error`` says why there is no verdict.
     """
@@ -64,6 +64,8 @@ class ReplayCheck:
     differences: tuple[Difference, ...] = ()
     noise: tuple[str, ...] = ()
     error: str | None = None
+    again: tuple[Session, ...] = ()
+    """The extra replays noise was learned from."""
 
     @property
     def equivalent(self) -> bool:
@@ -130,7 +132,7 @@ def check_session(
     """
     error = live_failure(live)
     if error is not None:
-        return ReplayCheck(recorded, live, target, error=error)
+        return ReplayCheck(recorded, live, target, error=error, again=tuple(again))
     assert live is not None
     route = recorded.route
     norm = Normalizer(config)
@@ -157,4 +159,11 @@ def check_session(
             groups[sig] = Difference(
                 g.kind, sig, g.event, g.path, g.count + 1, g.expected, g.actual
             )
-    return ReplayCheck(recorded, live, target, tuple(groups.values()), tuple(sorted(suppressed)))
+    return ReplayCheck(
+        recorded,
+        live,
+        target,
+        differences=tuple(groups.values()),
+        noise=tuple(sorted(suppressed)),
+        again=tuple(again),
+    )

@@ -10,13 +10,17 @@ fail, and their messages name it.
 from __future__ import annotations
 
 import re
+import shutil
 import socket
 from pathlib import Path
 
 import pytest
 
+from replay.config import load_config
 from replay.demo import demo_config_path
+from replay.differ import diff_capture
 from replay.model import Session
+from replay.store import CaptureStore
 from tests.plugin.conftest import RecordedDemo
 
 pytestmark = pytest.mark.slow
@@ -198,3 +202,34 @@ def test_fixture_in_custom_tests(pytester: pytest.Pytester, recorded_demo: Recor
     )
     result = pytester.runpytest("-k", "not wsshadow", "--wsshadow-capture=" + str(recorded_demo.capture), "--wsshadow-target=" + recorded_demo.consolidated, "--wsshadow-config=" + CONFIG)  # fmt: skip
     result.assert_outcomes(passed=3)
+
+
+def test_replays_stored_as_a_run(
+    pytester: pytest.Pytester, recorded_demo: RecordedDemo, tmp_path: Path
+) -> None:
+    capture = tmp_path / "copy.db"
+    shutil.copy(recorded_demo.capture, capture)
+    args = [f"--wsshadow-capture={capture}", f"--wsshadow-config={CONFIG}",
+            f"--wsshadow-target={recorded_demo.consolidated}", "--wsshadow-route=/ws",
+            "--wsshadow-run=ci"]  # fmt: skip
+    rec = run(pytester, *args)
+    ws = [s for s in recorded_demo.sessions if s.route == "/ws"]
+    assert len(reports(rec)) == len(ws) == 5
+    with CaptureStore.open(capture) as store:
+        runs = {r.name: r for r in store.runs()}
+        assert set(runs) == {"ci", "ci-noise-1"}
+        assert runs["ci"].sessions == runs["ci-noise-1"].sessions == 5
+        assert runs["ci"].target == recorded_demo.consolidated
+        assert runs["ci"].ended_at is not None and runs["ci"].errors == 0
+        for s in ws:
+            live = store.get_session(f"ci:{s.id}")
+            assert live.provenance.origin == s.id and live.handshake.query == "mode=main"
+            assert store.get_session(f"ci-noise-1:{s.id}").provenance.run == "ci-noise-1"
+        report = diff_capture(store, "recorded", "ci", (), load_config(CONFIG).diff)
+    signatures = {d["signature"] for d in report["differences"]}
+    assert {"close /ws - code", "handshake /ws - subprotocol",
+            "changed_value /ws error_message error_code"} <= signatures  # fmt: skip
+    # the run name is taken now: a second run with it is refused with one line
+    again = pytester.runpytest(*args)
+    assert again.ret == pytest.ExitCode.USAGE_ERROR
+    again.stderr.fnmatch_lines(["*wsshadow: *copy.db: a run called 'ci' exists already*"])

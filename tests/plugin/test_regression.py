@@ -30,8 +30,9 @@ def chat(sid: str, run_id: str, status: str = "ok", close: int = 1000, gap: floa
 
 
 def test_equivalent_when_only_generated_ids_differ() -> None:
-    check = check_session(chat("rec", "r1"), chat("live", "r2"), [chat("again", "r3")], CONFIG)
-    assert check.equivalent and check.differences == ()
+    again = chat("again", "r3")
+    check = check_session(chat("rec", "r1"), chat("live", "r2"), [again], CONFIG)
+    assert check.equivalent and check.differences == () and check.again == (again,)
     assert check.noise == ("changed_value /ws done run_id", "changed_value /ws started run_id")
     assert "equivalent" in check.explain()
 
