@@ -68,6 +68,7 @@ class WsShadowSettings:
 
     @property
     def target(self) -> str:
+        """The URL replays go to."""
         return self.options.target
 
     def with_target(
