@@ -47,6 +47,7 @@ Location = tuple[str | None, int]
 """A server message's place in a stream: its event key and occurrence of that key."""
 
 _MIN_LEN = 6
+_UNSEEN = object()
 _ID_NUMBER = re.compile(r'[iI][dD]"\s*:\s*-?[0-9]')
 
 
@@ -173,12 +174,17 @@ class CarryPlan:
     ``sources`` maps a server message location to the (path, recorded value)
     pairs issued there that a later client message uses; ``uses`` maps a
     client data message's index to the recorded values it contains.
+    ``rule_recorded`` maps (rule index, client index) to the value the rule's
+    server path held in the recording before that client message: a rule
+    rewrites only client values equal to it (echoes), so a client that
+    deliberately sent something else is replayed as recorded.
     """
 
     sources: dict[Location, tuple[tuple[Path, Scalar], ...]] = field(default_factory=dict)
     uses: dict[int, tuple[Scalar, ...]] = field(default_factory=dict)
     rules: tuple[CarryRule, ...] = ()
     event_keys: tuple[str, ...] = DEFAULT_EVENT_KEYS
+    rule_recorded: dict[tuple[int, int], Any] = field(default_factory=dict)
 
     @property
     def active(self) -> bool:
@@ -225,8 +231,9 @@ def plan_carry_over(
     event_keys: tuple[str, ...] = DEFAULT_EVENT_KEYS,
 ) -> CarryPlan:
     """Find the server-issued values a recorded session's client echoes later."""
+    recorded = _rule_values(session, rules, event_keys) if rules else {}
     if not _may_carry(session):
-        return CarryPlan(rules=rules, event_keys=event_keys)
+        return CarryPlan(rules=rules, event_keys=event_keys, rule_recorded=recorded)
     client_seen: set[Any] = {v for _, v in session.handshake.request_headers}
     for piece in session.handshake.query.split("&"):
         client_seen.add(piece.partition("=")[2])
@@ -277,7 +284,36 @@ def plan_carry_over(
         uses=uses,
         rules=rules,
         event_keys=event_keys,
+        rule_recorded=recorded,
     )
+
+
+def _rule_values(
+    session: Session, rules: tuple[CarryRule, ...], event_keys: tuple[str, ...]
+) -> dict[tuple[int, int], Any]:
+    """(rule, client index) -> the rule's recorded server value before that client message."""
+    paths = [parse_path(r.server) for r in rules]
+    latest: dict[int, Any] = {}
+    out: dict[tuple[int, int], Any] = {}
+    client_index = 0
+    for m in session.messages:
+        if not m.opcode.is_data:
+            continue
+        if m.direction is Direction.SERVER:
+            doc = _parse(m.payload)
+            if doc is None:
+                continue
+            event = event_of(doc, event_keys)
+            for i, rule in enumerate(rules):
+                if rule.event is None or rule.event == event:
+                    matches = match_path(doc, paths[i])
+                    if matches:
+                        latest[i] = matches[0][1]
+            continue
+        for i, value in latest.items():
+            out[(i, client_index)] = value
+        client_index += 1
+    return out
 
 
 class CarryTracker:
@@ -333,7 +369,10 @@ class CarryTracker:
         for i, rule in enumerate(self.plan.rules):
             if i not in self.rule_values:
                 continue
+            echoed = self.plan.rule_recorded.get((i, index), _UNSEEN)
             for path, value in match_path(doc, parse_path(rule.client)):
+                if echoed is not _UNSEEN and value != echoed:
+                    continue  # not an echo of what the server said in the recording
                 if path and value != self.rule_values[i]:
                     _set(doc, path, self.rule_values[i])
                     changed = True

@@ -78,7 +78,9 @@ def build_replay_options(
     headers = cli.headers if cli.headers is not None else rc.headers
     credentials = dict(config.credentials)
     credentials.update(parse_credential(c) for c in cli.credentials)
-    ca = cli.ca if cli.ca is not None else (Path(rc.ca) if rc.ca else None)
+    ca = cli.ca
+    if ca is None and rc.ca:  # relative to the config file, like every path in it
+        ca = Path(rc.ca) if config.path is None else config.path.parent / rc.ca
     carry_rules = tuple(CarryRule(r.server, r.client, r.event) for r in config.carry_over)
     carry_rules += tuple(parse_carry_rule(c) for c in cli.carry)
     return ReplayOptions(

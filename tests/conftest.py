@@ -8,6 +8,10 @@ import pytest
 
 from replay.model import Close, Closer, Direction, Handshake, Message, Opcode, Provenance, Session
 
+# pytester runs the pytest plugin in the plugin tests (tests/plugin); it must be
+# requested from a top-level conftest.
+pytest_plugins = ["pytester"]
+
 
 def make_session(
     sid: str = "s1",

@@ -77,6 +77,21 @@ def test_explicit_rule_copies_between_paths() -> None:
     }
 
 
+def test_explicit_rule_rewrites_echoes_only() -> None:
+    """A client that sent something other than what the server said keeps its value."""
+    session = _session(
+        ("server", {"type": "connection_established", "user_id": "judy-jablonski"}),
+        ("client", {"payload": {"user_id": "judy-jablonski"}}),
+        ("client", {"payload": {"user_id": "someone-else"}}),
+    )
+    rule = CarryRule(server="user_id", client="payload.user_id", event="connection_established")
+    tracker = plan_carry_over(session, rules=(rule,)).tracker()
+    tracker.observe_server(json.dumps({"type": "connection_established", "user_id": "replayer"}))
+    echo, claim = (tracker.rewrite_client(i, session.messages[i + 1].payload) for i in (0, 1))
+    assert json.loads(echo) == {"payload": {"user_id": "replayer"}}
+    assert json.loads(claim) == {"payload": {"user_id": "someone-else"}}
+
+
 def test_path_patterns() -> None:
     doc = {"a": {"b": [{"id": 1}, {"id": 2}]}, "id": 0}
     assert [v for _, v in match_path(doc, parse_path("a.b.*.id"))] == [1, 2]
