@@ -39,6 +39,7 @@ __all__ = [
     "ws_server",
 ]
 
+
 def recorded(
     sid: str,
     payloads: list[tuple[str, str | bytes]],
@@ -70,12 +71,14 @@ def recorded(
         Provenance(source=Source.REPLAY if run else Source.JSONL, run=run, origin=origin),
     )
 
+
 def _turns(i: int, n: int) -> list[tuple[str, str | bytes]]:
     out: list[tuple[str, str | bytes]] = []
     for k in range(n):
         out.append(("client", json.dumps({"type": "ask", "n": k, "pad": "x" * 200})))
         out.append(("server", json.dumps({"type": "answer", "n": k, "session": i})))
     return out
+
 
 def make_capture(path: Path, sessions: int = 20, turns: int = 10) -> Path:
     """A capture with recorded sessions s0.. and a replay run r1 of each (several pages)."""
@@ -88,9 +91,11 @@ def make_capture(path: Path, sessions: int = 20, turns: int = 10) -> Path:
         )
     return path
 
+
 def digest(path: Path) -> str:
     """The file's sha256 (to prove a command left it alone)."""
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
 
 def cli(capsys: Any, argv: list[str]) -> tuple[int, str, str]:
     """Run ``wsshadow ARGV`` in-process; returns (exit code, stdout, stderr)."""
@@ -98,6 +103,7 @@ def cli(capsys: Any, argv: list[str]) -> tuple[int, str, str]:
     code = main([str(a) for a in argv])
     out = capsys.readouterr()
     return code, out.out, out.err
+
 
 def assert_one_error(result: tuple[int, str, str], *needles: str) -> str:
     """Exit 2, exactly one line on stderr (an error line), no traceback; returns the line."""
@@ -110,6 +116,7 @@ def assert_one_error(result: tuple[int, str, str], *needles: str) -> str:
     for needle in needles:
         assert needle in lines[0], (needle, lines[0])
     return lines[0]
+
 
 @contextmanager
 def ws_server(handler: Callable[[ServerConnection], None] | None = None) -> Iterator[str]:
@@ -127,6 +134,7 @@ def ws_server(handler: Callable[[ServerConnection], None] | None = None) -> Iter
         finally:
             server.shutdown()
             thread.join(5)
+
 
 @contextmanager
 def http_server(status: int) -> Iterator[str]:
@@ -168,4 +176,3 @@ def http_server(status: int) -> Iterator[str]:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(5)
         loop.close()
-

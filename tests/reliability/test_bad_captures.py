@@ -164,7 +164,7 @@ def test_a_good_capture_still_works_after_all_that(template: Path, tmp_path: Pat
         ["captures", "export", cap, tmp_path / "out.jsonl"],
         ["diff", cap, "--candidate", "r1", "--format", "json"],
     ):
-        code, out, err = cli(capsys, argv)
+        code, _out, err = cli(capsys, argv)
         assert code == 0, (argv, err)
     lines = (tmp_path / "out.jsonl").read_text().splitlines()
     assert len(lines) == 41 and json.loads(lines[0])["format_version"] == 1
