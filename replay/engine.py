@@ -381,8 +381,21 @@ class _Alarm:
             self.handle = None
 
 
+# Close codes the client library sends when the target breaks the protocol.
+_TARGET_FAULTS = {
+    1002: "the target broke the WebSocket protocol",
+    1007: "the target sent a text message that is not valid UTF-8",
+    1009: "the target sent a message too big to receive",
+}
+
+
 def _close_from(exc: ConnectionClosed, t: float) -> Close:
     rcvd, sent = exc.rcvd, exc.sent
+    if sent is not None and sent.code in _TARGET_FAULTS and not exc.rcvd_then_sent:
+        # The library failed the connection because of what the target sent: that is
+        # an error of this session, not a close the replayed client chose.
+        why = f"{_TARGET_FAULTS[sent.code]} ({sent.reason}); closed with {sent.code}"
+        return Close(sent.code, sent.reason, Closer.ERROR, error=why, t=t)
     if rcvd is not None and (sent is None or exc.rcvd_then_sent):
         code = None if rcvd.code == 1005 else rcvd.code
         return Close(code, rcvd.reason, Closer.SERVER, t=t)
