@@ -436,7 +436,8 @@ async def replay_session(
             recorded.id, session_id, url, False, handshake.status, error, 0, 0,
             plan.server_total, close, loop.time() - began,
         )  # fmt: skip
-        return Session(session_id, started_at, handshake, (), close, provenance), outcome
+        stored = Session(session_id, started_at, handshake, (), close, provenance)
+        return credentials.scrub_session(stored), _scrub_outcome(outcome, credentials)
 
     try:
         filled = credentials.fill_handshake(replace(request, request_headers=headers))
@@ -556,7 +557,20 @@ async def replay_session(
         recorded.id, session_id, url, True, 101, error, len(messages) - server_count,
         server_count, plan.server_total, close, loop.time() - began,
     )  # fmt: skip
-    return Session(session_id, started_at, handshake, tuple(messages), close, provenance), outcome
+    stored = Session(session_id, started_at, handshake, tuple(messages), close, provenance)
+    # The fresh credentials were for the target; the capture gets placeholders back.
+    return credentials.scrub_session(stored), _scrub_outcome(outcome, credentials)
+
+
+def _scrub_outcome(outcome: SessionOutcome, credentials: Credentials) -> SessionOutcome:
+    """An outcome whose URL and error (shown on the terminal) hold no credential."""
+    if not credentials.values:
+        return outcome
+    error = None if outcome.error is None else credentials.scrub_text(outcome.error)
+    close = outcome.close
+    if close is not None and close.error is not None:
+        close = replace(close, error=credentials.scrub_text(close.error))
+    return replace(outcome, url=credentials.scrub_text(outcome.url), error=error, close=close)
 
 
 # ---- a whole run -------------------------------------------------------------------

@@ -119,14 +119,16 @@ def assert_one_error(result: tuple[int, str, str], *needles: str) -> str:
 
 
 @contextmanager
-def ws_server(handler: Callable[[ServerConnection], None] | None = None) -> Iterator[str]:
+def ws_server(
+    handler: Callable[[ServerConnection], None] | None = None, **options: Any
+) -> Iterator[str]:
     """A threaded websockets server on 127.0.0.1 (echo by default); yields its ws:// URL."""
 
     def echo(ws: ServerConnection) -> None:
         for raw in ws:
             ws.send(raw)
 
-    with serve(handler or echo, "127.0.0.1", 0, max_size=None) as server:
+    with serve(handler or echo, "127.0.0.1", 0, max_size=None, **options) as server:
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
         try:
