@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import stat
+import time
 from pathlib import Path
 
 from kit import cli, recorded, ws_server
@@ -196,6 +197,10 @@ def test_replay_stores_placeholders_not_the_fresh_credentials(tmp_path: Path, ca
         for name, value in FRESH.items():
             argv += ["--credential", f"{name}={value}"]
         code, out, err = cli(capsys, argv)
+        # the server's handler thread may still be reading the last message
+        deadline = time.monotonic() + 5
+        while len(seen.get("messages", [])) < 2 and time.monotonic() < deadline:  # type: ignore[arg-type]
+            time.sleep(0.01)
     assert code == 0, err
     # the target got every fresh value...
     assert seen["auth"] == FRESH["authorization"]
