@@ -13,6 +13,7 @@ import pytest
 from kit import assert_one_error, cli, http_server, recorded, ws_server
 from websockets.sync.server import ServerConnection
 
+from replay.model import Run, Source
 from replay.store import CaptureStore
 
 
@@ -133,21 +134,20 @@ def test_sixteen_mib_frames_through_replay_and_diff(tmp_path: Path, capsys) -> N
     with CaptureStore.open(cap, create=True) as store:
         store.put_session(recorded("big", [("client", text), ("server", text)]))
 
-    def echo_changed(ws: ServerConnection) -> None:
-        for raw in ws:
-            doc = json.loads(raw)
-            doc["items"][12345] = "changed"
-            ws.send(json.dumps(doc))
-
-    with ws_server() as url:
+    with ws_server() as url:  # echo: 16 MiB each way over a real connection
         code, out, err = cli(capsys, ["replay", cap, "--target", url, "--run", "echo"])
-        assert code == 0, err
-    with ws_server(echo_changed) as url:
-        code, out, err = cli(capsys, ["replay", cap, "--target", url, "--run", "changed"])
         assert code == 0, err
     with CaptureStore.open(cap) as store:
         (s,) = store.iter_sessions("echo")
         assert [len(m.payload) for m in s.messages] == [len(text), len(text)]
+        # a candidate that differs in one item deep inside the 16 MiB answer
+        doc = json.loads(s.messages[1].payload)
+        doc["items"][12345] = "changed"
+        store.put_run(Run("changed", "ws://127.0.0.1:1", Source.REPLAY, {}, 1.0, 2.0, 1, 0))
+        store.put_session(
+            recorded("changed:big", [("client", text), ("server", json.dumps(doc))],
+                     run="changed", origin="big")
+        )  # fmt: skip
     # moving 16 MiB takes longer than the 1 ms recorded: timing is not what this test is about
     cfg = tmp_path / "wsshadow.toml"
     cfg.write_text("[diff.timing]\nfloor_ms = 60000\n")

@@ -92,7 +92,7 @@ config_dicts = _table(
 )
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(config_dicts)
 def test_schema_shaped_configs_give_a_config_or_a_named_config_error(data: dict[str, Any]) -> None:
     try:

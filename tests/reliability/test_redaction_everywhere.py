@@ -7,6 +7,7 @@ stale WAL frame) can hide one.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import stat
@@ -18,6 +19,7 @@ from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.server import ServerConnection
 
 from recorders.asgi import WsShadowRecorder
@@ -187,7 +189,10 @@ def test_replay_stores_placeholders_not_the_fresh_credentials(tmp_path: Path, ca
                             "proto": ws.subprotocol}))  # fmt: skip
         for raw in ws:
             seen.setdefault("messages", []).append(raw)  # type: ignore[union-attr]
-            ws.send(json.dumps({"type": "echo", "got": raw}))
+            # Once the client's close has arrived a send fails, but later messages
+            # already received are still read: keep going so none is missed.
+            with contextlib.suppress(ConnectionClosed):
+                ws.send(json.dumps({"type": "echo", "got": raw}))
 
     def first(conn: ServerConnection, offered: list[str]) -> str | None:
         return offered[0] if offered else None
