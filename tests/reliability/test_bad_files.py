@@ -251,3 +251,28 @@ def test_a_config_directory_or_missing_file(capture: Path, tmp_path: Path, capsy
 def test_binary_payload_control(capture: Path) -> None:
     # the base64 the bad-base64 case mangles is what a good binary message carries
     assert base64.b64decode(base64.b64encode(b"\x00\x01")) == b"\x00\x01"
+
+
+def test_a_zlib_bomb_is_refused_before_it_expands(tmp_path: Path, capsys) -> None:
+    """A .zhar that inflates past the limit is refused; memory stays near the limit."""
+    import zlib
+
+    from recorders.har import read_har
+    from replay.errors import CaptureError
+
+    packer = zlib.compressobj(9)
+    chunk = b" " * (1 << 20)
+    bomb = b"".join(packer.compress(chunk) for _ in range(64)) + packer.flush()
+    assert len(bomb) < 100_000  # 64 MiB of spaces in a few dozen KiB
+    src = tmp_path / "bomb.zhar"
+    src.write_bytes(bomb)
+    with pytest.raises(CaptureError, match="decompresses to more than 1,048,576 bytes"):
+        read_har(src, max_bytes=1 << 20)
+    good = tmp_path / "good.zhar"
+    good.write_bytes(zlib.compress(_har([_WS_ENTRY])))
+    assert len(read_har(good, max_bytes=1 << 20)) == 1
+    truncated = tmp_path / "cut.zhar"
+    truncated.write_bytes(zlib.compress(_har([_WS_ENTRY]))[:-20])
+    with pytest.raises(CaptureError, match="truncated"):
+        read_har(truncated)
+    assert_one_error(cli(capsys, ["captures", "import", truncated, tmp_path / "c.db"]), "truncated")
