@@ -126,6 +126,8 @@ def test_damaged_capture_gives_one_line_and_is_left_alone(
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.jsonl")]
     if damage == "newer-format" and command != "report":
         assert "version 99" in line and "upgrade" in line
+    if command != "report":
+        assert str(cap) in line  # the message names the file
 
 
 def test_newer_format_capture_keeps_its_data(template: Path, tmp_path: Path, capsys) -> None:
