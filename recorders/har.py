@@ -57,12 +57,16 @@ from replay.redact import placeholder
 
 __all__ = [
     "HAR_SUFFIXES",
+    "MAX_HAR_BYTES",
     "har_document",
     "import_har",
     "looks_like_har",
     "read_har",
     "write_har",
 ]
+
+MAX_HAR_BYTES = 2 << 30
+"""A compressed .zhar may expand to at most this many bytes (2 GiB): no zlib bombs."""
 
 HAR_SUFFIXES = (".har", ".zhar")
 """File name endings that mark a HAR file."""
@@ -77,7 +81,9 @@ _CONTROL = {9: Opcode.PING, 10: Opcode.PONG}
 # ---- reading the file ---------------------------------------------------------
 
 
-def _load(source: str | os.PathLike[str] | IO[bytes] | IO[str], name: str) -> Any:
+def _load(
+    source: str | os.PathLike[str] | IO[bytes] | IO[str], name: str, limit: int = MAX_HAR_BYTES
+) -> Any:
     """The parsed JSON document of a HAR file, path or stream (zlib .zhar accepted)."""
     if isinstance(source, str | os.PathLike):
         try:
@@ -89,7 +95,16 @@ def _load(source: str | os.PathLike[str] | IO[bytes] | IO[str], name: str) -> An
     if isinstance(raw, bytes):
         if raw[:1] == b"\x78":  # zlib header: mitmproxy's .zhar
             with contextlib.suppress(zlib.error):
-                raw = zlib.decompress(raw)
+                inflater = zlib.decompressobj()
+                out = inflater.decompress(raw, limit + 1)
+                if len(out) > limit:
+                    raise CaptureError(
+                        f"{name}: decompresses to more than {limit:,} bytes; not a HAR file "
+                        "wsshadow will read"
+                    )
+                if not inflater.eof:
+                    raise CaptureError(f"{name}: compressed HAR file is truncated")
+                raw = out
         try:
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError:
@@ -399,11 +414,15 @@ def read_har(
     source: str | os.PathLike[str] | IO[bytes] | IO[str],
     name: str | None = None,
     placeholders: Iterable[str] = (),
+    max_bytes: int = MAX_HAR_BYTES,
 ) -> list[Session]:
-    """All WebSocket sessions of a HAR file (path or stream); see ``har_document``."""
+    """All WebSocket sessions of a HAR file (path or stream); see ``har_document``.
+
+    A zlib-compressed file (.zhar) may expand to at most ``max_bytes``.
+    """
     if name is None:
         name = str(source) if isinstance(source, str | os.PathLike) else "<har>"
-    return har_document(_load(source, name), name, placeholders)
+    return har_document(_load(source, name, max_bytes), name, placeholders)
 
 
 def import_har(

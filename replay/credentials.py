@@ -17,10 +17,11 @@ from dataclasses import dataclass, field, replace
 from urllib.parse import quote
 
 from replay.errors import BadInput
-from replay.model import Handshake, Message
-from replay.redact import PLACEHOLDER_RE
+from replay.model import Close, Handshake, Message, Session
+from replay.redact import PLACEHOLDER_RE, placeholder
 
 __all__ = [
+    "MIN_SCRUB_LENGTH",
     "Credentials",
     "MissingCredential",
     "expand_env",
@@ -28,6 +29,10 @@ __all__ = [
 ]
 
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]")
+
+MIN_SCRUB_LENGTH = 4
+"""Credential values shorter than this are not scrubbed from stored replays (too common)."""
 
 
 class MissingCredential(BadInput):
@@ -68,18 +73,24 @@ class Credentials:
 
     values: Mapping[str, str] = field(default_factory=dict)
     broken: Mapping[str, str] = field(default_factory=dict)
+    env_values: Mapping[str, str] = field(default_factory=dict)
+    """Environment values a credential referenced (value -> credential key), scrubbed too."""
 
     @classmethod
     def resolve(cls, raw: Mapping[str, str], env: Mapping[str, str]) -> Credentials:
         """Credentials with ``${VAR}`` references expanded from ``env``."""
         values: dict[str, str] = {}
         broken: dict[str, str] = {}
+        env_values: dict[str, str] = {}
         for key, value in raw.items():
             try:
                 values[key.lower()] = expand_env(value, env, name=key)
             except MissingCredential as e:
                 broken[key.lower()] = str(e)
-        return cls(values, broken)
+                continue
+            for var in _ENV_RE.findall(value):
+                env_values[env[var]] = key.lower()
+        return cls(values, broken, env_values)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -150,3 +161,71 @@ class Credentials:
                     m = replace(m, payload=text)
             out.append(m)
         return tuple(out)
+
+    # ---- keeping fresh values out of stored replays ----------------------------
+
+    def _scrub_pairs(self) -> list[tuple[str, str]]:
+        """(secret as it may appear, placeholder) pairs, longest secret first."""
+        pairs: dict[str, str] = {}
+        sources = [*((v, k) for k, v in self.values.items()), *self.env_values.items()]
+        for value, key in sources:
+            kind, _, name = key.rpartition(":")
+            marker = placeholder(kind or "credential", _NAME_UNSAFE.sub("_", name) or "value")
+            for form in (value, json.dumps(value, ensure_ascii=False)[1:-1], quote(value, safe="")):
+                if len(form) >= MIN_SCRUB_LENGTH:
+                    pairs.setdefault(form, marker)
+        return sorted(pairs.items(), key=lambda p: -len(p[0]))
+
+    def scrub_text(self, text: str) -> str:
+        """``text`` with every supplied credential value put back as a placeholder."""
+        for secret, marker in self._scrub_pairs():
+            if secret in text:
+                text = text.replace(secret, marker)
+        return text
+
+    def scrub_session(self, session: Session) -> Session:
+        """A replayed session with no supplied credential value left in it, anywhere.
+
+        Replay sends fresh credentials; what it stores must hold placeholders
+        again, whatever the field is called and even where the target echoes
+        a credential back (headers, subprotocols, query, messages, close).
+        Values shorter than ``MIN_SCRUB_LENGTH`` are left alone.
+        """
+        pairs = self._scrub_pairs()
+        if not pairs:
+            return session
+
+        def text(value: str) -> str:
+            for secret, marker in pairs:
+                if secret in value:
+                    value = value.replace(secret, marker)
+            return value
+
+        def data(value: bytes) -> bytes:
+            for secret, marker in pairs:
+                raw = secret.encode("utf-8")
+                if raw in value:
+                    value = value.replace(raw, marker.encode("utf-8"))
+            return value
+
+        h = session.handshake
+        handshake = replace(
+            h,
+            query=text(h.query),
+            request_headers=tuple((k, text(v)) for k, v in h.request_headers),
+            subprotocols=tuple(text(p) for p in h.subprotocols),
+            subprotocol=None if h.subprotocol is None else text(h.subprotocol),
+            response_headers=tuple((k, text(v)) for k, v in h.response_headers),
+        )
+        messages = tuple(
+            replace(m, payload=text(m.payload) if isinstance(m.payload, str) else data(m.payload))
+            for m in session.messages
+        )
+        close: Close | None = session.close
+        if close is not None:
+            close = replace(
+                close,
+                reason=text(close.reason),
+                error=None if close.error is None else text(close.error),
+            )
+        return replace(session, handshake=handshake, messages=messages, close=close)

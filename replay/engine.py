@@ -381,8 +381,21 @@ class _Alarm:
             self.handle = None
 
 
+# Close codes the client library sends when the target breaks the protocol.
+_TARGET_FAULTS = {
+    1002: "the target broke the WebSocket protocol",
+    1007: "the target sent a text message that is not valid UTF-8",
+    1009: "the target sent a message too big to receive",
+}
+
+
 def _close_from(exc: ConnectionClosed, t: float) -> Close:
     rcvd, sent = exc.rcvd, exc.sent
+    if sent is not None and sent.code in _TARGET_FAULTS and not exc.rcvd_then_sent:
+        # The library failed the connection because of what the target sent: that is
+        # an error of this session, not a close the replayed client chose.
+        why = f"{_TARGET_FAULTS[sent.code]} ({sent.reason}); closed with {sent.code}"
+        return Close(sent.code, sent.reason, Closer.ERROR, error=why, t=t)
     if rcvd is not None and (sent is None or exc.rcvd_then_sent):
         code = None if rcvd.code == 1005 else rcvd.code
         return Close(code, rcvd.reason, Closer.SERVER, t=t)
@@ -423,7 +436,8 @@ async def replay_session(
             recorded.id, session_id, url, False, handshake.status, error, 0, 0,
             plan.server_total, close, loop.time() - began,
         )  # fmt: skip
-        return Session(session_id, started_at, handshake, (), close, provenance), outcome
+        stored = Session(session_id, started_at, handshake, (), close, provenance)
+        return credentials.scrub_session(stored), _scrub_outcome(outcome, credentials)
 
     try:
         filled = credentials.fill_handshake(replace(request, request_headers=headers))
@@ -543,7 +557,20 @@ async def replay_session(
         recorded.id, session_id, url, True, 101, error, len(messages) - server_count,
         server_count, plan.server_total, close, loop.time() - began,
     )  # fmt: skip
-    return Session(session_id, started_at, handshake, tuple(messages), close, provenance), outcome
+    stored = Session(session_id, started_at, handshake, tuple(messages), close, provenance)
+    # The fresh credentials were for the target; the capture gets placeholders back.
+    return credentials.scrub_session(stored), _scrub_outcome(outcome, credentials)
+
+
+def _scrub_outcome(outcome: SessionOutcome, credentials: Credentials) -> SessionOutcome:
+    """An outcome whose URL and error (shown on the terminal) hold no credential."""
+    if not credentials.values:
+        return outcome
+    error = None if outcome.error is None else credentials.scrub_text(outcome.error)
+    close = outcome.close
+    if close is not None and close.error is not None:
+        close = replace(close, error=credentials.scrub_text(close.error))
+    return replace(outcome, url=credentials.scrub_text(outcome.url), error=error, close=close)
 
 
 # ---- a whole run -------------------------------------------------------------------

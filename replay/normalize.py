@@ -26,6 +26,7 @@ from replay.config import RouteDiffConfig
 from replay.model import Direction, Message, Opcode, Session
 
 __all__ = [
+    "MAX_JSON_DEPTH",
     "Format",
     "IgnoreRules",
     "Normalized",
@@ -36,6 +37,10 @@ __all__ = [
 ]
 
 Format = Literal["json", "text", "binary"]
+
+MAX_JSON_DEPTH = 100
+"""JSON nested deeper than this is compared as text: the field-by-field comparison
+recurses once per level and must stay clear of Python's recursion limit."""
 _Parsed = tuple[Format, str, "str | None", str | bytes, Any]
 ParseCache = dict[str, _Parsed]
 """Raw text -> (format, key, event, fast-path text, value); share it within one session."""
@@ -121,6 +126,23 @@ class Normalized(NamedTuple):
     masked: str | bytes
     value: Any
     raw: str | bytes
+
+
+def _too_deep(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
+    """True when ``value`` nests lists and objects more than ``limit`` deep (no recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children: Any = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+    return False
 
 
 def display_payload(n: Normalized) -> Any:
@@ -359,9 +381,13 @@ class Normalizer:
         except ValueError:
             try:  # what orjson refuses but Python's json reads (NaN, huge integers)
                 value = json.loads(text)
-            except ValueError:
+            except (ValueError, RecursionError):  # nested past orjson's 1024 levels: text
                 masked = self.mask_text(text)
                 return ("text", "<text>", None, masked, masked)
+        # str.count is fast; only a document with that many brackets can be that deep.
+        if text.count("[") + text.count("{") > MAX_JSON_DEPTH and _too_deep(value):
+            masked = self.mask_text(text)
+            return ("text", "<text>", None, masked, masked)
         event = self.event_key(value)
         return ("json", event if event is not None else "<json>", event, text, value)
 

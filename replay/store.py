@@ -300,8 +300,25 @@ class CaptureStore:
     def __enter__(self) -> CaptureStore:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
+        # Damage SQLite only notices deep inside a read: name the file it is in. With
+        # several captures open (merge) the error passes each one; only the damaged
+        # one claims it (checked on this error path only).
+        damaged = type(exc) is sqlite3.DatabaseError and not self._healthy()
         self.close()
+        if damaged:
+            raise CaptureError(
+                f"{self.path}: capture file is damaged or unreadable ({exc})"
+            ) from None
+
+    def _healthy(self) -> bool:
+        try:
+            row = self.db.conn.execute("PRAGMA quick_check(1)").fetchone()
+        except sqlite3.Error:
+            return False
+        return row is not None and row[0] == "ok"
 
     # ---- writing -----------------------------------------------------------
 

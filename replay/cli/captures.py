@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -113,22 +115,35 @@ def captures_import(
 
 
 class _atomic_output:
-    """Write to OUT.tmp and rename on success, so a failed export leaves no half file."""
+    """Write to a fresh owner-only temporary file beside OUT and rename it on success.
+
+    A failed export leaves no half file, the export is mode 0600 like a
+    capture (it holds the same sessions), and a planted ``OUT.tmp`` symlink
+    cannot redirect the write: the temporary name is new and opened O_EXCL.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.tmp = path.with_name(path.name + ".tmp")
+        self.tmp: Path | None = None
 
     def __enter__(self):  # type: ignore[no-untyped-def]
+        directory = self.path.parent if str(self.path.parent) else Path(".")
         try:
-            self.f = self.tmp.open("wb")
+            fd, name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=directory)
         except OSError as e:
             raise BadInput(f"{self.path}: cannot write ({e.strerror})") from None
+        self.tmp = Path(name)
+        self.f = os.fdopen(fd, "wb")
         return self.f
 
     def __exit__(self, kind, exc, tb) -> None:  # type: ignore[no-untyped-def]
         self.f.close()
+        assert self.tmp is not None
         if kind is None:
-            self.tmp.replace(self.path)
-        else:
-            self.tmp.unlink(missing_ok=True)
+            try:
+                os.replace(self.tmp, self.path)
+                return
+            except OSError as e:
+                self.tmp.unlink(missing_ok=True)
+                raise BadInput(f"{self.path}: cannot write ({e.strerror})") from None
+        self.tmp.unlink(missing_ok=True)

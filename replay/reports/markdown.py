@@ -53,8 +53,13 @@ def md_escape(text: Any, limit: int | None = None) -> str:
 
 
 def _summary_escape(text: Any, limit: int = 200) -> str:
-    """Text inside ``<summary>`` (raw HTML: no Markdown processing there)."""
-    return html.escape(truncate(clean_text(str(text)), limit), quote=True)
+    """Text inside ``<summary>`` (raw HTML: no Markdown processing there).
+
+    Brackets become entities and ``@`` gets a zero-width space anyway: some
+    renderers do process Markdown there, and GitHub links mentions in any text.
+    """
+    s = html.escape(truncate(clean_text(str(text)), limit), quote=True)
+    return s.replace("[", "&#91;").replace("]", "&#93;").replace("@", "@&#8203;")
 
 
 def _fence(body: str, info: str = "") -> str:

@@ -59,3 +59,17 @@ def test_parse_credential() -> None:
     assert parse_credential("authorization=Bearer x=y") == ("authorization", "Bearer x=y")
     with pytest.raises(Exception, match="NAME=VALUE"):
         parse_credential("novalue")
+
+
+def test_scrub_puts_placeholders_back_in_every_encoding() -> None:
+    creds = Credentials.resolve(
+        {"authorization": "Bearer ${TOK}", "query:token": "a b&c", "pin": "12"},
+        {"TOK": "tok-ABCDEF"},
+    )
+    assert creds.scrub_text("x Bearer tok-ABCDEF y") == "x ${redacted:credential:authorization} y"
+    # the environment value alone, the query-encoded and the JSON-escaped forms go too
+    assert "tok-ABCDEF" not in creds.scrub_text("raw tok-ABCDEF")
+    assert creds.scrub_text("token=a%20b%26c") == "token=${redacted:query:token}"
+    # values shorter than MIN_SCRUB_LENGTH are left alone (they would eat ordinary text)
+    assert creds.scrub_text("room 12") == "room 12"
+    assert Credentials({}).scrub_text("Bearer x") == "Bearer x"
