@@ -55,9 +55,9 @@ def test_get_sessions_pages_and_reports_missing_or_damaged(tmp_path: Path) -> No
         conn.execute("UPDATE frames SET opcode = 'bogus' WHERE session_id = 's0001'")
         conn.commit()
         conn.close()
-        with pytest.raises(CaptureError, match="s0001.*damaged"):
+        with pytest.raises(CaptureError, match=r"s0001.*damaged"):
             store.get_sessions(ids[:5])
-        with pytest.raises(CaptureError, match="s0001.*damaged"):
+        with pytest.raises(CaptureError, match=r"s0001.*damaged"):
             store.get_session("s0001")
 
 
