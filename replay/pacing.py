@@ -25,10 +25,12 @@ target to close, then close.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
-from replay.model import Closer, Direction, Message, Session
+from replay.model import Closer, Direction, Message, Opcode, Session
 
 __all__ = [
     "Action",
@@ -108,19 +110,40 @@ class PacingPlan:
     close_t: float
 
 
+_new = object.__new__
+_SLOTS: Any = ClientStep.__dict__  # slot descriptors, to fill a frozen ClientStep directly
+_set_index: Callable[[ClientStep, int], None] = _SLOTS["index"].__set__
+_set_message: Callable[[ClientStep, Message], None] = _SLOTS["message"].__set__
+_set_after_server: Callable[[ClientStep, int], None] = _SLOTS["after_server"].__set__
+_set_gap: Callable[[ClientStep, float], None] = _SLOTS["gap"].__set__
+
+
+def _client_step(index: int, message: Message, after_server: int, gap: float) -> ClientStep:
+    """``ClientStep(...)`` without the frozen ``__init__``'s cost (one per client message)."""
+    step: ClientStep = _new(ClientStep)
+    _set_index(step, index)
+    _set_message(step, message)
+    _set_after_server(step, after_server)
+    _set_gap(step, gap)
+    return step
+
+
 def plan_session(session: Session) -> PacingPlan:
     """The pacing plan of a recorded session (its client data messages, counted)."""
     steps: list[ClientStep] = []
     server_seen = 0
     last_client_t = 0.0
+    text, binary, server = Opcode.TEXT, Opcode.BINARY, Direction.SERVER
     for m in session.messages:
-        if not m.opcode.is_data:
+        opcode = m.opcode
+        if opcode is not text and opcode is not binary:
             continue
-        if m.direction is Direction.SERVER:
+        if m.direction is server:
             server_seen += 1
             continue
-        steps.append(ClientStep(len(steps), m, server_seen, max(0.0, m.t - last_client_t)))
-        last_client_t = m.t
+        t = m.t
+        steps.append(_client_step(len(steps), m, server_seen, max(0.0, t - last_client_t)))
+        last_client_t = t
     close = session.close
     code = 1000
     if close is not None and close.code is not None and close.code not in _UNSENDABLE_CODES:
