@@ -556,7 +556,8 @@ async def _play(
             deadline = pacer.next_deadline()
             if deadline is None or deadline <= now():
                 continue
-            alarm.arm(deadline)
+            if alarm.handle is None or deadline < alarm.when:
+                alarm.arm(deadline)
             alarm.waiting = True
             try:
                 data = await recv()

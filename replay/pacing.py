@@ -200,13 +200,19 @@ class Pacer:
         self.last_activity = start
         self.finished = False
         self.server_closed_at: float | None = None
+        # Read on every message: kept flat so the hot path does no attribute chains.
+        self._steps = plan.steps
+        self._total = len(plan.steps)
+        self._causal = settings.pace is Pace.CAUSAL
+        self._causal_timeout = settings.causal_timeout
 
     # ---- events -------------------------------------------------------------
 
     def server_message_arrived(self, now: float) -> None:
         """The target sent a data message at ``now``."""
         self.server_count += 1
-        self.last_activity = max(self.last_activity, now)
+        if now > self.last_activity:
+            self.last_activity = now
 
     def server_closed(self, now: float) -> None:
         """The target closed the connection (or it was lost): the session is over."""
@@ -228,15 +234,34 @@ class Pacer:
         """The actions due at ``now``; handed-out sends count as sent at ``now``."""
         if self.finished:
             return ()
-        steps = self.plan.steps
+        steps = self._steps
+        total = self._total
+        i = self.next_step
         actions: list[Action] = []
-        while self.next_step < len(steps) and self._due(steps[self.next_step], now):
-            actions.append(steps[self.next_step])
-            self.next_step += 1
-            self.last_send = now
-            if now > self.last_activity:
-                self.last_activity = now
-        if self.next_step >= len(steps):
+        if self._causal:
+            # _due for causal pacing, inlined: this runs once per server message.
+            timeout = self._causal_timeout
+            while i < total:
+                step = steps[i]
+                if step.after_server > self.server_count and now < (
+                    self.last_send + step.gap + timeout
+                ):
+                    break
+                actions.append(step)
+                i += 1
+                self.next_step = i
+                self.last_send = now
+                if now > self.last_activity:
+                    self.last_activity = now
+        else:
+            while i < total and self._due(steps[i], now):
+                actions.append(steps[i])
+                i += 1
+                self.next_step = i
+                self.last_send = now
+                if now > self.last_activity:
+                    self.last_activity = now
+        if i >= total:
             close = self._close_due(now)
             if close is not None:
                 actions.append(close)
@@ -250,6 +275,9 @@ class Pacer:
         """
         if self.finished:
             return None
+        if self._causal and self.next_step < self._total:
+            step = self._steps[self.next_step]
+            return self.last_send + step.gap + self._causal_timeout
         s = self.settings
         if not self.sent_all:
             step = self.plan.steps[self.next_step]
