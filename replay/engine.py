@@ -467,14 +467,14 @@ async def _play(
         return _Played(session_id, started_at, handshake, [], close, provenance), outcome
 
     try:
-        filled = credentials.fill_handshake(replace(request, request_headers=headers))
+        filled = credentials.fill_handshake(shown)  # the request side, headers already cut
         payloads = [m.payload for m in credentials.fill_messages(s.message for s in plan.steps)]
         url = build_url(options.target, recorded.route, filled.query, options.maps)
     except (MissingCredential, BadInput) as e:
         return failed(shown, str(e))
     path = url.split("://", 1)[1].partition("/")[2]
     route, _, query = ("/" + path).partition("?")
-    shown = replace(shown, route=route, query=query)
+    shown = Handshake(route, query, headers, request.subprotocols, status=None)
     observer.session_started(recorded.id, url)
     if options.carry_over:
         carry_plan = plan_carry_over(recorded, options.carry_rules, options.event_keys)
@@ -512,11 +512,14 @@ async def _play(
         return failed(shown, f"unreachable: {e or type(e).__name__}")
 
     t0 = loop.time()
-    handshake = replace(
-        shown,
-        status=101,
-        subprotocol=ws.subprotocol,
-        response_headers=tuple(ws.response.headers.raw_items()) if ws.response else (),
+    handshake = Handshake(
+        route,
+        query,
+        headers,
+        request.subprotocols,
+        101,
+        ws.subprotocol,
+        tuple(ws.response.headers.raw_items()) if ws.response else (),
     )
     pacer = Pacer(plan, pacing or options.pacing(), t0)
     alarm = _Alarm(loop)
