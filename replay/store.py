@@ -19,6 +19,8 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import groupby
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Literal
 
@@ -127,6 +129,7 @@ _DIRECTIONS: dict[str, Direction] = {d.value: d for d in Direction}
 # Pages of session ids loaded with one frames query (well under SQLite's variable limit).
 _LOAD_PAGE = 256
 
+_first = itemgetter(0)
 _new = object.__new__
 _SLOTS: Any = Message.__dict__  # the slot descriptors, to fill a frozen Message directly
 _set_seq: Callable[[Message, Any], None] = _SLOTS["seq"].__set__
@@ -153,11 +156,14 @@ def _message(seq: int, t: float, direction: Direction, opcode: Opcode, payload: 
 
 
 def _decode_frames(rows: Iterable[tuple[Any, ...]]) -> tuple[Message, ...]:
-    """Messages from ``(seq, t, direction, opcode, text, data)`` rows; KeyError/TypeError when damaged."""
+    """Messages from ``(session_id, seq, t, direction, opcode, text, data)`` rows.
+
+    Raises KeyError or TypeError when a row is damaged.
+    """
     out: list[Message] = []
     append = out.append
     text_op = Opcode.TEXT
-    for seq, t, direction, opcode, text, data in rows:
+    for _, seq, t, direction, opcode, text, data in rows:
         op = _OPCODES[opcode]
         if op is text_op:
             payload: str | bytes = text if text is not None else ""
@@ -605,7 +611,7 @@ class CaptureStore:
 
     def _messages(self, session_id: str) -> tuple[Message, ...]:
         rows = self.db.conn.execute(
-            "SELECT seq, t, direction, opcode, text, data FROM frames "
+            "SELECT session_id, seq, t, direction, opcode, text, data FROM frames "
             "WHERE session_id = ? ORDER BY seq",
             (session_id,),
         )
@@ -622,16 +628,9 @@ class CaptureStore:
             f"WHERE session_id IN ({marks}) ORDER BY session_id, seq",
             tuple(session_ids),
         ).fetchall()
-        grouped: dict[str, list[tuple[Any, ...]]] = {}
-        for row in rows:
-            rest = row[1:]
-            got = grouped.get(row[0])
-            if got is None:
-                grouped[row[0]] = [rest]
-            else:
-                got.append(rest)
         out = {}
-        for session_id, frames in grouped.items():
+        # Rows come sorted by session: groupby splits them without a Python step per row.
+        for session_id, frames in groupby(rows, _first):
             try:
                 out[session_id] = _decode_frames(frames)
             except (KeyError, ValueError, TypeError) as e:
