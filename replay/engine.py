@@ -392,7 +392,7 @@ def _close_from(exc: ConnectionClosed, t: float) -> Close:
     return Close(None, "", Closer.ERROR, error="connection lost without a close frame", t=t)
 
 
-Frame = tuple[int, float, Direction, Opcode, str | bytes]
+_Frame = tuple[int, float, Direction, Opcode, str | bytes]
 """A replayed message before it becomes a ``Message``: (seq, t, direction, opcode, payload)."""
 
 
@@ -403,7 +403,7 @@ class _Played:
     id: str
     started_at: float
     handshake: Handshake
-    frames: list[Frame]
+    frames: list[_Frame]
     close: Close | None
     provenance: Provenance
 
@@ -524,7 +524,7 @@ async def _play(
     pacer = Pacer(plan, pacing or options.pacing(), t0)
     alarm = _Alarm(loop)
     # Frames stay tuples until someone needs a Message (the run writer stores them as rows).
-    frames: list[Frame] = []
+    frames: list[_Frame] = []
     close: Close | None = None
     server_count = 0
     client = Direction.CLIENT
