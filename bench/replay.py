@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import json
 import multiprocessing
+import os
 import statistics
 import sys
 import tempfile
@@ -104,6 +105,7 @@ def main() -> None:
     here, there = multiprocessing.Pipe()
     server = multiprocessing.Process(target=serve_echo, args=(there,), daemon=True)
     server.start()
+    load_before = os.getloadavg()[0]
     try:
         url = f"ws://127.0.0.1:{here.recv()}"
         times: dict[str, list[float]] = {"minimal": [], "wsshadow": []}
@@ -166,6 +168,9 @@ def main() -> None:
         ],
         rows,
     )
+    # The ratio depends on who is the bottleneck: on a quiet machine the client
+    # (ratio ~ CPU ratio), on a busy one the echo server (ratio closer to 1).
+    print(f"load average (1 min): {load_before:.2f} before, {os.getloadavg()[0]:.2f} after")
 
 
 if __name__ == "__main__":

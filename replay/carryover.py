@@ -205,19 +205,21 @@ def _may_carry(session: Session) -> bool:
     """
     issued: set[str] = set()
     said: set[str] = set()
+    text_op = Opcode.TEXT
+    server = Direction.SERVER
+    id_number = _ID_NUMBER.search
     for m in session.messages:
         text = m.payload
-        if not isinstance(text, str) or m.opcode is not Opcode.TEXT:
+        if m.opcode is not text_op or not isinstance(text, str):
             continue
         if "\\" in text:
             return True  # escapes: raw text and parsed values may differ
         strings = text.split('"')[1::2]
-        if m.direction is Direction.SERVER:
-            if _ID_NUMBER.search(text):
+        if m.direction is server:
+            # The regex needs 'd"' or 'D"': two substring tests spare most texts the search.
+            if ('d"' in text or 'D"' in text) and id_number(text):
                 return True
-            for v in strings:
-                if len(v) >= _MIN_LEN and v not in said:
-                    issued.add(v)
+            issued.update(v for v in strings if len(v) >= _MIN_LEN and v not in said)
         else:
             if issued and any(v in text for v in issued):
                 return True

@@ -34,7 +34,7 @@ from websockets.typing import Subprotocol
 
 from replay.carryover import DEFAULT_EVENT_KEYS, CarryPlan, CarryRule, plan_carry_over
 from replay.credentials import Credentials, MissingCredential
-from replay.errors import BadInput
+from replay.errors import BadInput, CaptureError
 from replay.model import (
     Close,
     Closer,
@@ -48,7 +48,7 @@ from replay.model import (
     Session,
     Source,
 )
-from replay.pacing import CloseSession, Pace, Pacer, PacingSettings, plan_session
+from replay.pacing import ClientStep, CloseSession, Pace, Pacer, PacingSettings, plan_session
 from replay.store import CaptureStore, SessionSummary
 from replay.targets import RouteMap, build_url, parse_target
 
@@ -82,7 +82,7 @@ _DROPPED_HEADERS = frozenset(
         "user-agent",
     }
 )
-_BATCH = 25
+_BATCH = 100
 
 
 @dataclass(frozen=True)
@@ -405,6 +405,29 @@ def _close_from(exc: ConnectionClosed, t: float) -> Close:
     return Close(None, "", Closer.ERROR, error="connection lost without a close frame", t=t)
 
 
+_Frame = tuple[int, float, Direction, Opcode, str | bytes]
+"""A replayed message before it becomes a ``Message``: (seq, t, direction, opcode, payload)."""
+
+
+@dataclass(slots=True)
+class _Played:
+    """A replayed session as the engine produced it: frames still plain tuples."""
+
+    id: str
+    started_at: float
+    handshake: Handshake
+    frames: list[_Frame]
+    close: Close | None
+    provenance: Provenance
+
+    def session(self) -> Session:
+        """The replayed session as a model value."""
+        messages = tuple(Message(*f) for f in self.frames)
+        return Session(
+            self.id, self.started_at, self.handshake, messages, self.close, self.provenance
+        )
+
+
 async def replay_session(
     recorded: Session,
     options: ReplayOptions,
@@ -418,6 +441,24 @@ async def replay_session(
 
     Returns the replayed session (id ``RUN:ORIGIN``, ready to store) and its outcome.
     """
+    played, outcome = await _play(
+        recorded, options, run=run, credentials=credentials, ssl_context=ssl_context,
+        observer=observer,
+    )  # fmt: skip
+    return played.session(), outcome
+
+
+async def _play(
+    recorded: Session,
+    options: ReplayOptions,
+    *,
+    run: str,
+    credentials: Credentials,
+    ssl_context: ssl.SSLContext | None = None,
+    observer: ReplayObserver | None = None,
+    pacing: PacingSettings | None = None,
+) -> tuple[_Played, SessionOutcome]:
+    """``replay_session`` without building a ``Message`` per frame (the run writer stores tuples)."""
     loop = asyncio.get_running_loop()
     observer = observer or ReplayObserver()
     started_at = time.time()
@@ -430,24 +471,24 @@ async def replay_session(
     shown = Handshake(request.route, request.query, headers, request.subprotocols, status=None)
     url = ""
 
-    def failed(handshake: Handshake, error: str) -> tuple[Session, SessionOutcome]:
+    def failed(handshake: Handshake, error: str) -> tuple[_Played, SessionOutcome]:
         close = Close(None, "", Closer.ERROR, error=error, t=0.0)
         outcome = SessionOutcome(
             recorded.id, session_id, url, False, handshake.status, error, 0, 0,
             plan.server_total, close, loop.time() - began,
         )  # fmt: skip
-        stored = Session(session_id, started_at, handshake, (), close, provenance)
-        return credentials.scrub_session(stored), _scrub_outcome(outcome, credentials)
+        played = _Played(session_id, started_at, handshake, [], close, provenance)
+        return _scrub_played(played, credentials), _scrub_outcome(outcome, credentials)
 
     try:
-        filled = credentials.fill_handshake(replace(request, request_headers=headers))
+        filled = credentials.fill_handshake(shown)  # the request side, headers already cut
         payloads = [m.payload for m in credentials.fill_messages(s.message for s in plan.steps)]
         url = build_url(options.target, recorded.route, filled.query, options.maps)
     except (MissingCredential, BadInput) as e:
         return failed(shown, str(e))
     path = url.split("://", 1)[1].partition("/")[2]
     route, _, query = ("/" + path).partition("?")
-    shown = replace(shown, route=route, query=query)
+    shown = Handshake(route, query, headers, request.subprotocols, status=None)
     observer.session_started(recorded.id, url)
     if options.carry_over:
         carry_plan = plan_carry_over(recorded, options.carry_rules, options.event_keys)
@@ -485,67 +526,84 @@ async def replay_session(
         return failed(shown, f"unreachable: {e or type(e).__name__}")
 
     t0 = loop.time()
-    handshake = replace(
-        shown,
-        status=101,
-        subprotocol=ws.subprotocol,
-        response_headers=tuple(ws.response.headers.raw_items()) if ws.response else (),
+    handshake = Handshake(
+        route,
+        query,
+        headers,
+        request.subprotocols,
+        101,
+        ws.subprotocol,
+        tuple(ws.response.headers.raw_items()) if ws.response else (),
     )
-    pacer = Pacer(plan, options.pacing(), t0)
+    pacer = Pacer(plan, pacing or options.pacing(), t0)
     alarm = _Alarm(loop)
-    messages: list[Message] = []
+    # Frames stay tuples until someone needs a Message (the run writer stores them as rows).
+    frames: list[_Frame] = []
     close: Close | None = None
     server_count = 0
+    client = Direction.CLIENT
+    server = Direction.SERVER
+    text_op = Opcode.TEXT
+    binary_op = Opcode.BINARY
+    now = loop.time
+    send = ws.send
+    recv = ws.recv
+    what_to_send = pacer.what_to_send
+    arrived = pacer.server_message_arrived
     try:
         while True:
-            for action in pacer.what_to_send(loop.time()):
-                if isinstance(action, CloseSession):
+            for action in what_to_send(now()):
+                if type(action) is CloseSession:
                     # A timed-out wait for the server's close is a difference the
                     # differ reports (closed by client, not server), not an error.
                     await ws.close(action.code, action.reason)
-                    close = Close(action.code, action.reason, Closer.CLIENT, t=loop.time() - t0)
+                    close = Close(action.code, action.reason, Closer.CLIENT, t=now() - t0)
                     break
-                step = action
+                step: ClientStep = action  # type: ignore[assignment]
                 payload = payloads[step.index]
                 if carry:
                     payload = tracker.rewrite_client(step.index, payload)
-                await ws.send(payload)
-                sent = Message(
-                    len(messages), loop.time() - t0, Direction.CLIENT, step.message.opcode, payload
-                )
-                messages.append(sent)
+                await send(payload)
+                frame = (len(frames), now() - t0, client, step.message.opcode, payload)
+                frames.append(frame)
                 if follow:
-                    observer.message(recorded.id, sent, step.message)
+                    observer.message(recorded.id, Message(*frame), step.message)
             if pacer.finished:
                 break
             deadline = pacer.next_deadline()
-            if deadline is None or deadline <= loop.time():
+            if deadline is None or deadline <= now():
                 continue
-            alarm.arm(deadline)
+            if alarm.handle is None or deadline < alarm.when:
+                alarm.arm(deadline)
             alarm.waiting = True
             try:
-                data = await ws.recv()
+                data = await recv()
             except asyncio.CancelledError:
                 if not alarm.took_it():
                     raise
-                pacer.time_passed(loop.time())
+                pacer.time_passed(now())
                 continue
             finally:
                 alarm.waiting = False
-            now = loop.time()
-            pacer.server_message_arrived(now)
+            at = now()
+            arrived(at)
             if carry:
                 tracker.observe_server(data)
-            opcode = Opcode.TEXT if isinstance(data, str) else Opcode.BINARY
-            got = Message(len(messages), now - t0, Direction.SERVER, opcode, data)
-            messages.append(got)
+            frame = (
+                len(frames),
+                at - t0,
+                server,
+                text_op if type(data) is str else binary_op,
+                data,
+            )
+            frames.append(frame)
             if follow:
                 ref = recorded_server[server_count] if server_count < len(recorded_server) else None
-                observer.message(recorded.id, got, ref)
+                observer.message(recorded.id, Message(*frame), ref)
             server_count += 1
     except ConnectionClosed as e:
-        pacer.server_closed(loop.time())
-        close = _close_from(e, loop.time() - t0)
+        pacer.server_closed(now())
+        close = _close_from(e, now() - t0)
     finally:
         alarm.disarm()
         if close is None:
@@ -554,12 +612,21 @@ async def replay_session(
                 await asyncio.shield(ws.close())
     error = close.error if close is not None else "replay interrupted"
     outcome = SessionOutcome(
-        recorded.id, session_id, url, True, 101, error, len(messages) - server_count,
-        server_count, plan.server_total, close, loop.time() - began,
+        recorded.id, session_id, url, True, 101, error, len(frames) - server_count,
+        server_count, plan.server_total, close, now() - began,
     )  # fmt: skip
-    stored = Session(session_id, started_at, handshake, tuple(messages), close, provenance)
+    played = _Played(session_id, started_at, handshake, frames, close, provenance)
     # The fresh credentials were for the target; the capture gets placeholders back.
-    return credentials.scrub_session(stored), _scrub_outcome(outcome, credentials)
+    return _scrub_played(played, credentials), _scrub_outcome(outcome, credentials)
+
+
+def _scrub_played(played: _Played, credentials: Credentials) -> _Played:
+    """A replayed session with every supplied credential value put back as a placeholder."""
+    if not credentials.values:
+        return played
+    s = credentials.scrub_session(played.session())
+    frames = [(m.seq, m.t, m.direction, m.opcode, m.payload) for m in s.messages]
+    return _Played(s.id, s.started_at, s.handshake, frames, s.close, s.provenance)
 
 
 def _scrub_outcome(outcome: SessionOutcome, credentials: Credentials) -> SessionOutcome:
@@ -577,21 +644,61 @@ def _scrub_outcome(outcome: SessionOutcome, credentials: Credentials) -> Session
 
 
 class _RunWriter:
-    """Buffers replayed sessions and writes them in small batches from the loop thread."""
+    """Buffers replayed sessions and writes them in small batches from the loop thread.
+
+    Rows go through a ``CaptureWriter`` (redacted as ``put_sessions`` would),
+    one transaction and one existence check per batch; a batch holding an id
+    the capture already has is written with ``put_sessions(on_conflict="replace")``.
+    """
 
     def __init__(self, store: CaptureStore) -> None:
         self.store = store
-        self.pending: list[Session] = []
+        self.pending: list[_Played] = []
 
-    def add(self, session: Session) -> None:
-        self.pending.append(session)
+    def add(self, played: _Played) -> None:
+        self.pending.append(played)
         if len(self.pending) >= _BATCH:
             self.flush()
 
     def flush(self) -> None:
-        if self.pending:
-            batch, self.pending = self.pending, []
-            self.store.put_sessions(batch, on_conflict="replace")
+        if not self.pending:
+            return
+        batch, self.pending = self.pending, []
+        if self.store.existing_ids([p.id for p in batch]):
+            self.store.put_sessions((p.session() for p in batch), on_conflict="replace")
+            return
+        writer = self.store.writer(batch_size=1 << 62)
+        for p in batch:
+            writer.add_session(p.id, p.started_at, p.handshake, p.provenance, p.frames, p.close)
+        writer.flush()
+
+
+class _Prefetcher:
+    """Loads the selected recorded sessions a page at a time (one frames query per page)."""
+
+    def __init__(self, store: CaptureStore, selected: list[SessionSummary], page: int) -> None:
+        self.store = store
+        self.ids = [s.id for s in selected]
+        self.page = max(1, page)
+        self.loaded: dict[int, Session] = {}
+        self.next = 0
+
+    def take(self, index: int) -> Session:
+        """The recorded session at ``index`` of the selection (loaded with its page)."""
+        session = self.loaded.pop(index, None)
+        if session is not None:
+            return session
+        if index >= self.next:
+            start = index
+            self.next = min(len(self.ids), index + self.page)
+            try:
+                page = self.store.get_sessions(self.ids[start : self.next])
+            except CaptureError:
+                pass  # a damaged session fails alone, when its own turn comes
+            else:
+                self.loaded.update(enumerate(page, start))
+                return self.loaded.pop(index)
+        return self.store.get_session(self.ids[index])
 
 
 async def replay_capture(
@@ -623,17 +730,19 @@ async def replay_capture(
     store.put_run(Run(run, options.target, Source.REPLAY, options.settings(), started_at, None))
     observer.run_started(run, len(selected))
     writer = _RunWriter(store)
+    prefetch = _Prefetcher(store, selected, page=min(options.concurrency, 64))
+    pacing = options.pacing()
     outcomes: dict[int, SessionOutcome] = {}
     slots = asyncio.Semaphore(options.concurrency)
     tasks: set[asyncio.Task[None]] = set()
 
     async def one(index: int, summary: SessionSummary) -> None:
-        session: Session | None = None
+        played: _Played | None = None
         try:
-            recorded = store.get_session(summary.id)
-            session, outcome = await replay_session(
+            recorded = prefetch.take(index)
+            played, outcome = await _play(
                 recorded, options, run=run, credentials=credentials,
-                ssl_context=context, observer=observer,
+                ssl_context=context, observer=observer, pacing=pacing,
             )  # fmt: skip
         except Exception as e:  # a bug in one session must not sink the whole run
             outcome = SessionOutcome(
@@ -644,8 +753,8 @@ async def replay_capture(
         finally:
             slots.release()
         outcomes[index] = outcome
-        if session is not None:
-            writer.add(session)  # a capture that cannot be written ends the run (CaptureError)
+        if played is not None:
+            writer.add(played)  # a capture that cannot be written ends the run (CaptureError)
         observer.session_finished(outcome)
 
     t_start = loop.time()

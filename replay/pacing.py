@@ -25,10 +25,12 @@ target to close, then close.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
-from replay.model import Closer, Direction, Message, Session
+from replay.model import Closer, Direction, Message, Opcode, Session
 
 __all__ = [
     "Action",
@@ -108,19 +110,40 @@ class PacingPlan:
     close_t: float
 
 
+_new = object.__new__
+_SLOTS: Any = ClientStep.__dict__  # slot descriptors, to fill a frozen ClientStep directly
+_set_index: Callable[[ClientStep, int], None] = _SLOTS["index"].__set__
+_set_message: Callable[[ClientStep, Message], None] = _SLOTS["message"].__set__
+_set_after_server: Callable[[ClientStep, int], None] = _SLOTS["after_server"].__set__
+_set_gap: Callable[[ClientStep, float], None] = _SLOTS["gap"].__set__
+
+
+def _client_step(index: int, message: Message, after_server: int, gap: float) -> ClientStep:
+    """``ClientStep(...)`` without the frozen ``__init__``'s cost (one per client message)."""
+    step: ClientStep = _new(ClientStep)
+    _set_index(step, index)
+    _set_message(step, message)
+    _set_after_server(step, after_server)
+    _set_gap(step, gap)
+    return step
+
+
 def plan_session(session: Session) -> PacingPlan:
     """The pacing plan of a recorded session (its client data messages, counted)."""
     steps: list[ClientStep] = []
     server_seen = 0
     last_client_t = 0.0
+    text, binary, server = Opcode.TEXT, Opcode.BINARY, Direction.SERVER
     for m in session.messages:
-        if not m.opcode.is_data:
+        opcode = m.opcode
+        if opcode is not text and opcode is not binary:
             continue
-        if m.direction is Direction.SERVER:
+        if m.direction is server:
             server_seen += 1
             continue
-        steps.append(ClientStep(len(steps), m, server_seen, max(0.0, m.t - last_client_t)))
-        last_client_t = m.t
+        t = m.t
+        steps.append(_client_step(len(steps), m, server_seen, max(0.0, t - last_client_t)))
+        last_client_t = t
     close = session.close
     code = 1000
     if close is not None and close.code is not None and close.code not in _UNSENDABLE_CODES:
@@ -177,13 +200,19 @@ class Pacer:
         self.last_activity = start
         self.finished = False
         self.server_closed_at: float | None = None
+        # Read on every message: kept flat so the hot path does no attribute chains.
+        self._steps = plan.steps
+        self._total = len(plan.steps)
+        self._causal = settings.pace is Pace.CAUSAL
+        self._causal_timeout = settings.causal_timeout
 
     # ---- events -------------------------------------------------------------
 
     def server_message_arrived(self, now: float) -> None:
         """The target sent a data message at ``now``."""
         self.server_count += 1
-        self.last_activity = max(self.last_activity, now)
+        if now > self.last_activity:
+            self.last_activity = now
 
     def server_closed(self, now: float) -> None:
         """The target closed the connection (or it was lost): the session is over."""
@@ -205,15 +234,34 @@ class Pacer:
         """The actions due at ``now``; handed-out sends count as sent at ``now``."""
         if self.finished:
             return ()
-        steps = self.plan.steps
+        steps = self._steps
+        total = self._total
+        i = self.next_step
         actions: list[Action] = []
-        while self.next_step < len(steps) and self._due(steps[self.next_step], now):
-            actions.append(steps[self.next_step])
-            self.next_step += 1
-            self.last_send = now
-            if now > self.last_activity:
-                self.last_activity = now
-        if self.next_step >= len(steps):
+        if self._causal:
+            # _due for causal pacing, inlined: this runs once per server message.
+            timeout = self._causal_timeout
+            while i < total:
+                step = steps[i]
+                if step.after_server > self.server_count and now < (
+                    self.last_send + step.gap + timeout
+                ):
+                    break
+                actions.append(step)
+                i += 1
+                self.next_step = i
+                self.last_send = now
+                if now > self.last_activity:
+                    self.last_activity = now
+        else:
+            while i < total and self._due(steps[i], now):
+                actions.append(steps[i])
+                i += 1
+                self.next_step = i
+                self.last_send = now
+                if now > self.last_activity:
+                    self.last_activity = now
+        if i >= total:
             close = self._close_due(now)
             if close is not None:
                 actions.append(close)
@@ -227,6 +275,9 @@ class Pacer:
         """
         if self.finished:
             return None
+        if self._causal and self.next_step < self._total:
+            step = self._steps[self.next_step]
+            return self.last_send + step.gap + self._causal_timeout
         s = self.settings
         if not self.sent_all:
             step = self.plan.steps[self.next_step]

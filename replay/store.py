@@ -17,8 +17,10 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import groupby
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Literal
 
@@ -119,6 +121,58 @@ _UPDATE_CLOSE = (
     "UPDATE sessions SET close_code = ?, close_reason = ?, closed_by = ?, close_error = ?, "
     "close_t = ? WHERE id = ?"
 )
+
+
+# Text from the frames table to enum members: a dict lookup costs a tenth of ``Opcode(text)``.
+_OPCODES: dict[str, Opcode] = {o.value: o for o in Opcode}
+_DIRECTIONS: dict[str, Direction] = {d.value: d for d in Direction}
+# Pages of session ids loaded with one frames query (well under SQLite's variable limit).
+_LOAD_PAGE = 256
+
+_first = itemgetter(0)
+_new = object.__new__
+_SLOTS: Any = Message.__dict__  # the slot descriptors, to fill a frozen Message directly
+_set_seq: Callable[[Message, Any], None] = _SLOTS["seq"].__set__
+_set_t: Callable[[Message, Any], None] = _SLOTS["t"].__set__
+_set_direction: Callable[[Message, Any], None] = _SLOTS["direction"].__set__
+_set_opcode: Callable[[Message, Any], None] = _SLOTS["opcode"].__set__
+_set_payload: Callable[[Message, Any], None] = _SLOTS["payload"].__set__
+
+
+def _message(seq: int, t: float, direction: Direction, opcode: Opcode, payload: Any) -> Message:
+    """A ``Message`` built without its ``__post_init__`` check, for rows the store decoded.
+
+    The frozen dataclass ``__init__`` costs more than the rest of decoding a
+    frame; the loader upholds the check itself (text payloads for text
+    frames, bytes for all others), so it is not repeated here.
+    """
+    m = _new(Message)
+    _set_seq(m, seq)
+    _set_t(m, t)
+    _set_direction(m, direction)
+    _set_opcode(m, opcode)
+    _set_payload(m, payload)
+    return m
+
+
+def _decode_frames(rows: Iterable[tuple[Any, ...]]) -> tuple[Message, ...]:
+    """Messages from ``(session_id, seq, t, direction, opcode, text, data)`` rows.
+
+    Raises KeyError or TypeError when a row is damaged.
+    """
+    out: list[Message] = []
+    append = out.append
+    text_op = Opcode.TEXT
+    for _, seq, t, direction, opcode, text, data in rows:
+        op = _OPCODES[opcode]
+        if op is text_op:
+            payload: str | bytes = text if text is not None else ""
+            if type(payload) is not str:
+                raise TypeError("a text message carries str")
+        else:
+            payload = bytes(data) if data is not None else b""
+        append(_message(seq, t, _DIRECTIONS[direction], op, payload))
+    return tuple(out)
 
 
 def _dump(value: Any) -> str:
@@ -442,6 +496,20 @@ class CaptureStore:
             )
         ]
 
+    def existing_ids(self, session_ids: Sequence[str]) -> set[str]:
+        """Which of ``session_ids`` the capture holds (one query per page of ids)."""
+        found: set[str] = set()
+        for i in range(0, len(session_ids), _LOAD_PAGE):
+            page = list(session_ids[i : i + _LOAD_PAGE])
+            marks = ", ".join("?" * len(page))
+            found.update(
+                r[0]
+                for r in self.db.conn.execute(
+                    f"SELECT id FROM sessions WHERE id IN ({marks})", page
+                )
+            )
+        return found
+
     def count_sessions(self, run: str | None = RECORDED) -> int:
         """How many recorded sessions (or sessions of a run) the capture holds."""
         where, args = self._run_filter(run)
@@ -487,12 +555,21 @@ class CaptureStore:
     ) -> Iterator[Session]:
         """Sessions with their messages, one at a time, in the order they were stored.
 
-        Only ``page`` session rows and one session's frames are in memory at
-        once, so a capture of any size can be streamed.
+        Only ``page`` sessions are in memory at once (their frames loaded with
+        one query), so a capture of any size can be streamed.
         """
         if ids is not None:
-            for session_id in ids:
-                yield self.get_session(session_id)
+            wanted = list(ids)
+            for i in range(0, len(wanted), page):
+                # A missing id raises when its turn comes, after the ones before it.
+                chunk = wanted[i : i + page]
+                try:
+                    loaded = self.get_sessions(chunk)
+                except CaptureError:
+                    for session_id in chunk:
+                        yield self.get_session(session_id)
+                    continue
+                yield from loaded
             return
         yield from self._iter(*self._run_filter(run), page=page)
 
@@ -510,8 +587,7 @@ class CaptureStore:
             ).fetchall()
             if not rows:
                 return
-            for row in rows:
-                yield self._session_from_row(row[1:], self._messages(row[1]))
+            yield from self._sessions_from_rows([row[1:] for row in rows])
             last = rows[-1][0]
 
     def summaries(self, run: str | None = RECORDED) -> Iterator[SessionSummary]:
@@ -552,23 +628,58 @@ class CaptureStore:
 
     def _messages(self, session_id: str) -> tuple[Message, ...]:
         rows = self.db.conn.execute(
-            "SELECT seq, t, direction, opcode, text, data FROM frames "
+            "SELECT session_id, seq, t, direction, opcode, text, data FROM frames "
             "WHERE session_id = ? ORDER BY seq",
             (session_id,),
         )
-        out = []
         try:
-            for seq, t, direction, opcode, text, data in rows:
-                op = Opcode(opcode)
-                payload: str | bytes
-                if op is Opcode.TEXT:
-                    payload = text if text is not None else ""
-                else:
-                    payload = bytes(data) if data is not None else b""
-                out.append(Message(seq, t, Direction(direction), op, payload))
-        except (ValueError, TypeError) as e:
+            return _decode_frames(rows)
+        except (KeyError, ValueError, TypeError) as e:
             raise CaptureError(f"{self.path}: session {session_id!r} is damaged ({e})") from None
-        return tuple(out)
+
+    def _frames_of(self, session_ids: Sequence[str]) -> dict[str, tuple[Message, ...]]:
+        """The messages of many sessions, with one query; sessions without frames are absent."""
+        marks = ", ".join("?" * len(session_ids))
+        rows = self.db.conn.execute(
+            "SELECT session_id, seq, t, direction, opcode, text, data FROM frames "
+            f"WHERE session_id IN ({marks}) ORDER BY session_id, seq",
+            tuple(session_ids),
+        ).fetchall()
+        out = {}
+        # Rows come sorted by session: groupby splits them without a Python step per row.
+        for session_id, frames in groupby(rows, _first):
+            try:
+                out[session_id] = _decode_frames(frames)
+            except (KeyError, ValueError, TypeError) as e:
+                raise CaptureError(
+                    f"{self.path}: session {session_id!r} is damaged ({e})"
+                ) from None
+        return out
+
+    def _sessions_from_rows(self, rows: Sequence[tuple[Any, ...]]) -> list[Session]:
+        frames = self._frames_of([r[0] for r in rows])
+        return [self._session_from_row(r, frames.get(r[0], ())) for r in rows]
+
+    def get_sessions(self, session_ids: Sequence[str]) -> list[Session]:
+        """Many sessions with their messages, in the order asked, with two queries per page.
+
+        For loading a batch of sessions at once (replay prefetches its
+        selection this way); raises CaptureError when one is absent.
+        """
+        out: list[Session] = []
+        for i in range(0, len(session_ids), _LOAD_PAGE):
+            page = list(session_ids[i : i + _LOAD_PAGE])
+            marks = ", ".join("?" * len(page))
+            rows = self.db.conn.execute(
+                f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE id IN ({marks})", page
+            ).fetchall()
+            by_id = {s.id: s for s in self._sessions_from_rows(rows)}
+            for session_id in page:
+                session = by_id.get(session_id)
+                if session is None:
+                    raise CaptureError(f"{self.path}: no session {session_id!r}")
+                out.append(session)
+        return out
 
     def _session_from_row(self, r: tuple[Any, ...], messages: tuple[Message, ...]) -> Session:
         try:
@@ -686,6 +797,42 @@ class CaptureWriter:
     def close_session(self, session_id: str, close: Close) -> None:
         """Queue how a session ended."""
         self._closes.append(_close_row(session_id, close))
+
+    def add_session(
+        self,
+        session_id: str,
+        started_at: float,
+        handshake: Handshake,
+        provenance: Provenance,
+        frames: Iterable[tuple[int, float, Direction, Opcode, str | bytes]],
+        close: Close | None,
+    ) -> None:
+        """Queue a finished session in one go; does not flush.
+
+        ``frames`` are ``(seq, t, direction, opcode, payload)`` tuples, with
+        the payload types a ``Message`` requires. Redacted exactly as
+        ``CaptureStore.put_sessions`` redacts (the handshake, text payloads);
+        the id must not be in the capture yet (see ``CaptureStore.existing_ids``).
+        For writers that hold whole sessions, such as replay, this skips
+        building a ``Message`` per frame.
+        """
+        redactor = self.store.redactor
+        row = _session_row(session_id, started_at, redactor.handshake(handshake), provenance)
+        if close is not None:
+            row = (*row[:13], close.code, close.reason, close.by.value, close.error, close.t)
+        self._sessions.append(row)
+        text_op = Opcode.TEXT
+        redact = redactor.text if redactor.enabled else None
+        self._frames.extend(
+            (
+                (session_id, seq, t, direction, opcode, redact(payload), None)  # type: ignore[arg-type]
+                if redact is not None
+                else (session_id, seq, t, direction, opcode, payload, None)
+            )
+            if opcode is text_op
+            else (session_id, seq, t, direction, opcode, None, payload)
+            for seq, t, direction, opcode, payload in frames
+        )
 
     def flush(self) -> int:
         """Write everything queued in one transaction; returns frames written."""

@@ -1,0 +1,57 @@
+"""How replay runs use the capture store: paged prefetch, batched writes, leftover ids."""
+
+# ruff: noqa: F811  (the capture fixture is imported, then used as a parameter)
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine_helpers import capture, conversation  # noqa: F401
+from websockets.asyncio.server import ServerConnection, serve
+
+from replay.engine import ReplayOptions, replay_capture
+from replay.model import Direction, Provenance, Source
+from replay.store import CaptureStore
+
+
+async def echo(ws: ServerConnection) -> None:
+    async for raw in ws:
+        await ws.send(raw)
+
+
+async def test_run_writes_every_session_and_replaces_leftover_ids(
+    capture: tuple[Path, CaptureStore],
+) -> None:
+    _, store = capture
+    store.put_sessions(
+        conversation(
+            f"e{i:03d}", [("client", {"n": i, "token": "s3cret-value"}), ("server", {"n": i})]
+        )
+        for i in range(150)
+    )
+    # A leftover session with a replayed id and no run row (an imported capture, say).
+    leftover = conversation("r1:e007", [("server", {"old": True})] * 3)
+    store.put_sessions([leftover.__class__(
+        leftover.id, leftover.started_at, leftover.handshake, leftover.messages, leftover.close,
+        Provenance(Source.REPLAY, run="r1", origin="e007"),
+    )])  # fmt: skip
+    async with serve(echo, "127.0.0.1", 0) as server:
+        url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        result = await replay_capture(
+            store,
+            ReplayOptions(url, concurrency=7, credentials={"token": "fresh-s3cret"}),
+            run="r1",
+        )
+    assert result.completed == 150 and result.messages_received == 150
+    assert store.count_sessions("r1") == 150
+    replayed = {s.provenance.origin: s for s in store.iter_sessions("r1")}
+    assert sorted(replayed) == [f"e{i:03d}" for i in range(150)]
+    for origin, s in replayed.items():
+        n = int(origin[1:])
+        assert [m.direction for m in s.messages] == [Direction.CLIENT, Direction.SERVER]
+        # The filled credential, sent and echoed, is redacted on the way into the capture.
+        assert all("s3cret" not in m.payload for m in s.messages)
+        assert all("${redacted:json:token}" in m.payload for m in s.messages)
+        assert f'"n": {n}' in s.messages[1].payload or f'"n":{n}' in s.messages[1].payload
+        assert s.close is not None and s.handshake.status == 101
+    assert "old" not in str(replayed["e007"].messages)

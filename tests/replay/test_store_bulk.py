@@ -1,0 +1,101 @@
+"""Capture store bulk paths: loading many sessions with one query, writing whole sessions."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from replay.errors import CaptureError
+from replay.model import Close, Closer, Provenance, Session, Source
+from replay.redact import Redactor
+from replay.store import CaptureStore
+from tests.conftest import make_session
+from tests.replay.test_codec import sessions_strategy
+
+
+@settings(
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    max_examples=40,
+    deadline=None,
+)
+@given(st.lists(sessions_strategy, max_size=5, unique_by=lambda s: s.id))
+def test_get_sessions_matches_get_session(tmp_path: Path, sessions: list[Session]) -> None:
+    path = tmp_path / f"bulk-{len(list(tmp_path.iterdir()))}.db"
+    with CaptureStore.open(path, create=True, redactor=Redactor(enabled=False)) as store:
+        store.put_sessions(sessions)
+        ids = [s.id for s in reversed(sessions)]
+        assert store.get_sessions(ids) == [store.get_session(i) for i in ids]
+        assert store.get_sessions(ids) == list(reversed(sessions))
+        assert store.existing_ids([*ids, "nope"]) == set(ids)
+
+
+def test_get_sessions_pages_and_reports_missing_or_damaged(tmp_path: Path) -> None:
+    with CaptureStore.open(tmp_path / "c.db", create=True) as store:
+        sessions = [
+            make_session(f"s{i:04d}", messages=[("client", "text", f"hi {i}")] * (i % 3))
+            for i in range(600)
+        ]
+        store.put_sessions(sessions)
+        ids = [s.id for s in sessions]
+        assert store.get_sessions(ids) == sessions  # more than one page of 256
+        assert list(store.iter_sessions(ids=ids[::-1], page=100)) == sessions[::-1]
+        with pytest.raises(CaptureError, match="no session 'gone'"):
+            store.get_sessions([ids[0], "gone"])
+        # iter_sessions(ids=...) yields the sessions before a missing one, then raises.
+        got = []
+        with pytest.raises(CaptureError, match="no session 'gone'"):
+            for s in store.iter_sessions(ids=[ids[1], ids[2], "gone", ids[3]]):
+                got.append(s.id)
+        assert got == [ids[1], ids[2]]
+        conn = sqlite3.connect(tmp_path / "c.db")
+        conn.execute("UPDATE frames SET opcode = 'bogus' WHERE session_id = 's0001'")
+        conn.commit()
+        conn.close()
+        with pytest.raises(CaptureError, match=r"s0001.*damaged"):
+            store.get_sessions(ids[:5])
+        with pytest.raises(CaptureError, match=r"s0001.*damaged"):
+            store.get_session("s0001")
+
+
+def test_add_session_writes_what_put_sessions_writes(tmp_path: Path) -> None:
+    secret = '{"type":"login","token":"abc123secret","n":1}'
+    session = make_session(
+        "orig",
+        messages=[
+            ("client", "text", secret),
+            ("server", "text", '{"type":"ok","password":"hunter22"}'),
+            ("server", "binary", b"\x00\x01token"),
+            ("client", "ping", b"p"),
+        ],
+        close=Close(4001, "done", Closer.SERVER, t=0.5),
+        query="access_token=xyz&x=1",
+        request_headers=(("Authorization", "Bearer real"), ("X-Ok", "1")),
+        subprotocols=("jwt.eyJhbGciOi.eyJzdWIi.sig", "chat"),
+        response_headers=(("Set-Cookie", "sid=1"),),
+    )
+    with CaptureStore.open(tmp_path / "c.db", create=True) as store:
+        a = Session(
+            "run:a", 1.0, session.handshake, session.messages, session.close,
+            Provenance(Source.REPLAY, run="run", origin="orig"),
+        )  # fmt: skip
+        store.put_sessions([a])
+        writer = store.writer()
+        frames = [(m.seq, m.t, m.direction, m.opcode, m.payload) for m in a.messages]
+        writer.add_session("run:b", 1.0, a.handshake, a.provenance, frames, a.close)
+        writer.add_session("run:c", 2.0, a.handshake, a.provenance, [], None)
+        assert store.existing_ids(["run:a", "run:b"]) == {"run:a"}
+        writer.flush()
+        put, added = store.get_session("run:a"), store.get_session("run:b")
+        assert added.messages == put.messages
+        assert added.handshake == put.handshake
+        assert added.close == put.close == session.close
+        assert added.provenance == put.provenance
+        assert "abc123secret" not in str(added) and "hunter22" not in str(added)
+        assert "Bearer real" not in str(added) and "eyJzdWIi" not in str(added)
+        assert added.messages[2].payload == b"\x00\x01token"  # binary is left alone
+        empty = store.get_session("run:c")
+        assert empty.messages == () and empty.close is None and empty.started_at == 2.0
