@@ -135,7 +135,9 @@ def _dotted(parts: Sequence[Any]) -> str | None:
 
 def compare_values(a: Any, b: Any) -> list[tuple[str, str | None, Any, Any]]:
     """Field-by-field differences of two JSON values: (kind, path, expected, actual)."""
-    diff = DeepDiff(a, b, view="tree", threshold_to_diff_deeper=0)
+    # zip_ordered_iterables: lists compare position by position, so diff(a, b) and
+    # diff(b, a) mirror each other (a sequence matcher pairs items asymmetrically).
+    diff = DeepDiff(a, b, view="tree", threshold_to_diff_deeper=0, zip_ordered_iterables=True)
     out: list[tuple[str, str | None, Any, Any]] = []
     for report_type, levels in diff.items():
         kind = "type_changed" if report_type == "type_changes" else "changed_value"

@@ -6,7 +6,7 @@ from collections import Counter
 from typing import Any
 
 from diffkit import S, session
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from replay.align import align_streams
@@ -69,6 +69,8 @@ MIRROR = {"missing_event": "extra_event", "extra_event": "missing_event"}
 
 @settings(max_examples=150, deadline=None)
 @given(st.lists(messages, max_size=12), st.lists(messages, max_size=12), ORDERINGS)
+@example(x=[[None, False]], y=[[False, None, None]], ordering=Ordering("strict"))
+@example(x=[[None, False]], y=[["", None, True]], ordering=Ordering("strict"))
 def test_diff_a_b_mirrors_diff_b_a(x: list[Any], y: list[Any], ordering: Ordering) -> None:
     a = session("a", [S(m) for m in x])
     b = session("b", [S(m) for m in y])
