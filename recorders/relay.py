@@ -48,6 +48,7 @@ _OPCODES = {
     WSMsgType.PONG: Opcode.PONG,
 }
 _SIDE_NAME = {_CLIENT: "client", _SERVER: "upstream"}
+_FAIR_BURST = 256  # messages relayed from one connection before yielding to the others
 
 AnyWS = web.WebSocketResponse | ClientWebSocketResponse[Any]
 
@@ -304,8 +305,18 @@ class Relay:
         # Messages already parsed from ``src``: while there are some, writes to the
         # other side are gathered and go out together after the last one.
         waiting = _waiting_messages(src) if co is not None else None
+        burst = 0
         try:
             while True:
+                if waiting:
+                    # receive() returns parsed messages without yielding: let the
+                    # other connections run now and then during a long burst (a flood).
+                    burst += 1
+                    if burst >= _FAIR_BURST:
+                        burst = 0
+                        if co is not None:
+                            co.release()
+                        await asyncio.sleep(0)
                 msg = await src.receive()
                 kind = msg.type
                 if (

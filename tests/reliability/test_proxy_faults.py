@@ -233,8 +233,10 @@ async def test_client_that_never_reads_is_bounded_then_cut(capture_path):
 PINGS = 50_000
 
 
-async def test_ping_flood_leaves_others_served_and_memory_bounded(upstream, capture_path):
-    rec = await start_record(capture_path, upstream.url)
+async def test_ping_flood_leaves_others_served_and_memory_bounded(capture_path):
+    # Proxy and upstream in their own processes: the latency measured is theirs, not ours.
+    upstream_proc, upstream_url = await start_echo_process()
+    rec = await start_record(capture_path, upstream_url)
     try:
         base = rss_mib(rec.pid)
         peak = [base]
@@ -254,14 +256,19 @@ async def test_ping_flood_leaves_others_served_and_memory_bounded(upstream, capt
         reader = asyncio.create_task(read_pongs())
         sampler = asyncio.create_task(sample())
         flood = b"".join(frame(0x9, b"p%05d" % i) for i in range(PINGS))
-        flooder.writer.write(flood)  # as fast as the socket takes them
-        latencies = []
+        latencies, during = [], 0
         async with connect(rec.url + "/echo") as other:
-            for i in range(20):
+            flooder.writer.write(flood)  # as fast as the socket takes them
+            i = 0
+            while i < 20 or not reader.done():  # round trips while the flood goes through
+                in_flood = pongs[0] < PINGS
                 t = time.monotonic()
                 await other.send(f"still there {i}")
                 assert await asyncio.wait_for(other.recv(), 20) == f"still there {i}"
                 latencies.append(time.monotonic() - t)
+                during += in_flood
+                i += 1
+                assert i < 100_000
         await flooder.writer.drain()
         await asyncio.wait_for(reader, 60)
         sampler.cancel()
@@ -270,13 +277,16 @@ async def test_ping_flood_leaves_others_served_and_memory_bounded(upstream, capt
         flooder.close()
     finally:
         assert await rec.stop() == 0
+        upstream_proc.kill()
+        await upstream_proc.wait()
     latencies.sort()
     print(
-        f"\nping flood: {PINGS} pings answered; other client median {latencies[10] * 1000:.0f} ms,"
+        f"\nping flood: {PINGS} pings answered; other client {during} round trips meanwhile, "
+        f"median {latencies[len(latencies) // 2] * 1000:.0f} ms,"
         f" max {latencies[-1] * 1000:.0f} ms; proxy RSS {base:.0f} -> peak {peak[0]:.0f} MiB"
     )
     assert pongs[0] == PINGS
-    assert latencies[-1] < 10
+    assert during >= 5 and latencies[-1] < 5  # before the fairness fix: 2 and 1.2-1.7 s
     assert peak[0] - base < 150
     assert rec.final()[3] == 0  # nothing dropped
     flood_session = next(
