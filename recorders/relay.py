@@ -146,6 +146,15 @@ def abort_connection(ws: AnyWS) -> None:
         transport.abort()
 
 
+def _buffered(ws: AnyWS) -> int:
+    """Bytes written to ``ws`` and not yet taken by the kernel (private aiohttp API)."""
+    writer = ws._writer
+    transport = writer.transport if writer is not None else None
+    if transport is None or transport.is_closing():
+        return 0
+    return int(transport.get_write_buffer_size())
+
+
 def drop_connection(ws: AnyWS) -> None:
     """Close the TCP connection under ``ws`` without sending another close frame.
 
@@ -228,6 +237,7 @@ class Relay:
         self._tasks: set[asyncio.Task[Any]] = set()
         # When a write to each side started waiting (0.0: not waiting); see cut_if_stalled.
         self._writing_since = {_CLIENT: 0.0, _SERVER: 0.0}
+        self._unsent = {_CLIENT: 0, _SERVER: 0}  # bytes buffered at the last check
         self._coalescers = {_CLIENT: coalesce_writes(client), _SERVER: coalesce_writes(upstream)}
 
     def _ws(self, side: Direction) -> AnyWS:
@@ -410,28 +420,39 @@ class Relay:
             drop_connection(dst)
 
     def cut_if_stalled(self, limit: float, now: float | None = None) -> bool:
-        """End the session if a write to one side has waited over ``limit`` seconds.
+        """End the session if a write to one side has made no progress for ``limit`` seconds.
 
         That side stopped reading (its buffers are full): its connection is
         aborted, the other side is dropped as for a vanished peer, and the
-        session is recorded as closed by error. Returns True if it cut.
+        session is recorded as closed by error. A slow reader that drains
+        anything between two checks is not cut. Returns True if it cut.
         """
         now = time.monotonic() if now is None else now
         for side in (_CLIENT, _SERVER):
             since = self._writing_since[side]
-            if since and now - since > limit:
-                name = _SIDE_NAME[side]
-                self._set_close(
-                    Close(
-                        None,
-                        by=Closer.ERROR,
-                        error=f"{name} stopped reading: a write waited over {limit:g} s",
-                        t=self._now(),
-                    )
+            if not since:
+                self._unsent[side] = 0
+                continue
+            unsent = _buffered(self._ws(side))
+            drained = unsent < self._unsent[side]
+            self._unsent[side] = unsent
+            if drained:
+                self._writing_since[side] = now  # it took some: slow, not stalled
+                continue
+            if now - since <= limit:
+                continue
+            name = _SIDE_NAME[side]
+            self._set_close(
+                Close(
+                    None,
+                    by=Closer.ERROR,
+                    error=f"{name} stopped reading: a write waited over {limit:g} s",
+                    t=self._now(),
                 )
-                self._sent_close[side] = self._got_close[side] = True
-                abort_connection(self._ws(side))
-                return True
+            )
+            self._sent_close[side] = self._got_close[side] = True
+            abort_connection(self._ws(side))
+            return True
         return False
 
     async def _await_upstream_quiet(self, quiet: float = 0.02, limit: float = 0.25) -> None:

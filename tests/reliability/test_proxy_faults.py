@@ -228,6 +228,42 @@ async def test_client_that_never_reads_is_bounded_then_cut(capture_path):
     assert 0 < len(s.server_messages()) <= peak_sent // len(chunk)
 
 
+@pytest.mark.slow
+async def test_slow_reader_of_a_big_message_is_not_cut(capture_path):
+    """Stall means no progress: a client draining 12 MiB at about 2 MiB/s keeps its session
+    although that one write waits far longer than the stall timeout."""
+    big = bytes(range(256)) * (12 * 2**20 // 256)
+
+    async def send_big(ws: ServerConnection) -> None:
+        await ws.recv()
+        await ws.send(big)
+        await ws.recv()
+
+    async with serve(send_big, "127.0.0.1", 0, max_size=None) as server:
+        url = f"ws://127.0.0.1:{next(iter(server.sockets)).getsockname()[1]}"
+        proxy = RecordingProxy(url, capture_path, listen=("127.0.0.1", 0), stall_timeout=1.0)
+        async with proxy:
+            raw = await RawClient.connect(proxy.url, "/big")
+            raw.writer.write(frame(0x1, b"send it"))
+            await asyncio.sleep(0.5)  # buffers fill up: the proxy's write waits
+            got = bytearray()
+            start = time.monotonic()
+            while len(got) < len(big) + 4:
+                chunk = await asyncio.wait_for(raw.reader.read(128 * 1024), 20)
+                assert chunk, "the proxy cut a slow but reading client"
+                got += chunk
+                await asyncio.sleep(0.05)
+            took = time.monotonic() - start
+            raw.writer.write(frame(0x1, b"thanks"))
+            raw.writer.write(frame(0x8, b"\x03\xe8"))
+            await asyncio.wait_for(raw.read_frame(), 20)
+            raw.close()
+    print(f"\nslow reader: 12 MiB read in {took:.1f} s with a 1 s stall timeout, not cut")
+    assert bytes(got[10:]) == big  # 10-byte frame header (64-bit length), payload intact
+    [s] = sessions(capture_path)
+    assert s.close.by is not Closer.ERROR, s.close
+
+
 # ---- 6. a ping flood --------------------------------------------------------------
 
 PINGS = 50_000
