@@ -185,8 +185,8 @@ class RecordingProxy:
     may carry a query). ``mirror`` is a candidate URL for the live mirror.
     ``listen`` port 0 picks a free port (read it from ``.port``).
     ``tls_cert``/``tls_key`` serve TLS; ``upstream_ca`` verifies a private CA.
-    ``stall_timeout`` ends a session whose client (or upstream) has not read
-    for that long while the other side had something to send (None: never);
+    ``stall_timeout`` ends a session whose client (or upstream) has taken
+    none of the data waiting for it for that long (None: never);
     until then, backpressure holds at most aiohttp's buffers per connection.
 
     Recording is batched: the writer commits what was queued every 50 ms

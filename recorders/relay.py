@@ -446,7 +446,7 @@ class Relay:
                 Close(
                     None,
                     by=Closer.ERROR,
-                    error=f"{name} stopped reading: a write waited over {limit:g} s",
+                    error=f"{name} stopped reading: took nothing for {limit:g} s",
                     t=self._now(),
                 )
             )
