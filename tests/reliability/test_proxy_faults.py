@@ -25,10 +25,15 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from recorders.proxy import RecordingProxy
 from replay.model import Closer, Direction, Opcode, Session
 from replay.store import CaptureStore
+from tests.recorders import conftest as recorder_fixtures
 
 from .proxykit import ROOT, RawClient, frame, rss_mib, start_echo_process, start_record
 
 pytestmark = pytest.mark.timeout(240)
+
+# The recorder tests' servers: an echo upstream and an upper-casing candidate.
+upstream = recorder_fixtures.upstream
+candidate = recorder_fixtures.candidate
 
 
 def sessions(capture: Path, run: str | None = None) -> list[Session]:
