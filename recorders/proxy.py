@@ -185,6 +185,15 @@ class RecordingProxy:
     may carry a query). ``mirror`` is a candidate URL for the live mirror.
     ``listen`` port 0 picks a free port (read it from ``.port``).
     ``tls_cert``/``tls_key`` serve TLS; ``upstream_ca`` verifies a private CA.
+    ``stall_timeout`` ends a session whose client (or upstream) has taken
+    none of the data waiting for it for that long (None: never);
+    until then, backpressure holds at most aiohttp's buffers per connection.
+
+    Recording is batched: the writer commits what was queued every 50 ms
+    (``CaptureRecorder.linger``), in transactions of at most 5,000 events.
+    A graceful stop (SIGTERM) writes everything; a SIGKILL loses only the
+    events not yet committed, those of the last flush interval (plus the
+    backlog when the disk is behind), and leaves a capture that opens cleanly.
 
     Raises BadInput for a bad URL or TLS file, CaptureError for a bad capture,
     OSError when the listening address is taken.
@@ -205,6 +214,7 @@ class RecordingProxy:
         redactor: Redactor | None = None,
         close_timeout: float = 5.0,
         connect_timeout: float = 10.0,
+        stall_timeout: float | None = 60.0,
     ) -> None:
         self.upstream = self._check_url(upstream, "--upstream")
         self.mirror = self._check_url(mirror, "--mirror") if mirror else None
@@ -212,11 +222,15 @@ class RecordingProxy:
             raise BadInput("--tls-cert and --tls-key go together")
         if max_message_size <= 0:
             raise BadInput("--max-message-size must be a positive number of bytes")
+        if stall_timeout is not None and stall_timeout <= 0:
+            raise BadInput("--stall-timeout must be a positive number of seconds")
         self.listen = listen
         self.routes = dict(routes or {})
         self.max_message_size = max_message_size
         self.close_timeout = close_timeout
         self.connect_timeout = connect_timeout
+        self.stall_timeout = stall_timeout
+        self._watchdog: asyncio.Task[None] | None = None
         need_client_tls = self.upstream.scheme == "wss" or (
             self.mirror is not None and self.mirror.scheme == "wss"
         )
@@ -299,6 +313,21 @@ class RecordingProxy:
             await self._teardown()
             raise
         self.port = self._site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        if self.stall_timeout is not None:
+            self._watchdog = asyncio.get_running_loop().create_task(
+                self._cut_stalled(self.stall_timeout), name="wsshadow-stall-watchdog"
+            )
+
+    async def _cut_stalled(self, limit: float) -> None:
+        """Every ``limit / 4`` seconds (at most 1 s), end sessions whose peer stopped reading."""
+        while True:
+            await asyncio.sleep(min(1.0, limit / 4))
+            now = time.monotonic()
+            for relay in list(self._relays):
+                if relay.cut_if_stalled(limit, now):
+                    log.warning(
+                        "session %s: %s", relay.session_id, relay.close and relay.close.error
+                    )
 
     async def stop(self) -> None:
         """Stop accepting, close every client with 1001, write everything, release all."""
@@ -315,6 +344,10 @@ class RecordingProxy:
         await self._teardown()
 
     async def _teardown(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            await asyncio.gather(self._watchdog, return_exceptions=True)
+            self._watchdog = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

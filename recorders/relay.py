@@ -6,7 +6,12 @@ side as they came: text and binary byte-exact, pings and pongs forwarded
 rather than answered, and close frames forwarded with their exact payload
 so that each side sees the other's close code and reason. aiohttp answers
 protocol errors itself (1002, 1007, 1009 for a message over the size
-limit); the relay passes that code on to the other side.
+limit); the relay passes that code on to the other side. An upstream that
+vanishes (no close frame) gets the client a 1014 (bad gateway) close; a
+client that vanishes gets the upstream's connection dropped, as a direct
+peer would see it. A side that stops reading blocks the pump writing to it
+(aiohttp waits for the socket to drain), which stops the other side's reads
+too, so memory stays bounded; ``cut_if_stalled`` ends such a session.
 """
 
 from __future__ import annotations
@@ -25,8 +30,10 @@ from recorders.recorder import CaptureRecorder
 from replay.model import Close, Closer, Direction, Opcode
 
 __all__ = [
+    "BAD_GATEWAY",
     "ClientSideWebSocket",
     "Relay",
+    "abort_connection",
     "close_payload",
     "coalesce_writes",
     "drop_connection",
@@ -41,8 +48,12 @@ _OPCODES = {
     WSMsgType.PONG: Opcode.PONG,
 }
 _SIDE_NAME = {_CLIENT: "client", _SERVER: "upstream"}
+_FAIR_BURST = 256  # messages relayed from one connection before yielding to the others
 
 AnyWS = web.WebSocketResponse | ClientWebSocketResponse[Any]
+
+BAD_GATEWAY = 1014
+"""The close code a client gets when its upstream vanished (RFC 6455 section 7.4.1)."""
 
 
 def close_payload(code: int | None, reason: str = "") -> bytes:
@@ -118,6 +129,30 @@ def _flush(ws: AnyWS) -> None:
     writer = ws._writer
     if writer is not None and isinstance(writer.transport, _Coalescer):
         writer.transport.release()
+
+
+def abort_connection(ws: AnyWS) -> None:
+    """Abort the TCP connection under ``ws`` at once, dropping unsent data (private API).
+
+    For a peer that stopped reading: closing would wait for a drain that never comes.
+    """
+    ws._set_closed()
+    writer = ws._writer
+    transport = writer.transport if writer is not None else None
+    if isinstance(transport, _Coalescer):
+        transport._buffer.clear()
+        transport = transport.transport
+    if transport is not None:
+        transport.abort()
+
+
+def _buffered(ws: AnyWS) -> int:
+    """Bytes written to ``ws`` and not yet taken by the kernel (private aiohttp API)."""
+    writer = ws._writer
+    transport = writer.transport if writer is not None else None
+    if transport is None or transport.is_closing():
+        return 0
+    return int(transport.get_write_buffer_size())
 
 
 def drop_connection(ws: AnyWS) -> None:
@@ -200,6 +235,9 @@ class Relay:
         self._sent_close = {_CLIENT: False, _SERVER: False}
         self._got_close = {_CLIENT: False, _SERVER: False}
         self._tasks: set[asyncio.Task[Any]] = set()
+        # When a write to each side started waiting (0.0: not waiting); see cut_if_stalled.
+        self._writing_since = {_CLIENT: 0.0, _SERVER: 0.0}
+        self._unsent = {_CLIENT: 0, _SERVER: 0}  # bytes buffered at the last check
         self._coalescers = {_CLIENT: coalesce_writes(client), _SERVER: coalesce_writes(upstream)}
 
     def _ws(self, side: Direction) -> AnyWS:
@@ -272,11 +310,23 @@ class Relay:
         counts = self.data_messages
         text, binary = WSMsgType.TEXT, WSMsgType.BINARY
         co = self._coalescers[other]
+        writing_since = self._writing_since
+        monotonic = time.monotonic
         # Messages already parsed from ``src``: while there are some, writes to the
         # other side are gathered and go out together after the last one.
         waiting = _waiting_messages(src) if co is not None else None
+        burst = 0
         try:
             while True:
+                if waiting:
+                    # receive() returns parsed messages without yielding: let the
+                    # other connections run now and then during a long burst (a flood).
+                    burst += 1
+                    if burst >= _FAIR_BURST:
+                        burst = 0
+                        if co is not None:
+                            co.release()
+                        await asyncio.sleep(0)
                 msg = await src.receive()
                 kind = msg.type
                 if (
@@ -290,11 +340,13 @@ class Relay:
                     data = msg.data
                     if waiting is not None:
                         co.hold = bool(waiting)  # type: ignore[union-attr]
+                    writing_since[other] = monotonic()
                     try:
                         await send(data, kind)
                     except ConnectionError:
                         continue  # the other side's pump sees it go and ends the session
                     finally:
+                        writing_since[other] = 0.0
                         if co is not None and not waiting:
                             co.release()
                     record(side, _OPCODES[kind], data)
@@ -355,10 +407,53 @@ class Relay:
             self._sent_close[other] = True
             with contextlib.suppress(ConnectionError, RuntimeError):
                 await dst.send_frame(close_payload(code), WSMsgType.CLOSE)
+        elif not self._sent_close[other] and side is _SERVER:
+            # A gateway's answer: the client can tell this from its own network failing.
+            self._sent_close[other] = True
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await dst.send_frame(
+                    close_payload(BAD_GATEWAY, "upstream connection lost"), WSMsgType.CLOSE
+                )
         elif not self._sent_close[other]:
-            # The other side gets what a direct peer would see: the connection dropping.
+            # The upstream gets what a direct peer would see: the connection dropping.
             self._sent_close[other] = self._got_close[other] = True
             drop_connection(dst)
+
+    def cut_if_stalled(self, limit: float, now: float | None = None) -> bool:
+        """End the session if a write to one side has made no progress for ``limit`` seconds.
+
+        That side stopped reading (its buffers are full): its connection is
+        aborted, the other side is dropped as for a vanished peer, and the
+        session is recorded as closed by error. A slow reader that drains
+        anything between two checks is not cut. Returns True if it cut.
+        """
+        now = time.monotonic() if now is None else now
+        for side in (_CLIENT, _SERVER):
+            since = self._writing_since[side]
+            if not since:
+                self._unsent[side] = 0
+                continue
+            unsent = _buffered(self._ws(side))
+            drained = unsent < self._unsent[side]
+            self._unsent[side] = unsent
+            if drained:
+                self._writing_since[side] = now  # it took some: slow, not stalled
+                continue
+            if now - since <= limit:
+                continue
+            name = _SIDE_NAME[side]
+            self._set_close(
+                Close(
+                    None,
+                    by=Closer.ERROR,
+                    error=f"{name} stopped reading: took nothing for {limit:g} s",
+                    t=self._now(),
+                )
+            )
+            self._sent_close[side] = self._got_close[side] = True
+            abort_connection(self._ws(side))
+            return True
+        return False
 
     async def _await_upstream_quiet(self, quiet: float = 0.02, limit: float = 0.25) -> None:
         """Let the upstream's replies in flight reach the client: until nothing came

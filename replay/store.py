@@ -730,6 +730,11 @@ class _Transaction:
             raise CaptureError(f"{self.path}: cannot write ({e})") from None
         return self.conn
 
+    def _rollback(self) -> None:
+        if self.conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self.conn.execute("ROLLBACK")
+
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: object
     ) -> None:
@@ -738,10 +743,9 @@ class _Transaction:
                 self.conn.execute("COMMIT")
                 return
             except sqlite3.Error as e:
-                self.conn.execute("ROLLBACK")
+                self._rollback()  # SQLite may have rolled back already (disk full)
                 raise CaptureError(f"{self.path}: cannot write ({e})") from None
-        if self.conn.in_transaction:
-            self.conn.execute("ROLLBACK")
+        self._rollback()
         if isinstance(exc, sqlite3.Error):
             raise CaptureError(f"{self.path}: cannot write ({exc})") from None
 

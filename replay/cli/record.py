@@ -55,6 +55,13 @@ def record(
         int,
         typer.Option("--max-message-size", help="Largest message in bytes; bigger closes 1009."),
     ] = 16 * 2**20,
+    stall_timeout: Annotated[
+        float,
+        typer.Option(
+            "--stall-timeout",
+            help="Seconds a peer may leave data unread before its session is cut.",
+        ),
+    ] = 60.0,
     upstream_ca: Annotated[
         Path | None, typer.Option("--upstream-ca", help="CA bundle to verify a wss:// upstream.")
     ] = None,
@@ -84,6 +91,7 @@ def record(
         routes=parse_routes(route or ()),
         mirror=mirror,
         max_message_size=max_message_size,
+        stall_timeout=stall_timeout,
         upstream_ca=upstream_ca,
         tls_cert=tls_cert,
         tls_key=tls_key,

@@ -293,13 +293,13 @@ async def test_store_failure_fails_open(upstream, capture_path, caplog):
         store.close()
 
 
-async def test_upstream_vanishing_drops_the_client_too(upstream, capture_path):
+async def test_upstream_vanishing_closes_the_client_1014(upstream, capture_path):
     async with proxy_for(upstream, capture_path) as proxy:
         async with connect(proxy.url + "/echo") as ws:
             await ws.send("die")
             with pytest.raises(ConnectionClosed):
                 await ws.recv()
-            assert ws.close_code == 1006  # no close frame, as with the upstream directly
+            assert ws.close_code == 1014  # bad gateway: the upstream went, not the network
     [s] = sessions(capture_path)
     assert s.close.by is Closer.ERROR and "upstream vanished" in s.close.error
 

@@ -108,6 +108,7 @@ async def test_sigterm_during_load_loses_nothing(upstream: Upstream, capture_pat
         (["--upstream", "ws://127.0.0.1:1", "--tls-cert", "/nonexistent.pem"], "no such file"),
         (["--upstream", "ws://127.0.0.1:1", "--mirror", "nonsense"], "--mirror"),
         (["--upstream", "ws://127.0.0.1:1", "--max-message-size", "0"], "positive"),
+        (["--upstream", "ws://127.0.0.1:1", "--stall-timeout", "0"], "--stall-timeout must be"),
     ],
 )
 def test_bad_options_exit_2_with_one_line(args, expect, capture_path, capsys):
