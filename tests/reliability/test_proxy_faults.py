@@ -2,7 +2,7 @@
 
 What tests/recorders/ already proves (close codes, a vanishing peer on a quiet
 connection, SIGTERM during 5,000 messages, a broken store failing open) is
-not repeated here. Figures are printed (``pytest -s``) for docs/RELIABILITY-proxy.md.
+not repeated here. Figures are printed (``pytest -s``) for docs/RELIABILITY.md (Proxy faults).
 """
 
 from __future__ import annotations
