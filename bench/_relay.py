@@ -1,6 +1,6 @@
 """A minimal aiohttp WebSocket relay that records nothing: the proxy benchmark's floor.
 
-    python bench/_relay.py UPSTREAM_URL   # prints its port on stdout, serves until SIGTERM
+python bench/_relay.py UPSTREAM_URL   # prints its port on stdout, serves until SIGTERM
 """
 
 from __future__ import annotations

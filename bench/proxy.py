@@ -379,7 +379,13 @@ def main() -> int:
         lat_rows,
     )
     mem_rows = [
-        (name, f"{r[0]:.0f}", f"{r[1]:.0f}", f"{(r[1] - r[0]) * 1024 / args.idle:.0f}", f"{r[2]:.0f}")
+        (
+            name,
+            f"{r[0]:.0f}",
+            f"{r[1]:.0f}",
+            f"{(r[1] - r[0]) * 1024 / args.idle:.0f}",
+            f"{r[2]:.0f}",
+        )
         for name, r in rss.items()
     ]
     print_table(
