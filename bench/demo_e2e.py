@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._table import median_spread, print_table
+from bench._table import median_spread, print_table, summary
 from replay.cli.demo import _recorder
 from replay.demo.run import run_demo
 from replay.store import CaptureStore
@@ -82,6 +82,7 @@ def main() -> None:
         rows.append((f"phase: {name}", f"{med:.2f}", f"±{sp * 50:.0f}%"))
     med, sp = median_spread([sum(p) for p in parts])
     rows.append(("phases total (in-process `run_demo`)", f"{med:.2f}", f"±{sp * 50:.0f}%"))
+    summary("demo", "`wsshadow demo` end to end", f"{wall:.1f} s")
     print_table(
         f"Demo: wall time, seconds, median of {args.runs} (seed 7, temp dir)",
         ["what", "seconds", "spread"],

@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from deepdiff import DeepDiff
 
+from bench._table import print_table, summary
 from replay.config import DiffConfig
 from replay.differ import DiffAccumulator, diff_session
 from replay.model import (
@@ -47,9 +48,6 @@ from replay.model import (
     Source,
 )
 from replay.normalize import Normalizer
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _table import print_table
 
 SERVER_MESSAGES = 100
 EVENTS = ("agent_started", "agent_thinking", "tool_executing", "tool_completed", "agent_completed")
@@ -256,6 +254,7 @@ def run_capture(n: int) -> dict[str, float]:
 def scaling(sizes: list[int], per_session: int, naive_sample: int) -> None:
     """Time and peak memory of baseline-vs-candidate diffs as sessions grow, a process each."""
     rows = []
+    results: list[dict[str, float]] = []
     first: dict[str, float] = {}
     for n in sizes:
         child = subprocess.run(
@@ -265,6 +264,7 @@ def scaling(sizes: list[int], per_session: int, naive_sample: int) -> None:
             capture_output=True, text=True, check=True,
         )  # fmt: skip
         r = json.loads(child.stdout)
+        results.append(r)
         rate = r["messages"] / r["plain_seconds"]
         naive_rate = r["naive_measured"] * per_session / r["naive_seconds"]
         first = first or {"seconds": r["plain_seconds"], "n": n}
@@ -282,6 +282,15 @@ def scaling(sizes: list[int], per_session: int, naive_sample: int) -> None:
                 f"{rate / naive_rate:.0f}x",
             )
         )
+    last, head = results[-1], results[0]
+    per_msg_growth = (last["plain_seconds"] / last["messages"]) / (
+        head["plain_seconds"] / head["messages"]
+    )
+    summary("diff", f"scaling {sizes[0]:,} -> {sizes[-1]:,} sessions: time per message",
+            f"{per_msg_growth:.2f}x", "linear (about 1x)", per_msg_growth < 1.5)  # fmt: skip
+    summary("diff", f"scaling: RSS growth while diffing, {sizes[-1]:,} sessions "
+            f"(state {last['state_kb']:,.0f} KB)", f"{last['rss_growth_mb']:.1f} MB",
+            "flat", last["rss_growth_mb"] < 50)  # fmt: skip
     print_table(
         f"Diff scaling: baseline vs candidate, {per_session} server messages per session "
         f"(fewer than the 100 above so that 100,000 sessions fit the time budget), "
@@ -355,6 +364,13 @@ def main() -> None:
     print(f"{'approach':<58} {'seconds':>8} {'messages/s':>11} {'vs naive':>9}")
     for name, seconds in rows:
         print(f"{name:<58} {seconds:>8.1f} {messages / seconds:>11,.0f} {naive / seconds:>8.1f}x")
+    plain_x = naive / float(engine["plain_seconds"])
+    noisy_x = naive / float(engine["noisy_seconds"])
+    summary("diff", f"baseline vs candidate vs naive DeepDiff, {n:,} x {SERVER_MESSAGES} "
+            f"({messages / float(engine['plain_seconds']):,.0f} msg/s)", f"{plain_x:.0f}x",
+            ">= 20x", plain_x >= 20)  # fmt: skip
+    summary("diff", f"with 1 noise run vs naive ({messages / float(engine['noisy_seconds']):,.0f}"
+            " msg/s)", f"{noisy_x:.0f}x")  # fmt: skip
     print()
     planted = len(range(37, n, 100))
     print(f"findings with the noise run: {engine['divergent']} divergent sessions of {n:,} "

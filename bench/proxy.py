@@ -46,7 +46,7 @@ sys.path.insert(0, str(HERE.parent))
 
 from websockets.asyncio.client import connect  # noqa: E402
 
-from bench._table import median_spread, print_table  # noqa: E402
+from bench._table import median_spread, print_table, summary  # noqa: E402
 
 MITM_VENV = HERE / ".work" / "mitm"
 MITMDUMP = MITM_VENV / "bin" / "mitmdump"
@@ -351,7 +351,7 @@ def main() -> int:
         rows,
     )
     if "mitmdump" in targets:
-        ratio = statistics.median(
+        ratio_mitm = statistics.median(
             w / m
             for w, m in zip(
                 results[("wsshadow record", 100, "ping-pong")],
@@ -360,7 +360,7 @@ def main() -> int:
             )
         )
         print(f"wsshadow record vs mitmdump, 100 B ping-pong (median of paired runs): "
-              f"{ratio:.1f}x\n")  # fmt: skip
+              f"{ratio_mitm:.1f}x\n")  # fmt: skip
 
     lat_rows = []
     for size in SIZES:
@@ -394,9 +394,35 @@ def main() -> int:
          f"{args.busy} busy (peak, 100 B pipelined)"],
         mem_rows,
     )  # fmt: skip
-    summary = [line for line in record_err.splitlines() if "recorded" in line]
-    if summary:
-        print(summary[-1].replace("wsshadow: ", "wsshadow record: "))
+    recorded = [line for line in record_err.splitlines() if "recorded" in line]
+    if recorded:
+        print(recorded[-1].replace("wsshadow: ", "wsshadow record: "))
+
+    def ratio(name: str, size: int, mode: str) -> float:
+        return (
+            median_spread(results[(name, size, mode)])[0]
+            / median_spread(results[("direct", size, mode)])[0]
+        )
+
+    for size, label in ((100, "100 B"), (65536, "64 KiB")):
+        for mode, target in (("ping-pong", 0.6), ("pipelined", 0.9)):
+            r = ratio("wsshadow record", size, mode)
+            relay = ratio("aiohttp relay", size, mode)
+            summary("proxy", f"record vs direct, {label} {mode} (aiohttp relay: {relay:.2f}x)",
+                    f"{r:.2f}x", f">= {target}x" if size == 100 else "",
+                    r >= target if size == 100 else None)  # fmt: skip
+    if "mitmdump" in targets:
+        summary("proxy", "record vs mitmdump, 100 B ping-pong (paired)", f"{ratio_mitm:.1f}x",
+                ">= 3x", ratio_mitm >= 3)  # fmt: skip
+    else:
+        summary("proxy", "record vs mitmdump", "skipped", ">= 3x")
+    summary("proxy", "added latency through record, 100 B, p50 / p99",
+            lat_rows[0][2] + " µs")  # fmt: skip
+    idle_rss = rss["wsshadow record"][1]
+    summary("proxy", f"record RSS with {args.idle:,} idle connections", f"{idle_rss:.0f} MB",
+            "< 200 MB", idle_rss < 200)  # fmt: skip
+    summary("proxy", f"record RSS peak with {args.busy} busy connections",
+            f"{rss['wsshadow record'][2]:.0f} MB")  # fmt: skip
     if mitm_note:
         print(mitm_note)
     print(

@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 
-from bench._table import median_spread, print_table
+from bench._table import median_spread, print_table, summary
 from replay.engine import ReplayOptions, replay_capture
 from replay.model import Close, Closer, Direction, Handshake, Message, Opcode, Session
 from replay.store import CaptureStore
@@ -107,6 +107,7 @@ def main() -> None:
     server = multiprocessing.Process(target=serve_echo, args=(there,), daemon=True)
     server.start()
     rows = []
+    ratios: list[tuple[int, float, float, float]] = []
     try:
         url = f"ws://127.0.0.1:{here.recv()}"
         with tempfile.TemporaryDirectory() as tmp:
@@ -140,6 +141,7 @@ def main() -> None:
                         f"{paired:.2f}x",
                     )
                 )
+                ratios.append((concurrency, paired, ours, ours * per_session))
                 print(f"concurrency {concurrency}: done", file=sys.stderr, flush=True)
     finally:
         server.terminate()
@@ -159,6 +161,10 @@ def main() -> None:
         rows,
     )
     print("(messages counted both ways; 2 cores shared with other work)")
+    for concurrency, paired, rate, msgs in ratios:
+        summary("replay", f"wsshadow vs minimal client, concurrency {concurrency:,} "
+                f"({rate:,.0f} sessions/s, {msgs:,.0f} msg/s)", f"{paired:.2f}x", ">= 0.8x",
+                paired >= 0.8)  # fmt: skip
 
 
 if __name__ == "__main__":
