@@ -37,10 +37,11 @@ ORDER = [
 ]
 # Settings for the combined run (each script's own defaults may run longer).
 ARGS: dict[str, list[str]] = {
-    "store_write": ["--runs", "3", "--frames", "100000", "--naive-frames", "2000"],
-    "asgi_recorder": ["--rounds", "9"],
-    "replay": ["--runs", "3"],
-    "diff": ["--sessions", "5000", "--naive-sample", "100"],
+    "store_write": ["--runs", "5", "--frames", "100000", "--naive-frames", "2000"],
+    "replay": ["--runs", "5"],
+    "replay_concurrency": ["--runs", "5"],
+    "proxy": ["--runs", "5"],
+    "diff": ["--sessions", "10000", "--naive-sample", "100"],
 }
 
 
