@@ -7,7 +7,9 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 
-__all__ = ["machine_line", "median_spread", "print_table", "repeat"]
+__all__ = ["SUMMARY", "machine_line", "median_spread", "print_table", "repeat", "summary"]
+
+SUMMARY = "summary: "
 
 
 def repeat(fn: Callable[[], float], runs: int) -> list[float]:
@@ -43,3 +45,9 @@ def machine_line() -> str:
     return (
         f"{os.cpu_count()} cores, Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}"
     )
+
+
+def summary(area: str, what: str, figure: str, target: str = "", met: bool | None = None) -> None:
+    """Print one headline figure; bench/run_all.py gathers these into the combined table."""
+    verdict = "" if met is None else ("met" if met else "NOT met")
+    print(f"{SUMMARY}{area} | {what} | {figure} | {target} | {verdict}", flush=True)

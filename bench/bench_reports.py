@@ -12,11 +12,16 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "reports"))
+# The repository first: bench/replay.py would otherwise shadow the replay package.
+sys.path[0:1] = [
+    str(Path(__file__).resolve().parents[1]),
+    str(Path(__file__).resolve().parents[1] / "tests" / "reports"),
+]
 
-from report_fixtures import large_report
+from report_fixtures import large_report  # noqa: E402
 
-from replay.reports import render
+from bench._table import summary  # noqa: E402
+from replay.reports import render  # noqa: E402
 
 RUNS = 5
 
@@ -35,6 +40,12 @@ def main() -> None:
     print(f"{'format':<10}{'median':>10}{'× json':>9}{'size':>12}   (10,000 sessions, {RUNS} runs)")
     for fmt, (median, size) in results.items():
         print(f"{fmt:<10}{median * 1000:>8.0f}ms{median / base:>9.2f}{size:>12,}")
+    html = results["html"]
+    summary(
+        "reports",
+        "HTML report of 10,000 sessions",
+        f"{html[0] * 1000:.0f} ms, {html[1] / 1e6:.1f} MB",
+    )
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from deepdiff import DeepDiff
 
+from bench._table import print_table, summary
 from replay.config import DiffConfig
 from replay.differ import DiffAccumulator, diff_session
 from replay.model import (
@@ -164,7 +165,7 @@ def rss_mb() -> float:
 
 
 def run_engines(
-    n: int, keep_details: bool = False, naive_sample: int = 0
+    n: int, keep_details: bool = False, naive_sample: int = 0, noisy_pass: bool = True
 ) -> dict[str, float | int]:
     """Diff n sessions twice over (baseline vs candidate; the same plus a noise run).
 
@@ -186,7 +187,8 @@ def run_engines(
         start = clock()
         plain.add(diff_session(f"s{i}", ROUTE, base, cand, [], rc, norm))
         middle = clock()
-        noisy.add(diff_session(f"s{i}", ROUTE, base, cand, [other], rc, norm))
+        if noisy_pass:
+            noisy.add(diff_session(f"s{i}", ROUTE, base, cand, [other], rc, norm))
         spent_plain += middle - start
         spent_noisy += clock() - middle
         if naive_sample and i % max(1, n // naive_sample) == 0:
@@ -202,6 +204,10 @@ def run_engines(
     spent_plain += middle - start
     spent_noisy += clock() - middle
     return {
+        "sessions": n,
+        "messages": n * SERVER_MESSAGES,
+        "naive_measured": len(range(0, n, max(1, n // naive_sample))) if naive_sample else 0,
+        "peak_rss_mb": rss_mb(),
         "plain_seconds": spent_plain,
         "naive_seconds": spent_naive,
         "noisy_seconds": spent_noisy,
@@ -245,11 +251,75 @@ def run_capture(n: int) -> dict[str, float]:
             "divergent": report["sessions"]["divergent"]}  # fmt: skip
 
 
+def scaling(sizes: list[int], per_session: int, naive_sample: int) -> None:
+    """Time and peak memory of baseline-vs-candidate diffs as sessions grow, a process each."""
+    rows = []
+    results: list[dict[str, float]] = []
+    first: dict[str, float] = {}
+    for n in sizes:
+        child = subprocess.run(
+            [sys.executable, __file__, "--engine-only", "--plain-only", "--sessions", str(n),
+             "--messages", str(per_session), "--naive-sample", str(naive_sample),
+             "--scaling", ""],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        r = json.loads(child.stdout)
+        results.append(r)
+        rate = r["messages"] / r["plain_seconds"]
+        naive_rate = r["naive_measured"] * per_session / r["naive_seconds"]
+        first = first or {"seconds": r["plain_seconds"], "n": n}
+        rows.append(
+            (
+                f"{n:,}",
+                f"{r['messages']:,}",
+                f"{r['plain_seconds']:.1f}",
+                f"{r['plain_seconds'] / first['seconds'] / (n / first['n']):.2f}",
+                f"{rate:,.0f}",
+                f"{r['peak_rss_mb']:.0f}",
+                f"{r['rss_growth_mb']:.1f}",
+                f"{r['state_kb']:,.0f}",
+                f"{naive_rate:,.0f} ({r['naive_measured']})",
+                f"{rate / naive_rate:.0f}x",
+            )
+        )
+    last, head = results[-1], results[0]
+    per_msg_growth = (last["plain_seconds"] / last["messages"]) / (
+        head["plain_seconds"] / head["messages"]
+    )
+    summary("diff", f"scaling {sizes[0]:,} -> {sizes[-1]:,} sessions: time per message",
+            f"{per_msg_growth:.2f}x", "linear (about 1x)", per_msg_growth < 1.5)  # fmt: skip
+    summary("diff", f"scaling: RSS growth while diffing, {sizes[-1]:,} sessions "
+            f"(state {last['state_kb']:,.0f} KB)", f"{last['rss_growth_mb']:.1f} MB",
+            "flat", last["rss_growth_mb"] < 50)  # fmt: skip
+    print_table(
+        f"Diff scaling: baseline vs candidate, {per_session} server messages per session "
+        f"(fewer than the 100 above so that 100,000 sessions fit the time budget), "
+        "a fresh process per size",
+        ["sessions", "messages", "seconds", "time per session vs first", "messages/s",
+         "peak RSS MB", "RSS growth while diffing MB", "diff state KB",
+         "naive messages/s (sessions timed, extrapolated)", "vs naive"],
+        rows,
+    )  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sessions", type=int, default=10_000)
     parser.add_argument("--naive-sample", type=int, default=200)
     parser.add_argument("--engine-only", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--plain-only", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--messages", type=int, default=100, help="server messages per session")
+    parser.add_argument(
+        "--scaling",
+        default="1000,10000,100000",
+        help="session counts for the scaling table (fresh process each; '' to skip)",
+    )
+    parser.add_argument(
+        "--scaling-messages",
+        type=int,
+        default=20,
+        help="server messages per session in the scaling table",
+    )
     parser.add_argument(
         "--capture",
         type=int,
@@ -258,10 +328,15 @@ def main() -> None:
         help="also diff_capture N sessions stored in a temporary SQLite capture",
     )
     args = parser.parse_args()
+    global SERVER_MESSAGES
+    SERVER_MESSAGES = args.messages
     n = args.sessions
     if args.engine_only:
-        print(json.dumps(run_engines(n)))
+        sample = min(n, args.naive_sample) if args.plain_only else 0
+        print(json.dumps(run_engines(n, naive_sample=sample, noisy_pass=not args.plain_only)))
         return
+    if args.scaling:
+        scaling([int(x) for x in args.scaling.split(",")], args.scaling_messages, args.naive_sample)
     messages = n * SERVER_MESSAGES
     print(f"diff benchmark: {n:,} sessions x {SERVER_MESSAGES} server messages, "
           f"1% planted differences, noisy runs")  # fmt: skip
@@ -273,7 +348,7 @@ def main() -> None:
     # The same engine work on a tenth of the sessions, in a fresh process, for memory.
     small = max(1, n // 10)
     child = subprocess.run(
-        [sys.executable, __file__, "--sessions", str(small), "--engine-only"],
+        [sys.executable, __file__, "--sessions", str(small), "--engine-only", "--scaling", ""],
         capture_output=True,
         text=True,
         check=True,
@@ -289,6 +364,13 @@ def main() -> None:
     print(f"{'approach':<58} {'seconds':>8} {'messages/s':>11} {'vs naive':>9}")
     for name, seconds in rows:
         print(f"{name:<58} {seconds:>8.1f} {messages / seconds:>11,.0f} {naive / seconds:>8.1f}x")
+    plain_x = naive / float(engine["plain_seconds"])
+    noisy_x = naive / float(engine["noisy_seconds"])
+    summary("diff", f"baseline vs candidate vs naive DeepDiff, {n:,} x {SERVER_MESSAGES} "
+            f"({messages / float(engine['plain_seconds']):,.0f} msg/s)", f"{plain_x:.0f}x",
+            ">= 20x", plain_x >= 20)  # fmt: skip
+    summary("diff", f"with 1 noise run vs naive ({messages / float(engine['noisy_seconds']):,.0f}"
+            " msg/s)", f"{noisy_x:.0f}x")  # fmt: skip
     print()
     planted = len(range(37, n, 100))
     print(f"findings with the noise run: {engine['divergent']} divergent sessions of {n:,} "

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import sqlite_utils
 
-from bench._table import median_spread, print_table
+from bench._table import median_spread, print_table, summary
 from replay.model import Direction, Handshake, Message, Opcode, Provenance, Source
 from replay.store import CaptureStore
 
@@ -142,6 +142,13 @@ def main() -> None:
         rows,
     )
     print(f"capture bytes per 100-byte message (after VACUUM): {size_per_msg:.0f}")
+    writer, _ = median_spread(results["writer"])
+    summary(
+        "store",
+        "CaptureWriter frames/s (vs raw executemany)",
+        f"{writer:,.0f} ({writer / raw:.2f}x)",
+    )
+    summary("store", "capture bytes per 100-byte message", f"{size_per_msg:.0f}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,171 @@
+"""Replay throughput as concurrency grows: wsshadow against a minimal websockets client.
+
+The same workload as bench/replay.py (recorded sessions of EXCHANGES
+request/response pairs of 100-byte JSON, a loopback echo server in its own
+process), at concurrency 1, 10, 100 and 1,000. Session counts grow with the
+concurrency so that each point takes a few seconds. wsshadow runs
+``replay_capture`` (causal pacing, results stored in the capture); the
+minimal client connects, sends, awaits each echo, closes, stores nothing.
+Runs alternate between the two; the table holds medians and the median of
+the paired ratios.
+
+    .venv/bin/python bench/replay_concurrency.py [--runs 3] [--exchanges 20] [--scale 1.0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import multiprocessing.connection
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from websockets.asyncio.client import connect
+from websockets.asyncio.server import ServerConnection, serve
+
+from bench._table import median_spread, print_table, summary
+from replay.engine import ReplayOptions, replay_capture
+from replay.model import Close, Closer, Direction, Handshake, Message, Opcode, Session
+from replay.store import CaptureStore
+
+# concurrency -> sessions per run (a few seconds each on a 2-core machine)
+POINTS = {1: 60, 10: 250, 100: 600, 1000: 1500}
+
+
+def payload(session: int, n: int) -> str:
+    text = json.dumps({"type": "user_message", "session": session, "n": n, "text": ""})
+    return text[:-2] + "x" * (100 - len(text)) + '"}'
+
+
+def recorded(i: int, exchanges: int) -> Session:
+    messages = []
+    for n in range(exchanges):
+        text = payload(i, n)
+        messages.append(Message(2 * n, 0.01 * (2 * n + 1), Direction.CLIENT, Opcode.TEXT, text))
+        messages.append(Message(2 * n + 1, 0.01 * (2 * n + 2), Direction.SERVER, Opcode.TEXT, text))
+    t = 0.01 * (2 * exchanges + 1)
+    return Session(
+        f"s{i:05d}",
+        1_700_000_000.0 + i * 0.001,
+        Handshake("/ws"),
+        tuple(messages),
+        Close(1000, "", Closer.CLIENT, t=t),
+    )
+
+
+def serve_echo(port_out: multiprocessing.connection.Connection) -> None:
+    async def echo(ws: ServerConnection) -> None:
+        async for raw in ws:
+            await ws.send(raw)
+
+    async def main() -> None:
+        async with serve(echo, "127.0.0.1", 0, max_queue=None, backlog=4096) as server:
+            port_out.send(server.sockets[0].getsockname()[1])
+            await asyncio.Future()
+
+    asyncio.run(main())
+
+
+async def minimal_client(url: str, sessions: int, exchanges: int, concurrency: int) -> float:
+    slots = asyncio.Semaphore(concurrency)
+
+    async def one(i: int) -> None:
+        async with slots, connect(url, proxy=None, ping_interval=None, open_timeout=60) as ws:
+            for n in range(exchanges):
+                await ws.send(payload(i, n))
+                await ws.recv()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(one(i) for i in range(sessions)))
+    return time.perf_counter() - start
+
+
+async def wsshadow_replay(store: CaptureStore, url: str, concurrency: int, run: str) -> float:
+    options = ReplayOptions(url, concurrency=concurrency, open_timeout=60.0)
+    start = time.perf_counter()
+    result = await replay_capture(store, options, run=run)
+    took = time.perf_counter() - start
+    if result.completed != result.sessions:
+        raise SystemExit(f"replay failed at concurrency {concurrency}: {result.first_error()}")
+    return took
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--exchanges", type=int, default=20)
+    ap.add_argument("--scale", type=float, default=1.0, help="multiply every session count")
+    args = ap.parse_args()
+    here, there = multiprocessing.Pipe()
+    server = multiprocessing.Process(target=serve_echo, args=(there,), daemon=True)
+    server.start()
+    rows = []
+    ratios: list[tuple[int, float, float, float]] = []
+    try:
+        url = f"ws://127.0.0.1:{here.recv()}"
+        with tempfile.TemporaryDirectory() as tmp:
+            for concurrency, base_count in POINTS.items():
+                sessions = max(concurrency, int(base_count * args.scale))
+                store = CaptureStore.open(Path(tmp) / f"c{concurrency}.db", create=True)
+                store.put_sessions(recorded(i, args.exchanges) for i in range(sessions))
+                times: dict[str, list[float]] = {"minimal": [], "wsshadow": []}
+                for r in range(args.runs):
+                    times["minimal"].append(
+                        asyncio.run(minimal_client(url, sessions, args.exchanges, concurrency))
+                    )
+                    times["wsshadow"].append(
+                        asyncio.run(wsshadow_replay(store, url, concurrency, f"bench{r}"))
+                    )
+                store.close()
+                per_session = args.exchanges * 2
+                mini, mspread = median_spread([sessions / t for t in times["minimal"]])
+                ours, ospread = median_spread([sessions / t for t in times["wsshadow"]])
+                paired = statistics.median(
+                    m / w for m, w in zip(times["minimal"], times["wsshadow"], strict=True)
+                )
+                rows.append(
+                    (
+                        f"{concurrency:,}",
+                        f"{sessions:,}",
+                        f"{mini:,.0f} (±{mspread * 50:.0f}%)",
+                        f"{mini * per_session:,.0f}",
+                        f"{ours:,.0f} (±{ospread * 50:.0f}%)",
+                        f"{ours * per_session:,.0f}",
+                        f"{paired:.2f}x",
+                    )
+                )
+                ratios.append((concurrency, paired, ours, ours * per_session))
+                print(f"concurrency {concurrency}: done", file=sys.stderr, flush=True)
+    finally:
+        server.terminate()
+        server.join(5)
+    print_table(
+        f"Replay by concurrency: {args.exchanges} exchanges of 100-byte JSON per session, "
+        f"loopback echo, medians of {args.runs} alternating runs (target: >= 0.8x)",
+        [
+            "concurrency",
+            "sessions",
+            "minimal sessions/s",
+            "minimal msg/s",
+            "wsshadow sessions/s",
+            "wsshadow msg/s",
+            "wsshadow vs minimal (paired)",
+        ],
+        rows,
+    )
+    print("(messages counted both ways; 2 cores shared with other work)")
+    for concurrency, paired, rate, msgs in ratios:
+        summary("replay", f"wsshadow vs minimal client, concurrency {concurrency:,} "
+                f"({rate:,.0f} sessions/s, {msgs:,.0f} msg/s)", f"{paired:.2f}x", ">= 0.8x",
+                paired >= 0.8)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
