@@ -426,7 +426,7 @@ def main() -> int:
     if mitm_note:
         print(mitm_note)
     print(
-        f"(cpu cores: {os.cpu_count()}, shared with other work; echo server and client: "
+        f"(cpu cores: {os.cpu_count()}, echo server and client: "
         f"websockets; permessage-deflate: {'on' if COMPRESSION else 'off'})"
     )
     return 0

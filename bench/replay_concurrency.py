@@ -160,7 +160,7 @@ def main() -> None:
         ],
         rows,
     )
-    print("(messages counted both ways; 2 cores shared with other work)")
+    print("(messages counted both ways)")
     for concurrency, paired, rate, msgs in ratios:
         summary("replay", f"wsshadow vs minimal client, concurrency {concurrency:,} "
                 f"({rate:,.0f} sessions/s, {msgs:,.0f} msg/s)", f"{paired:.2f}x", ">= 0.8x",

@@ -14,6 +14,7 @@ under 15 minutes on a 2-core machine (ARGS below).
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
@@ -113,10 +114,11 @@ def main() -> int:
     print("\n== combined\n")
     print(table)
     head = (
-        f"# Benchmark results\n\nMachine: {machine_line()}; the 2 cores are shared with "
-        "other work (other helpers' test suites ran at the same time), so expect ±20% "
-        "between runs. Loopback only; medians of several runs; every ratio is measured "
-        "in the same run. Produced by `make bench`.\n\n## Combined\n\n"
+        f"# Benchmark results\n\nMachine: {machine_line()}, load average before the run "
+        f"{os.getloadavg()[0]:.2f}. Client, server and proxy share the 2 cores, and single "
+        "figures move by ±20% between runs on this machine: read the medians and the "
+        "ratios, which are measured side by side in the same run. Loopback only. Produced "
+        "by `make bench`.\n\n## Combined\n\n"
     )
     (HERE / "results.md").write_text(head + table + "\n" + "\n".join(parts))
     print(f"wrote {HERE / 'results.md'}")
