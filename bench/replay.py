@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import multiprocessing
 import os
 import statistics
@@ -29,70 +28,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from websockets.asyncio.client import connect
-from websockets.asyncio.server import ServerConnection, serve
 
+from bench._replay_kit import minimal_client, recorded, serve_echo, wsshadow_replay
 from bench._table import median_spread, print_table
-from replay.engine import ReplayOptions, replay_capture
-from replay.model import Close, Closer, Direction, Handshake, Message, Opcode, Session
 from replay.store import CaptureStore
-
-
-def payload(session: int, n: int) -> str:
-    text = json.dumps({"type": "user_message", "session": session, "n": n, "text": ""})
-    return text[:-2] + "x" * (100 - len(text)) + '"}'
-
-
-def recorded(i: int, exchanges: int) -> Session:
-    messages = []
-    for n in range(exchanges):
-        text = payload(i, n)
-        messages.append(Message(2 * n, 0.01 * (2 * n + 1), Direction.CLIENT, Opcode.TEXT, text))
-        messages.append(Message(2 * n + 1, 0.01 * (2 * n + 2), Direction.SERVER, Opcode.TEXT, text))
-    t = 0.01 * (2 * exchanges + 1)
-    return Session(
-        f"s{i:05d}",
-        1_700_000_000.0 + i * 0.001,
-        Handshake("/ws"),
-        tuple(messages),
-        Close(1000, "", Closer.CLIENT, t=t),
-    )
-
-
-def serve_echo(port_out: multiprocessing.connection.Connection) -> None:
-    async def echo(ws: ServerConnection) -> None:
-        async for raw in ws:
-            await ws.send(raw)
-
-    async def main() -> None:
-        async with serve(echo, "127.0.0.1", 0, max_queue=None) as server:
-            port_out.send(server.sockets[0].getsockname()[1])
-            await asyncio.Future()
-
-    asyncio.run(main())
-
-
-async def minimal_client(url: str, sessions: int, exchanges: int, concurrency: int) -> float:
-    slots = asyncio.Semaphore(concurrency)
-
-    async def one(i: int) -> None:
-        async with slots, connect(url, proxy=None, ping_interval=None) as ws:
-            for n in range(exchanges):
-                await ws.send(payload(i, n))
-                await ws.recv()
-
-    start = time.perf_counter()
-    await asyncio.gather(*(one(i) for i in range(sessions)))
-    return time.perf_counter() - start
-
-
-async def wsshadow_replay(store: CaptureStore, url: str, concurrency: int, run: str) -> float:
-    start = time.perf_counter()
-    result = await replay_capture(store, ReplayOptions(url, concurrency=concurrency), run=run)
-    took = time.perf_counter() - start
-    if result.completed != result.sessions:
-        raise SystemExit(f"replay failed: {result.first_error()}")
-    return took
 
 
 def main() -> None:
