@@ -436,14 +436,28 @@ class DiffAccumulator:
             return
         noise = set(detail["noise"])
         sigs_by_row: dict[int, list[str]] = {}
+        sigs_by_field: dict[tuple[int, str], list[str]] = {}
         for f in result.findings:
             if f.row is not None:
-                sigs_by_row.setdefault(f.row, []).append(f.signature(result.route))
+                sig = f.signature(result.route)
+                sigs_by_row.setdefault(f.row, []).append(sig)
+                if f.path is not None:
+                    sigs_by_field.setdefault((f.row, f.path), []).append(sig)
         rows = _rows(result.comparison, sigs_by_row)
-        for row in rows:
+        for i, row in enumerate(rows):
             row_sigs = row.pop("_sigs")
             if row["status"] != "equal" and all(s in noise for s in row_sigs):
                 row["status"] = "noise"
+            # Highlight only what differs for real; fields that vary between
+            # baseline runs anyway (ids, clocks) are listed apart.
+            quiet = [
+                p
+                for p in row["fields"]
+                if (i, p) in sigs_by_field and all(s in noise for s in sigs_by_field[i, p])
+            ]
+            if quiet:
+                row["fields"] = [p for p in row["fields"] if p not in quiet]
+                row["noise_fields"] = quiet
         detail["rows"] = rows
         detail["rows_truncated"] = len(result.comparison.pairs) > MAX_ROWS
 

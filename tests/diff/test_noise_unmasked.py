@@ -32,3 +32,24 @@ def test_without_a_noise_run_the_same_change_is_reported() -> None:
     result = diff_session("s", "/ws", session("b", "a1b2c3d4e5"), session("c", "1234567890"),
                           [], config.for_route("/ws"))
     assert [f.signature("/ws") for f in result.findings] == ["changed_value /ws a id"]
+
+
+def test_rows_highlight_real_fields_and_list_noise_fields_apart() -> None:
+    def s(sid: str, ident: str, value: int) -> Session:
+        payload = json.dumps({"type": "a", "conn": ident, "v": value})
+        msg = Message(0, 0.01, Direction.SERVER, Opcode.TEXT, payload)
+        return Session(sid, 1.0, Handshake("/ws"), (msg,), Close(1000, "", Closer.CLIENT, t=0.1))
+
+    config = DiffConfig()
+    rc = config.for_route("/ws")
+    acc = DiffAccumulator(config)
+    acc.add(diff_session("s", "/ws", s("b", "c-one", 1), s("c", "c-three", 2),
+                         [s("n", "c-two", 1)], rc))
+    parts = acc.finish()
+    assert [d["signature"] for d in parts["differences"]] == ["changed_value /ws a v"]
+    (index,) = acc.rows_wanted()
+    acc.attach_rows(index, diff_session("s", "/ws", s("b", "c-one", 1), s("c", "c-three", 2),
+                                        [s("n", "c-two", 1)], rc))
+    (row,) = acc.details[index]["rows"]
+    assert row["status"] == "changed"
+    assert row["fields"] == ["v"] and row["noise_fields"] == ["conn"]
