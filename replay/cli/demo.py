@@ -5,22 +5,24 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from recorders.proxy import RecordingProxy
 from replay import output
 from replay.cli.app import app
-from replay.demo import demo_config_path, demo_config_text
-from replay.demo.run import run_demo
 from replay.reports import render
 from replay.store import CaptureStore
+
+if TYPE_CHECKING:
+    from recorders.proxy import RecordingProxy
 
 __all__ = ["demo"]
 
 
 def _recorder(upstream: str, store: CaptureStore) -> RecordingProxy:
+    from recorders.proxy import RecordingProxy  # aiohttp: loaded only when the demo runs
+
     return RecordingProxy(upstream, store, listen=("127.0.0.1", 0))
 
 
@@ -40,6 +42,9 @@ def demo(
 
     Exits 0 when the demo ran: the divergent verdict is the demo's finding.
     """
+    # The demo's servers (aiohttp) load only when the demo runs, not for every command.
+    from replay.demo import demo_config_path, demo_config_text
+
     if show_config:
         output.write_text(demo_config_text())
         return 0
@@ -47,6 +52,8 @@ def demo(
     # warns about that on every such connection, which is noise in the demo.
     logging.getLogger("aiohttp.websocket").setLevel(logging.ERROR)
     output.note("starting the legacy and the consolidated chat servers on 127.0.0.1")
+    from replay.demo.run import run_demo
+
     result = asyncio.run(run_demo(out, _recorder, seed=seed))
     t = result.traffic
     output.note(

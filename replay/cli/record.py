@@ -5,16 +5,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from recorders.proxy import (
-    RecordingProxy,
-    parse_listen,
-    parse_routes,
-    serve_until_signalled,
-)
+if TYPE_CHECKING:
+    from recorders.proxy import RecordingProxy
 from replay import output
 from replay.cli.app import app
 from replay.cli.options import CaptureArg, NoRedact, RedactField, make_redactor
@@ -84,6 +80,9 @@ def record(
     ):
         if path is not None and not path.is_file():
             raise BadInput(f"{option} {path}: no such file")
+    # Imported here: aiohttp and the proxy cost every other command half a second.
+    from recorders.proxy import RecordingProxy, parse_listen, parse_routes, serve_until_signalled
+
     proxy = RecordingProxy(
         upstream,
         capture,
