@@ -22,10 +22,20 @@ import aiohttp
 from aiohttp import WSMsgType
 
 from recorders.recorder import CaptureRecorder
-from recorders.relay import drop_connection
 from replay.model import Close, Closer, Direction, Handshake, Opcode, Provenance, Source
 
 __all__ = ["MIRROR_RUN", "MirrorLink", "MirrorStats"]
+
+
+def drop_connection(ws: aiohttp.ClientWebSocketResponse[Any]) -> None:
+    """Close the TCP connection under ``ws`` without another close frame (private aiohttp API).
+
+    aiohttp's ``close()`` always sends a close frame of its own; once both
+    close frames went by, a third must not follow.
+    """
+    ws._set_closed()
+    ws._response.close()
+
 
 MIRROR_RUN = "mirror"
 """The run that holds the candidate's sessions recorded by the live mirror."""

@@ -14,7 +14,6 @@ an async context manager usable inside any running event loop::
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
 import os
 import signal
@@ -30,9 +29,10 @@ from aiohttp import web
 from multidict import CIMultiDict
 from yarl import URL
 
+from recorders.frames import close_frame, deflate_offer, negotiated_deflate
 from recorders.mirror import MIRROR_RUN, MirrorLink, MirrorStats
 from recorders.recorder import CaptureRecorder
-from recorders.relay import ClientSideWebSocket, Relay, drop_connection
+from recorders.relay import Relay
 from replay.errors import BadInput
 from replay.model import Close, Closer, Direction, Handshake, Provenance, Run, Source
 from replay.redact import Redactor
@@ -77,34 +77,22 @@ _WS_OWN = frozenset(
         "content-length",
     }
 )
-_RESPONSE_OWN = frozenset({"content-length", "content-encoding", "date", "server"})
-
-# The body of a refused upgrade: aiohttp's ws_connect raises without reading it,
-# so the response class below reads it into the list this variable holds.
-_REFUSAL: contextvars.ContextVar[list[bytes] | None] = contextvars.ContextVar(
-    "wsshadow_refusal", default=None
-)
 
 
-class _RefusalKeepingResponse(aiohttp.ClientResponse):
-    async def start(self, connection: Any) -> aiohttp.ClientResponse:
-        resp = await super().start(connection)
-        holder = _REFUSAL.get()
-        if holder is not None and self.status != 101:
-            try:
-                holder.append(await asyncio.wait_for(self.read(), 5.0))
-            except (aiohttp.ClientError, TimeoutError, OSError):
-                holder.append(b"")
-            if 300 <= self.status < 400:
-                # ws_connect would follow the redirect; the client must see it instead.
-                raise aiohttp.WSServerHandshakeError(
-                    self.request_info,
-                    self.history,
-                    message="redirect",
-                    status=self.status,
-                    headers=self.headers,
-                )
-        return resp
+class _Switched(web.StreamResponse):
+    """The 101 answer to the client, with the upstream's headers.
+
+    After it the relay owns the connection's bytes, so nothing of aiohttp's
+    (no body framing, no end-of-response) may follow it.
+    """
+
+    def __init__(self, headers: CIMultiDict[str]) -> None:
+        super().__init__(status=101, reason="Switching Protocols", headers=headers)
+        self._length_check = False  # as aiohttp's own WebSocketResponse does
+        self.force_close()
+
+    async def write_eof(self, data: bytes = b"") -> None:
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,13 +138,6 @@ def _forward_headers(headers: Any, drop: frozenset[str]) -> CIMultiDict[str]:
             continue
         out.add(name, value)
     return out
-
-
-def _offers_deflate(headers: Any) -> bool:
-    return any(
-        "permessage-deflate" in value.lower()
-        for value in headers.getall("Sec-WebSocket-Extensions", ())
-    )
 
 
 def _client_ssl(upstream_ca: str | os.PathLike[str] | None) -> ssl.SSLContext:
@@ -214,6 +195,7 @@ class RecordingProxy:
         redactor: Redactor | None = None,
         close_timeout: float = 5.0,
         connect_timeout: float = 10.0,
+        handshake_timeout: float = 30.0,
         stall_timeout: float | None = 60.0,
     ) -> None:
         self.upstream = self._check_url(upstream, "--upstream")
@@ -229,6 +211,7 @@ class RecordingProxy:
         self.max_message_size = max_message_size
         self.close_timeout = close_timeout
         self.connect_timeout = connect_timeout
+        self.handshake_timeout = handshake_timeout
         self.stall_timeout = stall_timeout
         self._watchdog: asyncio.Task[None] | None = None
         need_client_tls = self.upstream.scheme == "wss" or (
@@ -296,9 +279,8 @@ class RecordingProxy:
             self._recorder.put_run(self._mirror_run())
         self._http = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=0, ssl=self._client_ssl or True),
-            response_class=_RefusalKeepingResponse,
             auto_decompress=False,
-            skip_auto_headers=("User-Agent", "Accept-Encoding"),
+            skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding"),
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.connect_timeout),
         )
         server = web.Server(self._handle, access_log=None)
@@ -441,7 +423,6 @@ class RecordingProxy:
 
     async def _websocket(self, request: web.BaseRequest) -> web.StreamResponse:
         assert self._http is not None and self._recorder is not None
-        recorder = self._recorder
         session_id = uuid.uuid4().hex[:12]
         started, t0 = time.time(), time.monotonic()
         path, _, query = request.raw_path.partition("?")
@@ -462,55 +443,90 @@ class RecordingProxy:
             status=None,
         )
         provenance = Provenance(source=Source.PROXY)
-        refusal: list[bytes] = []
-        token = _REFUSAL.set(refusal)
+        # The client's own handshake goes upstream: its key (so the upstream's
+        # accept is valid for the client), its subprotocols, and its
+        # permessage-deflate offer, which the upstream answers for both hops:
+        # frames then pass through untouched, compressed as the sender made them.
+        upgrade = CIMultiDict(headers)
+        upgrade["Upgrade"] = "websocket"
+        upgrade["Connection"] = "Upgrade"
+        for name in ("Sec-WebSocket-Key", "Sec-WebSocket-Version"):
+            if name in request.headers:
+                upgrade[name] = request.headers[name]
+        if offered:
+            upgrade["Sec-WebSocket-Protocol"] = ", ".join(offered)
+        offer = deflate_offer(request.headers.getall("Sec-WebSocket-Extensions", ()))
+        if offer:
+            upgrade["Sec-WebSocket-Extensions"] = offer
         try:
-            upstream = await self._http.ws_connect(
-                self._target(self.upstream, path, query),
-                protocols=offered,
-                headers=headers,
-                autoclose=False,
-                autoping=False,
-                # permessage-deflate is offered upstream when the client offered it
-                # (browsers always do); each hop negotiates its own parameters.
-                compress=15 if _offers_deflate(request.headers) else 0,
-                max_msg_size=self.max_message_size,
-                decode_text=False,
-                timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=self.close_timeout),
-            )
-        except aiohttp.WSServerHandshakeError as e:
-            if e.status and e.status != 101:
-                return self._refused(session_id, started, handshake, provenance, e, refusal)
+            async with asyncio.timeout(self.handshake_timeout):
+                resp = await self._http.request(
+                    "GET",
+                    self._target(self.upstream, path, query),
+                    headers=upgrade,
+                    allow_redirects=False,
+                )
+        except TimeoutError:
             return self._unreachable(
                 session_id,
                 started,
                 t0,
                 handshake,
                 provenance,
-                f"upstream sent a bad handshake: {e.message}",
+                f"upstream did not answer the upgrade within {self.handshake_timeout:g} s",
             )
-        except (aiohttp.ClientError, OSError, TimeoutError) as e:
+        except (aiohttp.ClientError, OSError) as e:
             return self._unreachable(
                 session_id, started, t0, handshake, provenance, f"upstream unreachable: {e}"
             )
-        finally:
-            _REFUSAL.reset(token)
-        response_headers = upstream._response.headers
-        ws = ClientSideWebSocket(
-            protocols=(upstream.protocol,) if upstream.protocol else (),
-            autoclose=False,
-            autoping=False,
-            compress=True,
-            max_msg_size=self.max_message_size,
-            decode_text=False,
-            timeout=self.close_timeout,
-        )
-        for name, value in _forward_headers(response_headers, _WS_OWN | _RESPONSE_OWN).items():
-            ws.headers.add(name, value)
         try:
-            await ws.prepare(request)
+            return await self._switch(request, resp, session_id, started, t0, handshake, provenance)
+        finally:
+            resp.close()
+
+    async def _switch(
+        self,
+        request: web.BaseRequest,
+        resp: aiohttp.ClientResponse,
+        session_id: str,
+        started: float,
+        t0: float,
+        handshake: Handshake,
+        provenance: Provenance,
+    ) -> web.StreamResponse:
+        """The upstream answered the upgrade: pass the answer on, then relay."""
+        assert self._recorder is not None
+        recorder = self._recorder
+        if resp.status != 101:
+            try:
+                async with asyncio.timeout(5.0):
+                    body = await resp.read()
+            except (aiohttp.ClientError, OSError, TimeoutError):
+                body = b""
+            return self._refused(session_id, started, handshake, provenance, resp, body)
+        conn = resp.connection
+        deflate, problem = negotiated_deflate(resp.headers.getall("Sec-WebSocket-Extensions", ()))
+        if conn is None or conn.transport is None or conn.protocol is None or problem:
+            return self._unreachable(
+                session_id,
+                started,
+                t0,
+                handshake,
+                provenance,
+                f"upstream sent a bad handshake: {problem or 'the connection closed'}",
+            )
+        upstream = (conn.transport, conn.protocol)
+        out: CIMultiDict[str] = CIMultiDict()
+        for name, value in resp.headers.items():
+            if name.lower() not in HOP_BY_HOP and name.lower() != "content-length":
+                out.add(name, value)
+        out["Upgrade"] = "websocket"
+        out["Connection"] = "Upgrade"
+        switched = _Switched(out)
+        try:
+            await switched.prepare(request)
         except (ConnectionError, RuntimeError, OSError) as e:
-            await upstream.close(code=1001)
+            upstream[0].write(close_frame(1001, masked=True))
             self._unreachable(
                 session_id,
                 started,
@@ -519,48 +535,57 @@ class RecordingProxy:
                 provenance,
                 f"client vanished during the handshake: {e}",
             )
-            return ws
+            return switched
+        subprotocol = resp.headers.get("Sec-WebSocket-Protocol")
         recorder.open_session(
             session_id,
             started,
             Handshake(
-                route=path,
-                query=query,
+                route=handshake.route,
+                query=handshake.query,
                 request_headers=handshake.request_headers,
-                subprotocols=offered,
+                subprotocols=handshake.subprotocols,
                 status=101,
-                subprotocol=upstream.protocol,
+                subprotocol=subprotocol.strip() if subprotocol else None,
                 response_headers=tuple(
-                    (k.decode("latin-1"), v.decode("latin-1"))
-                    for k, v in upstream._response.raw_headers
+                    (k.decode("latin-1"), v.decode("latin-1")) for k, v in resp.raw_headers
                 ),
             ),
             provenance,
         )
-        mirror = self._start_mirror(session_id, started, path, query, headers, handshake)
+        mirror = self._start_mirror(
+            session_id,
+            started,
+            handshake.route,
+            handshake.query,
+            _forward_headers(request.headers, _WS_OWN),
+            handshake,
+        )
         relay = Relay(
             session_id,
-            ws,
+            (request.transport, request.protocol),
             upstream,
             recorder,
             t0,
+            max_message_size=self.max_message_size,
+            deflate=deflate,
             close_timeout=self.close_timeout,
             feed=mirror.feed if mirror is not None else None,
         )
         self._relays.add(relay)
         try:
+            relay.attach(upstream[1], request.protocol)
+            request.protocol.keep_alive(False)
             if self._stopping:
                 await relay.shutdown()
             await relay.run()
         finally:
             self._relays.discard(relay)
-            if relay.close is None:  # cancelled mid-way
-                relay.close = Close(None, by=Closer.ERROR, error="relay cancelled")
-                drop_connection(upstream)
+            assert relay.close is not None
             recorder.close_session(session_id, relay.close)
             if mirror is not None:
                 mirror.finish(relay.close, relay.data_messages[Direction.SERVER])
-        return ws
+        return switched
 
     def _refused(
         self,
@@ -568,11 +593,10 @@ class RecordingProxy:
         started: float,
         handshake: Handshake,
         provenance: Provenance,
-        e: aiohttp.WSServerHandshakeError,
-        refusal: list[bytes],
+        resp: aiohttp.ClientResponse,
+        body: bytes,
     ) -> web.Response:
         assert self._recorder is not None
-        headers = e.headers or CIMultiDict()
         self._recorder.open_session(
             session_id,
             started,
@@ -581,13 +605,15 @@ class RecordingProxy:
                 query=handshake.query,
                 request_headers=handshake.request_headers,
                 subprotocols=handshake.subprotocols,
-                status=e.status,
-                response_headers=tuple(headers.items()),
+                status=resp.status,
+                response_headers=tuple(
+                    (k.decode("latin-1"), v.decode("latin-1")) for k, v in resp.raw_headers
+                ),
             ),
             provenance,
         )
-        out = _forward_headers(headers, _RESPONSE_OWN - {"date", "server"})
-        return web.Response(status=e.status, body=refusal[0] if refusal else b"", headers=out)
+        out = _forward_headers(resp.headers, frozenset({"content-length", "content-encoding"}))
+        return web.Response(status=resp.status, reason=resp.reason, body=body, headers=out)
 
     def _unreachable(
         self,

@@ -1,247 +1,402 @@
-"""One proxied WebSocket connection: two pumps, an exact close handshake, recording.
+"""One proxied WebSocket connection: frames relayed as they came, read for the capture.
 
-The relay reads whole messages from each side with aiohttp (``autoping`` and
-``autoclose`` off, text left as UTF-8 bytes) and writes them to the other
-side as they came: text and binary byte-exact, pings and pongs forwarded
-rather than answered, and close frames forwarded with their exact payload
-so that each side sees the other's close code and reason. aiohttp answers
-protocol errors itself (1002, 1007, 1009 for a message over the size
-limit); the relay passes that code on to the other side. An upstream that
-vanishes (no close frame) gets the client a 1014 (bad gateway) close; a
-client that vanishes gets the upstream's connection dropped, as a direct
-peer would see it. A side that stops reading blocks the pump writing to it
-(aiohttp waits for the socket to drain), which stops the other side's reads
-too, so memory stays bounded; ``cut_if_stalled`` ends such a session.
+After both handshakes the relay owns the bytes of both TCP connections:
+aiohttp's protocols hand every chunk they read to a ``_Pipe`` (as a
+WebSocket "payload parser", the hook aiohttp's own WebSocket support
+uses). A pipe splits the chunk into whole frames and writes them to the
+other side in one write, byte-exact: masks, fragmentation, compression
+and control frames as the sender made them, so each peer sees what it
+would see directly, close codes and protocol errors included. Reading
+them for the capture costs a header parse per frame, an unmask of client
+frames and an inflate of compressed messages; nothing is re-encoded.
+
+The proxy speaks only when a peer cannot: a message over the size limit
+(1009 to both sides), an upstream gone without a close frame (1014 to
+the client), a shutdown (1001 to both). Backpressure: while one side's
+socket buffer is full, reads from the other side pause, so memory stays
+bounded; ``cut_if_stalled`` ends a session whose peer stopped reading.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import struct
+import logging
 import time
+import zlib
 from collections.abc import Callable
 from typing import Any
 
-from aiohttp import WSMsgType, web
-from aiohttp.client_ws import ClientWebSocketResponse
+from aiohttp import WSMsgType
 
+from recorders.frames import (
+    OP_CLOSE,
+    Inflater,
+    MessageTooBig,
+    close_frame,
+    parse_close,
+)
 from recorders.recorder import CaptureRecorder
 from replay.model import Close, Closer, Direction, Opcode
 
-__all__ = [
-    "BAD_GATEWAY",
-    "ClientSideWebSocket",
-    "Relay",
-    "abort_connection",
-    "close_payload",
-    "coalesce_writes",
-    "drop_connection",
-]
+try:
+    from websockets.speedups import apply_mask
+except ImportError:  # pragma: no cover - websockets without its C extension
+    from websockets.utils import apply_mask
+
+__all__ = ["BAD_GATEWAY", "Relay"]
+
+log = logging.getLogger("wsshadow.record")
 
 _CLIENT = Direction.CLIENT
 _SERVER = Direction.SERVER
-_OPCODES = {
-    WSMsgType.TEXT: Opcode.TEXT,
-    WSMsgType.BINARY: Opcode.BINARY,
-    WSMsgType.PING: Opcode.PING,
-    WSMsgType.PONG: Opcode.PONG,
-}
-_SIDE_NAME = {_CLIENT: "client", _SERVER: "upstream"}
-_FAIR_BURST = 256  # messages relayed from one connection before yielding to the others
-
-AnyWS = web.WebSocketResponse | ClientWebSocketResponse[Any]
+_OPCODES = {1: Opcode.TEXT, 2: Opcode.BINARY, 9: Opcode.PING, 10: Opcode.PONG}
+_KINDS = {1: WSMsgType.TEXT, 2: WSMsgType.BINARY}
+_NAME = {_CLIENT: "client", _SERVER: "upstream"}
+_CLOSER = {_CLIENT: Closer.CLIENT, _SERVER: Closer.SERVER}
+_NOT_EOF = (False, b"")
 
 BAD_GATEWAY = 1014
 """The close code a client gets when its upstream vanished (RFC 6455 section 7.4.1)."""
 
 
-def close_payload(code: int | None, reason: str = "") -> bytes:
-    """The application data of a close frame (empty when there is no code)."""
-    if not code:
-        return b""
-    return struct.pack("!H", code) + reason.encode("utf-8")
+class _Pipe:
+    """What one side sends: split into frames, relayed to the other side, read for the capture.
 
-
-class _Coalescer:
-    """Stands in for a transport so that a burst of relayed messages goes out in one write.
-
-    Pipelined traffic arrives many messages per read; relaying each with its
-    own ``send()`` made system calls most of the proxy's cost. While ``hold``
-    is set (the pump knows more messages are already waiting) frames are
-    gathered; otherwise, and always for close frames, they go out at once, so
-    a lone message (ping-pong) is not delayed at all.
+    ``transport``/``protocol`` are this side's connection: the pipe reads
+    from it, and the other pipe writes to it.
     """
 
-    __slots__ = ("_buffer", "hold", "transport")
+    __slots__ = (
+        "broken",
+        "closed_by_us",
+        "compressed",
+        "data_messages",
+        "eof",
+        "feed",
+        "got_close",
+        "inflater",
+        "limit",
+        "loose_limit",
+        "masked",
+        "msg_op",
+        "need",
+        "parts",
+        "paused_since",
+        "peer",
+        "pending",
+        "protocol",
+        "reading_paused",
+        "relay",
+        "sent_close",
+        "side",
+        "size",
+        "transport",
+        "unsent",
+    )
 
-    def __init__(self, transport: Any) -> None:
+    def __init__(
+        self,
+        relay: Relay,
+        side: Direction,
+        transport: Any,
+        protocol: Any,
+        inflater: Inflater | None,
+        limit: int,
+        feed: Callable[[WSMsgType, bytes], None] | None,
+    ) -> None:
+        self.relay = relay
+        self.side = side
         self.transport = transport
-        self._buffer: list[bytes] = []
-        self.hold = False
+        self.protocol = protocol
+        self.inflater = inflater
+        self.limit = limit
+        # Compressed data can be a little larger than what it carries.
+        self.loose_limit = limit + limit // 64 + 1024
+        self.feed = feed
+        self.masked = side is _CLIENT  # client frames must be masked, server frames not
+        self.peer: _Pipe = self
+        self.pending: bytearray | None = None  # the start of an incomplete frame
+        self.need = 0  # bytes ``pending`` must reach before parsing again
+        self.msg_op = 0  # opcode of a fragmented message in progress (0: none)
+        self.compressed = False
+        self.parts: list[bytes] = []
+        self.size = 0
+        self.broken = False  # broke the protocol: still relayed, no longer read
+        self.data_messages = 0
+        self.got_close = False  # this side sent a close frame
+        self.sent_close = False  # a close frame went to this side
+        self.eof = False  # this side's connection ended
+        self.closed_by_us = False
+        self.reading_paused = False
+        self.paused_since = 0.0  # when writes to this side stopped fitting in its buffer
+        self.unsent = 0
 
-    def write(self, data: bytes) -> None:
-        if self.hold and not (data and data[0] & 0x0F == 0x8):
-            self._buffer.append(data)
-            return
-        if self._buffer:
-            self._buffer.append(data)
-            self.flush()
-        elif not self.transport.is_closing():
-            self.transport.write(data)
+    # ---- aiohttp's payload-parser interface ----------------------------------
 
-    def flush(self) -> None:
-        if self._buffer:
-            data = b"".join(self._buffer)
-            self._buffer.clear()
-            if not self.transport.is_closing():
-                self.transport.write(data)
-
-    def release(self) -> None:
-        """End of a burst: send what was gathered."""
-        self.hold = False
-        if self._buffer:
-            self.flush()
-
-    def is_closing(self) -> bool:
-        return bool(self.transport.is_closing())
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.transport, name)
-
-
-def coalesce_writes(ws: AnyWS) -> _Coalescer | None:
-    """Route ``ws``'s frame writes through a ``_Coalescer`` (private aiohttp API)."""
-    writer = ws._writer
-    if writer is None:
-        return None
-    if not isinstance(writer.transport, _Coalescer):
-        writer.transport = _Coalescer(writer.transport)  # type: ignore[assignment]
-    return writer.transport  # type: ignore[return-value]
-
-
-def _waiting_messages(ws: AnyWS) -> Any:
-    """The deque of messages already parsed and not yet received (private aiohttp API)."""
-    return getattr(getattr(ws, "_reader", None), "_buffer", None)
-
-
-def _flush(ws: AnyWS) -> None:
-    writer = ws._writer
-    if writer is not None and isinstance(writer.transport, _Coalescer):
-        writer.transport.release()
-
-
-def abort_connection(ws: AnyWS) -> None:
-    """Abort the TCP connection under ``ws`` at once, dropping unsent data (private API).
-
-    For a peer that stopped reading: closing would wait for a drain that never comes.
-    """
-    ws._set_closed()
-    writer = ws._writer
-    transport = writer.transport if writer is not None else None
-    if isinstance(transport, _Coalescer):
-        transport._buffer.clear()
-        transport = transport.transport
-    if transport is not None:
-        transport.abort()
-
-
-def _buffered(ws: AnyWS) -> int:
-    """Bytes written to ``ws`` and not yet taken by the kernel (private aiohttp API)."""
-    writer = ws._writer
-    transport = writer.transport if writer is not None else None
-    if transport is None or transport.is_closing():
-        return 0
-    return int(transport.get_write_buffer_size())
-
-
-def drop_connection(ws: AnyWS) -> None:
-    """Close the TCP connection under ``ws`` without sending another close frame.
-
-    aiohttp's ``close()`` always sends a close frame of its own; a relay that
-    already forwarded both close frames must not send a third, so this marks
-    the socket closed and drops the transport (private aiohttp API, kept here).
-    """
-    _flush(ws)
-    ws._set_closed()
-    if isinstance(ws, web.WebSocketResponse):
-        ws._close_transport()
-    else:
-        ws._response.close()
-
-
-class ClientSideWebSocket(web.WebSocketResponse):
-    """The proxy's server side of a client connection.
-
-    aiohttp answers a protocol error (1002, 1007, 1009) by closing at once.
-    A server the client talked to directly would first have answered the
-    valid messages that came before the bad frame, so this defers that close:
-    the relay passes on the replies the upstream still owes, then calls
-    ``close_deferred()``.
-    """
-
-    deferred_close: int | None = None
-    _in_receive = False
-
-    async def receive(self, timeout: float | None = None) -> Any:
-        self._in_receive = True
+    def feed_data(self, data: bytes) -> tuple[bool, bytes]:
         try:
-            return await super().receive(timeout)
-        finally:
-            self._in_receive = False
+            self._relay(data)
+        except Exception as e:  # never let a bug here leave the connections hanging
+            self.relay._failed(e)
+        return _NOT_EOF
 
-    async def close(self, *, code: int = 1000, message: bytes = b"", drain: bool = True) -> bool:
-        if self._in_receive and code != 1000 and not self.closed:
-            self.deferred_close = code
+    def feed_eof(self) -> None:
+        self.relay._on_eof(self)
+
+    def set_exception(self, exc: BaseException, cause: object = None) -> None:
+        pass  # the connection's end reaches us through feed_eof
+
+    # ---- relaying ------------------------------------------------------------
+
+    def _relay(self, data: bytes) -> None:
+        pending = self.pending
+        if pending is not None:
+            pending += data
+            if len(pending) < self.need:
+                return
+            data = bytes(pending)
+            self.pending = None
+        relay = self.relay
+        n = len(data)
+        pos = start = 0  # frames in data[start:pos] are still to be written
+        out = self.peer
+        need = 0
+        while n - pos >= 2:
+            b0 = data[pos]
+            b1 = data[pos + 1]
+            length = b1 & 0x7F
+            head = pos + 2
+            if length > 125:
+                if length == 126:
+                    if n - pos < 4:
+                        break
+                    length = (data[head] << 8) | data[head + 1]
+                    head += 2
+                else:
+                    if n - pos < 10:
+                        break
+                    length = int.from_bytes(data[head : head + 8], "big")
+                    head += 8
+            mask = head if b1 & 0x80 else 0
+            if mask:
+                head += 4
+            end = head + length
+            opcode = b0 & 0x0F
+            if end > n:
+                if opcode < 3 and length + self.size > self._cap(b0, opcode):
+                    # A message over the limit: refuse it before buffering it.
+                    self._write(data, start, pos)
+                    start = pos = n
+                    relay._too_big(self)
+                    break
+                need = end - pos
+                break
+            payload = data[head:end]
+            if mask:
+                payload = apply_mask(payload, data[mask : mask + 4])
+            if not self._frame(b0, opcode, payload, bool(mask)):
+                self._write(data, start, pos)
+                start = end
+            pos = end
+        if start == 0 and pos == n:
+            if n and not out.eof:
+                out.transport.write(data)
+                self._backpressure()
+        elif pos > start:
+            self._write(data, start, pos)
+        if pos < n and not relay.done:
+            self.pending = bytearray(data[pos:])
+            self.need = need
+        if relay.settling:
+            relay._settle()
+
+    def _write(self, data: bytes, start: int, end: int) -> None:
+        if end > start and not self.peer.eof:
+            self.peer.transport.write(data[start:end])
+            self._backpressure()
+
+    def _backpressure(self) -> None:
+        """Pause reading this side while the other side's socket buffer is full."""
+        peer = self.peer
+        if peer.protocol.writing_paused and not self.reading_paused:
+            self.reading_paused = True
+            peer.paused_since = time.monotonic()
+            self.transport.pause_reading()
+            self.relay._spawn(self._resume_when_drained())
+
+    async def _resume_when_drained(self) -> None:
+        peer = self.peer
+        try:
+            await peer.protocol._drain_helper()  # aiohttp's wait for resume_writing()
+        except (ConnectionError, RuntimeError):
+            return
+        peer.paused_since = 0.0
+        self.reading_paused = False
+        if not self.eof and not self.closed_by_us:
+            self.transport.resume_reading()
+
+    def _cap(self, b0: int, opcode: int) -> int:
+        compressed = self.compressed if opcode == 0 else bool(b0 & 0x40 and self.inflater)
+        return self.loose_limit if compressed else self.limit
+
+    def _frame(self, b0: int, opcode: int, payload: bytes, masked: bool) -> bool:
+        """Read one whole frame for the capture; False: it must not be relayed."""
+        relay = self.relay
+        if relay.proxy_closing:
+            # The proxy closed this side itself: only its close reply matters now.
+            if opcode == OP_CLOSE:
+                relay._close_reply(self, payload)
+            return False
+        if masked is not self.masked and not self.broken:
+            what = "an unmasked frame" if self.masked else "a masked frame"
+            self._violation(f"{_NAME[self.side]} sent {what}")
+        if opcode < 3:
+            if self.broken:
+                return True
+            rsv = b0 & 0x70
+            if opcode:  # the first frame of a message
+                if self.msg_op:
+                    return self._violation("a new message began inside a fragmented one")
+                compressed = rsv == 0x40 and self.inflater is not None
+                if rsv and not compressed:
+                    return self._violation("reserved bits set")
+                if b0 & 0x80:  # a whole message in one frame: the common case
+                    return self._message(opcode, payload, compressed)
+                self.msg_op = opcode
+                self.compressed = compressed
+                self.parts = [payload]
+                self.size = len(payload)
+            else:
+                if not self.msg_op:
+                    return self._violation("a continuation frame with nothing to continue")
+                if rsv:
+                    return self._violation("reserved bits set")
+                self.parts.append(payload)
+                self.size += len(payload)
+                if b0 & 0x80:
+                    op, self.msg_op = self.msg_op, 0
+                    whole = b"".join(self.parts)
+                    self.parts = []
+                    self.size = 0
+                    return self._message(op, whole, self.compressed)
+            if self.size > (self.loose_limit if self.compressed else self.limit):
+                return relay._too_big(self)
             return True
-        return await super().close(code=code, message=message, drain=drain)
+        if opcode > 10 or opcode < 8:
+            return self._violation(f"reserved opcode {opcode:#x}")
+        if b0 & 0x70 or not b0 & 0x80 or len(payload) > 125:
+            self._violation("a malformed control frame")
+        if opcode == OP_CLOSE:
+            relay._close_frame(self, payload)
+        else:
+            relay._record(self.side, _OPCODES[opcode], payload)
+        return True
 
-    async def close_deferred(self) -> None:
-        """Send the close a protocol error called for (see the class docstring)."""
-        code, self.deferred_close = self.deferred_close, None
-        if code:
-            await super().close(code=code)
+    def _message(self, opcode: int, payload: bytes, compressed: bool) -> bool:
+        relay = self.relay
+        if compressed:
+            try:
+                payload = self.inflater.inflate(payload)  # type: ignore[union-attr]
+            except MessageTooBig:
+                return relay._too_big(self)
+            except zlib.error:
+                return self._violation("a compressed message that does not inflate")
+        elif len(payload) > self.limit:
+            return relay._too_big(self)
+        relay._record(self.side, _OPCODES[opcode], payload)
+        self.data_messages += 1
+        if self.feed is not None:
+            self.feed(_KINDS[opcode], payload)
+        return True
+
+    def _violation(self, what: str) -> bool:
+        """This side broke the protocol: relay on (the receiver answers it), stop reading."""
+        self.broken = True
+        self.msg_op = 0
+        self.parts = []
+        relay = self.relay
+        if relay.violation is None:
+            relay.violation = f"{_NAME[self.side]} broke the protocol: {what}"
+        return True
+
+    def close_transport(self, abort: bool = False) -> None:
+        """End this side's connection (what was written is sent first, unless ``abort``)."""
+        if self.closed_by_us or self.eof:
+            return
+        self.closed_by_us = True
+        if abort:
+            self.transport.abort()
+        else:
+            self.transport.close()
 
 
 class Relay:
     """Relays one client connection to its upstream connection and records it.
 
-    ``feed`` (optional) receives a copy of each client data message for the
-    live mirror; it must never block.
+    Built after both handshakes, with each side's aiohttp transport and
+    protocol; ``attach()`` hands the connections over, ``run()`` waits for
+    the end and returns how the session closed. ``deflate`` is what the
+    upstream negotiated (None: no compression). ``feed`` (optional) receives
+    a copy of each client data message for the live mirror; it must never block.
     """
 
     def __init__(
         self,
         session_id: str,
-        client: web.WebSocketResponse,
-        upstream: ClientWebSocketResponse[Any],
+        client: tuple[Any, Any],
+        upstream: tuple[Any, Any],
         recorder: CaptureRecorder,
         t0: float,
         *,
+        max_message_size: int,
+        deflate: Any = None,
         close_timeout: float = 5.0,
         feed: Callable[[WSMsgType, bytes], None] | None = None,
     ) -> None:
         self.session_id = session_id
-        self.client = client
-        self.upstream = upstream
         self.recorder = recorder
         self.t0 = t0
         self.close_timeout = close_timeout
-        self.feed = feed
         self.seq = 0
-        self.data_messages = {_CLIENT: 0, _SERVER: 0}
-        self._last_at = {_CLIENT: 0.0, _SERVER: 0.0}
         self.close: Close | None = None
-        self._sent_close = {_CLIENT: False, _SERVER: False}
-        self._got_close = {_CLIENT: False, _SERVER: False}
+        self.violation: str | None = None
+        self.proxy_closing = False  # the proxy sent close frames of its own
+        self.settling = False  # a close frame passed: see _settle()
+        self.done = False
+        self._loop = asyncio.get_running_loop()
+        self._ended: asyncio.Future[None] = self._loop.create_future()
+        self._timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
-        # When a write to each side started waiting (0.0: not waiting); see cut_if_stalled.
-        self._writing_since = {_CLIENT: 0.0, _SERVER: 0.0}
-        self._unsent = {_CLIENT: 0, _SERVER: 0}  # bytes buffered at the last check
-        self._coalescers = {_CLIENT: coalesce_writes(client), _SERVER: coalesce_writes(upstream)}
 
-    def _ws(self, side: Direction) -> AnyWS:
-        return self.client if side is _CLIENT else self.upstream
+        def inflater(no_takeover: bool) -> Inflater | None:
+            if deflate is None:
+                return None
+            return Inflater(max_message_size, no_context_takeover=no_takeover)
+
+        self.client = _Pipe(
+            self,
+            _CLIENT,
+            client[0],
+            client[1],
+            inflater(bool(deflate and deflate.client_no_context_takeover)),
+            max_message_size,
+            feed,
+        )
+        self.upstream = _Pipe(
+            self,
+            _SERVER,
+            upstream[0],
+            upstream[1],
+            inflater(bool(deflate and deflate.server_no_context_takeover)),
+            max_message_size,
+            None,
+        )
+        self.client.peer, self.upstream.peer = self.upstream, self.client
+
+    @property
+    def data_messages(self) -> dict[Direction, int]:
+        """Data messages relayed each way so far."""
+        return {_CLIENT: self.client.data_messages, _SERVER: self.upstream.data_messages}
 
     def _now(self) -> float:
         return time.monotonic() - self.t0
@@ -249,231 +404,206 @@ class Relay:
     def _record(self, direction: Direction, opcode: Opcode, payload: bytes) -> None:
         seq = self.seq
         self.seq = seq + 1
-        now = time.monotonic()
-        self._last_at[direction] = now
-        self.recorder.message(self.session_id, seq, now - self.t0, direction, opcode, payload)
+        self.recorder.message(
+            self.session_id, seq, time.monotonic() - self.t0, direction, opcode, payload
+        )
 
     def _set_close(self, close: Close) -> None:
         if self.close is None:
             self.close = close
 
-    # ---- running -----------------------------------------------------------
+    def _spawn(self, coro: Any) -> None:
+        task = self._loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ---- running -------------------------------------------------------------
+
+    def attach(self, upstream_protocol: Any, client_protocol: Any) -> None:
+        """Take over both connections' bytes (what arrived early is relayed at once)."""
+        client_protocol.set_parser(self.client)
+        upstream_protocol.set_parser(self.upstream, self.upstream)
 
     async def run(self) -> Close:
-        """Relay until both sides are closed; returns how the session ended."""
-        loop = asyncio.get_running_loop()
-        pumps = {loop.create_task(self._pump(_CLIENT)), loop.create_task(self._pump(_SERVER))}
-        self._tasks = pumps
+        """Relay until both connections ended; returns how the session closed."""
         try:
-            _, pending = await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
-            if pending:
-                # One side is closed; the other gets close_timeout to answer, then is cut.
-                _, pending = await asyncio.wait(pending, timeout=self.close_timeout)
-            if pending:
-                self._set_close(
-                    Close(None, by=Closer.ERROR, error="close handshake timed out", t=self._now())
-                )
-                drop_connection(self.client)
-                drop_connection(self.upstream)
-                _, pending = await asyncio.wait(pending, timeout=1.0)
-                for task in pending:
-                    task.cancel()
+            await self._ended
         finally:
-            for task in pumps:
-                if not task.done():
-                    task.cancel()
-            await asyncio.gather(*pumps, return_exceptions=True)
-        for task in pumps:
-            if not task.cancelled() and task.exception() is not None:
-                self._set_close(
-                    Close(
-                        None,
-                        by=Closer.ERROR,
-                        error=f"relay failed: {task.exception()!r}",
-                        t=self._now(),
-                    )
-                )
-                drop_connection(self.client)
-                drop_connection(self.upstream)
+            if self._timer is not None:
+                self._timer.cancel()
+            for task in list(self._tasks):
+                task.cancel()
+            if self._tasks:
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+            if not self.done:  # cancelled
+                self._set_close(Close(None, by=Closer.ERROR, error="relay cancelled"))
+                self.client.close_transport(abort=True)
+                self.upstream.close_transport(abort=True)
         close = self.close or Close(None, by=Closer.ERROR, error="connection lost", t=self._now())
         self.close = close
         return close
 
-    async def _pump(self, side: Direction) -> None:
-        """Read ``side`` until it closes, writing each message to the other side."""
-        src = self._ws(side)
-        other = _SERVER if side is _CLIENT else _CLIENT
-        send = self._ws(other).send_frame
-        record = self._record
-        feed = self.feed if side is _CLIENT else None
-        sent_close = self._sent_close
-        counts = self.data_messages
-        text, binary = WSMsgType.TEXT, WSMsgType.BINARY
-        co = self._coalescers[other]
-        writing_since = self._writing_since
-        monotonic = time.monotonic
-        # Messages already parsed from ``src``: while there are some, writes to the
-        # other side are gathered and go out together after the last one.
-        waiting = _waiting_messages(src) if co is not None else None
-        burst = 0
-        try:
-            while True:
-                if waiting:
-                    # receive() returns parsed messages without yielding: let the
-                    # other connections run now and then during a long burst (a flood).
-                    burst += 1
-                    if burst >= _FAIR_BURST:
-                        burst = 0
-                        if co is not None:
-                            co.release()
-                        await asyncio.sleep(0)
-                msg = await src.receive()
-                kind = msg.type
-                if (
-                    kind is text
-                    or kind is binary
-                    or kind is WSMsgType.PING
-                    or kind is WSMsgType.PONG
-                ):
-                    if sent_close[other]:
-                        continue  # the other side is closing: nothing more may go to it
-                    data = msg.data
-                    if waiting is not None:
-                        co.hold = bool(waiting)  # type: ignore[union-attr]
-                    writing_since[other] = monotonic()
-                    try:
-                        await send(data, kind)
-                    except ConnectionError:
-                        continue  # the other side's pump sees it go and ends the session
-                    finally:
-                        writing_since[other] = 0.0
-                        if co is not None and not waiting:
-                            co.release()
-                    record(side, _OPCODES[kind], data)
-                    if kind is text or kind is binary:
-                        counts[side] += 1
-                        if feed is not None:
-                            feed(kind, data)
-                elif kind is WSMsgType.CLOSE:
-                    await self._on_close(side, other, msg.data or None, msg.extra or "")
-                    return
-                elif kind is WSMsgType.CLOSING:
-                    return  # closed from our side (shutdown)
-                else:  # CLOSED or ERROR: the connection broke
-                    await self._on_broken(side, other, msg)
-                    return
-        finally:
-            if co is not None:
-                co.release()
+    def _finish(self) -> None:
+        if not self.done:
+            self.done = True
+            if not self._ended.done():
+                self._ended.set_result(None)
 
-    async def _on_close(
-        self, side: Direction, other: Direction, code: int | None, reason: str
-    ) -> None:
-        payload = close_payload(code, reason)
-        self._got_close[side] = True
-        self._record(side, Opcode.CLOSE, payload)
-        by = Closer.CLIENT if side is _CLIENT else Closer.SERVER
-        self._set_close(Close(code, reason, by=by, t=self._now()))
-        if not self._sent_close[other]:
-            self._sent_close[other] = True
-            with contextlib.suppress(ConnectionError, RuntimeError):
-                await self._ws(other).send_frame(payload, WSMsgType.CLOSE)
-        for s in (side, other):
-            if self._sent_close[s] and self._got_close[s]:
-                drop_connection(self._ws(s))
+    def _arm_close_timer(self) -> None:
+        if self._timer is None and not self.done:
+            self._timer = self._loop.call_later(self.close_timeout, self._close_timed_out)
 
-    async def _on_broken(self, side: Direction, other: Direction, msg: Any) -> None:
-        # aiohttp closed ``side`` (or, for the client, deferred that close): with a
-        # close frame for a protocol error (WebSocketError.code), or by losing the
-        # connection.
-        code = getattr(msg.data, "code", None) if msg.type is WSMsgType.ERROR else None
-        src = self._ws(side)
-        if isinstance(src, ClientSideWebSocket) and src.deferred_close:
-            await self._await_upstream_quiet()
-            with contextlib.suppress(ConnectionError, RuntimeError):
-                await src.close_deferred()
-        self._sent_close[side] = self._got_close[side] = True
-        name = _SIDE_NAME[side]
-        if code:
-            error = f"{name} broke the protocol ({code}): {msg.data}"
-        elif msg.type is WSMsgType.ERROR:
-            error = f"{name} connection failed: {msg.data}"
+    def _close_timed_out(self) -> None:
+        if self.done:
+            return
+        self._set_close(
+            Close(None, by=Closer.ERROR, error="close handshake timed out", t=self._now())
+        )
+        self.client.close_transport(abort=True)
+        self.upstream.close_transport(abort=True)
+        self._finish()
+
+    # ---- closing -------------------------------------------------------------
+
+    def _close_frame(self, pipe: _Pipe, payload: bytes) -> None:
+        """``pipe``'s side sent a close frame (relayed to the other side)."""
+        code, reason = parse_close(payload)
+        self._record(pipe.side, Opcode.CLOSE, payload)
+        pipe.got_close = True
+        pipe.peer.sent_close = True
+        if self.violation is not None:
+            self._set_close(
+                Close(code, reason, by=Closer.ERROR, error=self.violation, t=self._now())
+            )
         else:
-            error = f"{name} vanished without a close frame"
-        self._set_close(Close(code, by=Closer.ERROR, error=error, t=self._now()))
-        dst = self._ws(other)
-        if code and not self._sent_close[other]:
-            # Pass the code on (1009 message too big, 1002, 1007) and await the reply.
-            self._sent_close[other] = True
-            with contextlib.suppress(ConnectionError, RuntimeError):
-                await dst.send_frame(close_payload(code), WSMsgType.CLOSE)
-        elif not self._sent_close[other] and side is _SERVER:
-            # A gateway's answer: the client can tell this from its own network failing.
-            self._sent_close[other] = True
-            with contextlib.suppress(ConnectionError, RuntimeError):
-                await dst.send_frame(
-                    close_payload(BAD_GATEWAY, "upstream connection lost"), WSMsgType.CLOSE
+            self._set_close(Close(code, reason, by=_CLOSER[pipe.side], t=self._now()))
+        self.settling = True
+        self._arm_close_timer()
+
+    def _close_reply(self, pipe: _Pipe, payload: bytes) -> None:
+        """A reply to a close frame of the proxy's own (not relayed)."""
+        if not pipe.got_close:
+            self._record(pipe.side, Opcode.CLOSE, payload)
+            pipe.got_close = True
+            self.settling = True
+
+    def _settle(self) -> None:
+        """End each connection whose close handshake is complete (both frames went by)."""
+        self.settling = False
+        for pipe in (self.client, self.upstream):
+            if pipe.got_close and pipe.sent_close:
+                pipe.close_transport()
+
+    def _proxy_close(self, code: int, reason: str = "") -> None:
+        """Close both sides with a close frame of the proxy's own."""
+        self.proxy_closing = True
+        for pipe in (self.client, self.upstream):
+            if not pipe.sent_close and not pipe.eof and not pipe.closed_by_us:
+                pipe.transport.write(close_frame(code, reason, masked=pipe.side is _SERVER))
+                pipe.sent_close = True
+        self._settle()
+        self._arm_close_timer()
+
+    def _too_big(self, pipe: _Pipe) -> bool:
+        limit = pipe.limit
+        self._set_close(
+            Close(
+                1009,
+                by=Closer.ERROR,
+                error=f"{_NAME[pipe.side]} sent a message over the size limit ({limit:,} bytes)",
+                t=self._now(),
+            )
+        )
+        self._proxy_close(1009)
+        return False
+
+    def _on_eof(self, pipe: _Pipe) -> None:
+        """``pipe``'s connection ended (closed by its peer, or by us)."""
+        if pipe.eof:
+            return
+        pipe.eof = True
+        pipe.pending = None
+        peer = pipe.peer
+        if (
+            not self.done
+            and not pipe.closed_by_us
+            and not pipe.got_close
+            and not self.proxy_closing
+        ):
+            if pipe.side is _SERVER:
+                self._set_close(
+                    Close(
+                        None,
+                        by=Closer.ERROR,
+                        error="upstream vanished without a close frame",
+                        t=self._now(),
+                    )
                 )
-        elif not self._sent_close[other]:
-            # The upstream gets what a direct peer would see: the connection dropping.
-            self._sent_close[other] = self._got_close[other] = True
-            drop_connection(dst)
+                # A gateway's answer: the client can tell this from its own network failing.
+                self._proxy_close(BAD_GATEWAY, "upstream connection lost")
+            else:
+                self._set_close(
+                    Close(
+                        None,
+                        by=Closer.ERROR,
+                        error="client vanished without a close frame",
+                        t=self._now(),
+                    )
+                )
+                # The upstream sees what a direct peer would: the connection dropping.
+                peer.close_transport()
+        elif not peer.eof and not (self.proxy_closing and not peer.got_close and peer.sent_close):
+            peer.close_transport()
+        if pipe.eof and peer.eof:
+            self._finish()
+
+    def _failed(self, e: Exception) -> None:
+        log.exception("session %s: relay failed", self.session_id)
+        self._set_close(Close(None, by=Closer.ERROR, error=f"relay failed: {e!r}", t=self._now()))
+        self.client.close_transport(abort=True)
+        self.upstream.close_transport(abort=True)
+        self._finish()
+
+    async def shutdown(self, code: int = 1001, reason: str = "going away") -> None:
+        """Close both sides with ``code`` (the proxy is stopping); ``run()`` sees the end."""
+        if self.done:
+            return
+        self._set_close(
+            Close(code, reason, by=Closer.ERROR, error="recording proxy shut down", t=self._now())
+        )
+        self._proxy_close(code, reason)
 
     def cut_if_stalled(self, limit: float, now: float | None = None) -> bool:
-        """End the session if a write to one side has made no progress for ``limit`` seconds.
+        """End the session if one side has taken none of the data waiting for it for ``limit`` s.
 
         That side stopped reading (its buffers are full): its connection is
-        aborted, the other side is dropped as for a vanished peer, and the
+        aborted, the other side's dropped as for a vanished peer, and the
         session is recorded as closed by error. A slow reader that drains
         anything between two checks is not cut. Returns True if it cut.
         """
         now = time.monotonic() if now is None else now
-        for side in (_CLIENT, _SERVER):
-            since = self._writing_since[side]
-            if not since:
-                self._unsent[side] = 0
+        for pipe in (self.client, self.upstream):
+            since = pipe.paused_since
+            if not since or pipe.eof:
+                pipe.unsent = 0
                 continue
-            unsent = _buffered(self._ws(side))
-            drained = unsent < self._unsent[side]
-            self._unsent[side] = unsent
+            unsent = pipe.transport.get_write_buffer_size()
+            drained = unsent < pipe.unsent
+            pipe.unsent = unsent
             if drained:
-                self._writing_since[side] = now  # it took some: slow, not stalled
+                pipe.paused_since = now  # it took some: slow, not stalled
                 continue
             if now - since <= limit:
                 continue
-            name = _SIDE_NAME[side]
             self._set_close(
                 Close(
                     None,
                     by=Closer.ERROR,
-                    error=f"{name} stopped reading: took nothing for {limit:g} s",
+                    error=f"{_NAME[pipe.side]} stopped reading: took nothing for {limit:g} s",
                     t=self._now(),
                 )
             )
-            self._sent_close[side] = self._got_close[side] = True
-            abort_connection(self._ws(side))
+            pipe.close_transport(abort=True)
+            pipe.peer.close_transport()
             return True
         return False
-
-    async def _await_upstream_quiet(self, quiet: float = 0.02, limit: float = 0.25) -> None:
-        """Let the upstream's replies in flight reach the client: until nothing came
-        from it for ``quiet`` seconds, at most ``limit`` seconds."""
-        end = time.monotonic() + limit
-        while time.monotonic() < end and not self._sent_close[_CLIENT]:
-            await asyncio.sleep(quiet)
-            if time.monotonic() - self._last_at[_SERVER] >= quiet:
-                return
-
-    async def shutdown(self, code: int = 1001, reason: str = "going away") -> None:
-        """Close both sides with ``code`` (proxy shutting down); the pumps see the replies."""
-        self._set_close(
-            Close(code, reason, by=Closer.ERROR, error="recording proxy shut down", t=self._now())
-        )
-        payload = close_payload(code, reason)
-        for side in (_CLIENT, _SERVER):
-            if not self._sent_close[side]:
-                self._sent_close[side] = True
-                with contextlib.suppress(ConnectionError, RuntimeError):
-                    await self._ws(side).send_frame(payload, WSMsgType.CLOSE)
-            if self._got_close[side]:
-                drop_connection(self._ws(side))

@@ -411,23 +411,33 @@ def _masked(first: int, payload: bytes) -> bytes:
     return bytes([first, 0x80 | len(payload)]) + mask + body
 
 
-async def test_protocol_error_passes_on_owed_replies_before_closing_1002(upstream, capture_path):
+async def _raw_exchange(port: int, frames: bytes) -> tuple[bytes, bytes]:
+    """Upgrade by hand on ``port``, send ``frames`` in one write, return (101 head, all after)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(
+        b"GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    head = await reader.readuntil(b"\r\n\r\n")
+    writer.write(frames)
+    rest = await asyncio.wait_for(reader.read(), 10)
+    writer.close()
+    return head, rest
+
+
+async def test_protocol_error_gets_the_upstreams_own_answer_as_directly(upstream, capture_path):
+    # A valid message and a frame with reserved bits set, in one write (Autobahn 3.4):
+    # the frames reach the upstream untouched, so the client gets exactly the bytes
+    # it gets directly (here, websockets fails the connection with 1002 at once).
+    frames = _masked(0x81, b"Hello") + _masked(0x81 | 0x30, b"bad")
+    port = int(upstream.url.rsplit(":", 1)[1])
+    _, direct = await _raw_exchange(port, frames)
     async with proxy_for(upstream, capture_path) as proxy:
-        reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
-        writer.write(
-            b"GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        )
-        head = await reader.readuntil(b"\r\n\r\n")
-        assert head.startswith(b"HTTP/1.1 101")
-        # A valid message and a frame with reserved bits set, in one write (Autobahn 3.4).
-        writer.write(_masked(0x81, b"Hello") + _masked(0x81 | 0x30, b"bad"))
-        frames = []
-        for _ in range(2):
-            first, length = await reader.readexactly(2)
-            frames.append((first & 0x0F, await reader.readexactly(length & 0x7F)))
-        writer.close()
-    assert frames[0] == (0x1, b"Hello")  # the echo the upstream owed came first
-    assert frames[1][0] == 0x8 and int.from_bytes(frames[1][1][:2], "big") == 1002
+        head, proxied = await _raw_exchange(proxy.port, frames)
+    assert head.startswith(b"HTTP/1.1 101")
+    assert proxied == direct and direct[0] == 0x88
+    assert int.from_bytes(direct[2:4], "big") == 1002
     [s] = sessions(capture_path)
     assert s.close.code == 1002 and s.close.by is Closer.ERROR
+    assert s.close.error == "client broke the protocol: reserved bits set"
+    assert [m.payload for m in s.messages if m.opcode.is_data] == ["Hello"]
