@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from replay.errors import WsShadowError
-from replay.model import Close, Direction, Handshake, Message, Opcode, Provenance, Run
+from replay.model import Close, Direction, Handshake, Opcode, Provenance, Run
 from replay.store import CaptureStore
 
 __all__ = ["CaptureRecorder", "RecorderStats"]
@@ -182,30 +182,28 @@ class CaptureRecorder:
         writer = self._writer
         lost = self._lost_sessions
         opened: list[str] = []
+        frames: list[tuple[Any, ...]] = []
         for item in batch:
             kind = item[0]
             if kind == _MSG:
-                _, sid, seq, t, direction, opcode, payload = item
-                if sid in lost:
+                if item[1] in lost:
                     self._dropped_on_write += 1
-                    continue
-                if opcode is Opcode.TEXT:
-                    if not isinstance(payload, str):
-                        payload = payload.decode("utf-8", "replace")
-                elif type(payload) is not bytes:
-                    payload = bytes(payload)  # aiohttp hands pings over as bytearray
-                writer.append(sid, Message(seq, t, direction, opcode, payload))
+                else:
+                    frames.append(item[1:])
             elif kind == _OPEN:
                 writer.open_session(item[1], item[2], item[3], item[4])
                 opened.append(item[1])
             elif kind == _CLOSE:
                 writer.close_session(item[1], item[2])
             else:
+                writer.append_frames(frames)
+                frames.clear()
                 self._flush(opened)
                 try:
                     self.store.put_run(item[1])
                 except (WsShadowError, sqlite3.Error, OSError) as e:
                     self._warn_once(f"capture store failed, traffic continues unrecorded: {e}")
+        writer.append_frames(frames)
         self._flush(opened)
 
     def _flush(self, opened: list[str]) -> None:

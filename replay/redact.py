@@ -81,6 +81,7 @@ class Redactor:
     _fields: frozenset[str] = field(init=False, repr=False, compare=False)
     _headers: frozenset[str] = field(init=False, repr=False, compare=False)
     _fragments: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    _fragment_re: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         names = {_squash(n) for n in (*DEFAULT_SECRET_FIELDS, *self.extra_fields)}
@@ -96,10 +97,11 @@ class Redactor:
             for n in (*DEFAULT_SECRET_FIELDS, *self.extra_fields)
         }
         object.__setattr__(self, "_fragments", tuple(sorted(fragments)))
+        pattern = re.compile("|".join(re.escape(f) for f in sorted(fragments)))
+        object.__setattr__(self, "_fragment_re", pattern)
 
     def _maybe_secret(self, text: str) -> bool:
-        lowered = text.lower()
-        return any(f in lowered for f in self._fragments)
+        return self._fragment_re.search(text.lower()) is not None
 
     # ---- names -------------------------------------------------------------
 

@@ -204,6 +204,10 @@ def _session_row(
     )
 
 
+_DIRECTION_VALUES = {d: d.value for d in Direction}
+_OPCODE_VALUES = {o: o.value for o in Opcode}
+
+
 def _frame_row(session_id: str, m: Message) -> tuple[Any, ...]:
     if isinstance(m.payload, str):
         return (session_id, m.seq, m.t, m.direction.value, m.opcode.value, m.payload, None)
@@ -797,6 +801,35 @@ class CaptureWriter:
         self._frames.append(_frame_row(session_id, self.store.redactor.message(message)))
         if len(self._frames) >= self.batch_size:
             self.flush()
+
+    def append_frames(
+        self, frames: Iterable[tuple[str, int, float, Direction, Opcode, Any]]
+    ) -> None:
+        """Queue frames of open sessions in one go; does not flush.
+
+        ``frames`` are ``(session_id, seq, t, direction, opcode, payload)``;
+        a text payload may be UTF-8 bytes (invalid sequences are replaced).
+        Redacted as ``append`` redacts. For recorders that see frames by
+        the thousand: this skips building a ``Message`` per frame.
+        """
+        redactor = self.store.redactor
+        redact = redactor.text if redactor.enabled else None
+        text_op = Opcode.TEXT
+        directions, opcodes = _DIRECTION_VALUES, _OPCODE_VALUES
+        rows = self._frames
+        for session_id, seq, t, direction, opcode, payload in frames:
+            if opcode is text_op:
+                if type(payload) is not str:
+                    payload = str(payload, "utf-8", "replace")
+                if redact is not None:
+                    payload = redact(payload)
+                rows.append((session_id, seq, t, directions[direction], "text", payload, None))
+            else:
+                if type(payload) is not bytes:
+                    payload = bytes(payload)
+                rows.append(
+                    (session_id, seq, t, directions[direction], opcodes[opcode], None, payload)
+                )
 
     def close_session(self, session_id: str, close: Close) -> None:
         """Queue how a session ended."""
