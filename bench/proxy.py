@@ -134,6 +134,15 @@ async def pipelined(url: str, seconds: float, size: int) -> tuple[float, list[fl
         return measured / took, []
 
 
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU time a process used so far (this process when ``pid`` is None)."""
+    if pid is None:
+        t = os.times()
+        return t.user + t.system
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def vm_rss_mb(pid: int) -> float:
     """The resident set size of a process, from /proc/PID/status, in MB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -291,6 +300,8 @@ def main() -> int:
     results: dict[tuple[str, int, str], list[float]] = {}
     rtts: dict[tuple[str, int], list[float]] = {}
     rss: dict[str, tuple[float, ...]] = {}
+    # CPU seconds of (client, echo server, proxy) and wall seconds, per run.
+    cpu: dict[tuple[str, int, str], list[tuple[float, float, float, float, float]]] = {}
     record_err = ""
     with tempfile.TemporaryDirectory() as tmp:
         try:
@@ -315,7 +326,21 @@ def main() -> int:
                 for name, url in targets.items():
                     for size in SIZES:
                         for mode, fn in (("ping-pong", ping_pong), ("pipelined", pipelined)):
+                            proxy_pid = procs[name].pid if name in procs else None
+                            pids = (None, echo.pid, proxy_pid)
+                            used = [
+                                cpu_seconds(p) if i < 2 or p else 0.0 for i, p in enumerate(pids)
+                            ]
+                            wall = time.perf_counter()
                             rate, times = asyncio.run(fn(url, args.seconds, size))
+                            wall = time.perf_counter() - wall
+                            used = [
+                                (cpu_seconds(p) if i < 2 or p else 0.0) - u
+                                for i, (p, u) in enumerate(zip(pids, used, strict=True))
+                            ]
+                            cpu.setdefault((name, size, mode), []).append(
+                                (*used, wall, rate * args.seconds)  # type: ignore[arg-type]
+                            )
                             results.setdefault((name, size, mode), []).append(rate)
                             rtts.setdefault((name, size), []).extend(times)
             for name, proc in procs.items():
@@ -377,6 +402,30 @@ def main() -> int:
         "Added latency per message (ping-pong round trip, µs, p50 / p99; direct is absolute)",
         ["message", "direct p50 / p99"] + [f"{n} added" for n in peers],
         lat_rows,
+    )
+    cpu_rows = []
+    for mode in ("ping-pong", "pipelined"):
+        for name in targets:
+            runs = cpu[(name, 100, mode)]
+            client, server, proxy = (
+                statistics.median(r[i] / r[4] * 1e6 for r in runs) for i in range(3)
+            )
+            busy = statistics.median((r[0] + r[1] + r[2]) / r[3] for r in runs)
+            cpu_rows.append(
+                (
+                    mode,
+                    name,
+                    f"{client:.1f}",
+                    f"{server:.1f}",
+                    f"{proxy:.1f}" if name != "direct" else "-",
+                    f"{client + server + proxy:.1f}",
+                    f"{busy:.2f} of {os.cpu_count()}",
+                )
+            )
+    print_table(
+        "CPU per echoed 100 B message (µs, medians; cores busy = CPU of the three processes / wall)",
+        ["mode", "target", "client", "echo server", "proxy", "total", "cores busy"],
+        cpu_rows,
     )
     mem_rows = [
         (

@@ -41,13 +41,22 @@ CASES = ["1.*", "2.*", "3.*", "4.*", "5.*", "6.*", "7.*", "9.*", "10.*"]
 MAX_SIZE = 64 * 2**20
 
 
+def _runs(python: str) -> bool:
+    """True when ``python`` starts (a pyenv shim on PATH fails unless pyenv selects 2.7)."""
+    try:
+        done = subprocess.run([python, "-c", "import sys"], capture_output=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
 def find_python27() -> str | None:
+    pyenv = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
+    candidates = sorted(glob.glob(f"{pyenv}/versions/2.7*/bin/python2.7"), reverse=True)
     found = shutil.which("python2.7")
     if found:
-        return found
-    pyenv = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
-    candidates = sorted(glob.glob(f"{pyenv}/versions/2.7*/bin/python2.7"))
-    return candidates[-1] if candidates else None
+        candidates.append(found)
+    return next((c for c in candidates if _runs(c)), None)
 
 
 def ensure_wstest(python27: str) -> None:
