@@ -1,7 +1,7 @@
 """atheris harness: the config loader gives a Config or a ConfigError on any bytes.
 
-    make fuzz            # every harness, bounded time each
-    .venv/bin/python fuzz/fuzz_config.py -max_total_time=30 fuzz/seeds
+make fuzz            # every harness, bounded time each
+.venv/bin/python fuzz/fuzz_config.py -max_total_time=30 fuzz/seeds
 """
 
 from __future__ import annotations

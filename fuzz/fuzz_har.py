@@ -1,7 +1,7 @@
 """atheris harness: the HAR importer raises only documented errors on any bytes.
 
-    make fuzz            # every harness, bounded time each
-    .venv/bin/python fuzz/fuzz_har.py -max_total_time=30 fuzz/seeds
+make fuzz            # every harness, bounded time each
+.venv/bin/python fuzz/fuzz_har.py -max_total_time=30 fuzz/seeds
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """atheris harness: the JSONL importer raises only documented errors on any bytes.
 
-    make fuzz            # every harness, bounded time each
-    .venv/bin/python fuzz/fuzz_jsonl.py -max_total_time=30
+make fuzz            # every harness, bounded time each
+.venv/bin/python fuzz/fuzz_jsonl.py -max_total_time=30
 """
 
 from __future__ import annotations

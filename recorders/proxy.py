@@ -168,7 +168,7 @@ class RecordingProxy:
     ``tls_cert``/``tls_key`` serve TLS; ``upstream_ca`` verifies a private CA.
     ``stall_timeout`` ends a session whose client (or upstream) has taken
     none of the data waiting for it for that long (None: never);
-    until then, backpressure holds at most aiohttp's buffers per connection.
+    until then, backpressure holds one socket write buffer per connection.
 
     Recording is batched: the writer commits what was queued every 50 ms
     (``CaptureRecorder.linger``), in transactions of at most 5,000 events.

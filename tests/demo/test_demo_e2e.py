@@ -42,8 +42,13 @@ def test_demo_reports_exactly_the_five_regressions_three_times(
         assert findings(report) == EXPECTED, report["differences"]
         assert len(report["differences"]) == 5  # each once, as its own signature
         isolated = next(d for d in report["differences"] if d["event"] == "*")
-        assert isolated["events"] == ["agent_completed", "agent_started", "agent_thinking",
-                                      "tool_completed", "tool_executing"]
+        assert isolated["events"] == [
+            "agent_completed",
+            "agent_started",
+            "agent_thinking",
+            "tool_completed",
+            "tool_executing",
+        ]
         assert isolated["examples"][0]["actual"].endswith("...")
         assert report["noise"], "the noise section is not empty"
         assert report["sessions"]["errored"] == 0

@@ -18,8 +18,14 @@ def test_an_id_the_hex_mask_misses_once_is_still_noise() -> None:
     config = DiffConfig()
     rc = config.for_route("/ws")
     # random hex ids; the candidate's happens to be all digits, which the hex mask does not hide
-    result = diff_session("s", "/ws", session("b", "a1b2c3d4e5"), session("c", "1234567890"),
-                          [session("n", "f0e1d2c3b4")], rc)
+    result = diff_session(
+        "s",
+        "/ws",
+        session("b", "a1b2c3d4e5"),
+        session("c", "1234567890"),
+        [session("n", "f0e1d2c3b4")],
+        rc,
+    )
     acc = DiffAccumulator(config)
     acc.add(result)
     parts = acc.finish()
@@ -29,8 +35,14 @@ def test_an_id_the_hex_mask_misses_once_is_still_noise() -> None:
 
 def test_without_a_noise_run_the_same_change_is_reported() -> None:
     config = DiffConfig()
-    result = diff_session("s", "/ws", session("b", "a1b2c3d4e5"), session("c", "1234567890"),
-                          [], config.for_route("/ws"))
+    result = diff_session(
+        "s",
+        "/ws",
+        session("b", "a1b2c3d4e5"),
+        session("c", "1234567890"),
+        [],
+        config.for_route("/ws"),
+    )
     assert [f.signature("/ws") for f in result.findings] == ["changed_value /ws a id"]
 
 
@@ -43,13 +55,18 @@ def test_rows_highlight_real_fields_and_list_noise_fields_apart() -> None:
     config = DiffConfig()
     rc = config.for_route("/ws")
     acc = DiffAccumulator(config)
-    acc.add(diff_session("s", "/ws", s("b", "c-one", 1), s("c", "c-three", 2),
-                         [s("n", "c-two", 1)], rc))
+    acc.add(
+        diff_session("s", "/ws", s("b", "c-one", 1), s("c", "c-three", 2), [s("n", "c-two", 1)], rc)
+    )
     parts = acc.finish()
     assert [d["signature"] for d in parts["differences"]] == ["changed_value /ws a v"]
     (index,) = acc.rows_wanted()
-    acc.attach_rows(index, diff_session("s", "/ws", s("b", "c-one", 1), s("c", "c-three", 2),
-                                        [s("n", "c-two", 1)], rc))
+    acc.attach_rows(
+        index,
+        diff_session(
+            "s", "/ws", s("b", "c-one", 1), s("c", "c-three", 2), [s("n", "c-two", 1)], rc
+        ),
+    )
     (row,) = acc.details[index]["rows"]
     assert row["status"] == "changed"
     assert row["fields"] == ["v"] and row["noise_fields"] == ["conn"]

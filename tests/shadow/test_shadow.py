@@ -24,15 +24,30 @@ def chat_handler(value_factor: int, close_code: int) -> Any:
     """A tiny protocol: welcome (noisy ids and times), answers to asks, close on bye."""
 
     async def handler(ws: ServerConnection) -> None:
-        await ws.send(json.dumps({"type": "welcome", "connection_id": str(uuid.uuid4()),
-                                  "ts": time.time(), "seq": random.randrange(10**6)}))
+        await ws.send(
+            json.dumps(
+                {
+                    "type": "welcome",
+                    "connection_id": str(uuid.uuid4()),
+                    "ts": time.time(),
+                    "seq": random.randrange(10**6),
+                }
+            )
+        )
         async for raw in ws:
             msg = json.loads(raw)
             if msg["type"] == "ask":
                 await asyncio.sleep(random.uniform(0, 0.003))
-                await ws.send(json.dumps({"type": "answer", "n": msg["n"],
-                                          "value": msg["n"] * value_factor,
-                                          "id": uuid.uuid4().hex[:10]}))
+                await ws.send(
+                    json.dumps(
+                        {
+                            "type": "answer",
+                            "n": msg["n"],
+                            "value": msg["n"] * value_factor,
+                            "id": uuid.uuid4().hex[:10],
+                        }
+                    )
+                )
             elif msg["type"] == "bye":
                 await ws.close(close_code, "done")
                 return
@@ -54,11 +69,18 @@ def recorded_session(i: int) -> Session:
     msgs = [m(0, "server", {"type": "welcome", "connection_id": "c", "ts": 1.0, "seq": 1})]
     for n in (1, 2, 3):
         msgs.append(m(len(msgs), "client", {"type": "ask", "n": n + i}))
-        msgs.append(m(len(msgs), "server", {"type": "answer", "n": n + i, "value": 2 * (n + i),
-                                            "id": "x"}))
+        msgs.append(
+            m(len(msgs), "server", {"type": "answer", "n": n + i, "value": 2 * (n + i), "id": "x"})
+        )
     msgs.append(m(len(msgs), "client", {"type": "bye"}))
-    return Session(f"rec{i:02}", 1000.0 + i, Handshake("/chat"), tuple(msgs),
-                   Close(1000, "done", Closer.SERVER, t=0.1), Provenance())
+    return Session(
+        f"rec{i:02}",
+        1000.0 + i,
+        Handshake("/chat"),
+        tuple(msgs),
+        Close(1000, "done", Closer.SERVER, t=0.1),
+        Provenance(),
+    )
 
 
 @pytest.fixture
@@ -79,8 +101,9 @@ async def test_one_field_and_one_close_code_are_exactly_two_signatures(
 ) -> None:
     report_path = tmp_path / "report.json"
     async with server() as legacy, server(value_factor=3, close_code=4000) as rewrite:
-        code = await shadow(capture, legacy, rewrite, "--report", str(report_path),
-                            "--run-prefix", "t1")
+        code = await shadow(
+            capture, legacy, rewrite, "--report", str(report_path), "--run-prefix", "t1"
+        )
     assert code == 1
     report = json.loads(report_path.read_text())
     assert [d["signature"] for d in report["differences"]] == [
@@ -115,8 +138,9 @@ async def test_candidate_maps_apply_to_the_candidate_only(
     capture: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     async with server() as legacy, server() as rewrite:
-        code = await shadow(capture, legacy, rewrite, "--map", "/chat=/v2/chat?mode=x",
-                            "--run-prefix", "m")
+        code = await shadow(
+            capture, legacy, rewrite, "--map", "/chat=/v2/chat?mode=x", "--run-prefix", "m"
+        )
     assert code == 0, capsys.readouterr().out
     with CaptureStore.open(capture) as store:
         cand = store.get_session("m-candidate:rec00").handshake
