@@ -14,6 +14,7 @@ an async context manager usable inside any running event loop::
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import signal
@@ -458,6 +459,7 @@ class RecordingProxy:
         offer = deflate_offer(request.headers.getall("Sec-WebSocket-Extensions", ()))
         if offer:
             upgrade["Sec-WebSocket-Extensions"] = offer
+        fail = functools.partial(self._unreachable, session_id, started, t0, handshake, provenance)
         try:
             async with asyncio.timeout(self.handshake_timeout):
                 resp = await self._http.request(
@@ -467,20 +469,11 @@ class RecordingProxy:
                     allow_redirects=False,
                 )
         except TimeoutError:
-            return self._unreachable(
-                session_id,
-                started,
-                t0,
-                handshake,
-                provenance,
-                f"upstream did not answer the upgrade within {self.handshake_timeout:g} s",
-            )
+            return fail(f"upstream did not answer the upgrade within {self.handshake_timeout:g} s")
         except (aiohttp.ClientError, OSError) as e:
-            return self._unreachable(
-                session_id, started, t0, handshake, provenance, f"upstream unreachable: {e}"
-            )
+            return fail(f"upstream unreachable: {e}")
         try:
-            return await self._switch(request, resp, session_id, started, t0, handshake, provenance)
+            return await self._switch(request, resp, session_id, started, t0, handshake, fail)
         finally:
             resp.close()
 
@@ -492,11 +485,12 @@ class RecordingProxy:
         started: float,
         t0: float,
         handshake: Handshake,
-        provenance: Provenance,
+        fail: Callable[[str], web.Response],
     ) -> web.StreamResponse:
         """The upstream answered the upgrade: pass the answer on, then relay."""
         assert self._recorder is not None
         recorder = self._recorder
+        provenance = Provenance(source=Source.PROXY)
         if resp.status != 101:
             try:
                 async with asyncio.timeout(5.0):
@@ -507,14 +501,7 @@ class RecordingProxy:
         conn = resp.connection
         deflate, problem = negotiated_deflate(resp.headers.getall("Sec-WebSocket-Extensions", ()))
         if conn is None or conn.transport is None or conn.protocol is None or problem:
-            return self._unreachable(
-                session_id,
-                started,
-                t0,
-                handshake,
-                provenance,
-                f"upstream sent a bad handshake: {problem or 'the connection closed'}",
-            )
+            return fail(f"upstream sent a bad handshake: {problem or 'the connection closed'}")
         upstream = (conn.transport, conn.protocol)
         out: CIMultiDict[str] = CIMultiDict()
         for name, value in resp.headers.items():
@@ -527,14 +514,7 @@ class RecordingProxy:
             await switched.prepare(request)
         except (ConnectionError, RuntimeError, OSError) as e:
             upstream[0].write(close_frame(1001, masked=True))
-            self._unreachable(
-                session_id,
-                started,
-                t0,
-                handshake,
-                provenance,
-                f"client vanished during the handshake: {e}",
-            )
+            fail(f"client vanished during the handshake: {e}")
             return switched
         subprotocol = resp.headers.get("Sec-WebSocket-Protocol")
         recorder.open_session(

@@ -160,9 +160,13 @@ async def test_ten_mib_messages_byte_exact(upstream, capture_path):
     assert payloads == [big, big, text, text]
 
 
-async def test_message_over_the_limit_closes_1009_on_both_sides(upstream, capture_path):
+@pytest.mark.parametrize("compression", ["deflate", None])
+async def test_message_over_the_limit_closes_1009_on_both_sides(
+    upstream, capture_path, compression
+):
+    # Compressed, 1 MiB of one letter is a few KiB: the limit applies to what it carries.
     async with proxy_for(upstream, capture_path, max_message_size=2**20) as proxy:
-        async with connect(proxy.url + "/echo", max_size=None) as ws:
+        async with connect(proxy.url + "/echo", max_size=None, compression=compression) as ws:
             await ws.send(b"x" * (2**20 + 1))
             with pytest.raises(ConnectionClosed):
                 await ws.recv()
@@ -172,8 +176,10 @@ async def test_message_over_the_limit_closes_1009_on_both_sides(upstream, captur
             break
         await asyncio.sleep(0.05)
     assert upstream.closes == [(1009, "")]
+    assert upstream.received == []  # the message never reached the upstream
     [s] = sessions(capture_path)
     assert s.close.code == 1009 and s.close.by is Closer.ERROR
+    assert s.close.error == "client sent a message over the size limit (1,048,576 bytes)"
 
 
 async def test_pings_and_pongs_are_forwarded_and_recorded(upstream, capture_path):
