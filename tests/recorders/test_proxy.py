@@ -447,3 +447,31 @@ async def test_protocol_error_gets_the_upstreams_own_answer_as_directly(upstream
     assert s.close.code == 1002 and s.close.by is Closer.ERROR
     assert s.close.error == "client broke the protocol: reserved bits set"
     assert [m.payload for m in s.messages if m.opcode.is_data] == ["Hello"]
+
+
+async def test_recording_runs_below_the_relay(upstream, capture_path):
+    """The writer thread is WRITER_NICE nicer than the event loop that relays."""
+    import threading
+
+    from recorders.recorder import WRITER_NICE
+
+    def nice(tid: int) -> int:
+        stat = Path(f"/proc/self/task/{tid}/stat").read_text()
+        return int(stat.rsplit(")", 1)[1].split()[16])
+
+    async with proxy_for(upstream, capture_path) as proxy:
+        async with connect(proxy.url + "/echo") as ws:
+            await ws.send("hello")
+            assert await ws.recv() == "hello"
+        for _ in range(100):  # the thread starts with the first batch, after 50 ms
+            writers = [t for t in threading.enumerate() if t.name.startswith("wsshadow-writer")]
+            if writers:
+                break
+            await asyncio.sleep(0.05)
+        [writer] = writers
+        assert writer.native_id is not None
+        assert nice(writer.native_id) == nice(threading.get_native_id()) + WRITER_NICE
+    assert [m.payload for m in sessions(capture_path)[0].messages if m.opcode.is_data] == [
+        "hello",
+        "hello",
+    ]
