@@ -210,7 +210,7 @@ def _may_carry(session: Session) -> bool:
     id_number = _ID_NUMBER.search
     for m in session.messages:
         text = m.payload
-        if m.opcode is not text_op or not isinstance(text, str):
+        if m.opcode is not text_op or type(text) is not str:
             continue
         if "\\" in text:
             return True  # escapes: raw text and parsed values may differ
@@ -219,10 +219,15 @@ def _may_carry(session: Session) -> bool:
             # The regex needs 'd"' or 'D"': two substring tests spare most texts the search.
             if ('d"' in text or 'D"' in text) and id_number(text):
                 return True
-            issued.update(v for v in strings if len(v) >= _MIN_LEN and v not in said)
+            # Set operations, then the length test on what is left (usually nothing).
+            fresh = set(strings).difference(said)
+            for v in fresh:
+                if len(v) >= _MIN_LEN:
+                    issued.add(v)
         else:
-            if issued and any(v in text for v in issued):
-                return True
+            for v in issued:
+                if v in text:
+                    return True
             said.update(strings)
     return False
 

@@ -23,7 +23,7 @@ import hashlib
 import os
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -334,6 +334,13 @@ def _request_headers(recorded: Headers, overrides: Headers) -> tuple[Headers, st
     return tuple(headers), user_agent
 
 
+def _clock(loop: asyncio.AbstractEventLoop) -> Callable[[], float]:
+    """``loop.time``, or the C function it wraps when the loop is asyncio's own."""
+    if type(loop).time is asyncio.BaseEventLoop.time:
+        return time.monotonic
+    return loop.time
+
+
 class _Alarm:
     """A lazily re-armed wake-up for a session waiting in ``recv()``.
 
@@ -539,20 +546,23 @@ async def _play(
     alarm = _Alarm(loop)
     # Frames stay tuples until someone needs a Message (the run writer stores them as rows).
     frames: list[_Frame] = []
+    append = frames.append
     close: Close | None = None
     server_count = 0
     client = Direction.CLIENT
     server = Direction.SERVER
     text_op = Opcode.TEXT
     binary_op = Opcode.BINARY
-    now = loop.time
+    now = _clock(loop)
     send = ws.send
     recv = ws.recv
     what_to_send = pacer.what_to_send
     arrived = pacer.server_message_arrived
+    next_deadline = pacer.next_deadline
+    at = t0  # the time of the last thing that happened (a fresh reading when it matters)
     try:
         while True:
-            for action in what_to_send(now()):
+            for action in what_to_send(at):
                 if type(action) is CloseSession:
                     # A timed-out wait for the server's close is a difference the
                     # differ reports (closed by client, not server), not an error.
@@ -564,16 +574,19 @@ async def _play(
                 if carry:
                     payload = tracker.rewrite_client(step.index, payload)
                 await send(payload)
-                frame = (len(frames), now() - t0, client, step.message.opcode, payload)
-                frames.append(frame)
+                at = now()
+                frame = (len(frames), at - t0, client, step.message.opcode, payload)
+                append(frame)
                 if follow:
                     observer.message(recorded.id, Message(*frame), step.message)
-            if pacer.finished:
+            deadline = next_deadline()  # None once finished
+            if deadline is None:
                 break
-            deadline = pacer.next_deadline()
-            if deadline is None or deadline <= now():
+            if deadline <= at:
+                at = now()
                 continue
             if alarm.handle is None or deadline < alarm.when:
+                # A deadline that passed since ``at`` fires at once: recv() is interrupted.
                 alarm.arm(deadline)
             alarm.waiting = True
             try:
@@ -581,7 +594,8 @@ async def _play(
             except asyncio.CancelledError:
                 if not alarm.took_it():
                     raise
-                pacer.time_passed(now())
+                at = now()
+                pacer.time_passed(at)
                 continue
             finally:
                 alarm.waiting = False
@@ -589,14 +603,8 @@ async def _play(
             arrived(at)
             if carry:
                 tracker.observe_server(data)
-            frame = (
-                len(frames),
-                at - t0,
-                server,
-                text_op if type(data) is str else binary_op,
-                data,
-            )
-            frames.append(frame)
+            frame = (len(frames), at - t0, server, text_op if type(data) is str else binary_op, data)
+            append(frame)
             if follow:
                 ref = recorded_server[server_count] if server_count < len(recorded_server) else None
                 observer.message(recorded.id, Message(*frame), ref)

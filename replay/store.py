@@ -126,6 +126,13 @@ _UPDATE_CLOSE = (
 # Text from the frames table to enum members: a dict lookup costs a tenth of ``Opcode(text)``.
 _OPCODES: dict[str, Opcode] = {o.value: o for o in Opcode}
 _DIRECTIONS: dict[str, Direction] = {d.value: d for d in Direction}
+# And back, as exact str (what sqlite3 binds without trying adapters).
+_OPCODE_TEXT: dict[Opcode, str] = {o: str(o.value) for o in Opcode}
+_DIRECTION_TEXT: dict[Direction, str] = {d: str(d.value) for d in Direction}
+
+
+def _same(text: str) -> str:
+    return text
 # Pages of session ids loaded with one frames query (well under SQLite's variable limit).
 _LOAD_PAGE = 256
 
@@ -205,9 +212,10 @@ def _session_row(
 
 
 def _frame_row(session_id: str, m: Message) -> tuple[Any, ...]:
+    direction, opcode = _DIRECTION_TEXT[m.direction], _OPCODE_TEXT[m.opcode]
     if isinstance(m.payload, str):
-        return (session_id, m.seq, m.t, m.direction.value, m.opcode.value, m.payload, None)
-    return (session_id, m.seq, m.t, m.direction.value, m.opcode.value, None, m.payload)
+        return (session_id, m.seq, m.t, direction, opcode, m.payload, None)
+    return (session_id, m.seq, m.t, direction, opcode, None, m.payload)
 
 
 def _close_row(session_id: str, close: Close) -> tuple[Any, ...]:
@@ -826,15 +834,14 @@ class CaptureWriter:
             row = (*row[:13], close.code, close.reason, close.by.value, close.error, close.t)
         self._sessions.append(row)
         text_op = Opcode.TEXT
-        redact = redactor.text if redactor.enabled else None
+        redact = redactor.text if redactor.enabled else _same
+        # Plain str values, not the enum members: sqlite3 binds an exact str directly
+        # but tries (and fails) two adaptation protocols on a str subclass first.
+        dir_text, op_text = _DIRECTION_TEXT, _OPCODE_TEXT
         self._frames.extend(
-            (
-                (session_id, seq, t, direction, opcode, redact(payload), None)  # type: ignore[arg-type]
-                if redact is not None
-                else (session_id, seq, t, direction, opcode, payload, None)
-            )
+            (session_id, seq, t, dir_text[direction], "text", redact(payload), None)  # type: ignore[arg-type]
             if opcode is text_op
-            else (session_id, seq, t, direction, opcode, None, payload)
+            else (session_id, seq, t, dir_text[direction], op_text[opcode], None, payload)
             for seq, t, direction, opcode, payload in frames
         )
 
