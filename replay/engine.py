@@ -412,8 +412,18 @@ def _close_from(exc: ConnectionClosed, t: float) -> Close:
     return Close(None, "", Closer.ERROR, error="connection lost without a close frame", t=t)
 
 
-_Frame = tuple[int, float, Direction, Opcode, str | bytes]
-"""A replayed message before it becomes a ``Message``: (seq, t, direction, opcode, payload)."""
+_Frame = tuple[int, float, str, str, str | bytes]
+"""A replayed message before it becomes a ``Message``: (seq, t, direction, opcode, payload).
+
+Direction and opcode are plain strings (their enum values): a tuple of plain
+values is untracked by the garbage collector, so thousands of frames held
+until their session is written do not make every collection slower.
+"""
+
+
+def _message_of(frame: _Frame) -> Message:
+    seq, t, direction, opcode, payload = frame
+    return Message(seq, t, Direction(direction), Opcode(opcode), payload)
 
 
 @dataclass(slots=True)
@@ -429,7 +439,7 @@ class _Played:
 
     def session(self) -> Session:
         """The replayed session as a model value."""
-        messages = tuple(Message(*f) for f in self.frames)
+        messages = tuple(_message_of(f) for f in self.frames)
         return Session(
             self.id, self.started_at, self.handshake, messages, self.close, self.provenance
         )
@@ -470,33 +480,24 @@ async def _play(
     observer = observer or ReplayObserver()
     started_at = time.time()
     began = loop.time()
-    session_id = f"{run}:{recorded.id}"
-    provenance = Provenance(source=Source.REPLAY, run=run, origin=recorded.id)
+    origin = recorded.id
+    session_id = f"{run}:{origin}"
+    provenance = Provenance(source=Source.REPLAY, run=run, origin=origin)
     plan = plan_session(recorded)
     request = recorded.handshake
     headers, user_agent = _request_headers(request.request_headers, options.headers)
     shown = Handshake(request.route, request.query, headers, request.subprotocols, status=None)
-    url = ""
-
-    def failed(handshake: Handshake, error: str) -> tuple[_Played, SessionOutcome]:
-        close = Close(None, "", Closer.ERROR, error=error, t=0.0)
-        outcome = SessionOutcome(
-            recorded.id, session_id, url, False, handshake.status, error, 0, 0,
-            plan.server_total, close, loop.time() - began,
-        )  # fmt: skip
-        played = _Played(session_id, started_at, handshake, [], close, provenance)
-        return _scrub_played(played, credentials), _scrub_outcome(outcome, credentials)
-
+    fail = _Failure(origin, session_id, started_at, provenance, plan.server_total, credentials)
     try:
         filled = credentials.fill_handshake(shown)  # the request side, headers already cut
         payloads = [m.payload for m in credentials.fill_messages(s.message for s in plan.steps)]
         url = build_url(options.target, recorded.route, filled.query, options.maps)
     except (MissingCredential, BadInput) as e:
-        return failed(shown, str(e))
+        return fail(shown, "", str(e), loop.time() - began)
     path = url.split("://", 1)[1].partition("/")[2]
     route, _, query = ("/" + path).partition("?")
     shown = Handshake(route, query, headers, request.subprotocols, status=None)
-    observer.session_started(recorded.id, url)
+    observer.session_started(origin, url)
     if options.carry_over:
         carry_plan = plan_carry_over(recorded, options.carry_rules, options.event_keys)
     else:
@@ -509,6 +510,9 @@ async def _play(
         if follow
         else []
     )
+    # From here on the plan is all this needs: the recorded session's other
+    # objects can go now rather than live (and be scanned by the GC) as long as it.
+    del recorded
     try:
         ws: ClientConnection = await connect(
             url,
@@ -528,9 +532,9 @@ async def _play(
         handshake = replace(
             shown, status=status, response_headers=tuple(e.response.headers.raw_items())
         )
-        return failed(handshake, f"handshake refused: HTTP {status}")
+        return fail(handshake, url, f"handshake refused: HTTP {status}", loop.time() - began)
     except (OSError, TimeoutError, WebSocketException) as e:
-        return failed(shown, f"unreachable: {e or type(e).__name__}")
+        return fail(shown, url, f"unreachable: {e or type(e).__name__}", loop.time() - began)
 
     t0 = loop.time()
     handshake = Handshake(
@@ -549,10 +553,8 @@ async def _play(
     append = frames.append
     close: Close | None = None
     server_count = 0
-    client = Direction.CLIENT
-    server = Direction.SERVER
-    text_op = Opcode.TEXT
-    binary_op = Opcode.BINARY
+    client, server = Direction.CLIENT.value, Direction.SERVER.value
+    text_op, binary_op = Opcode.TEXT.value, Opcode.BINARY.value
     now = _clock(loop)
     send = ws.send
     recv = ws.recv
@@ -575,10 +577,16 @@ async def _play(
                     payload = tracker.rewrite_client(step.index, payload)
                 await send(payload)
                 at = now()
-                frame = (len(frames), at - t0, client, step.message.opcode, payload)
+                frame = (
+                    len(frames),
+                    at - t0,
+                    client,
+                    text_op if type(payload) is str else binary_op,
+                    payload,
+                )
                 append(frame)
                 if follow:
-                    observer.message(recorded.id, Message(*frame), step.message)
+                    observer.message(origin, _message_of(frame), step.message)
             deadline = next_deadline()  # None once finished
             if deadline is None:
                 break
@@ -603,11 +611,17 @@ async def _play(
             arrived(at)
             if carry:
                 tracker.observe_server(data)
-            frame = (len(frames), at - t0, server, text_op if type(data) is str else binary_op, data)
+            frame = (
+                len(frames),
+                at - t0,
+                server,
+                text_op if type(data) is str else binary_op,
+                data,
+            )
             append(frame)
             if follow:
                 ref = recorded_server[server_count] if server_count < len(recorded_server) else None
-                observer.message(recorded.id, Message(*frame), ref)
+                observer.message(origin, _message_of(frame), ref)
             server_count += 1
     except ConnectionClosed as e:
         pacer.server_closed(now())
@@ -620,7 +634,7 @@ async def _play(
                 await asyncio.shield(ws.close())
     error = close.error if close is not None else "replay interrupted"
     outcome = SessionOutcome(
-        recorded.id, session_id, url, True, 101, error, len(frames) - server_count,
+        origin, session_id, url, True, 101, error, len(frames) - server_count,
         server_count, plan.server_total, close, now() - began,
     )  # fmt: skip
     played = _Played(session_id, started_at, handshake, frames, close, provenance)
@@ -628,12 +642,35 @@ async def _play(
     return _scrub_played(played, credentials), _scrub_outcome(outcome, credentials)
 
 
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    """What a session that never connected reports (a class, not a closure per session)."""
+
+    origin: str
+    session_id: str
+    started_at: float
+    provenance: Provenance
+    recorded_server: int
+    credentials: Credentials
+
+    def __call__(
+        self, handshake: Handshake, url: str, error: str, duration: float
+    ) -> tuple[_Played, SessionOutcome]:
+        close = Close(None, "", Closer.ERROR, error=error, t=0.0)
+        outcome = SessionOutcome(
+            self.origin, self.session_id, url, False, handshake.status, error, 0, 0,
+            self.recorded_server, close, duration,
+        )  # fmt: skip
+        played = _Played(self.session_id, self.started_at, handshake, [], close, self.provenance)
+        return _scrub_played(played, self.credentials), _scrub_outcome(outcome, self.credentials)
+
+
 def _scrub_played(played: _Played, credentials: Credentials) -> _Played:
     """A replayed session with every supplied credential value put back as a placeholder."""
     if not credentials.values:
         return played
     s = credentials.scrub_session(played.session())
-    frames = [(m.seq, m.t, m.direction, m.opcode, m.payload) for m in s.messages]
+    frames = [(m.seq, m.t, m.direction.value, m.opcode.value, m.payload) for m in s.messages]
     return _Played(s.id, s.started_at, s.handshake, frames, s.close, s.provenance)
 
 
@@ -738,7 +775,7 @@ async def replay_capture(
     store.put_run(Run(run, options.target, Source.REPLAY, options.settings(), started_at, None))
     observer.run_started(run, len(selected))
     writer = _RunWriter(store)
-    prefetch = _Prefetcher(store, selected, page=min(options.concurrency, 64))
+    prefetch = _Prefetcher(store, selected, page=min(options.concurrency, 16))
     pacing = options.pacing()
     outcomes: dict[int, SessionOutcome] = {}
     slots = asyncio.Semaphore(options.concurrency)
@@ -747,9 +784,8 @@ async def replay_capture(
     async def one(index: int, summary: SessionSummary) -> None:
         played: _Played | None = None
         try:
-            recorded = prefetch.take(index)
             played, outcome = await _play(
-                recorded, options, run=run, credentials=credentials,
+                prefetch.take(index), options, run=run, credentials=credentials,
                 ssl_context=context, observer=observer, pacing=pacing,
             )  # fmt: skip
         except Exception as e:  # a bug in one session must not sink the whole run

@@ -126,13 +126,16 @@ _UPDATE_CLOSE = (
 # Text from the frames table to enum members: a dict lookup costs a tenth of ``Opcode(text)``.
 _OPCODES: dict[str, Opcode] = {o.value: o for o in Opcode}
 _DIRECTIONS: dict[str, Direction] = {d.value: d for d in Direction}
-# And back, as exact str (what sqlite3 binds without trying adapters).
-_OPCODE_TEXT: dict[Opcode, str] = {o: str(o.value) for o in Opcode}
-_DIRECTION_TEXT: dict[Direction, str] = {d: str(d.value) for d in Direction}
+# And back, as exact str (what sqlite3 binds without trying adapters), from a member
+# or from its value (a StrEnum member and its value are the same key).
+_OPCODE_TEXT: dict[Opcode | str, str] = {o: str(o.value) for o in Opcode}
+_DIRECTION_TEXT: dict[Direction | str, str] = {d: str(d.value) for d in Direction}
 
 
 def _same(text: str) -> str:
     return text
+
+
 # Pages of session ids loaded with one frames query (well under SQLite's variable limit).
 _LOAD_PAGE = 256
 
@@ -819,13 +822,14 @@ class CaptureWriter:
         started_at: float,
         handshake: Handshake,
         provenance: Provenance,
-        frames: Iterable[tuple[int, float, Direction, Opcode, str | bytes]],
+        frames: Iterable[tuple[int, float, Direction | str, Opcode | str, str | bytes]],
         close: Close | None,
     ) -> None:
         """Queue a finished session in one go; does not flush.
 
         ``frames`` are ``(seq, t, direction, opcode, payload)`` tuples, with
-        the payload types a ``Message`` requires. Redacted exactly as
+        the payload types a ``Message`` requires; direction and opcode may be
+        the enum members or their values. Redacted exactly as
         ``CaptureStore.put_sessions`` redacts (the handshake, text payloads);
         the id must not be in the capture yet (see ``CaptureStore.existing_ids``).
         For writers that hold whole sessions, such as replay, this skips
@@ -836,14 +840,13 @@ class CaptureWriter:
         if close is not None:
             row = (*row[:13], close.code, close.reason, close.by.value, close.error, close.t)
         self._sessions.append(row)
-        text_op = Opcode.TEXT
         redact = redactor.text if redactor.enabled else _same
         # Plain str values, not the enum members: sqlite3 binds an exact str directly
         # but tries (and fails) two adaptation protocols on a str subclass first.
         dir_text, op_text = _DIRECTION_TEXT, _OPCODE_TEXT
         self._frames.extend(
             (session_id, seq, t, dir_text[direction], "text", redact(payload), None)  # type: ignore[arg-type]
-            if opcode is text_op
+            if op_text[opcode] == "text"
             else (session_id, seq, t, dir_text[direction], op_text[opcode], None, payload)
             for seq, t, direction, opcode, payload in frames
         )
