@@ -21,12 +21,14 @@ import contextlib
 import fnmatch
 import hashlib
 import os
+import sqlite3
 import ssl
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from itertools import count
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
@@ -49,7 +51,7 @@ from replay.model import (
     Source,
 )
 from replay.pacing import ClientStep, CloseSession, Pace, Pacer, PacingSettings, plan_session
-from replay.store import CaptureStore, SessionSummary
+from replay.store import CaptureStore, SessionStart, SessionSummary
 from replay.targets import RouteMap, build_url, parse_target
 
 __all__ = [
@@ -290,17 +292,23 @@ def in_shard(session_id: str, shard: tuple[int, int] | None) -> bool:
 
 def select_sessions(store: CaptureStore, options: ReplayOptions) -> list[SessionSummary]:
     """The recorded sessions a run replays, in recorded order; raises BadInput on unknown ids."""
-    summaries = list(store.summaries())
+    return _select(store, options, list(store.summaries()))
+
+
+_Chosen = TypeVar("_Chosen", SessionSummary, SessionStart)
+
+
+def _select(store: CaptureStore, options: ReplayOptions, sessions: list[_Chosen]) -> list[_Chosen]:
     if options.session_ids:
         wanted = {store.find_session(prefix).id for prefix in options.session_ids}
-        summaries = [s for s in summaries if s.id in wanted]
+        sessions = [s for s in sessions if s.id in wanted]
     if options.routes:
-        summaries = [
-            s for s in summaries if any(fnmatch.fnmatchcase(s.route, p) for p in options.routes)
+        sessions = [
+            s for s in sessions if any(fnmatch.fnmatchcase(s.route, p) for p in options.routes)
         ]
-    summaries = [s for s in summaries if in_shard(s.id, options.shard)]
-    summaries.sort(key=lambda s: s.started_at)
-    return summaries
+    sessions = [s for s in sessions if in_shard(s.id, options.shard)]
+    sessions.sort(key=lambda s: s.started_at)
+    return sessions
 
 
 # ---- one session -----------------------------------------------------------------
@@ -415,9 +423,7 @@ def _close_from(exc: ConnectionClosed, t: float) -> Close:
 _Frame = tuple[int, float, str, str, str | bytes]
 """A replayed message before it becomes a ``Message``: (seq, t, direction, opcode, payload).
 
-Direction and opcode are plain strings (their enum values): a tuple of plain
-values is untracked by the garbage collector, so thousands of frames held
-until their session is written do not make every collection slower.
+Direction and opcode are plain strings (their enum values), what the store writes.
 """
 
 
@@ -426,20 +432,37 @@ def _message_of(frame: _Frame) -> Message:
     return Message(seq, t, Direction(direction), Opcode(opcode), payload)
 
 
+def _last_message(flat: list[Any]) -> Message:
+    """The last frame of a flat frame list (see ``_Played``) as a ``Message``."""
+    t, direction, opcode, payload = flat[-4:]
+    return _message_of((len(flat) // 4 - 1, t, direction, opcode, payload))
+
+
 @dataclass(slots=True)
 class _Played:
-    """A replayed session as the engine produced it: frames still plain tuples."""
+    """A replayed session as the engine produced it, its frames not yet ``Message``s.
+
+    ``flat`` holds four items per frame: t, direction, opcode, payload (plain
+    values, see ``_Frame``). One flat list instead of a tuple per frame: a
+    busy run holds tens of thousands of frames, and every object that lives
+    that long makes the garbage collector's passes longer.
+    """
 
     id: str
     started_at: float
     handshake: Handshake
-    frames: list[_Frame]
+    flat: list[Any]
     close: Close | None
     provenance: Provenance
 
+    def frames(self) -> Iterator[_Frame]:
+        """The frames as ``(seq, t, direction, opcode, payload)`` tuples."""
+        items = iter(self.flat)
+        return zip(count(), items, items, items, items)
+
     def session(self) -> Session:
         """The replayed session as a model value."""
-        messages = tuple(_message_of(f) for f in self.frames)
+        messages = tuple(_message_of(f) for f in self.frames())
         return Session(
             self.id, self.started_at, self.handshake, messages, self.close, self.provenance
         )
@@ -549,8 +572,8 @@ async def _play(
     pacer = Pacer(plan, pacing or options.pacing(), t0)
     alarm = _Alarm(loop)
     # Frames stay tuples until someone needs a Message (the run writer stores them as rows).
-    frames: list[_Frame] = []
-    append = frames.append
+    flat: list[Any] = []  # t, direction, opcode, payload per frame (see _Played)
+    extend = flat.extend
     close: Close | None = None
     server_count = 0
     client, server = Direction.CLIENT.value, Direction.SERVER.value
@@ -577,16 +600,9 @@ async def _play(
                     payload = tracker.rewrite_client(step.index, payload)
                 await send(payload)
                 at = now()
-                frame = (
-                    len(frames),
-                    at - t0,
-                    client,
-                    text_op if type(payload) is str else binary_op,
-                    payload,
-                )
-                append(frame)
+                extend((at - t0, client, text_op if type(payload) is str else binary_op, payload))
                 if follow:
-                    observer.message(origin, _message_of(frame), step.message)
+                    observer.message(origin, _last_message(flat), step.message)
             deadline = next_deadline()  # None once finished
             if deadline is None:
                 break
@@ -611,17 +627,10 @@ async def _play(
             arrived(at)
             if carry:
                 tracker.observe_server(data)
-            frame = (
-                len(frames),
-                at - t0,
-                server,
-                text_op if type(data) is str else binary_op,
-                data,
-            )
-            append(frame)
+            extend((at - t0, server, text_op if type(data) is str else binary_op, data))
             if follow:
                 ref = recorded_server[server_count] if server_count < len(recorded_server) else None
-                observer.message(origin, _message_of(frame), ref)
+                observer.message(origin, _last_message(flat), ref)
             server_count += 1
     except ConnectionClosed as e:
         pacer.server_closed(now())
@@ -634,10 +643,10 @@ async def _play(
                 await asyncio.shield(ws.close())
     error = close.error if close is not None else "replay interrupted"
     outcome = SessionOutcome(
-        origin, session_id, url, True, 101, error, len(frames) - server_count,
+        origin, session_id, url, True, 101, error, len(flat) // 4 - server_count,
         server_count, plan.server_total, close, now() - began,
     )  # fmt: skip
-    played = _Played(session_id, started_at, handshake, frames, close, provenance)
+    played = _Played(session_id, started_at, handshake, flat, close, provenance)
     # The fresh credentials were for the target; the capture gets placeholders back.
     return _scrub_played(played, credentials), _scrub_outcome(outcome, credentials)
 
@@ -670,8 +679,8 @@ def _scrub_played(played: _Played, credentials: Credentials) -> _Played:
     if not credentials.values:
         return played
     s = credentials.scrub_session(played.session())
-    frames = [(m.seq, m.t, m.direction.value, m.opcode.value, m.payload) for m in s.messages]
-    return _Played(s.id, s.started_at, s.handshake, frames, s.close, s.provenance)
+    flat = [x for m in s.messages for x in (m.t, m.direction.value, m.opcode.value, m.payload)]
+    return _Played(s.id, s.started_at, s.handshake, flat, s.close, s.provenance)
 
 
 def _scrub_outcome(outcome: SessionOutcome, credentials: Credentials) -> SessionOutcome:
@@ -714,14 +723,14 @@ class _RunWriter:
             return
         writer = self.store.writer(batch_size=1 << 62)
         for p in batch:
-            writer.add_session(p.id, p.started_at, p.handshake, p.provenance, p.frames, p.close)
+            writer.add_session(p.id, p.started_at, p.handshake, p.provenance, p.frames(), p.close)
         writer.flush()
 
 
 class _Prefetcher:
     """Loads the selected recorded sessions a page at a time (one frames query per page)."""
 
-    def __init__(self, store: CaptureStore, selected: list[SessionSummary], page: int) -> None:
+    def __init__(self, store: CaptureStore, selected: list[SessionStart], page: int) -> None:
         self.store = store
         self.ids = [s.id for s in selected]
         self.page = max(1, page)
@@ -763,7 +772,8 @@ async def replay_capture(
         raise BadInput(f"run name {run!r}: expected a non-empty name without ':'")
     if store.get_run(run) is not None:
         raise BadInput(f"{store.path}: a run called {run!r} exists already; choose another --run")
-    selected = select_sessions(store, options)
+    # Replay needs no frame counts to choose: the light listing spares a pass over every frame.
+    selected = _select(store, options, store.session_starts())
     if not selected and options.shard is None:
         raise BadInput(f"{store.path}: no recorded session matches the selection")
     context = _ssl_context(options)
@@ -781,7 +791,7 @@ async def replay_capture(
     slots = asyncio.Semaphore(options.concurrency)
     tasks: set[asyncio.Task[None]] = set()
 
-    async def one(index: int, summary: SessionSummary) -> None:
+    async def one(index: int, summary: SessionStart) -> None:
         played: _Played | None = None
         try:
             played, outcome = await _play(
@@ -789,10 +799,13 @@ async def replay_capture(
                 ssl_context=context, observer=observer, pacing=pacing,
             )  # fmt: skip
         except Exception as e:  # a bug in one session must not sink the whole run
+            try:
+                recorded_server = store.data_message_counts(summary.id)[1]
+            except sqlite3.Error:
+                recorded_server = 0
             outcome = SessionOutcome(
                 summary.id, f"{run}:{summary.id}", "", False, None,
-                f"internal error: {type(e).__name__}: {e}", 0, 0, summary.server_messages,
-                None, 0.0,
+                f"internal error: {type(e).__name__}: {e}", 0, 0, recorded_server, None, 0.0,
             )  # fmt: skip
         finally:
             slots.release()
