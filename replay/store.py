@@ -17,7 +17,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
 from dataclasses import dataclass
 from itertools import groupby
 from operator import itemgetter
@@ -213,6 +213,10 @@ def _session_row(
         None,
         None,
     )
+
+
+_FrameTuple = tuple[int, float, Direction | str, Opcode | str, str | bytes]
+"""A frame as ``CaptureWriter.add_session`` takes it: (seq, t, direction, opcode, payload)."""
 
 
 def _frame_row(session_id: str, m: Message) -> tuple[Any, ...]:
@@ -687,9 +691,10 @@ class CaptureStore:
             "SELECT session_id, seq, t, direction, opcode, text, data FROM frames "
             f"WHERE session_id IN ({marks}) ORDER BY session_id, seq",
             tuple(session_ids),
-        ).fetchall()
+        )
         out = {}
         # Rows come sorted by session: groupby splits them without a Python step per row.
+        # Read from the cursor, not a fetchall() list: each row is gone once decoded.
         for session_id, frames in groupby(rows, _first):
             try:
                 out[session_id] = _decode_frames(frames)
@@ -798,10 +803,11 @@ class CaptureWriter:
 
     Calls queue rows in memory; ``flush()`` (called automatically every
     ``batch_size`` frames) writes them in one transaction. Redaction happens
-    here, before anything is queued. Not thread-safe: one writer task or
-    thread owns it. ``flush()`` raises ``sqlite3.Error`` subclasses wrapped in
-    CaptureError when the disk refuses; the queued rows are kept, so a caller
-    that fails open can count them as dropped or retry.
+    here, before anything is queued (for ``add_session``'s frames: as they
+    are written). Not thread-safe: one writer task or thread owns it.
+    ``flush()`` raises ``sqlite3.Error`` subclasses wrapped in CaptureError
+    when the disk refuses; the queued rows are kept, so a caller that fails
+    open can count them as dropped or retry.
     """
 
     def __init__(self, store: CaptureStore, batch_size: int = 2000) -> None:
@@ -810,13 +816,16 @@ class CaptureWriter:
         self._sessions: list[tuple[Any, ...]] = []
         self._frames: list[tuple[Any, ...]] = []
         self._closes: list[tuple[Any, ...]] = []
+        # add_session's frames, turned into rows only while flush() writes them
+        self._later: list[tuple[str, Iterable[_FrameTuple]]] = []
+        self._later_count = 0
         self.written_frames = 0
         self.written_sessions = 0
 
     @property
     def pending(self) -> int:
-        """Frames queued and not yet written."""
-        return len(self._frames)
+        """Frames queued and not yet written (``add_session``'s when they have a length)."""
+        return len(self._frames) + self._later_count
 
     def open_session(
         self,
@@ -851,7 +860,7 @@ class CaptureWriter:
         started_at: float,
         handshake: Handshake,
         provenance: Provenance,
-        frames: Iterable[tuple[int, float, Direction | str, Opcode | str, str | bytes]],
+        frames: Iterable[_FrameTuple],
         close: Close | None,
     ) -> None:
         """Queue a finished session in one go; does not flush.
@@ -863,43 +872,60 @@ class CaptureWriter:
         the id must not be in the capture yet (see ``CaptureStore.existing_ids``).
         For writers that hold whole sessions, such as replay, this skips
         building a ``Message`` per frame.
+
+        ``frames`` is read when ``flush()`` writes it, one row at a time, so
+        no row outlives its insert (thousands of queued row tuples would make
+        the garbage collector's passes slower); an iterator is read once, so
+        a retry after a failed flush needs a list or another collection.
         """
         redactor = self.store.redactor
         row = _session_row(session_id, started_at, redactor.handshake(handshake), provenance)
         if close is not None:
             row = (*row[:13], close.code, close.reason, close.by.value, close.error, close.t)
         self._sessions.append(row)
+        self._later.append((session_id, frames))
+        if isinstance(frames, Sized):
+            self._later_count += len(frames)
+
+    def _later_rows(self) -> Iterator[tuple[Any, ...]]:
+        """The rows of ``add_session``'s frames, redacted, made as they are inserted."""
+        redactor = self.store.redactor
         redact = redactor.text if redactor.enabled else _same
         # Plain str values, not the enum members: sqlite3 binds an exact str directly
         # but tries (and fails) two adaptation protocols on a str subclass first.
         dir_text, op_text = _DIRECTION_TEXT, _OPCODE_TEXT
-        self._frames.extend(
-            (session_id, seq, t, dir_text[direction], "text", redact(payload), None)  # type: ignore[arg-type]
-            if op_text[opcode] == "text"
-            else (session_id, seq, t, dir_text[direction], op_text[opcode], None, payload)
-            for seq, t, direction, opcode, payload in frames
-        )
+        for session_id, frames in self._later:
+            for seq, t, direction, opcode, payload in frames:
+                if op_text[opcode] == "text":
+                    yield (session_id, seq, t, dir_text[direction], "text", redact(payload), None)  # type: ignore[arg-type]
+                else:
+                    yield (session_id, seq, t, dir_text[direction], op_text[opcode], None, payload)
 
     def flush(self) -> int:
         """Write everything queued in one transaction; returns frames written."""
-        if not (self._sessions or self._frames or self._closes):
+        if not (self._sessions or self._frames or self._closes or self._later):
             return 0
         with self.store._transaction() as conn:
             conn.executemany(_INSERT_SESSION, self._sessions)
-            conn.executemany(_INSERT_FRAME, self._frames)
+            written = conn.executemany(_INSERT_FRAME, self._frames).rowcount
+            if self._later:
+                written += conn.executemany(_INSERT_FRAME, self._later_rows()).rowcount
             conn.executemany(_UPDATE_CLOSE, self._closes)
-        written = len(self._frames)
         self.written_frames += written
         self.written_sessions += len(self._sessions)
         self._sessions.clear()
         self._frames.clear()
         self._closes.clear()
+        self._later.clear()
+        self._later_count = 0
         return written
 
     def discard(self) -> tuple[int, int]:
         """Drop everything queued (after a failed flush); returns (sessions, frames) dropped."""
-        dropped = (len(self._sessions), len(self._frames))
+        dropped = (len(self._sessions), self.pending)
         self._sessions.clear()
         self._frames.clear()
         self._closes.clear()
+        self._later.clear()
+        self._later_count = 0
         return dropped
