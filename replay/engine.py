@@ -21,14 +21,13 @@ import contextlib
 import fnmatch
 import hashlib
 import os
-import sqlite3
 import ssl
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from itertools import count
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
@@ -51,7 +50,7 @@ from replay.model import (
     Source,
 )
 from replay.pacing import ClientStep, CloseSession, Pace, Pacer, PacingSettings, plan_session
-from replay.store import CaptureStore, SessionStart, SessionSummary
+from replay.store import CaptureStore, SessionSummary
 from replay.targets import RouteMap, build_url, parse_target
 
 __all__ = [
@@ -291,14 +290,12 @@ def in_shard(session_id: str, shard: tuple[int, int] | None) -> bool:
 
 
 def select_sessions(store: CaptureStore, options: ReplayOptions) -> list[SessionSummary]:
-    """The recorded sessions a run replays, in recorded order; raises BadInput on unknown ids."""
-    return _select(store, options, list(store.summaries()))
+    """The recorded sessions a run replays, in recorded order; raises BadInput on unknown ids.
 
-
-_Chosen = TypeVar("_Chosen", SessionSummary, SessionStart)
-
-
-def _select(store: CaptureStore, options: ReplayOptions, sessions: list[_Chosen]) -> list[_Chosen]:
+    Reads every recorded frame (for the counts), so a damaged capture fails
+    here, before a run writes anything into it.
+    """
+    sessions = list(store.summaries())
     if options.session_ids:
         wanted = {store.find_session(prefix).id for prefix in options.session_ids}
         sessions = [s for s in sessions if s.id in wanted]
@@ -730,7 +727,7 @@ class _RunWriter:
 class _Prefetcher:
     """Loads the selected recorded sessions a page at a time (one frames query per page)."""
 
-    def __init__(self, store: CaptureStore, selected: list[SessionStart], page: int) -> None:
+    def __init__(self, store: CaptureStore, selected: list[SessionSummary], page: int) -> None:
         self.store = store
         self.ids = [s.id for s in selected]
         self.page = max(1, page)
@@ -772,8 +769,7 @@ async def replay_capture(
         raise BadInput(f"run name {run!r}: expected a non-empty name without ':'")
     if store.get_run(run) is not None:
         raise BadInput(f"{store.path}: a run called {run!r} exists already; choose another --run")
-    # Replay needs no frame counts to choose: the light listing spares a pass over every frame.
-    selected = _select(store, options, store.session_starts())
+    selected = select_sessions(store, options)
     if not selected and options.shard is None:
         raise BadInput(f"{store.path}: no recorded session matches the selection")
     context = _ssl_context(options)
@@ -791,7 +787,7 @@ async def replay_capture(
     slots = asyncio.Semaphore(options.concurrency)
     tasks: set[asyncio.Task[None]] = set()
 
-    async def one(index: int, summary: SessionStart) -> None:
+    async def one(index: int, summary: SessionSummary) -> None:
         played: _Played | None = None
         try:
             played, outcome = await _play(
@@ -799,13 +795,10 @@ async def replay_capture(
                 ssl_context=context, observer=observer, pacing=pacing,
             )  # fmt: skip
         except Exception as e:  # a bug in one session must not sink the whole run
-            try:
-                recorded_server = store.data_message_counts(summary.id)[1]
-            except sqlite3.Error:
-                recorded_server = 0
             outcome = SessionOutcome(
                 summary.id, f"{run}:{summary.id}", "", False, None,
-                f"internal error: {type(e).__name__}: {e}", 0, 0, recorded_server, None, 0.0,
+                f"internal error: {type(e).__name__}: {e}", 0, 0, summary.server_messages,
+                None, 0.0,
             )  # fmt: skip
         finally:
             slots.release()

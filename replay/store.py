@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from itertools import groupby
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
 import sqlite_utils
 
@@ -47,7 +47,6 @@ __all__ = [
     "RECORDED",
     "CaptureStore",
     "CaptureWriter",
-    "SessionStart",
     "SessionSummary",
 ]
 
@@ -228,14 +227,6 @@ def _frame_row(session_id: str, m: Message) -> tuple[Any, ...]:
 
 def _close_row(session_id: str, close: Close) -> tuple[Any, ...]:
     return (close.code, close.reason, close.by.value, close.error, close.t, session_id)
-
-
-class SessionStart(NamedTuple):
-    """A session's id, route and start time (see ``CaptureStore.session_starts``)."""
-
-    id: str
-    route: str
-    started_at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -613,26 +604,6 @@ class CaptureStore:
                 return
             yield from self._sessions_from_rows([row[1:] for row in rows])
             last = rows[-1][0]
-
-    def session_starts(self, run: str | None = RECORDED) -> list[SessionStart]:
-        """Id, route and start time of every session (of a run), in storage order.
-
-        What choosing sessions needs, without ``summaries``' pass over every frame.
-        """
-        where, args = self._run_filter(run)
-        rows = self.db.conn.execute(
-            f"SELECT id, route, started_at FROM sessions WHERE {where} ORDER BY rowid", args
-        )
-        return [SessionStart(*r) for r in rows]
-
-    def data_message_counts(self, session_id: str) -> tuple[int, int]:
-        """(client, server) data messages of one session (0, 0 when it has none)."""
-        row = self.db.conn.execute(
-            "SELECT sum(direction = 'client'), sum(direction = 'server') FROM frames "
-            "WHERE session_id = ? AND opcode IN ('text', 'binary')",
-            (session_id,),
-        ).fetchone()
-        return (row[0] or 0, row[1] or 0)
 
     def summaries(self, run: str | None = RECORDED) -> Iterator[SessionSummary]:
         """One summary row per session, counts computed in SQL, no payloads loaded."""
