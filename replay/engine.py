@@ -23,9 +23,8 @@ import hashlib
 import os
 import ssl
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from itertools import count
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +49,7 @@ from replay.model import (
     Source,
 )
 from replay.pacing import ClientStep, CloseSession, Pace, Pacer, PacingSettings, plan_session
-from replay.store import CaptureStore, SessionSummary
+from replay.store import CaptureStore, FrameColumns, SessionSummary
 from replay.targets import RouteMap, build_url, parse_target
 
 __all__ = [
@@ -452,10 +451,10 @@ class _Played:
     close: Close | None
     provenance: Provenance
 
-    def frames(self) -> Iterator[_Frame]:
-        """The frames as ``(seq, t, direction, opcode, payload)`` tuples."""
-        items = iter(self.flat)
-        return zip(count(), items, items, items, items)
+    def frames(self) -> FrameColumns:
+        """The frames as columns (iterating gives ``(seq, t, direction, opcode, payload)``)."""
+        flat = self.flat
+        return FrameColumns(flat[0::4], flat[1::4], flat[2::4], flat[3::4])
 
     def session(self) -> Session:
         """The replayed session as a model value."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl, quote
@@ -174,6 +174,13 @@ class Redactor:
         if not changed:
             return text
         return json.dumps(new, ensure_ascii=False, separators=(",", ":"))
+
+    def texts(self, texts: Sequence[str]) -> Sequence[str]:
+        """Many text messages at once, as ``text`` would redact each (the same sequence
+        when none can hold a secret: one test over all of them instead of one each)."""
+        if not self.enabled or not texts or not self._maybe_secret("\0".join(texts)):
+            return texts
+        return [self.text(t) for t in texts]
 
     def _walk(self, value: Any) -> tuple[Any, bool]:
         if isinstance(value, dict):
