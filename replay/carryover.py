@@ -17,6 +17,7 @@ Pure: payloads in, payloads out. Paths are dotted (``data.thread_id``), with
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterator
@@ -232,12 +233,20 @@ def _may_carry(session: Session) -> bool:
     return False
 
 
+@functools.lru_cache(maxsize=8)
+def _nothing_to_carry(event_keys: tuple[str, ...]) -> CarryPlan:
+    """The plan of every session without carry-over, made once (nothing ever changes it)."""
+    return CarryPlan(event_keys=event_keys)
+
+
 def plan_carry_over(
     session: Session,
     rules: tuple[CarryRule, ...] = (),
     event_keys: tuple[str, ...] = DEFAULT_EVENT_KEYS,
 ) -> CarryPlan:
     """Find the server-issued values a recorded session's client echoes later."""
+    if not rules and not _may_carry(session):
+        return _nothing_to_carry(event_keys)
     recorded = _rule_values(session, rules, event_keys) if rules else {}
     if not _may_carry(session):
         return CarryPlan(rules=rules, event_keys=event_keys, rule_recorded=recorded)

@@ -506,28 +506,32 @@ async def _play(
     request = recorded.handshake
     headers, user_agent = _request_headers(request.request_headers, options.headers)
     shown = Handshake(request.route, request.query, headers, request.subprotocols, status=None)
-    fail = _Failure(origin, session_id, started_at, provenance, plan.server_total, credentials)
+
     try:
         filled = credentials.fill_handshake(shown)  # the request side, headers already cut
         payloads = [m.payload for m in credentials.fill_messages(s.message for s in plan.steps)]
         url = build_url(options.target, recorded.route, filled.query, options.maps)
     except (MissingCredential, BadInput) as e:
-        return fail(shown, "", str(e), loop.time() - began)
+        return _Failure(origin, session_id, started_at, provenance, plan.server_total, credentials)(
+            shown, "", str(e), loop.time() - began
+        )
     path = url.split("://", 1)[1].partition("/")[2]
     route, _, query = ("/" + path).partition("?")
     shown = Handshake(route, query, headers, request.subprotocols, status=None)
     observer.session_started(origin, url)
-    if options.carry_over:
-        carry_plan = plan_carry_over(recorded, options.carry_rules, options.event_keys)
-    else:
-        carry_plan = CarryPlan(event_keys=options.event_keys)
-    tracker = carry_plan.tracker()
-    carry = carry_plan.active
+    carry_plan = (
+        plan_carry_over(recorded, options.carry_rules, options.event_keys)
+        if options.carry_over
+        else None
+    )
+    carry = carry_plan is not None and carry_plan.active
+    # Most sessions have nothing to carry: they share one idle tracker and make none.
+    tracker = carry_plan.tracker() if carry_plan is not None and carry else _IDLE_TRACKER
     follow = options.follow
     recorded_server = (
-        [m for m in recorded.messages if m.direction is Direction.SERVER and m.opcode.is_data]
+        tuple(m for m in recorded.messages if m.direction is Direction.SERVER and m.opcode.is_data)
         if follow
-        else []
+        else ()
     )
     # From here on the plan is all this needs: the recorded session's other
     # objects can go now rather than live (and be scanned by the GC) as long as it.
@@ -551,9 +555,13 @@ async def _play(
         handshake = replace(
             shown, status=status, response_headers=tuple(e.response.headers.raw_items())
         )
-        return fail(handshake, url, f"handshake refused: HTTP {status}", loop.time() - began)
+        return _Failure(origin, session_id, started_at, provenance, plan.server_total, credentials)(
+            handshake, url, f"handshake refused: HTTP {status}", loop.time() - began
+        )
     except (OSError, TimeoutError, WebSocketException) as e:
-        return fail(shown, url, f"unreachable: {e or type(e).__name__}", loop.time() - began)
+        return _Failure(origin, session_id, started_at, provenance, plan.server_total, credentials)(
+            shown, url, f"unreachable: {e or type(e).__name__}", loop.time() - began
+        )
 
     t0 = loop.time()
     handshake = Handshake(
@@ -645,6 +653,9 @@ async def _play(
     played = _Played(session_id, started_at, handshake, flat, close, provenance)
     # The fresh credentials were for the target; the capture gets placeholders back.
     return _scrub_played(played, credentials), _scrub_outcome(outcome, credentials)
+
+
+_IDLE_TRACKER = CarryPlan().tracker()  # never called: only when a plan is active
 
 
 @dataclass(frozen=True, slots=True)

@@ -151,39 +151,36 @@ _set_opcode: Callable[[Message, Any], None] = _SLOTS["opcode"].__set__
 _set_payload: Callable[[Message, Any], None] = _SLOTS["payload"].__set__
 
 
-def _message(seq: int, t: float, direction: Direction, opcode: Opcode, payload: Any) -> Message:
-    """A ``Message`` built without its ``__post_init__`` check, for rows the store decoded.
-
-    The frozen dataclass ``__init__`` costs more than the rest of decoding a
-    frame; the loader upholds the check itself (text payloads for text
-    frames, bytes for all others), so it is not repeated here.
-    """
-    m = _new(Message)
-    _set_seq(m, seq)
-    _set_t(m, t)
-    _set_direction(m, direction)
-    _set_opcode(m, opcode)
-    _set_payload(m, payload)
-    return m
-
-
 def _decode_frames(rows: Iterable[tuple[Any, ...]]) -> tuple[Message, ...]:
     """Messages from ``(session_id, seq, t, direction, opcode, text, data)`` rows.
 
-    Raises KeyError or TypeError when a row is damaged.
+    Raises KeyError or TypeError when a row is damaged. Each ``Message`` is
+    built without its ``__post_init__`` check: the frozen dataclass
+    ``__init__`` costs more than the rest of decoding a frame, and the loop
+    upholds the check itself (text payloads for text frames, bytes for others).
     """
     out: list[Message] = []
     append = out.append
     text_op = Opcode.TEXT
+    opcodes, directions = _OPCODES, _DIRECTIONS
+    new, message = _new, Message
+    set_seq, set_t, set_direction = _set_seq, _set_t, _set_direction
+    set_opcode, set_payload = _set_opcode, _set_payload
     for _, seq, t, direction, opcode, text, data in rows:
-        op = _OPCODES[opcode]
+        op = opcodes[opcode]
         if op is text_op:
             payload: str | bytes = text if text is not None else ""
             if type(payload) is not str:
                 raise TypeError("a text message carries str")
         else:
             payload = bytes(data) if data is not None else b""
-        append(_message(seq, t, _DIRECTIONS[direction], op, payload))
+        m = new(message)
+        set_seq(m, seq)
+        set_t(m, t)
+        set_direction(m, directions[direction])
+        set_opcode(m, op)
+        set_payload(m, payload)
+        append(m)
     return tuple(out)
 
 
