@@ -209,19 +209,21 @@ def _may_carry(session: Session) -> bool:
     text_op = Opcode.TEXT
     server = Direction.SERVER
     id_number = _ID_NUMBER.search
+    client_texts: set[str] = set()  # every string of these is in ``said`` already
     for m in session.messages:
         text = m.payload
         if m.opcode is not text_op or type(text) is not str:
             continue
         if "\\" in text:
             return True  # escapes: raw text and parsed values may differ
-        strings = text.split('"')[1::2]
         if m.direction is server:
             # The regex needs 'd"' or 'D"': two substring tests spare most texts the search.
             if ('d"' in text or 'D"' in text) and id_number(text):
                 return True
+            if text in client_texts:
+                continue  # an echo of what the client said: it issues nothing
             # Set operations, then the length test on what is left (usually nothing).
-            fresh = set(strings).difference(said)
+            fresh = set(text.split('"')[1::2]).difference(said)
             for v in fresh:
                 if len(v) >= _MIN_LEN:
                     issued.add(v)
@@ -229,7 +231,9 @@ def _may_carry(session: Session) -> bool:
             for v in issued:
                 if v in text:
                     return True
-            said.update(strings)
+            if text not in client_texts:
+                client_texts.add(text)
+                said.update(text.split('"')[1::2])
     return False
 
 
