@@ -294,17 +294,17 @@ def select_sessions(store: CaptureStore, options: ReplayOptions) -> list[Session
     Reads every recorded frame (for the counts), so a damaged capture fails
     here, before a run writes anything into it.
     """
-    sessions = list(store.summaries())
+    summaries = list(store.summaries())
     if options.session_ids:
         wanted = {store.find_session(prefix).id for prefix in options.session_ids}
-        sessions = [s for s in sessions if s.id in wanted]
+        summaries = [s for s in summaries if s.id in wanted]
     if options.routes:
-        sessions = [
-            s for s in sessions if any(fnmatch.fnmatchcase(s.route, p) for p in options.routes)
+        summaries = [
+            s for s in summaries if any(fnmatch.fnmatchcase(s.route, p) for p in options.routes)
         ]
-    sessions = [s for s in sessions if in_shard(s.id, options.shard)]
-    sessions.sort(key=lambda s: s.started_at)
-    return sessions
+    summaries = [s for s in summaries if in_shard(s.id, options.shard)]
+    summaries.sort(key=lambda s: s.started_at)
+    return summaries
 
 
 # ---- one session -----------------------------------------------------------------
@@ -575,7 +575,7 @@ async def _play(
     )
     pacer = Pacer(plan, pacing or options.pacing(), t0)
     alarm = _Alarm(loop)
-    # Frames stay tuples until someone needs a Message (the run writer stores them as rows).
+    # Frames stay plain values until someone needs a Message (the run writer stores rows).
     flat: list[Any] = []  # t, direction, opcode, payload per frame (see _Played)
     extend = flat.extend
     close: Close | None = None
