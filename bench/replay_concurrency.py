@@ -6,8 +6,9 @@ process), at concurrency 1, 10, 100 and 1,000. Session counts grow with the
 concurrency so that each point takes a few seconds. wsshadow runs
 ``replay_capture`` (causal pacing, results stored in the capture); the
 minimal client connects, sends, awaits each echo, closes, stores nothing.
-Runs alternate between the two; the table holds medians and the median of
-the paired ratios.
+Runs alternate between the two; the table holds medians, the median of
+the paired ratios, and each client's CPU time per session (the client and the
+echo server share the machine's cores, so the ratio follows the CPU ratio).
 
     .venv/bin/python bench/replay_concurrency.py [--runs 3] [--exchanges 20] [--scale 1.0]
 """
@@ -21,6 +22,7 @@ import multiprocessing.connection
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -53,14 +55,20 @@ def main() -> None:
                 store = CaptureStore.open(Path(tmp) / f"c{concurrency}.db", create=True)
                 store.put_sessions(recorded(i, args.exchanges) for i in range(sessions))
                 times: dict[str, list[float]] = {"minimal": [], "wsshadow": []}
+                cpu: dict[str, list[float]] = {"minimal": [], "wsshadow": []}
                 for r in range(args.runs):
+                    c = time.process_time()
                     times["minimal"].append(
                         asyncio.run(minimal_client(url, sessions, args.exchanges, concurrency))
                     )
+                    cpu["minimal"].append(time.process_time() - c)
+                    c = time.process_time()
                     times["wsshadow"].append(
                         asyncio.run(wsshadow_replay(store, url, concurrency, f"bench{r}"))
                     )
+                    cpu["wsshadow"].append(time.process_time() - c)
                 store.close()
+                cpu_ms = {k: statistics.median(v) / sessions * 1000 for k, v in cpu.items()}
                 per_session = args.exchanges * 2
                 mini, mspread = median_spread([sessions / t for t in times["minimal"]])
                 ours, ospread = median_spread([sessions / t for t in times["wsshadow"]])
@@ -76,6 +84,7 @@ def main() -> None:
                         f"{ours:,.0f} (±{ospread * 50:.0f}%)",
                         f"{ours * per_session:,.0f}",
                         f"{paired:.2f}x",
+                        f"{cpu_ms['minimal']:.2f} / {cpu_ms['wsshadow']:.2f}",
                     )
                 )
                 ratios.append((concurrency, paired, ours, ours * per_session))
@@ -94,6 +103,7 @@ def main() -> None:
             "wsshadow sessions/s",
             "wsshadow msg/s",
             "wsshadow vs minimal (paired)",
+            "client CPU ms/session (minimal / wsshadow)",
         ],
         rows,
     )

@@ -65,9 +65,7 @@ def run_writer(path: Path, msgs: list[tuple[str, Message]]) -> float:
 
 def run_frames(path: Path, msgs: list[tuple[str, Message]]) -> float:
     """The recording proxy's path: frames as tuples, text as UTF-8 bytes, in batches."""
-    frames = [
-        (sid, m.seq, m.t, m.direction, m.opcode, str(m.payload).encode()) for sid, m in msgs
-    ]
+    frames = [(sid, m.seq, m.t, m.direction, m.opcode, str(m.payload).encode()) for sid, m in msgs]
     with CaptureStore.open(path, create=True) as store:
         start = time.perf_counter()
         w = store.writer()

@@ -17,6 +17,7 @@ Pure: payloads in, payloads out. Paths are dotted (``data.thread_id``), with
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterator
@@ -208,23 +209,38 @@ def _may_carry(session: Session) -> bool:
     text_op = Opcode.TEXT
     server = Direction.SERVER
     id_number = _ID_NUMBER.search
+    client_texts: set[str] = set()  # every string of these is in ``said`` already
     for m in session.messages:
         text = m.payload
-        if m.opcode is not text_op or not isinstance(text, str):
+        if m.opcode is not text_op or type(text) is not str:
             continue
         if "\\" in text:
             return True  # escapes: raw text and parsed values may differ
-        strings = text.split('"')[1::2]
         if m.direction is server:
             # The regex needs 'd"' or 'D"': two substring tests spare most texts the search.
             if ('d"' in text or 'D"' in text) and id_number(text):
                 return True
-            issued.update(v for v in strings if len(v) >= _MIN_LEN and v not in said)
+            if text in client_texts:
+                continue  # an echo of what the client said: it issues nothing
+            # Set operations, then the length test on what is left (usually nothing).
+            fresh = set(text.split('"')[1::2]).difference(said)
+            for v in fresh:
+                if len(v) >= _MIN_LEN:
+                    issued.add(v)
         else:
-            if issued and any(v in text for v in issued):
-                return True
-            said.update(strings)
+            for v in issued:
+                if v in text:
+                    return True
+            if text not in client_texts:
+                client_texts.add(text)
+                said.update(text.split('"')[1::2])
     return False
+
+
+@functools.lru_cache(maxsize=8)
+def _nothing_to_carry(event_keys: tuple[str, ...]) -> CarryPlan:
+    """The plan of every session without carry-over, made once (nothing ever changes it)."""
+    return CarryPlan(event_keys=event_keys)
 
 
 def plan_carry_over(
@@ -233,6 +249,8 @@ def plan_carry_over(
     event_keys: tuple[str, ...] = DEFAULT_EVENT_KEYS,
 ) -> CarryPlan:
     """Find the server-issued values a recorded session's client echoes later."""
+    if not rules and not _may_carry(session):
+        return _nothing_to_carry(event_keys)
     recorded = _rule_values(session, rules, event_keys) if rules else {}
     if not _may_carry(session):
         return CarryPlan(rules=rules, event_keys=event_keys, rule_recorded=recorded)

@@ -23,7 +23,7 @@ import hashlib
 import os
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -49,7 +49,7 @@ from replay.model import (
     Source,
 )
 from replay.pacing import ClientStep, CloseSession, Pace, Pacer, PacingSettings, plan_session
-from replay.store import CaptureStore, SessionSummary
+from replay.store import CaptureStore, FrameColumns, SessionSummary
 from replay.targets import RouteMap, build_url, parse_target
 
 __all__ = [
@@ -289,7 +289,11 @@ def in_shard(session_id: str, shard: tuple[int, int] | None) -> bool:
 
 
 def select_sessions(store: CaptureStore, options: ReplayOptions) -> list[SessionSummary]:
-    """The recorded sessions a run replays, in recorded order; raises BadInput on unknown ids."""
+    """The recorded sessions a run replays, in recorded order; raises BadInput on unknown ids.
+
+    Reads every recorded frame (for the counts), so a damaged capture fails
+    here, before a run writes anything into it.
+    """
     summaries = list(store.summaries())
     if options.session_ids:
         wanted = {store.find_session(prefix).id for prefix in options.session_ids}
@@ -332,6 +336,13 @@ def _request_headers(recorded: Headers, overrides: Headers) -> tuple[Headers, st
         elif value:
             headers.append((name, value))
     return tuple(headers), user_agent
+
+
+def _clock(loop: asyncio.AbstractEventLoop) -> Callable[[], float]:
+    """``loop.time``, or the C function it wraps when the loop is asyncio's own."""
+    if type(loop).time is asyncio.BaseEventLoop.time:
+        return time.monotonic
+    return loop.time
 
 
 class _Alarm:
@@ -405,24 +416,49 @@ def _close_from(exc: ConnectionClosed, t: float) -> Close:
     return Close(None, "", Closer.ERROR, error="connection lost without a close frame", t=t)
 
 
-_Frame = tuple[int, float, Direction, Opcode, str | bytes]
-"""A replayed message before it becomes a ``Message``: (seq, t, direction, opcode, payload)."""
+_Frame = tuple[int, float, str, str, str | bytes]
+"""A replayed message before it becomes a ``Message``: (seq, t, direction, opcode, payload).
+
+Direction and opcode are plain strings (their enum values), what the store writes.
+"""
+
+
+def _message_of(frame: _Frame) -> Message:
+    seq, t, direction, opcode, payload = frame
+    return Message(seq, t, Direction(direction), Opcode(opcode), payload)
+
+
+def _last_message(flat: list[Any]) -> Message:
+    """The last frame of a flat frame list (see ``_Played``) as a ``Message``."""
+    t, direction, opcode, payload = flat[-4:]
+    return _message_of((len(flat) // 4 - 1, t, direction, opcode, payload))
 
 
 @dataclass(slots=True)
 class _Played:
-    """A replayed session as the engine produced it: frames still plain tuples."""
+    """A replayed session as the engine produced it, its frames not yet ``Message``s.
+
+    ``flat`` holds four items per frame: t, direction, opcode, payload (plain
+    values, see ``_Frame``). One flat list instead of a tuple per frame: a
+    busy run holds tens of thousands of frames, and every object that lives
+    that long makes the garbage collector's passes longer.
+    """
 
     id: str
     started_at: float
     handshake: Handshake
-    frames: list[_Frame]
+    flat: list[Any]
     close: Close | None
     provenance: Provenance
 
+    def frames(self) -> FrameColumns:
+        """The frames as columns (iterating gives ``(seq, t, direction, opcode, payload)``)."""
+        flat = self.flat
+        return FrameColumns(flat[0::4], flat[1::4], flat[2::4], flat[3::4])
+
     def session(self) -> Session:
         """The replayed session as a model value."""
-        messages = tuple(Message(*f) for f in self.frames)
+        messages = tuple(_message_of(f) for f in self.frames())
         return Session(
             self.id, self.started_at, self.handshake, messages, self.close, self.provenance
         )
@@ -463,45 +499,43 @@ async def _play(
     observer = observer or ReplayObserver()
     started_at = time.time()
     began = loop.time()
-    session_id = f"{run}:{recorded.id}"
-    provenance = Provenance(source=Source.REPLAY, run=run, origin=recorded.id)
+    origin = recorded.id
+    session_id = f"{run}:{origin}"
+    provenance = Provenance(source=Source.REPLAY, run=run, origin=origin)
     plan = plan_session(recorded)
     request = recorded.handshake
     headers, user_agent = _request_headers(request.request_headers, options.headers)
     shown = Handshake(request.route, request.query, headers, request.subprotocols, status=None)
-    url = ""
-
-    def failed(handshake: Handshake, error: str) -> tuple[_Played, SessionOutcome]:
-        close = Close(None, "", Closer.ERROR, error=error, t=0.0)
-        outcome = SessionOutcome(
-            recorded.id, session_id, url, False, handshake.status, error, 0, 0,
-            plan.server_total, close, loop.time() - began,
-        )  # fmt: skip
-        played = _Played(session_id, started_at, handshake, [], close, provenance)
-        return _scrub_played(played, credentials), _scrub_outcome(outcome, credentials)
 
     try:
         filled = credentials.fill_handshake(shown)  # the request side, headers already cut
         payloads = [m.payload for m in credentials.fill_messages(s.message for s in plan.steps)]
         url = build_url(options.target, recorded.route, filled.query, options.maps)
     except (MissingCredential, BadInput) as e:
-        return failed(shown, str(e))
+        return _Failure(origin, session_id, started_at, provenance, plan.server_total, credentials)(
+            shown, "", str(e), loop.time() - began
+        )
     path = url.split("://", 1)[1].partition("/")[2]
     route, _, query = ("/" + path).partition("?")
     shown = Handshake(route, query, headers, request.subprotocols, status=None)
-    observer.session_started(recorded.id, url)
-    if options.carry_over:
-        carry_plan = plan_carry_over(recorded, options.carry_rules, options.event_keys)
-    else:
-        carry_plan = CarryPlan(event_keys=options.event_keys)
-    tracker = carry_plan.tracker()
-    carry = carry_plan.active
+    observer.session_started(origin, url)
+    carry_plan = (
+        plan_carry_over(recorded, options.carry_rules, options.event_keys)
+        if options.carry_over
+        else None
+    )
+    carry = carry_plan is not None and carry_plan.active
+    # Most sessions have nothing to carry: they share one idle tracker and make none.
+    tracker = carry_plan.tracker() if carry_plan is not None and carry else _IDLE_TRACKER
     follow = options.follow
     recorded_server = (
-        [m for m in recorded.messages if m.direction is Direction.SERVER and m.opcode.is_data]
+        tuple(m for m in recorded.messages if m.direction is Direction.SERVER and m.opcode.is_data)
         if follow
-        else []
+        else ()
     )
+    # From here on the plan is all this needs: the recorded session's other
+    # objects can go now rather than live (and be scanned by the GC) as long as it.
+    del recorded
     try:
         ws: ClientConnection = await connect(
             url,
@@ -521,9 +555,13 @@ async def _play(
         handshake = replace(
             shown, status=status, response_headers=tuple(e.response.headers.raw_items())
         )
-        return failed(handshake, f"handshake refused: HTTP {status}")
+        return _Failure(origin, session_id, started_at, provenance, plan.server_total, credentials)(
+            handshake, url, f"handshake refused: HTTP {status}", loop.time() - began
+        )
     except (OSError, TimeoutError, WebSocketException) as e:
-        return failed(shown, f"unreachable: {e or type(e).__name__}")
+        return _Failure(origin, session_id, started_at, provenance, plan.server_total, credentials)(
+            shown, url, f"unreachable: {e or type(e).__name__}", loop.time() - began
+        )
 
     t0 = loop.time()
     handshake = Handshake(
@@ -537,22 +575,23 @@ async def _play(
     )
     pacer = Pacer(plan, pacing or options.pacing(), t0)
     alarm = _Alarm(loop)
-    # Frames stay tuples until someone needs a Message (the run writer stores them as rows).
-    frames: list[_Frame] = []
+    # Frames stay plain values until someone needs a Message (the run writer stores rows).
+    flat: list[Any] = []  # t, direction, opcode, payload per frame (see _Played)
+    extend = flat.extend
     close: Close | None = None
     server_count = 0
-    client = Direction.CLIENT
-    server = Direction.SERVER
-    text_op = Opcode.TEXT
-    binary_op = Opcode.BINARY
-    now = loop.time
+    client, server = Direction.CLIENT.value, Direction.SERVER.value
+    text_op, binary_op = Opcode.TEXT.value, Opcode.BINARY.value
+    now = _clock(loop)
     send = ws.send
     recv = ws.recv
     what_to_send = pacer.what_to_send
     arrived = pacer.server_message_arrived
+    next_deadline = pacer.next_deadline
+    at = t0  # the time of the last thing that happened (a fresh reading when it matters)
     try:
         while True:
-            for action in what_to_send(now()):
+            for action in what_to_send(at):
                 if type(action) is CloseSession:
                     # A timed-out wait for the server's close is a difference the
                     # differ reports (closed by client, not server), not an error.
@@ -564,16 +603,18 @@ async def _play(
                 if carry:
                     payload = tracker.rewrite_client(step.index, payload)
                 await send(payload)
-                frame = (len(frames), now() - t0, client, step.message.opcode, payload)
-                frames.append(frame)
+                at = now()
+                extend((at - t0, client, text_op if type(payload) is str else binary_op, payload))
                 if follow:
-                    observer.message(recorded.id, Message(*frame), step.message)
-            if pacer.finished:
+                    observer.message(origin, _last_message(flat), step.message)
+            deadline = next_deadline()  # None once finished
+            if deadline is None:
                 break
-            deadline = pacer.next_deadline()
-            if deadline is None or deadline <= now():
+            if deadline <= at:
+                at = now()
                 continue
             if alarm.handle is None or deadline < alarm.when:
+                # A deadline that passed since ``at`` fires at once: recv() is interrupted.
                 alarm.arm(deadline)
             alarm.waiting = True
             try:
@@ -581,7 +622,8 @@ async def _play(
             except asyncio.CancelledError:
                 if not alarm.took_it():
                     raise
-                pacer.time_passed(now())
+                at = now()
+                pacer.time_passed(at)
                 continue
             finally:
                 alarm.waiting = False
@@ -589,17 +631,10 @@ async def _play(
             arrived(at)
             if carry:
                 tracker.observe_server(data)
-            frame = (
-                len(frames),
-                at - t0,
-                server,
-                text_op if type(data) is str else binary_op,
-                data,
-            )
-            frames.append(frame)
+            extend((at - t0, server, text_op if type(data) is str else binary_op, data))
             if follow:
                 ref = recorded_server[server_count] if server_count < len(recorded_server) else None
-                observer.message(recorded.id, Message(*frame), ref)
+                observer.message(origin, _last_message(flat), ref)
             server_count += 1
     except ConnectionClosed as e:
         pacer.server_closed(now())
@@ -612,12 +647,38 @@ async def _play(
                 await asyncio.shield(ws.close())
     error = close.error if close is not None else "replay interrupted"
     outcome = SessionOutcome(
-        recorded.id, session_id, url, True, 101, error, len(frames) - server_count,
+        origin, session_id, url, True, 101, error, len(flat) // 4 - server_count,
         server_count, plan.server_total, close, now() - began,
     )  # fmt: skip
-    played = _Played(session_id, started_at, handshake, frames, close, provenance)
+    played = _Played(session_id, started_at, handshake, flat, close, provenance)
     # The fresh credentials were for the target; the capture gets placeholders back.
     return _scrub_played(played, credentials), _scrub_outcome(outcome, credentials)
+
+
+_IDLE_TRACKER = CarryPlan().tracker()  # never called: only when a plan is active
+
+
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    """What a session that never connected reports (a class, not a closure per session)."""
+
+    origin: str
+    session_id: str
+    started_at: float
+    provenance: Provenance
+    recorded_server: int
+    credentials: Credentials
+
+    def __call__(
+        self, handshake: Handshake, url: str, error: str, duration: float
+    ) -> tuple[_Played, SessionOutcome]:
+        close = Close(None, "", Closer.ERROR, error=error, t=0.0)
+        outcome = SessionOutcome(
+            self.origin, self.session_id, url, False, handshake.status, error, 0, 0,
+            self.recorded_server, close, duration,
+        )  # fmt: skip
+        played = _Played(self.session_id, self.started_at, handshake, [], close, self.provenance)
+        return _scrub_played(played, self.credentials), _scrub_outcome(outcome, self.credentials)
 
 
 def _scrub_played(played: _Played, credentials: Credentials) -> _Played:
@@ -625,8 +686,8 @@ def _scrub_played(played: _Played, credentials: Credentials) -> _Played:
     if not credentials.values:
         return played
     s = credentials.scrub_session(played.session())
-    frames = [(m.seq, m.t, m.direction, m.opcode, m.payload) for m in s.messages]
-    return _Played(s.id, s.started_at, s.handshake, frames, s.close, s.provenance)
+    flat = [x for m in s.messages for x in (m.t, m.direction.value, m.opcode.value, m.payload)]
+    return _Played(s.id, s.started_at, s.handshake, flat, s.close, s.provenance)
 
 
 def _scrub_outcome(outcome: SessionOutcome, credentials: Credentials) -> SessionOutcome:
@@ -669,7 +730,7 @@ class _RunWriter:
             return
         writer = self.store.writer(batch_size=1 << 62)
         for p in batch:
-            writer.add_session(p.id, p.started_at, p.handshake, p.provenance, p.frames, p.close)
+            writer.add_session(p.id, p.started_at, p.handshake, p.provenance, p.frames(), p.close)
         writer.flush()
 
 
@@ -730,7 +791,7 @@ async def replay_capture(
     store.put_run(Run(run, options.target, Source.REPLAY, options.settings(), started_at, None))
     observer.run_started(run, len(selected))
     writer = _RunWriter(store)
-    prefetch = _Prefetcher(store, selected, page=min(options.concurrency, 64))
+    prefetch = _Prefetcher(store, selected, page=min(options.concurrency, 16))
     pacing = options.pacing()
     outcomes: dict[int, SessionOutcome] = {}
     slots = asyncio.Semaphore(options.concurrency)
@@ -739,9 +800,8 @@ async def replay_capture(
     async def one(index: int, summary: SessionSummary) -> None:
         played: _Played | None = None
         try:
-            recorded = prefetch.take(index)
             played, outcome = await _play(
-                recorded, options, run=run, credentials=credentials,
+                prefetch.take(index), options, run=run, credentials=credentials,
                 ssl_context=context, observer=observer, pacing=pacing,
             )  # fmt: skip
         except Exception as e:  # a bug in one session must not sink the whole run

@@ -236,37 +236,35 @@ class Pacer:
             return ()
         steps = self._steps
         total = self._total
-        i = self.next_step
-        actions: list[Action] = []
-        if self._causal:
-            # _due for causal pacing, inlined: this runs once per server message.
-            timeout = self._causal_timeout
-            while i < total:
-                step = steps[i]
-                if step.after_server > self.server_count and now < (
-                    self.last_send + step.gap + timeout
-                ):
-                    break
-                actions.append(step)
-                i += 1
-                self.next_step = i
-                self.last_send = now
-                if now > self.last_activity:
-                    self.last_activity = now
-        else:
-            while i < total and self._due(steps[i], now):
-                actions.append(steps[i])
-                i += 1
-                self.next_step = i
-                self.last_send = now
-                if now > self.last_activity:
-                    self.last_activity = now
-        if i >= total:
-            close = self._close_due(now)
-            if close is not None:
-                actions.append(close)
-                self.finished = True
-        return tuple(actions)
+        first = i = self.next_step
+        if i < total:
+            if self._causal:
+                # _due for causal pacing, inlined: this runs once per server message.
+                timeout = self._causal_timeout
+                count = self.server_count
+                last_send = self.last_send
+                while i < total:
+                    step = steps[i]
+                    if step.after_server > count and now < last_send + step.gap + timeout:
+                        break
+                    i += 1
+                    last_send = now
+            else:
+                while i < total and self._due(steps[i], now):
+                    i += 1
+            if i == first:
+                return ()
+            self.next_step = i
+            self.last_send = now
+            if now > self.last_activity:
+                self.last_activity = now
+            if i < total:
+                return steps[first:i]  # a slice of the plan's tuple: no list, no copy per step
+        close = self._close_due(now)
+        if close is None:
+            return steps[first:i]
+        self.finished = True
+        return (*steps[first:i], close)
 
     def next_deadline(self) -> float | None:
         """When ``what_to_send`` may next have something without a server message.

@@ -13,16 +13,17 @@ into a capture can skip it. Files are created mode 0600, in WAL mode.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
 from dataclasses import dataclass
-from itertools import groupby
+from itertools import chain, count, groupby, repeat
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import sqlite_utils
 
@@ -47,6 +48,7 @@ __all__ = [
     "RECORDED",
     "CaptureStore",
     "CaptureWriter",
+    "FrameColumns",
     "SessionSummary",
 ]
 
@@ -126,6 +128,16 @@ _UPDATE_CLOSE = (
 # Text from the frames table to enum members: a dict lookup costs a tenth of ``Opcode(text)``.
 _OPCODES: dict[str, Opcode] = {o.value: o for o in Opcode}
 _DIRECTIONS: dict[str, Direction] = {d.value: d for d in Direction}
+# And back, as exact str (what sqlite3 binds without trying adapters), from a member
+# or from its value (a StrEnum member and its value are the same key).
+_OPCODE_TEXT: dict[Opcode | str, str] = {o: str(o.value) for o in Opcode}
+_DIRECTION_TEXT: dict[Direction | str, str] = {d: str(d.value) for d in Direction}
+
+
+def _same(text: str) -> str:
+    return text
+
+
 # Pages of session ids loaded with one frames query (well under SQLite's variable limit).
 _LOAD_PAGE = 256
 
@@ -139,44 +151,41 @@ _set_opcode: Callable[[Message, Any], None] = _SLOTS["opcode"].__set__
 _set_payload: Callable[[Message, Any], None] = _SLOTS["payload"].__set__
 
 
-def _message(seq: int, t: float, direction: Direction, opcode: Opcode, payload: Any) -> Message:
-    """A ``Message`` built without its ``__post_init__`` check, for rows the store decoded.
-
-    The frozen dataclass ``__init__`` costs more than the rest of decoding a
-    frame; the loader upholds the check itself (text payloads for text
-    frames, bytes for all others), so it is not repeated here.
-    """
-    m = _new(Message)
-    _set_seq(m, seq)
-    _set_t(m, t)
-    _set_direction(m, direction)
-    _set_opcode(m, opcode)
-    _set_payload(m, payload)
-    return m
-
-
 def _decode_frames(rows: Iterable[tuple[Any, ...]]) -> tuple[Message, ...]:
     """Messages from ``(session_id, seq, t, direction, opcode, text, data)`` rows.
 
-    Raises KeyError or TypeError when a row is damaged.
+    Raises KeyError or TypeError when a row is damaged. Each ``Message`` is
+    built without its ``__post_init__`` check: the frozen dataclass
+    ``__init__`` costs more than the rest of decoding a frame, and the loop
+    upholds the check itself (text payloads for text frames, bytes for others).
     """
     out: list[Message] = []
     append = out.append
     text_op = Opcode.TEXT
+    opcodes, directions = _OPCODES, _DIRECTIONS
+    new, message = _new, Message
+    set_seq, set_t, set_direction = _set_seq, _set_t, _set_direction
+    set_opcode, set_payload = _set_opcode, _set_payload
     for _, seq, t, direction, opcode, text, data in rows:
-        op = _OPCODES[opcode]
+        op = opcodes[opcode]
         if op is text_op:
             payload: str | bytes = text if text is not None else ""
             if type(payload) is not str:
                 raise TypeError("a text message carries str")
         else:
             payload = bytes(data) if data is not None else b""
-        append(_message(seq, t, _DIRECTIONS[direction], op, payload))
+        m = new(message)
+        set_seq(m, seq)
+        set_t(m, t)
+        set_direction(m, directions[direction])
+        set_opcode(m, op)
+        set_payload(m, payload)
+        append(m)
     return tuple(out)
 
 
-def _dump(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+# json.dumps with arguments builds an encoder per call; one made once does the same.
+_dump: Callable[[Any], str] = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def _session_row(
@@ -206,12 +215,65 @@ def _session_row(
 
 _DIRECTION_VALUES = {d: d.value for d in Direction}
 _OPCODE_VALUES = {o: o.value for o in Opcode}
+_FrameTuple = tuple[int, float, Direction | str, Opcode | str, str | bytes]
+"""A frame as ``CaptureWriter.add_session`` takes it: (seq, t, direction, opcode, payload)."""
+
+_FRAME_COLUMNS = 7
+_ROWS_PER_INSERT = 64  # 448 variables per statement, far below SQLite's limit
+
+
+@functools.lru_cache(maxsize=_ROWS_PER_INSERT)
+def _multi_insert(rows: int) -> str:
+    """``INSERT INTO frames`` of ``rows`` rows in one statement."""
+    one = "(" + ", ".join("?" * _FRAME_COLUMNS) + ")"
+    return (
+        "INSERT INTO frames (session_id, seq, t, direction, opcode, text, data) VALUES "
+        + ", ".join([one] * rows)
+    )
+
+
+def _insert_frames(conn: sqlite3.Connection, params: list[Any]) -> int:
+    """Insert frame rows given as one flat list of column values; returns rows written.
+
+    One ``INSERT ... VALUES (...), (...), ...`` of _ROWS_PER_INSERT rows costs
+    SQLite and sqlite3 half of what as many single-row executions do.
+    """
+    width = _FRAME_COLUMNS
+    step = _ROWS_PER_INSERT * width
+    full = len(params) - len(params) % step
+    for i in range(0, full, step):
+        conn.execute(_multi_insert(_ROWS_PER_INSERT), params[i : i + step])
+    if full < len(params):
+        conn.execute(_multi_insert((len(params) - full) // width), params[full:])
+    return len(params) // width
+
+
+@dataclass(frozen=True, slots=True)
+class FrameColumns:
+    """A session's frames as columns: frame ``i`` is ``(i, t[i], direction[i], opcode[i], payload[i])``.
+
+    Directions and opcodes are their values (plain ``str``). The cheapest
+    form for ``CaptureWriter.add_session`` to write (replay hands its frames
+    over this way); iterating gives the frame tuples.
+    """
+
+    t: Sequence[float]
+    direction: Sequence[str]
+    opcode: Sequence[str]
+    payload: Sequence[str | bytes]
+
+    def __len__(self) -> int:
+        return len(self.t)
+
+    def __iter__(self) -> Iterator[_FrameTuple]:
+        return zip(count(), self.t, self.direction, self.opcode, self.payload)
 
 
 def _frame_row(session_id: str, m: Message) -> tuple[Any, ...]:
+    direction, opcode = _DIRECTION_TEXT[m.direction], _OPCODE_TEXT[m.opcode]
     if isinstance(m.payload, str):
-        return (session_id, m.seq, m.t, m.direction.value, m.opcode.value, m.payload, None)
-    return (session_id, m.seq, m.t, m.direction.value, m.opcode.value, None, m.payload)
+        return (session_id, m.seq, m.t, direction, opcode, m.payload, None)
+    return (session_id, m.seq, m.t, direction, opcode, None, m.payload)
 
 
 def _close_row(session_id: str, close: Close) -> tuple[Any, ...]:
@@ -607,12 +669,15 @@ class CaptureStore:
                        sum(direction = 'server' AND opcode IN ('text', 'binary')) AS server,
                        sum(coalesce(length(CAST(text AS BLOB)), length(data), 0)) AS bytes,
                        max(t) AS last_t
-                FROM frames GROUP BY session_id
+                FROM frames
+                WHERE session_id IN (SELECT id FROM sessions WHERE {where})
+                GROUP BY session_id
             ) f ON f.session_id = s.id
             WHERE s.{where}
             ORDER BY s.rowid
         """
-        for r in self.db.conn.execute(query, args):
+        # The frames of the other runs are not read: a capture with many runs lists as fast.
+        for r in self.db.conn.execute(query, args + args):
             yield SessionSummary(
                 id=r[0],
                 route=r[1],
@@ -648,9 +713,10 @@ class CaptureStore:
             "SELECT session_id, seq, t, direction, opcode, text, data FROM frames "
             f"WHERE session_id IN ({marks}) ORDER BY session_id, seq",
             tuple(session_ids),
-        ).fetchall()
+        )
         out = {}
         # Rows come sorted by session: groupby splits them without a Python step per row.
+        # Read from the cursor, not a fetchall() list: each row is gone once decoded.
         for session_id, frames in groupby(rows, _first):
             try:
                 out[session_id] = _decode_frames(frames)
@@ -759,10 +825,11 @@ class CaptureWriter:
 
     Calls queue rows in memory; ``flush()`` (called automatically every
     ``batch_size`` frames) writes them in one transaction. Redaction happens
-    here, before anything is queued. Not thread-safe: one writer task or
-    thread owns it. ``flush()`` raises ``sqlite3.Error`` subclasses wrapped in
-    CaptureError when the disk refuses; the queued rows are kept, so a caller
-    that fails open can count them as dropped or retry.
+    here, before anything is queued (for ``add_session``'s frames: as they
+    are written). Not thread-safe: one writer task or thread owns it.
+    ``flush()`` raises ``sqlite3.Error`` subclasses wrapped in CaptureError
+    when the disk refuses; the queued rows are kept, so a caller that fails
+    open can count them as dropped or retry.
     """
 
     def __init__(self, store: CaptureStore, batch_size: int = 2000) -> None:
@@ -771,13 +838,16 @@ class CaptureWriter:
         self._sessions: list[tuple[Any, ...]] = []
         self._frames: list[tuple[Any, ...]] = []
         self._closes: list[tuple[Any, ...]] = []
+        # add_session's frames, turned into rows only while flush() writes them
+        self._later: list[tuple[str, Iterable[_FrameTuple]]] = []
+        self._later_count = 0
         self.written_frames = 0
         self.written_sessions = 0
 
     @property
     def pending(self) -> int:
-        """Frames queued and not yet written."""
-        return len(self._frames)
+        """Frames queued and not yet written (``add_session``'s when they have a length)."""
+        return len(self._frames) + self._later_count
 
     def open_session(
         self,
@@ -841,56 +911,100 @@ class CaptureWriter:
         started_at: float,
         handshake: Handshake,
         provenance: Provenance,
-        frames: Iterable[tuple[int, float, Direction, Opcode, str | bytes]],
+        frames: Iterable[_FrameTuple],
         close: Close | None,
     ) -> None:
         """Queue a finished session in one go; does not flush.
 
         ``frames`` are ``(seq, t, direction, opcode, payload)`` tuples, with
-        the payload types a ``Message`` requires. Redacted exactly as
+        the payload types a ``Message`` requires; direction and opcode may be
+        the enum members or their values. A ``FrameColumns`` is written fastest. Redacted exactly as
         ``CaptureStore.put_sessions`` redacts (the handshake, text payloads);
         the id must not be in the capture yet (see ``CaptureStore.existing_ids``).
         For writers that hold whole sessions, such as replay, this skips
         building a ``Message`` per frame.
+
+        ``frames`` is read when ``flush()`` writes it, one row at a time, so
+        no row outlives its insert (thousands of queued row tuples would make
+        the garbage collector's passes slower); an iterator is read once, so
+        a retry after a failed flush needs a list or another collection.
         """
         redactor = self.store.redactor
         row = _session_row(session_id, started_at, redactor.handshake(handshake), provenance)
         if close is not None:
             row = (*row[:13], close.code, close.reason, close.by.value, close.error, close.t)
         self._sessions.append(row)
-        text_op = Opcode.TEXT
-        redact = redactor.text if redactor.enabled else None
-        self._frames.extend(
-            (
-                (session_id, seq, t, direction, opcode, redact(payload), None)  # type: ignore[arg-type]
-                if redact is not None
-                else (session_id, seq, t, direction, opcode, payload, None)
-            )
-            if opcode is text_op
-            else (session_id, seq, t, direction, opcode, None, payload)
-            for seq, t, direction, opcode, payload in frames
-        )
+        self._later.append((session_id, frames))
+        if isinstance(frames, Sized):
+            self._later_count += len(frames)
+
+    def _later_params(self) -> list[Any]:
+        """The column values of ``add_session``'s frames, row after row, redacted."""
+        redactor = self.store.redactor
+        redact = redactor.text if redactor.enabled else _same
+        # Plain str values, not the enum members: sqlite3 binds an exact str directly
+        # but tries (and fails) two adaptation protocols on a str subclass first.
+        dir_text, op_text = _DIRECTION_TEXT, _OPCODE_TEXT
+        params: list[Any] = []
+        extend = params.extend
+        for session_id, frames in self._later:
+            if type(frames) is FrameColumns and frames.opcode.count("text") == len(frames.opcode):
+                # All text (replay's usual case): the rows are put together in C.
+                texts = redactor.texts(cast("Sequence[str]", frames.payload))
+                extend(
+                    chain.from_iterable(
+                        zip(
+                            repeat(session_id),
+                            range(len(texts)),
+                            frames.t,
+                            map(dir_text.__getitem__, frames.direction),
+                            repeat("text"),
+                            texts,
+                            repeat(None),
+                        )
+                    )
+                )
+                continue
+            for seq, t, direction, opcode, payload in frames:
+                if op_text[opcode] == "text":
+                    extend((session_id, seq, t, dir_text[direction], "text", redact(payload), None))  # type: ignore[arg-type]
+                else:
+                    extend(
+                        (session_id, seq, t, dir_text[direction], op_text[opcode], None, payload)
+                    )
+        return params
+
+    def _insert_later(self, conn: sqlite3.Connection) -> int:
+        """Insert ``add_session``'s frames, many rows per statement; returns rows written."""
+        return _insert_frames(conn, self._later_params())
 
     def flush(self) -> int:
         """Write everything queued in one transaction; returns frames written."""
-        if not (self._sessions or self._frames or self._closes):
+        if not (self._sessions or self._frames or self._closes or self._later):
             return 0
         with self.store._transaction() as conn:
             conn.executemany(_INSERT_SESSION, self._sessions)
-            conn.executemany(_INSERT_FRAME, self._frames)
+            # In (session, seq) order: multi-row inserts of interleaved sessions
+            # cost more than they save; in index order, half of executemany.
+            written = _insert_frames(conn, list(chain.from_iterable(sorted(self._frames))))
+            if self._later:
+                written += self._insert_later(conn)
             conn.executemany(_UPDATE_CLOSE, self._closes)
-        written = len(self._frames)
         self.written_frames += written
         self.written_sessions += len(self._sessions)
         self._sessions.clear()
         self._frames.clear()
         self._closes.clear()
+        self._later.clear()
+        self._later_count = 0
         return written
 
     def discard(self) -> tuple[int, int]:
         """Drop everything queued (after a failed flush); returns (sessions, frames) dropped."""
-        dropped = (len(self._sessions), len(self._frames))
+        dropped = (len(self._sessions), self.pending)
         self._sessions.clear()
         self._frames.clear()
         self._closes.clear()
+        self._later.clear()
+        self._later_count = 0
         return dropped

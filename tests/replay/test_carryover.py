@@ -116,3 +116,22 @@ def test_echo_sessions_skip_the_walk() -> None:
         ("client", {"type": "user_message", "text": "hello again"}),
     )
     assert not plan_carry_over(session).active
+
+
+def test_echoes_and_repeated_client_texts_do_not_hide_an_issued_value() -> None:
+    hello = {"type": "user_message", "text": "hello there"}
+    session = _session(
+        ("client", hello),
+        ("server", hello),  # an echo: skipped by the raw prefilter
+        ("server", {"type": "made", "thread": "thread_777"}),
+        ("client", hello),  # a repeat of a client text: skipped too
+        ("client", {"type": "use", "thread": "thread_777"}),
+    )
+    plan = plan_carry_over(session)
+    assert plan.active and plan.uses == {2: ("thread_777",)}
+    tracker = plan.tracker()
+    tracker.observe_server(json.dumps(hello))
+    tracker.observe_server(json.dumps({"type": "made", "thread": "thread_888"}))
+    assert json.loads(tracker.rewrite_client(2, session.messages[4].payload))["thread"] == (
+        "thread_888"
+    )

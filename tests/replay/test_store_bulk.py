@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from replay.errors import CaptureError
 from replay.model import Close, Closer, Provenance, Session, Source
 from replay.redact import Redactor
-from replay.store import CaptureStore
+from replay.store import CaptureStore, FrameColumns
 from tests.conftest import make_session
 from tests.replay.test_codec import sessions_strategy
 
@@ -99,3 +99,50 @@ def test_add_session_writes_what_put_sessions_writes(tmp_path: Path) -> None:
         assert added.messages[2].payload == b"\x00\x01token"  # binary is left alone
         empty = store.get_session("run:c")
         assert empty.messages == () and empty.close is None and empty.started_at == 2.0
+
+
+def test_add_session_columns_write_what_put_sessions_writes(tmp_path: Path) -> None:
+    """FrameColumns (replay's form): all-text sessions take the bulk path, others the
+    per-frame one; both redact, and over 64 frames span several multi-row inserts."""
+    texts = [f'{{"type":"chat","n":{i}}}' for i in range(150)]
+    texts[3] = '{"type":"login","token":"abc123secret"}'
+    chatty = make_session("chatty", messages=[("client", "text", t) for t in texts])
+    mixed = make_session(
+        "mixed",
+        messages=[
+            ("client", "text", '{"password":"hunter22"}'),
+            ("server", "binary", b"\x00token"),
+            ("server", "text", "plain"),
+        ],
+    )
+    with CaptureStore.open(tmp_path / "c.db", create=True) as store:
+        writer = store.writer()
+        for s in (chatty, mixed):
+            columns = FrameColumns(
+                [m.t for m in s.messages],
+                [m.direction.value for m in s.messages],
+                [m.opcode.value for m in s.messages],
+                [m.payload for m in s.messages],
+            )
+            assert list(columns) == [
+                (m.seq, m.t, m.direction, m.opcode, m.payload) for m in s.messages
+            ]
+            writer.add_session(f"run:{s.id}", 1.0, s.handshake, s.provenance, columns, s.close)
+        assert writer.pending == 153
+        assert writer.flush() == 153 and writer.written_frames == 153
+        store.put_sessions([chatty, mixed])
+        for s in (chatty, mixed):
+            added, put = store.get_session(f"run:{s.id}"), store.get_session(s.id)
+            assert added.messages == put.messages
+        assert "abc123secret" not in str(store.get_session("run:chatty"))
+        assert "hunter22" not in str(store.get_session("run:mixed"))
+        assert store.get_session("run:mixed").messages[1].payload == b"\x00token"
+
+
+def test_redactor_texts_redacts_each_like_text() -> None:
+    r = Redactor()
+    clean = ['{"a":1}', '{"b":"x"}']
+    assert r.texts(clean) is clean  # nothing can hold a secret: the same sequence back
+    dirty = ['{"a":1}', '{"token":"t0ps3cret"}']
+    assert r.texts(dirty) == [r.text(t) for t in dirty] and "t0ps3cret" not in r.texts(dirty)[1]
+    assert Redactor(enabled=False).texts(dirty) is dirty
