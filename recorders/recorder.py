@@ -69,8 +69,10 @@ class CaptureRecorder:
     Call ``start()`` inside a running loop, then ``open_session`` /
     ``message`` / ``close_session`` / ``put_run`` from any coroutine (they
     never block), and ``await aclose()`` to write everything queued.
-    ``max_queue`` bounds the events waiting for the writer; past it events
-    are dropped and counted (the disk cannot keep up, traffic must not wait).
+    ``max_queue`` bounds the events waiting for the writer and
+    ``max_queue_bytes`` their payload bytes; past either, messages are
+    dropped and counted (the disk cannot keep up, traffic must not wait,
+    and memory must stay bounded even when the messages are large).
     """
 
     def __init__(
@@ -78,6 +80,7 @@ class CaptureRecorder:
         store: CaptureStore,
         *,
         max_queue: int = 200_000,
+        max_queue_bytes: int = 256 * 2**20,
         batch: int = 5000,
         linger: float = 0.05,
     ):
@@ -85,6 +88,8 @@ class CaptureRecorder:
         self.linger = linger
         self._stats = RecorderStats()
         self.max_queue = max_queue
+        self.max_queue_bytes = max_queue_bytes
+        self._queued_bytes = 0  # payload bytes of the messages in the queue
         self.batch = batch
         self._queue: deque[tuple[Any, ...]] = deque()
         self._wake = asyncio.Event()
@@ -146,10 +151,12 @@ class CaptureRecorder:
         stats.bytes += len(payload)
         # The hot path: _put() inlined.
         queue = self._queue
-        if len(queue) >= self.max_queue:
+        size = len(payload)
+        if len(queue) >= self.max_queue or self._queued_bytes + size > self.max_queue_bytes:
             stats.dropped += 1
             self._warn_once("recording queue full: the capture store cannot keep up")
             return
+        self._queued_bytes += size
         queue.append((_MSG, session_id, seq, t, direction, opcode, payload))
         if not self._wake.is_set():
             self._wake.set()
@@ -195,8 +202,13 @@ class CaptureRecorder:
                 await asyncio.sleep(self.linger)
             batch = []
             queue = self._queue
+            taken = 0
             for _ in range(min(len(queue), self.batch)):
-                batch.append(queue.popleft())
+                item = queue.popleft()
+                if item[0] == _MSG:
+                    taken += len(item[6])
+                batch.append(item)
+            self._queued_bytes -= taken
             try:
                 await loop.run_in_executor(self._thread, self._write, batch)
             except Exception as e:  # fail open: never let recording stop traffic
