@@ -96,14 +96,27 @@ async def shadow(capture: Path, baseline: str, candidate: str, *extra: str) -> i
     return await asyncio.to_thread(main, args)
 
 
+@pytest.fixture
+def no_timing(tmp_path: Path) -> Path:
+    """A config under which no timing difference is reported.
+
+    For tests about other kinds: a loaded machine can delay one candidate
+    answer by the 50 ms a timing difference needs.
+    """
+    path = tmp_path / "no-timing.toml"
+    path.write_text("[diff.timing]\nfloor_ms = 60000\n")
+    return path
+
+
 async def test_one_field_and_one_close_code_are_exactly_two_signatures(
-    capture: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    capture: Path, tmp_path: Path, no_timing: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     report_path = tmp_path / "report.json"
     async with server() as legacy, server(value_factor=3, close_code=4000) as rewrite:
         code = await shadow(
-            capture, legacy, rewrite, "--report", str(report_path), "--run-prefix", "t1"
-        )
+            capture, legacy, rewrite, "--report", str(report_path), "--run-prefix", "t1",
+            "--config", str(no_timing),
+        )  # fmt: skip
     assert code == 1
     report = json.loads(report_path.read_text())
     assert [d["signature"] for d in report["differences"]] == [
@@ -125,10 +138,12 @@ async def test_one_field_and_one_close_code_are_exactly_two_signatures(
 
 
 async def test_identical_noisy_servers_are_equivalent(
-    capture: Path, capsys: pytest.CaptureFixture[str]
+    capture: Path, no_timing: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     async with server() as legacy, server() as rewrite:
-        code = await shadow(capture, legacy, rewrite, "--format", "json")
+        code = await shadow(
+            capture, legacy, rewrite, "--format", "json", "--config", str(no_timing)
+        )
     report = json.loads(capsys.readouterr().out)
     assert code == 0 and report["verdict"] == "equivalent", report["differences"]
     assert report["noise"], "the noise section lists what was suppressed"
