@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -240,11 +241,21 @@ async def test_route_map_refused_handshake_and_concurrent_runs_on_one_store(capt
         for i in range(5)
     )
     maps = (parse_route_map("/ws/factory=/ws?mode=factory"),)
+    thresholds = []
+
+    class Watch(ReplayObserver):
+        def session_finished(self, outcome: object) -> None:
+            thresholds.append(gc.get_threshold()[0])
+
+    before = gc.get_threshold()
     async with ws_server(echo, process_request=route) as url:
         mapped, unmapped = await asyncio.gather(
-            replay_capture(store, ReplayOptions(url, maps=maps), run="mapped"),
+            replay_capture(store, ReplayOptions(url, maps=maps), run="mapped", progress=Watch()),
             replay_capture(store, ReplayOptions(url), run="unmapped"),
         )
+    # Young collections are rarer while replays run, and as before once the last ended.
+    assert thresholds and set(thresholds) == {10_000}
+    assert gc.get_threshold() == before
     assert mapped.completed == 5
     assert "/ws?user=u&mode=factory" in paths
     assert unmapped.unreachable and unmapped.errors == 5
