@@ -18,10 +18,9 @@ import functools
 import logging
 import os
 import signal
-import ssl
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +30,16 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from recorders.frames import close_frame, deflate_offer, negotiated_deflate
+from recorders.hops import (
+    HOP_BY_HOP,
+    WS_OWN,
+    Switched,
+    client_ssl,
+    forward_headers,
+    parse_listen,
+    parse_routes,
+    server_ssl,
+)
 from recorders.mirror import MIRROR_RUN, MirrorLink, MirrorStats
 from recorders.recorder import CaptureRecorder
 from recorders.relay import Relay
@@ -50,51 +59,6 @@ __all__ = [
 
 log = logging.getLogger("wsshadow.record")
 
-HOP_BY_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "trailers",
-        "transfer-encoding",
-        "upgrade",
-    }
-)
-"""Headers that belong to one hop and are never forwarded (RFC 9110 section 7.6.1)."""
-
-# Headers each hop's own WebSocket handshake generates, plus ones aiohttp sets itself.
-_WS_OWN = frozenset(
-    {
-        "sec-websocket-key",
-        "sec-websocket-version",
-        "sec-websocket-extensions",
-        "sec-websocket-protocol",
-        "sec-websocket-accept",
-        "host",
-        "content-length",
-    }
-)
-
-
-class _Switched(web.StreamResponse):
-    """The 101 answer to the client, with the upstream's headers.
-
-    After it the relay owns the connection's bytes, so nothing of aiohttp's
-    (no body framing, no end-of-response) may follow it.
-    """
-
-    def __init__(self, headers: CIMultiDict[str]) -> None:
-        super().__init__(status=101, reason="Switching Protocols", headers=headers)
-        self._length_check = False  # as aiohttp's own WebSocketResponse does
-        self.force_close()
-
-    async def write_eof(self, data: bytes = b"") -> None:
-        return None
-
 
 @dataclass(frozen=True, slots=True)
 class ProxyStats:
@@ -108,53 +72,6 @@ class ProxyStats:
     mirror_sessions: int = 0
     mirror_errors: int = 0
     mirror_dropped: int = 0
-
-
-def parse_routes(items: Iterable[str]) -> dict[str, str]:
-    """``PATH=UPSTREAM_PATH`` strings as a dict; raises BadInput for a malformed one."""
-    routes: dict[str, str] = {}
-    for item in items:
-        path, sep, target = item.partition("=")
-        if not sep or not path.startswith("/") or not target.startswith("/"):
-            raise BadInput(f"--route {item!r}: expected PATH=UPSTREAM_PATH, both starting with /")
-        routes[path] = target
-    return routes
-
-
-def parse_listen(value: str) -> tuple[str, int]:
-    """``HOST:PORT`` (or ``[v6]:PORT``) as a tuple; raises BadInput when malformed."""
-    host, sep, port = value.rpartition(":")
-    host = host.strip("[]")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise BadInput(f"--listen {value!r}: expected HOST:PORT, such as 127.0.0.1:8765")
-    return host, int(port)
-
-
-def _forward_headers(headers: Any, drop: frozenset[str]) -> CIMultiDict[str]:
-    named = {v.strip().lower() for v in headers.get("connection", "").split(",") if v.strip()}
-    out: CIMultiDict[str] = CIMultiDict()
-    for name, value in headers.items():
-        low = name.lower()
-        if low in HOP_BY_HOP or low in drop or low in named:
-            continue
-        out.add(name, value)
-    return out
-
-
-def _client_ssl(upstream_ca: str | os.PathLike[str] | None) -> ssl.SSLContext:
-    try:
-        return ssl.create_default_context(cafile=os.fspath(upstream_ca) if upstream_ca else None)
-    except (OSError, ssl.SSLError) as e:
-        raise BadInput(f"--upstream-ca {upstream_ca}: cannot load ({e})") from None
-
-
-def _server_ssl(cert: str | os.PathLike[str], key: str | os.PathLike[str]) -> ssl.SSLContext:
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    try:
-        ctx.load_cert_chain(os.fspath(cert), os.fspath(key))
-    except (OSError, ssl.SSLError) as e:
-        raise BadInput(f"--tls-cert/--tls-key: cannot load ({e})") from None
-    return ctx
 
 
 class RecordingProxy:
@@ -218,8 +135,8 @@ class RecordingProxy:
         need_client_tls = self.upstream.scheme == "wss" or (
             self.mirror is not None and self.mirror.scheme == "wss"
         )
-        self._client_ssl = _client_ssl(upstream_ca) if need_client_tls else None
-        self._server_ssl = _server_ssl(tls_cert, tls_key) if tls_cert and tls_key else None
+        self.client_ssl = client_ssl(upstream_ca) if need_client_tls else None
+        self.server_ssl = server_ssl(tls_cert, tls_key) if tls_cert and tls_key else None
         self._store_arg = store
         self._redactor = redactor
         self._store: CaptureStore | None = None
@@ -248,7 +165,7 @@ class RecordingProxy:
     @property
     def url(self) -> str:
         """The URL clients connect to (``ws://host:port``)."""
-        scheme = "wss" if self._server_ssl else "ws"
+        scheme = "wss" if self.server_ssl else "ws"
         return f"{scheme}://{self.listen[0]}:{self.port}"
 
     @property
@@ -279,7 +196,7 @@ class RecordingProxy:
             self._mirror_started = time.time()
             self._recorder.put_run(self._mirror_run())
         self._http = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=0, ssl=self._client_ssl or True),
+            connector=aiohttp.TCPConnector(limit=0, ssl=self.client_ssl or True),
             auto_decompress=False,
             skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding"),
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.connect_timeout),
@@ -288,7 +205,7 @@ class RecordingProxy:
         self._runner = web.ServerRunner(server, shutdown_timeout=self.close_timeout + 1)
         await self._runner.setup()
         self._site = web.TCPSite(
-            self._runner, self.listen[0], self.listen[1], ssl_context=self._server_ssl
+            self._runner, self.listen[0], self.listen[1], ssl_context=self.server_ssl
         )
         try:
             await self._site.start()
@@ -410,12 +327,12 @@ class RecordingProxy:
             async with self._http.request(
                 request.method,
                 target,
-                headers=_forward_headers(request.headers, _WS_OWN),
+                headers=forward_headers(request.headers, WS_OWN),
                 data=body,
                 allow_redirects=False,
             ) as resp:
                 data = await resp.read()
-                headers = _forward_headers(resp.headers, frozenset({"content-length"}))
+                headers = forward_headers(resp.headers, frozenset({"content-length"}))
                 return web.Response(
                     status=resp.status, reason=resp.reason, body=data, headers=headers
                 )
@@ -433,7 +350,7 @@ class RecordingProxy:
             for p in value.split(",")
             if p.strip()
         )
-        headers = _forward_headers(request.headers, _WS_OWN)
+        headers = forward_headers(request.headers, WS_OWN)
         handshake = Handshake(
             route=path,
             query=query,
@@ -509,7 +426,7 @@ class RecordingProxy:
                 out.add(name, value)
         out["Upgrade"] = "websocket"
         out["Connection"] = "Upgrade"
-        switched = _Switched(out)
+        switched = Switched(out)
         try:
             await switched.prepare(request)
         except (ConnectionError, RuntimeError, OSError) as e:
@@ -538,7 +455,7 @@ class RecordingProxy:
             started,
             handshake.route,
             handshake.query,
-            _forward_headers(request.headers, _WS_OWN),
+            forward_headers(request.headers, WS_OWN),
             handshake,
         )
         relay = Relay(
@@ -592,7 +509,7 @@ class RecordingProxy:
             ),
             provenance,
         )
-        out = _forward_headers(resp.headers, frozenset({"content-length", "content-encoding"}))
+        out = forward_headers(resp.headers, frozenset({"content-length", "content-encoding"}))
         return web.Response(status=resp.status, reason=resp.reason, body=body, headers=out)
 
     def _unreachable(
@@ -631,7 +548,7 @@ class RecordingProxy:
             handshake=handshake,
             headers=list(headers.items()),
             stats=self._mirror_stats,
-            ssl=self._client_ssl or True,
+            ssl=self.client_ssl or True,
             max_message_size=self.max_message_size,
         )
         task = asyncio.get_running_loop().create_task(link.run())
