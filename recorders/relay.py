@@ -36,6 +36,7 @@ from aiohttp import WSMsgType
 
 from recorders.frames import (
     OP_CLOSE,
+    Deflate,
     Inflater,
     MessageTooBig,
     close_frame,
@@ -165,7 +166,6 @@ class _Pipe:
         relay = self.relay
         n = len(data)
         pos = start = 0  # frames in data[start:pos] are still to be written
-        out = self.peer
         need = 0
         while n - pos >= 2:
             b0 = data[pos]
@@ -204,12 +204,7 @@ class _Pipe:
                 self._write(data, start, pos)
                 start = end
             pos = end
-        if start == 0 and pos == n:
-            if n and not out.eof:
-                out.transport.write(data)
-                self._backpressure()
-        elif pos > start:
-            self._write(data, start, pos)
+        self._write(data, start, pos)
         if pos < n and not relay.done:
             self.pending = bytearray(data[pos:])
             self.need = need
@@ -217,8 +212,9 @@ class _Pipe:
             relay._settle()
 
     def _write(self, data: bytes, start: int, end: int) -> None:
+        """Send ``data[start:end]`` (whole frames) to the other side; no copy for all of it."""
         if end > start and not self.peer.eof:
-            self.peer.transport.write(data[start:end])
+            self.peer.transport.write(data if end - start == len(data) else data[start:end])
             self._backpressure()
 
     def _backpressure(self) -> None:
@@ -242,6 +238,7 @@ class _Pipe:
             self.transport.resume_reading()
 
     def _cap(self, b0: int, opcode: int) -> int:
+        """The most payload a message may take on the wire so far (compressed: a bit more)."""
         compressed = self.compressed if opcode == 0 else bool(b0 & 0x40 and self.inflater)
         return self.loose_limit if compressed else self.limit
 
@@ -285,7 +282,7 @@ class _Pipe:
                     self.parts = []
                     self.size = 0
                     return self._message(op, whole, self.compressed)
-            if self.size > (self.loose_limit if self.compressed else self.limit):
+            if self.size > self._cap(b0, opcode):
                 return relay._too_big(self)
             return True
         if opcode > 10 or opcode < 8:
@@ -355,7 +352,7 @@ class Relay:
         t0: float,
         *,
         max_message_size: int,
-        deflate: Any = None,
+        deflate: Deflate | None = None,
         close_timeout: float = 5.0,
         feed: Callable[[WSMsgType, bytes], None] | None = None,
     ) -> None:
@@ -418,6 +415,16 @@ class Relay:
         if self.close is None:
             self.close = close
 
+    def _set_error(self, error: str, code: int | None = None) -> None:
+        """The session ended by error (unless it had ended already)."""
+        self._set_close(Close(code, by=Closer.ERROR, error=error, t=self._now()))
+
+    def _abort_both(self) -> None:
+        """Cut both connections at once and end the session."""
+        self.client.close_transport(abort=True)
+        self.upstream.close_transport(abort=True)
+        self._finish()
+
     def _spawn(self, coro: Any) -> None:
         task = self._loop.create_task(coro)
         self._tasks.add(task)
@@ -442,12 +449,11 @@ class Relay:
             if self._tasks:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
             if not self.done:  # cancelled
-                self._set_close(Close(None, by=Closer.ERROR, error="relay cancelled"))
-                self.client.close_transport(abort=True)
-                self.upstream.close_transport(abort=True)
-        close = self.close or Close(None, by=Closer.ERROR, error="connection lost", t=self._now())
-        self.close = close
-        return close
+                self._set_error("relay cancelled")
+                self._abort_both()
+        self._set_error("connection lost")
+        assert self.close is not None
+        return self.close
 
     def _finish(self) -> None:
         if not self.done:
@@ -460,14 +466,9 @@ class Relay:
             self._timer = self._loop.call_later(self.close_timeout, self._close_timed_out)
 
     def _close_timed_out(self) -> None:
-        if self.done:
-            return
-        self._set_close(
-            Close(None, by=Closer.ERROR, error="close handshake timed out", t=self._now())
-        )
-        self.client.close_transport(abort=True)
-        self.upstream.close_transport(abort=True)
-        self._finish()
+        if not self.done:
+            self._set_error("close handshake timed out")
+            self._abort_both()
 
     # ---- closing -------------------------------------------------------------
 
@@ -511,14 +512,8 @@ class Relay:
         self._arm_close_timer()
 
     def _too_big(self, pipe: _Pipe) -> bool:
-        limit = pipe.limit
-        self._set_close(
-            Close(
-                1009,
-                by=Closer.ERROR,
-                error=f"{_NAME[pipe.side]} sent a message over the size limit ({limit:,} bytes)",
-                t=self._now(),
-            )
+        self._set_error(
+            f"{_NAME[pipe.side]} sent a message over the size limit ({pipe.limit:,} bytes)", 1009
         )
         self._proxy_close(1009)
         return False
@@ -537,25 +532,11 @@ class Relay:
             and not self.proxy_closing
         ):
             if pipe.side is _SERVER:
-                self._set_close(
-                    Close(
-                        None,
-                        by=Closer.ERROR,
-                        error="upstream vanished without a close frame",
-                        t=self._now(),
-                    )
-                )
+                self._set_error("upstream vanished without a close frame")
                 # A gateway's answer: the client can tell this from its own network failing.
                 self._proxy_close(BAD_GATEWAY, "upstream connection lost")
             else:
-                self._set_close(
-                    Close(
-                        None,
-                        by=Closer.ERROR,
-                        error="client vanished without a close frame",
-                        t=self._now(),
-                    )
-                )
+                self._set_error("client vanished without a close frame")
                 # The upstream sees what a direct peer would: the connection dropping.
                 peer.close_transport()
         elif not peer.eof and not (self.proxy_closing and not peer.got_close and peer.sent_close):
@@ -565,10 +546,8 @@ class Relay:
 
     def _failed(self, e: Exception) -> None:
         log.exception("session %s: relay failed", self.session_id)
-        self._set_close(Close(None, by=Closer.ERROR, error=f"relay failed: {e!r}", t=self._now()))
-        self.client.close_transport(abort=True)
-        self.upstream.close_transport(abort=True)
-        self._finish()
+        self._set_error(f"relay failed: {e!r}")
+        self._abort_both()
 
     async def shutdown(self, code: int = 1001, reason: str = "going away") -> None:
         """Close both sides with ``code`` (the proxy is stopping); ``run()`` sees the end."""
@@ -601,14 +580,7 @@ class Relay:
                 continue
             if now - since <= limit:
                 continue
-            self._set_close(
-                Close(
-                    None,
-                    by=Closer.ERROR,
-                    error=f"{_NAME[pipe.side]} stopped reading: took nothing for {limit:g} s",
-                    t=self._now(),
-                )
-            )
+            self._set_error(f"{_NAME[pipe.side]} stopped reading: took nothing for {limit:g} s")
             pipe.close_transport(abort=True)
             pipe.peer.close_transport()
             return True
