@@ -21,7 +21,7 @@ import signal
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import aiohttp
@@ -58,6 +58,13 @@ __all__ = [
 ]
 
 log = logging.getLogger("wsshadow.record")
+
+_PROXIED = Provenance(source=Source.PROXY)
+
+
+def _raw_headers(message: Any) -> tuple[tuple[str, str], ...]:
+    """A request's or response's headers as received (names as sent, in order)."""
+    return tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in message.raw_headers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,13 +361,10 @@ class RecordingProxy:
         handshake = Handshake(
             route=path,
             query=query,
-            request_headers=tuple(
-                (k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers
-            ),
+            request_headers=_raw_headers(request),
             subprotocols=offered,
             status=None,
         )
-        provenance = Provenance(source=Source.PROXY)
         # The client's own handshake goes upstream: its key (so the upstream's
         # accept is valid for the client), its subprotocols, and its
         # permessage-deflate offer, which the upstream answers for both hops:
@@ -376,7 +380,7 @@ class RecordingProxy:
         offer = deflate_offer(request.headers.getall("Sec-WebSocket-Extensions", ()))
         if offer:
             upgrade["Sec-WebSocket-Extensions"] = offer
-        fail = functools.partial(self._unreachable, session_id, started, t0, handshake, provenance)
+        fail = functools.partial(self._unreachable, session_id, started, t0, handshake, _PROXIED)
         try:
             async with asyncio.timeout(self.handshake_timeout):
                 resp = await self._http.request(
@@ -390,7 +394,9 @@ class RecordingProxy:
         except (aiohttp.ClientError, OSError) as e:
             return fail(f"upstream unreachable: {e}")
         try:
-            return await self._switch(request, resp, session_id, started, t0, handshake, fail)
+            return await self._switch(
+                request, resp, session_id, started, t0, handshake, headers, fail
+            )
         finally:
             resp.close()
 
@@ -402,28 +408,28 @@ class RecordingProxy:
         started: float,
         t0: float,
         handshake: Handshake,
+        headers: CIMultiDict[str],
         fail: Callable[[str], web.Response],
     ) -> web.StreamResponse:
-        """The upstream answered the upgrade: pass the answer on, then relay."""
+        """The upstream answered the upgrade: pass the answer on, then relay.
+
+        ``headers`` are the client's, as forwarded (for the live mirror).
+        """
         assert self._recorder is not None
         recorder = self._recorder
-        provenance = Provenance(source=Source.PROXY)
         if resp.status != 101:
             try:
                 async with asyncio.timeout(5.0):
                     body = await resp.read()
             except (aiohttp.ClientError, OSError, TimeoutError):
                 body = b""
-            return self._refused(session_id, started, handshake, provenance, resp, body)
+            return self._refused(session_id, started, handshake, resp, body)
         conn = resp.connection
         deflate, problem = negotiated_deflate(resp.headers.getall("Sec-WebSocket-Extensions", ()))
         if conn is None or conn.transport is None or conn.protocol is None or problem:
             return fail(f"upstream sent a bad handshake: {problem or 'the connection closed'}")
         upstream = (conn.transport, conn.protocol)
-        out: CIMultiDict[str] = CIMultiDict()
-        for name, value in resp.headers.items():
-            if name.lower() not in HOP_BY_HOP and name.lower() != "content-length":
-                out.add(name, value)
+        out = forward_headers(resp.headers, frozenset({"content-length"}))
         out["Upgrade"] = "websocket"
         out["Connection"] = "Upgrade"
         switched = Switched(out)
@@ -437,26 +443,16 @@ class RecordingProxy:
         recorder.open_session(
             session_id,
             started,
-            Handshake(
-                route=handshake.route,
-                query=handshake.query,
-                request_headers=handshake.request_headers,
-                subprotocols=handshake.subprotocols,
+            replace(
+                handshake,
                 status=101,
                 subprotocol=subprotocol.strip() if subprotocol else None,
-                response_headers=tuple(
-                    (k.decode("latin-1"), v.decode("latin-1")) for k, v in resp.raw_headers
-                ),
+                response_headers=_raw_headers(resp),
             ),
-            provenance,
+            _PROXIED,
         )
         mirror = self._start_mirror(
-            session_id,
-            started,
-            handshake.route,
-            handshake.query,
-            forward_headers(request.headers, WS_OWN),
-            handshake,
+            session_id, started, handshake.route, handshake.query, headers, handshake
         )
         relay = Relay(
             session_id,
@@ -489,7 +485,6 @@ class RecordingProxy:
         session_id: str,
         started: float,
         handshake: Handshake,
-        provenance: Provenance,
         resp: aiohttp.ClientResponse,
         body: bytes,
     ) -> web.Response:
@@ -497,17 +492,8 @@ class RecordingProxy:
         self._recorder.open_session(
             session_id,
             started,
-            Handshake(
-                route=handshake.route,
-                query=handshake.query,
-                request_headers=handshake.request_headers,
-                subprotocols=handshake.subprotocols,
-                status=resp.status,
-                response_headers=tuple(
-                    (k.decode("latin-1"), v.decode("latin-1")) for k, v in resp.raw_headers
-                ),
-            ),
-            provenance,
+            replace(handshake, status=resp.status, response_headers=_raw_headers(resp)),
+            _PROXIED,
         )
         out = forward_headers(resp.headers, frozenset({"content-length", "content-encoding"}))
         return web.Response(status=resp.status, reason=resp.reason, body=body, headers=out)
