@@ -143,6 +143,11 @@ def cpu_seconds(pid: int | None) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def cpu_of(echo: int, proxy: subprocess.Popen[str] | None) -> tuple[float, float, float]:
+    """CPU seconds so far of the client (this process), the echo server and the proxy (0: none)."""
+    return cpu_seconds(None), cpu_seconds(echo), cpu_seconds(proxy.pid) if proxy else 0.0
+
+
 def vm_rss_mb(pid: int) -> float:
     """The resident set size of a process, from /proc/PID/status, in MB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -326,17 +331,13 @@ def main() -> int:
                 for name, url in targets.items():
                     for size in SIZES:
                         for mode, fn in (("ping-pong", ping_pong), ("pipelined", pipelined)):
-                            proxy_pid = procs[name].pid if name in procs else None
-                            pids = (None, echo.pid, proxy_pid)
-                            used = [
-                                cpu_seconds(p) if i < 2 or p else 0.0 for i, p in enumerate(pids)
-                            ]
+                            proxy = procs.get(name)
+                            before = cpu_of(echo.pid, proxy)
                             wall = time.perf_counter()
                             rate, times = asyncio.run(fn(url, args.seconds, size))
                             wall = time.perf_counter() - wall
                             used = [
-                                (cpu_seconds(p) if i < 2 or p else 0.0) - u
-                                for i, (p, u) in enumerate(zip(pids, used, strict=True))
+                                a - b for a, b in zip(cpu_of(echo.pid, proxy), before, strict=True)
                             ]
                             cpu.setdefault((name, size, mode), []).append(
                                 (*used, wall, rate * args.seconds)  # type: ignore[arg-type]

@@ -80,7 +80,6 @@ class Redactor:
     extra_headers: tuple[str, ...] = ()
     _fields: frozenset[str] = field(init=False, repr=False, compare=False)
     _headers: frozenset[str] = field(init=False, repr=False, compare=False)
-    _fragments: tuple[str, ...] = field(init=False, repr=False, compare=False)
     _fragment_re: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -98,7 +97,6 @@ class Redactor:
         }
         # A fragment that contains another adds nothing ("apikey" holds "api").
         fragments = {f for f in fragments if not any(g != f and g in f for g in fragments)}
-        object.__setattr__(self, "_fragments", tuple(sorted(fragments)))
         pattern = re.compile("|".join(re.escape(f) for f in sorted(fragments)))
         object.__setattr__(self, "_fragment_re", pattern)
 

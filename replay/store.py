@@ -213,8 +213,6 @@ def _session_row(
     )
 
 
-_DIRECTION_VALUES = {d: d.value for d in Direction}
-_OPCODE_VALUES = {o: o.value for o in Opcode}
 _FrameTuple = tuple[int, float, Direction | str, Opcode | str, str | bytes]
 """A frame as ``CaptureWriter.add_session`` takes it: (seq, t, direction, opcode, payload)."""
 
@@ -885,7 +883,7 @@ class CaptureWriter:
         redactor = self.store.redactor
         redact = redactor.text if redactor.enabled else None
         text_op = Opcode.TEXT
-        directions, opcodes = _DIRECTION_VALUES, _OPCODE_VALUES
+        directions, opcodes = _DIRECTION_TEXT, _OPCODE_TEXT
         rows = self._frames
         for session_id, seq, t, direction, opcode, payload in frames:
             if opcode is text_op:

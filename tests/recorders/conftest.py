@@ -8,6 +8,8 @@ through ``WsShadowRecorder`` and then replay against the same app unwrapped.
 
 from __future__ import annotations
 
+import asyncio
+import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -117,3 +119,29 @@ async def candidate() -> AsyncIterator[str]:
 
     async with serve(shout, "127.0.0.1", 0) as server:
         yield f"ws://127.0.0.1:{next(iter(server.sockets)).getsockname()[1]}"
+
+
+# ---- raw WebSocket bytes, for what a library client will not send -------------------
+
+
+def masked_frame(first: int, payload: bytes) -> bytes:
+    """One masked client frame of at most 125 bytes; ``first`` is its first byte (FIN, RSV, opcode)."""
+    mask = os.urandom(4)
+    body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    return bytes([first, 0x80 | len(payload)]) + mask + body
+
+
+async def raw_upgrade(
+    port: int, path: str = "/echo", extensions: str | None = None
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bytes]:
+    """Upgrade by hand on 127.0.0.1:``port``; returns the streams and the response head."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    extra = f"Sec-WebSocket-Extensions: {extensions}\r\n" if extensions else ""
+    writer.write(
+        (
+            f"GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+            f"{extra}\r\n"
+        ).encode()
+    )
+    return reader, writer, await reader.readuntil(b"\r\n\r\n")

@@ -18,7 +18,7 @@ from recorders.proxy import RecordingProxy
 from replay.model import Closer, Direction, Opcode, Source
 from replay.store import CaptureStore
 
-from .conftest import Upstream
+from .conftest import Upstream, masked_frame, raw_upgrade
 
 
 def proxy_for(upstream: Upstream, capture: Path, **kw: object) -> RecordingProxy:
@@ -411,20 +411,9 @@ def test_parse_routes_and_listen():
             parse_routes([bad])
 
 
-def _masked(first: int, payload: bytes) -> bytes:
-    mask = os.urandom(4)
-    body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-    return bytes([first, 0x80 | len(payload)]) + mask + body
-
-
 async def _raw_exchange(port: int, frames: bytes) -> tuple[bytes, bytes]:
     """Upgrade by hand on ``port``, send ``frames`` in one write, return (101 head, all after)."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(
-        b"GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    )
-    head = await reader.readuntil(b"\r\n\r\n")
+    reader, writer, head = await raw_upgrade(port)
     writer.write(frames)
     rest = await asyncio.wait_for(reader.read(), 10)
     writer.close()
@@ -435,7 +424,7 @@ async def test_protocol_error_gets_the_upstreams_own_answer_as_directly(upstream
     # A valid message and a frame with reserved bits set, in one write (Autobahn 3.4):
     # the frames reach the upstream untouched, so the client gets exactly the bytes
     # it gets directly (here, websockets fails the connection with 1002 at once).
-    frames = _masked(0x81, b"Hello") + _masked(0x81 | 0x30, b"bad")
+    frames = masked_frame(0x81, b"Hello") + masked_frame(0x81 | 0x30, b"bad")
     port = int(upstream.url.rsplit(":", 1)[1])
     _, direct = await _raw_exchange(port, frames)
     async with proxy_for(upstream, capture_path) as proxy:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
 import zlib
 from pathlib import Path
 
@@ -25,7 +23,7 @@ from recorders.proxy import RecordingProxy
 from replay.model import Closer, Direction, Opcode
 from replay.store import CaptureStore
 
-from .conftest import Upstream
+from .conftest import Upstream, masked_frame, raw_upgrade
 
 
 def proxy_for(upstream: Upstream, capture: Path, **kw: object) -> RecordingProxy:
@@ -36,26 +34,6 @@ def only_session(capture: Path):  # type: ignore[no-untyped-def]
     with CaptureStore.open(capture) as store:
         [s] = list(store.iter_sessions())
     return s
-
-
-def _masked(first: int, payload: bytes) -> bytes:
-    mask = os.urandom(4)
-    body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-    return bytes([first, 0x80 | len(payload)]) + mask + body
-
-
-async def _upgrade(port: int, extensions: str | None = None):  # type: ignore[no-untyped-def]
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    extra = f"Sec-WebSocket-Extensions: {extensions}\r\n" if extensions else ""
-    writer.write(
-        (
-            "GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
-            f"{extra}\r\n"
-        ).encode()
-    )
-    head = await reader.readuntil(b"\r\n\r\n")
-    return reader, writer, head
 
 
 # ---- against real servers --------------------------------------------------------
@@ -98,8 +76,9 @@ async def test_no_context_takeover_both_ways_is_read_right(upstream, capture_pat
 
 async def test_only_permessage_deflate_offers_go_upstream(upstream, capture_path):
     async with proxy_for(upstream, capture_path) as proxy:
-        _reader, writer, head = await _upgrade(
-            proxy.port, "x-webkit-deflate-frame, permessage-deflate; client_max_window_bits"
+        _reader, writer, head = await raw_upgrade(
+            proxy.port,
+            extensions="x-webkit-deflate-frame, permessage-deflate; client_max_window_bits",
         )
         writer.close()
     assert head.startswith(b"HTTP/1.1 101")
@@ -109,14 +88,18 @@ async def test_only_permessage_deflate_offers_go_upstream(upstream, capture_path
 
 async def test_fragments_are_relayed_and_recorded_as_one_message(upstream, capture_path):
     async with proxy_for(upstream, capture_path) as proxy:
-        reader, writer, _ = await _upgrade(proxy.port)
+        reader, writer, _ = await raw_upgrade(proxy.port)
         # "Hello, " + ping in the middle + "world": fragments, as Autobahn 5.6 sends them.
-        writer.write(_masked(0x01, b"Hello, ") + _masked(0x89, b"mid") + _masked(0x80, b"world"))
+        writer.write(
+            masked_frame(0x01, b"Hello, ")
+            + masked_frame(0x89, b"mid")
+            + masked_frame(0x80, b"world")
+        )
         frames = []
         for _ in range(2):
             first, length = await reader.readexactly(2)
             frames.append((first, await reader.readexactly(length & 0x7F)))
-        writer.write(_masked(0x88, close_payload(1000)))
+        writer.write(masked_frame(0x88, close_payload(1000)))
         first, length = await reader.readexactly(2)
         frames.append((first, await reader.readexactly(length & 0x7F)))
         writer.close()

@@ -25,6 +25,8 @@ from websockets.asyncio.server import ServerConnection, serve
 from recorders.proxy import RecordingProxy
 from replay.store import CaptureStore
 
+from .conftest import raw_upgrade
+
 
 def _frame(fin: bool, rsv: int, opcode: int, masked: bool, payload: bytes, lie: int) -> bytes:
     length = len(payload) + lie
@@ -66,12 +68,8 @@ async def _one(chunks: list[bytes], cuts: list[int], capture: Path) -> None:
         async with RecordingProxy(
             upstream, capture, listen=("127.0.0.1", 0), close_timeout=1.0
         ) as proxy:
-            reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
-            writer.write(
-                b"GET /f HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-            )
-            assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101")
+            reader, writer, head = await raw_upgrade(proxy.port, "/f")
+            assert head.startswith(b"HTTP/1.1 101")
             data = b"".join(chunks) + _frame(True, 0, 8, True, b"\x03\xe8", 0)
             start = 0
             for cut in [*sorted({c % len(data) for c in cuts}), len(data)]:
