@@ -146,12 +146,12 @@ class CaptureRecorder:
         payload: bytes | str,
     ) -> None:
         """Record one message; a text payload may be UTF-8 bytes (decoded on the writer thread)."""
+        size = len(payload)
         stats = self._stats
         stats.messages += 1
-        stats.bytes += len(payload)
-        # The hot path: _put() inlined.
+        stats.bytes += size
+        # The hot path: _put() inlined, with the bound on queued bytes that only messages need.
         queue = self._queue
-        size = len(payload)
         if len(queue) >= self.max_queue or self._queued_bytes + size > self.max_queue_bytes:
             stats.dropped += 1
             self._warn_once("recording queue full: the capture store cannot keep up")
