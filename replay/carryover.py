@@ -20,12 +20,12 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from replay.errors import BadInput
-from replay.model import Direction, Opcode, Session
+from replay.model import Direction, Session
 from replay.redact import PLACEHOLDER_RE
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "CarryTracker",
     "event_of",
     "match_path",
+    "may_carry",
     "parse_path",
     "plan_carry_over",
 ]
@@ -197,31 +198,35 @@ class CarryPlan:
         return CarryTracker(self)
 
 
-def _may_carry(session: Session) -> bool:
+def may_carry(frames: Iterable[tuple[str, str, str | bytes]]) -> bool:
     """A cheap, conservative test on raw text: False only when nothing can be carried over.
 
-    Most sessions (echoes, chat without ids) fail it, which spares them the
-    JSON walk of every message. Without backslashes, the JSON strings of a
-    text are exactly the odd pieces of ``text.split('"')``.
+    ``frames`` are a recorded session's ``(direction, opcode, payload)``,
+    direction and opcode as their values (or the enum members, equal to
+    them). Most sessions (echoes, chat without ids) fail it, which spares
+    them the JSON walk of every message. Without backslashes, the JSON
+    strings of a text are exactly the odd pieces of ``text.split('"')``.
     """
     issued: set[str] = set()
     said: set[str] = set()
-    text_op = Opcode.TEXT
-    server = Direction.SERVER
     id_number = _ID_NUMBER.search
-    client_texts: set[str] = set()  # every string of these is in ``said`` already
-    for m in session.messages:
-        text = m.payload
-        if m.opcode is not text_op or type(text) is not str:
+    client_texts: set[str] = set()  # every text the client sent so far
+    unsplit: list[str] = []  # client texts whose strings are not in ``said`` yet
+    for direction, opcode, text in frames:
+        if opcode != "text" or type(text) is not str:
             continue
         if "\\" in text:
             return True  # escapes: raw text and parsed values may differ
-        if m.direction is server:
+        if direction == "server":
             # The regex needs 'd"' or 'D"': two substring tests spare most texts the search.
             if ('d"' in text or 'D"' in text) and id_number(text):
                 return True
             if text in client_texts:
                 continue  # an echo of what the client said: it issues nothing
+            # ``said`` is brought up to date only now: echo sessions never need it.
+            for sent in unsplit:
+                said.update(sent.split('"')[1::2])
+            unsplit.clear()
             # Set operations, then the length test on what is left (usually nothing).
             fresh = set(text.split('"')[1::2]).difference(said)
             for v in fresh:
@@ -233,8 +238,12 @@ def _may_carry(session: Session) -> bool:
                     return True
             if text not in client_texts:
                 client_texts.add(text)
-                said.update(text.split('"')[1::2])
+                unsplit.append(text)
     return False
+
+
+def _may_carry(session: Session) -> bool:
+    return may_carry((m.direction, m.opcode, m.payload) for m in session.messages)
 
 
 @functools.lru_cache(maxsize=8)

@@ -162,6 +162,11 @@ class Credentials:
             out.append(m)
         return tuple(out)
 
+    def fill_payloads(self, payloads: Iterable[str | bytes]) -> list[str | bytes]:
+        """``fill_messages`` for bare payloads (replay's client steps)."""
+        fill = self.fill_json_text
+        return [fill(p) if type(p) is str and "${redacted:" in p else p for p in payloads]
+
     # ---- keeping fresh values out of stored replays ----------------------------
 
     def _scrub_pairs(self) -> list[tuple[str, str]]:

@@ -33,7 +33,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 from websockets.typing import Subprotocol
 
-from replay.carryover import DEFAULT_EVENT_KEYS, CarryPlan, CarryRule, plan_carry_over
+from replay.carryover import DEFAULT_EVENT_KEYS, CarryPlan, CarryRule, may_carry, plan_carry_over
 from replay.credentials import Credentials, MissingCredential
 from replay.errors import BadInput, CaptureError
 from replay.model import (
@@ -49,8 +49,14 @@ from replay.model import (
     Session,
     Source,
 )
-from replay.pacing import ClientStep, CloseSession, Pace, Pacer, PacingSettings, plan_session
-from replay.store import CaptureStore, FrameColumns, SessionSummary
+from replay.pacing import ClientStep, CloseSession, Pace, Pacer, PacingSettings, plan_frames
+from replay.store import (
+    BackgroundWriter,
+    CaptureStore,
+    FrameColumns,
+    RecordedFrames,
+    SessionHead,
+)
 from replay.targets import RouteMap, build_url, parse_target
 
 __all__ = [
@@ -289,13 +295,13 @@ def in_shard(session_id: str, shard: tuple[int, int] | None) -> bool:
     return int.from_bytes(digest[:8], "big") % shard[1] == shard[0]
 
 
-def select_sessions(store: CaptureStore, options: ReplayOptions) -> list[SessionSummary]:
+def select_sessions(store: CaptureStore, options: ReplayOptions) -> list[SessionHead]:
     """The recorded sessions a run replays, in recorded order; raises BadInput on unknown ids.
 
-    Reads every recorded frame (for the counts), so a damaged capture fails
-    here, before a run writes anything into it.
+    Reads every selected frame (without decoding it), so a damaged capture
+    fails here, before a run writes anything into it.
     """
-    summaries = list(store.summaries())
+    summaries = list(store.heads())
     if options.session_ids:
         wanted = {store.find_session(prefix).id for prefix in options.session_ids}
         summaries = [s for s in summaries if s.id in wanted]
@@ -305,6 +311,8 @@ def select_sessions(store: CaptureStore, options: ReplayOptions) -> list[Session
         ]
     summaries = [s for s in summaries if in_shard(s.id, options.shard)]
     summaries.sort(key=lambda s: s.started_at)
+    everything = not (options.session_ids or options.routes or options.shard)
+    store.read_frames_through(None if everything else [s.id for s in summaries])
     return summaries
 
 
@@ -479,14 +487,15 @@ async def replay_session(
     Returns the replayed session (id ``RUN:ORIGIN``, ready to store) and its outcome.
     """
     played, outcome = await _play(
-        recorded, options, run=run, credentials=credentials, ssl_context=ssl_context,
-        observer=observer,
+        recorded, RecordedFrames.of(recorded.messages), options, run=run,
+        credentials=credentials, ssl_context=ssl_context, observer=observer,
     )  # fmt: skip
     return played.session(), outcome
 
 
 async def _play(
     recorded: Session,
+    frames: RecordedFrames,
     options: ReplayOptions,
     *,
     run: str,
@@ -495,7 +504,12 @@ async def _play(
     observer: ReplayObserver | None = None,
     pacing: PacingSettings | None = None,
 ) -> tuple[_Played, SessionOutcome]:
-    """``replay_session`` without building a ``Message`` per frame (the run writer stores tuples)."""
+    """``replay_session`` without building a ``Message`` per frame.
+
+    ``recorded`` is the session's row (its messages may be left out),
+    ``frames`` its frames: the planners read these columns, and the replayed
+    frames stay plain values for the run writer.
+    """
     loop = asyncio.get_running_loop()
     observer = observer or ReplayObserver()
     started_at = time.time()
@@ -503,14 +517,14 @@ async def _play(
     origin = recorded.id
     session_id = f"{run}:{origin}"
     provenance = Provenance(source=Source.REPLAY, run=run, origin=origin)
-    plan = plan_session(recorded)
+    plan = plan_frames(frames, recorded.close, accepted=recorded.handshake.accepted)
     request = recorded.handshake
     headers, user_agent = _request_headers(request.request_headers, options.headers)
     shown = Handshake(request.route, request.query, headers, request.subprotocols, status=None)
 
     try:
         filled = credentials.fill_handshake(shown)  # the request side, headers already cut
-        payloads = [m.payload for m in credentials.fill_messages(s.message for s in plan.steps)]
+        payloads = credentials.fill_payloads(s.payload for s in plan.steps)
         url = build_url(options.target, recorded.route, filled.query, options.maps)
     except (MissingCredential, BadInput) as e:
         return _Failure(origin, session_id, started_at, provenance, plan.server_total, credentials)(
@@ -520,23 +534,26 @@ async def _play(
     route, _, query = ("/" + path).partition("?")
     shown = Handshake(route, query, headers, request.subprotocols, status=None)
     observer.session_started(origin, url)
-    carry_plan = (
-        plan_carry_over(recorded, options.carry_rules, options.event_keys)
-        if options.carry_over
-        else None
-    )
+    carry_plan = None
+    if options.carry_over and (
+        options.carry_rules
+        or may_carry(zip(frames.direction, frames.opcode, frames.payload, strict=True))
+    ):
+        if len(recorded.messages) != len(frames):
+            recorded = replace(recorded, messages=frames.messages())
+        carry_plan = plan_carry_over(recorded, options.carry_rules, options.event_keys)
     carry = carry_plan is not None and carry_plan.active
     # Most sessions have nothing to carry: they share one idle tracker and make none.
     tracker = carry_plan.tracker() if carry_plan is not None and carry else _IDLE_TRACKER
     follow = options.follow
     recorded_server = (
-        tuple(m for m in recorded.messages if m.direction is Direction.SERVER and m.opcode.is_data)
+        tuple(m for m in frames.messages() if m.direction is Direction.SERVER and m.opcode.is_data)
         if follow
         else ()
     )
     # From here on the plan is all this needs: the recorded session's other
     # objects can go now rather than live (and be scanned by the GC) as long as it.
-    del recorded
+    del recorded, frames
     try:
         ws: ClientConnection = await connect(
             url,
@@ -600,9 +617,9 @@ async def _play(
                     close = Close(action.code, action.reason, Closer.CLIENT, t=now() - t0)
                     break
                 step: ClientStep = action  # type: ignore[assignment]
-                payload = payloads[step.index]
+                payload = payloads[step.number]
                 if carry:
-                    payload = tracker.rewrite_client(step.index, payload)
+                    payload = tracker.rewrite_client(step.number, payload)
                 await send(payload)
                 at = now()
                 extend((at - t0, client, text_op if type(payload) is str else binary_op, payload))
@@ -706,15 +723,18 @@ def _scrub_outcome(outcome: SessionOutcome, credentials: Credentials) -> Session
 
 
 class _RunWriter:
-    """Buffers replayed sessions and writes them in small batches from the loop thread.
+    """Buffers replayed sessions and writes them in batches, the SQL on a thread.
 
-    Rows go through a ``CaptureWriter`` (redacted as ``put_sessions`` would),
-    one transaction and one existence check per batch; a batch holding an id
-    the capture already has is written with ``put_sessions(on_conflict="replace")``.
+    Rows are built (and redacted, as ``put_sessions`` would) by a
+    ``CaptureWriter`` on the loop thread; the store's ``BackgroundWriter``
+    inserts them, one transaction per batch, while the loop goes on. One
+    existence check per batch: a batch holding an id the capture already
+    has is written with ``put_sessions(on_conflict="replace")`` instead.
     """
 
-    def __init__(self, store: CaptureStore) -> None:
+    def __init__(self, store: CaptureStore, background: BackgroundWriter) -> None:
         self.store = store
+        self.background = background
         self.pending: list[_Played] = []
 
     def add(self, played: _Played) -> None:
@@ -727,40 +747,60 @@ class _RunWriter:
             return
         batch, self.pending = self.pending, []
         if self.store.existing_ids([p.id for p in batch]):
+            self.background.wait()  # in order after what is queued
             self.store.put_sessions((p.session() for p in batch), on_conflict="replace")
             return
         writer = self.store.writer(batch_size=1 << 62)
         for p in batch:
             writer.add_session(p.id, p.started_at, p.handshake, p.provenance, p.frames(), p.close)
-        writer.flush()
+        self.background.submit(writer)
+
+    def finish(self) -> None:
+        """Flush, and return once everything is in the capture (raises CaptureError)."""
+        self.flush()
+        self.background.wait()
 
 
 class _Prefetcher:
-    """Loads the selected recorded sessions a page at a time (one frames query per page)."""
+    """Loads the selected recorded sessions a page at a time (one frames query per page).
 
-    def __init__(self, store: CaptureStore, selected: list[SessionSummary], page: int) -> None:
+    Sessions come without ``Message`` objects: each with its frames as columns.
+    """
+
+    def __init__(self, store: CaptureStore, selected: list[SessionHead], page: int) -> None:
         self.store = store
         self.ids = [s.id for s in selected]
         self.page = max(1, page)
-        self.loaded: dict[int, Session] = {}
+        self.loaded: dict[int, tuple[Session, RecordedFrames]] = {}
         self.next = 0
 
-    def take(self, index: int) -> Session:
+    def take(self, index: int) -> tuple[Session, RecordedFrames]:
         """The recorded session at ``index`` of the selection (loaded with its page)."""
-        session = self.loaded.pop(index, None)
-        if session is not None:
-            return session
+        loaded = self.loaded.pop(index, None)
+        if loaded is not None:
+            return loaded
         if index >= self.next:
             start = index
             self.next = min(len(self.ids), index + self.page)
             try:
-                page = self.store.get_sessions(self.ids[start : self.next])
+                page = self.store.get_session_frames(self.ids[start : self.next])
             except CaptureError:
                 pass  # a damaged session fails alone, when its own turn comes
             else:
                 self.loaded.update(enumerate(page, start))
                 return self.loaded.pop(index)
-        return self.store.get_session(self.ids[index])
+        return self.store.get_session_frames([self.ids[index]])[0]
+
+
+def _recorded_server_messages(store: CaptureStore, session_id: str) -> int:
+    """How many server data messages a recorded session has (0 when it cannot be read)."""
+    try:
+        return sum(
+            1 for _, _, d, o, _ in store.get_session_frames([session_id])[0][1]
+            if d == "server" and o in ("text", "binary")
+        )  # fmt: skip
+    except CaptureError:
+        return 0
 
 
 _gc_users = 0  # replays running in this process
@@ -802,8 +842,10 @@ async def replay_capture(
     a ``--session`` id is unknown, nothing matches, or the CA file is bad.
     Target failures are per-session outcomes, never exceptions.
     """
-    with _young_collections_rarer():
-        return await _replay_capture(store, options, run=run, progress=progress)
+    with _young_collections_rarer(), store.background_writer() as background:
+        return await _replay_capture(
+            store, options, run=run, progress=progress, background=background
+        )
 
 
 async def _replay_capture(
@@ -812,6 +854,7 @@ async def _replay_capture(
     *,
     run: str,
     progress: ReplayObserver | None,
+    background: BackgroundWriter,
 ) -> RunResult:
     if not run or ":" in run:
         raise BadInput(f"run name {run!r}: expected a non-empty name without ':'")
@@ -828,25 +871,29 @@ async def _replay_capture(
     started_at = time.time()
     store.put_run(Run(run, options.target, Source.REPLAY, options.settings(), started_at, None))
     observer.run_started(run, len(selected))
-    writer = _RunWriter(store)
+    writer = _RunWriter(store, background)
     prefetch = _Prefetcher(store, selected, page=min(options.concurrency, 16))
     pacing = options.pacing()
     outcomes: dict[int, SessionOutcome] = {}
     slots = asyncio.Semaphore(options.concurrency)
     tasks: set[asyncio.Task[None]] = set()
 
-    async def one(index: int, summary: SessionSummary) -> None:
+    async def one(index: int, summary: SessionHead) -> None:
         played: _Played | None = None
         try:
             played, outcome = await _play(
-                prefetch.take(index), options, run=run, credentials=credentials,
+                *prefetch.take(index), options, run=run, credentials=credentials,
                 ssl_context=context, observer=observer, pacing=pacing,
             )  # fmt: skip
         except Exception as e:  # a bug in one session must not sink the whole run
+            why = (
+                str(e)
+                if isinstance(e, CaptureError)
+                else f"internal error: {type(e).__name__}: {e}"
+            )
             outcome = SessionOutcome(
-                summary.id, f"{run}:{summary.id}", "", False, None,
-                f"internal error: {type(e).__name__}: {e}", 0, 0, summary.server_messages,
-                None, 0.0,
+                summary.id, f"{run}:{summary.id}", "", False, None, why, 0, 0,
+                _recorded_server_messages(store, summary.id), None, 0.0,
             )  # fmt: skip
         finally:
             slots.release()
@@ -878,7 +925,7 @@ async def _replay_capture(
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
-        writer.flush()
+        writer.finish()
         result = RunResult(
             run,
             options.target,

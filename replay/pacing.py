@@ -25,12 +25,12 @@ target to close, then close.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import NamedTuple
 
-from replay.model import Closer, Direction, Message, Opcode, Session
+from replay.model import Close, Closer, Direction, Message, Opcode, Session
 
 __all__ = [
     "Action",
@@ -40,6 +40,7 @@ __all__ = [
     "Pacer",
     "PacingPlan",
     "PacingSettings",
+    "plan_frames",
     "plan_session",
 ]
 
@@ -73,24 +74,28 @@ class PacingSettings:
                 raise ValueError(f"{name} must not be negative")
 
 
-@dataclass(frozen=True, slots=True)
-class ClientStep:
+class ClientStep(NamedTuple):
     """One recorded client data message and what preceded it in the recording.
 
-    ``index`` is its position among the client data messages; ``after_server``
-    how many server data messages the recording had before it; ``gap`` the
-    recorded seconds since the previous client data message (or since open).
+    ``number`` is its position among the client data messages; ``seq``, ``t``
+    and ``payload`` are the recorded message's; ``after_server`` how many
+    server data messages the recording had before it; ``gap`` the recorded
+    seconds since the previous client data message (or since open). A
+    named tuple: a plan makes one per client message, in one C call each.
     """
 
-    index: int
-    message: Message
+    number: int
+    seq: int
+    t: float
+    payload: str | bytes
     after_server: int
     gap: float
 
     @property
-    def t(self) -> float:
-        """Recorded seconds since the session opened."""
-        return self.message.t
+    def message(self) -> Message:
+        """The recorded client message."""
+        opcode = Opcode.TEXT if isinstance(self.payload, str) else Opcode.BINARY
+        return Message(self.seq, self.t, Direction.CLIENT, opcode, self.payload)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,48 +115,48 @@ class PacingPlan:
     close_t: float
 
 
-_new = object.__new__
-_SLOTS: Any = ClientStep.__dict__  # slot descriptors, to fill a frozen ClientStep directly
-_set_index: Callable[[ClientStep, int], None] = _SLOTS["index"].__set__
-_set_message: Callable[[ClientStep, Message], None] = _SLOTS["message"].__set__
-_set_after_server: Callable[[ClientStep, int], None] = _SLOTS["after_server"].__set__
-_set_gap: Callable[[ClientStep, float], None] = _SLOTS["gap"].__set__
+_new_step = tuple.__new__
 
 
-def _client_step(index: int, message: Message, after_server: int, gap: float) -> ClientStep:
-    """``ClientStep(...)`` without the frozen ``__init__``'s cost (one per client message)."""
-    step: ClientStep = _new(ClientStep)
-    _set_index(step, index)
-    _set_message(step, message)
-    _set_after_server(step, after_server)
-    _set_gap(step, gap)
-    return step
+Frames = Iterable[tuple[int, float, str, str, str | bytes]]
+"""Recorded frames as ``(seq, t, direction, opcode, payload)``, direction and
+opcode as their values (``Direction``/``Opcode`` members are equal to them)."""
 
 
 def plan_session(session: Session) -> PacingPlan:
     """The pacing plan of a recorded session (its client data messages, counted)."""
+    frames = ((m.seq, m.t, m.direction, m.opcode, m.payload) for m in session.messages)
+    return plan_frames(frames, session.close, accepted=session.handshake.accepted)
+
+
+def plan_frames(frames: Frames, close: Close | None, *, accepted: bool = True) -> PacingPlan:
+    """The pacing plan of a recorded session given as frames (see ``Frames``).
+
+    ``close`` is how the recording ended; ``accepted`` False when the
+    recorded handshake was refused.
+    """
     steps: list[ClientStep] = []
-    server_seen = 0
-    last_client_t = 0.0
-    text, binary, server = Opcode.TEXT, Opcode.BINARY, Direction.SERVER
-    for m in session.messages:
-        opcode = m.opcode
-        if opcode is not text and opcode is not binary:
+    append = steps.append
+    new, step = _new_step, ClientStep
+    server_seen = client_seen = 0
+    last_client_t = last_t = 0.0
+    for seq, t, direction, opcode, payload in frames:
+        last_t = t
+        if opcode != "text" and opcode != "binary":
             continue
-        if m.direction is server:
+        if direction == "server":
             server_seen += 1
             continue
-        t = m.t
-        steps.append(_client_step(len(steps), m, server_seen, max(0.0, t - last_client_t)))
+        gap = t - last_client_t
+        append(new(step, (client_seen, seq, t, payload, server_seen, gap if gap > 0.0 else 0.0)))
+        client_seen += 1
         last_client_t = t
-    close = session.close
     code = 1000
     if close is not None and close.code is not None and close.code not in _UNSENDABLE_CODES:
         code = close.code
-    last_t = session.messages[-1].t if session.messages else 0.0
     close_t = close.t if close is not None and close.t is not None else last_t
     closed_by = close.by if close is not None else None
-    if not session.handshake.accepted:
+    if not accepted:
         # The recording was refused: against a target that accepts, just close again.
         closed_by = None
     return PacingPlan(

@@ -26,7 +26,7 @@ from replay.errors import BadInput, WsShadowError
 from replay.model import Run, Session, Source
 from replay.regression import Difference, ReplayCheck, check_session, live_failure
 from replay.settings import ReplayOverrides, build_replay_options
-from replay.store import CaptureStore, SessionSummary
+from replay.store import CaptureStore, SessionHead
 from replay.targets import parse_route_map
 
 __all__ = [
@@ -184,7 +184,7 @@ class _Collection:
     """The plugin object registered when a capture is given: collects and replays."""
 
     def __init__(
-        self, settings: WsShadowSettings, summaries: Sequence[SessionSummary], batch: int = 1
+        self, settings: WsShadowSettings, summaries: Sequence[SessionHead], batch: int = 1
     ) -> None:
         self.settings = settings
         self.batch = max(1, batch)
@@ -284,7 +284,7 @@ class _RouteNode(pytest.Collector):
 class WsShadowItem(pytest.Item):
     """One recorded session, replayed against the target and checked against the recording."""
 
-    def __init__(self, *, collection: _Collection, summary: SessionSummary, **kwargs: Any) -> None:
+    def __init__(self, *, collection: _Collection, summary: SessionHead, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.collection = collection
         self.summary = summary

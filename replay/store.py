@@ -16,7 +16,9 @@ import contextlib
 import functools
 import json
 import os
+import queue
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
 from dataclasses import dataclass
@@ -46,9 +48,12 @@ __all__ = [
     "FORMAT_VERSION",
     "MIGRATIONS",
     "RECORDED",
+    "BackgroundWriter",
     "CaptureStore",
     "CaptureWriter",
     "FrameColumns",
+    "RecordedFrames",
+    "SessionHead",
     "SessionSummary",
 ]
 
@@ -115,10 +120,6 @@ _SESSION_COLUMNS = (
     "close_t"
 )
 _INSERT_SESSION = f"INSERT INTO sessions ({_SESSION_COLUMNS}) VALUES ({', '.join('?' * 18)})"
-_INSERT_FRAME = (
-    "INSERT INTO frames (session_id, seq, t, direction, opcode, text, data) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?)"
-)
 _UPDATE_CLOSE = (
     "UPDATE sessions SET close_code = ?, close_reason = ?, closed_by = ?, close_error = ?, "
     "close_t = ? WHERE id = ?"
@@ -128,6 +129,8 @@ _UPDATE_CLOSE = (
 # Text from the frames table to enum members: a dict lookup costs a tenth of ``Opcode(text)``.
 _OPCODES: dict[str, Opcode] = {o.value: o for o in Opcode}
 _DIRECTIONS: dict[str, Direction] = {d.value: d for d in Direction}
+_CLOSERS: dict[str, Closer] = {c.value: c for c in Closer}
+_SOURCES: dict[str, Source] = {s.value: s for s in Source}
 # And back, as exact str (what sqlite3 binds without trying adapters), from a member
 # or from its value (a StrEnum member and its value are the same key).
 _OPCODE_TEXT: dict[Opcode | str, str] = {o: str(o.value) for o in Opcode}
@@ -184,6 +187,97 @@ def _decode_frames(rows: Iterable[tuple[Any, ...]]) -> tuple[Message, ...]:
     return tuple(out)
 
 
+_NO_FRAMES: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedFrames:
+    """A stored session's frames as columns, without a ``Message`` per frame.
+
+    Frame ``i`` is ``(seq[i], t[i], direction[i], opcode[i], payload[i])``;
+    directions and opcodes are their values (plain ``str``), payloads are
+    ``str`` for text frames and ``bytes`` for the others, as in ``Message``.
+    What replay plans from: building 40 frozen ``Message`` objects per session
+    cost more than the rest of loading it. ``messages()`` builds them when
+    they are needed after all.
+    """
+
+    seq: Sequence[int] = _NO_FRAMES
+    t: Sequence[float] = _NO_FRAMES
+    direction: Sequence[str] = _NO_FRAMES
+    opcode: Sequence[str] = _NO_FRAMES
+    payload: Sequence[str | bytes] = _NO_FRAMES
+
+    def __len__(self) -> int:
+        return len(self.seq)
+
+    def __iter__(self) -> Iterator[tuple[int, float, str, str, str | bytes]]:
+        return zip(self.seq, self.t, self.direction, self.opcode, self.payload, strict=True)
+
+    def messages(self) -> tuple[Message, ...]:
+        """The frames as ``Message`` values."""
+        return tuple(Message(seq, t, _DIRECTIONS[d], _OPCODES[o], p) for seq, t, d, o, p in self)
+
+    @classmethod
+    def of(cls, messages: Sequence[Message]) -> RecordedFrames:
+        """The columns of ``messages``."""
+        if not messages:
+            return cls()
+        return cls(
+            tuple(m.seq for m in messages),
+            tuple(m.t for m in messages),
+            tuple(_DIRECTION_TEXT[m.direction] for m in messages),
+            tuple(_OPCODE_TEXT[m.opcode] for m in messages),
+            tuple(m.payload for m in messages),
+        )
+
+
+def _frame_columns(rows: Sequence[tuple[Any, ...]]) -> RecordedFrames:
+    """Columns from ``(session_id, seq, t, direction, opcode, text, data)`` rows.
+
+    Raises KeyError or TypeError when a row is damaged, as ``_decode_frames``
+    does. Transposed and checked in C (``zip``, sets): the common session,
+    all text, takes no Python step per frame.
+    """
+    _, seqs, ts, directions, opcodes, texts, datas = zip(*rows, strict=True)
+    for d in set(directions).difference(_DIRECTIONS):
+        raise KeyError(d)
+    kinds = set(opcodes)
+    for o in kinds.difference(_OPCODES):
+        raise KeyError(o)
+    payloads: tuple[str | bytes, ...]
+    if kinds == {"text"}:
+        payloads = texts
+        if set(map(type, texts)) != {str}:
+            payloads = tuple("" if x is None else x for x in texts)
+            if set(map(type, payloads)) != {str}:
+                raise TypeError("a text message carries str")
+    else:
+        mixed: list[str | bytes] = []
+        for opcode, text, data in zip(opcodes, texts, datas, strict=True):
+            if opcode == "text":
+                text = "" if text is None else text
+                if type(text) is not str:
+                    raise TypeError("a text message carries str")
+                mixed.append(text)
+            else:
+                mixed.append(b"" if data is None else bytes(data))
+        payloads = tuple(mixed)
+    return RecordedFrames(seqs, ts, directions, opcodes, payloads)
+
+
+# Sessions of one client repeat the same header, subprotocol and tag lists: each
+# distinct JSON text is decoded once (the values are tuples, safe to share).
+@functools.lru_cache(maxsize=4096)
+def _headers_of(text: str | None) -> tuple[tuple[str, str], ...]:
+    return tuple((k, v) for k, v in json.loads(text or "[]"))
+
+
+@functools.lru_cache(maxsize=4096)
+def _strings_of(text: str | None) -> tuple[str, ...]:
+    return tuple(json.loads(text or "[]"))
+
+
 # json.dumps with arguments builds an encoder per call; one made once does the same.
 _dump: Callable[[Any], str] = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
@@ -216,34 +310,50 @@ def _session_row(
 _FrameTuple = tuple[int, float, Direction | str, Opcode | str, str | bytes]
 """A frame as ``CaptureWriter.add_session`` takes it: (seq, t, direction, opcode, payload)."""
 
-_FRAME_COLUMNS = 7
-_ROWS_PER_INSERT = 64  # 448 variables per statement, far below SQLite's limit
+# A frame row as bound: (session_id, seq, t, direction, opcode, payload). The payload
+# goes into ``text`` for text frames and into ``data`` for the others; the other
+# column is left out of the INSERT, never bound as None: sqlite3 (3.11) binds only
+# exact int, float, str and bytearray directly and sends anything else, None
+# included, through its adapter lookup, which raises and swallows an
+# AttributeError each time (a third of the cost of inserting a 100-byte frame).
+_FRAME_COLUMNS = 6
+_ROWS_PER_INSERT = 64  # 384 variables per statement, far below SQLite's limit
 
 
-@functools.lru_cache(maxsize=_ROWS_PER_INSERT)
-def _multi_insert(rows: int) -> str:
-    """``INSERT INTO frames`` of ``rows`` rows in one statement."""
+@functools.lru_cache(maxsize=2 * _ROWS_PER_INSERT)
+def _multi_insert(column: str, rows: int) -> str:
+    """``INSERT INTO frames`` of ``rows`` rows in one statement, payloads into ``column``."""
     one = "(" + ", ".join("?" * _FRAME_COLUMNS) + ")"
     return (
-        "INSERT INTO frames (session_id, seq, t, direction, opcode, text, data) VALUES "
+        f"INSERT INTO frames (session_id, seq, t, direction, opcode, {column}) VALUES "
         + ", ".join([one] * rows)
     )
 
 
-def _insert_frames(conn: sqlite3.Connection, params: list[Any]) -> int:
+def _insert_frames(conn: sqlite3.Connection, column: str, params: list[Any]) -> int:
     """Insert frame rows given as one flat list of column values; returns rows written.
 
-    One ``INSERT ... VALUES (...), (...), ...`` of _ROWS_PER_INSERT rows costs
-    SQLite and sqlite3 half of what as many single-row executions do.
+    ``column`` is where the payloads go (``text`` or ``data``). One ``INSERT
+    ... VALUES (...), (...), ...`` of _ROWS_PER_INSERT rows costs SQLite and
+    sqlite3 half of what as many single-row executions do.
     """
     width = _FRAME_COLUMNS
     step = _ROWS_PER_INSERT * width
     full = len(params) - len(params) % step
     for i in range(0, full, step):
-        conn.execute(_multi_insert(_ROWS_PER_INSERT), params[i : i + step])
+        conn.execute(_multi_insert(column, _ROWS_PER_INSERT), params[i : i + step])
     if full < len(params):
-        conn.execute(_multi_insert((len(params) - full) // width), params[full:])
+        conn.execute(_multi_insert(column, (len(params) - full) // width), params[full:])
     return len(params) // width
+
+
+def _split_rows(rows: Iterable[tuple[Any, ...]]) -> tuple[list[Any], list[Any]]:
+    """Frame rows (see ``_FRAME_COLUMNS``) as flat text-frame and other-frame parameters."""
+    texts: list[Any] = []
+    others: list[Any] = []
+    for row in rows:
+        (texts if row[4] == "text" else others).extend(row)
+    return texts, others
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,14 +378,20 @@ class FrameColumns:
 
 
 def _frame_row(session_id: str, m: Message) -> tuple[Any, ...]:
-    direction, opcode = _DIRECTION_TEXT[m.direction], _OPCODE_TEXT[m.opcode]
-    if isinstance(m.payload, str):
-        return (session_id, m.seq, m.t, direction, opcode, m.payload, None)
-    return (session_id, m.seq, m.t, direction, opcode, None, m.payload)
+    return (session_id, m.seq, m.t, _DIRECTION_TEXT[m.direction], _OPCODE_TEXT[m.opcode], m.payload)
 
 
 def _close_row(session_id: str, close: Close) -> tuple[Any, ...]:
     return (close.code, close.reason, close.by.value, close.error, close.t, session_id)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionHead:
+    """What selecting sessions needs of one (``CaptureStore.heads``): no frames read."""
+
+    id: str
+    route: str
+    started_at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,6 +426,8 @@ class CaptureStore:
         self.db = db
         self.path = path
         self.redactor = redactor
+        self._background: BackgroundWriter | None = None
+        self._background_users = 0
 
     # ---- opening -----------------------------------------------------------
 
@@ -440,6 +558,27 @@ class CaptureStore:
 
     # ---- writing -----------------------------------------------------------
 
+    @contextlib.contextmanager
+    def background_writer(self) -> Iterator[BackgroundWriter]:
+        """A ``BackgroundWriter`` on this capture, shared by every caller inside at once.
+
+        Runs replayed together (shadow) share one thread and one transaction
+        order. Closed, with everything written, when the last caller leaves;
+        a write error is raised as CaptureError there too.
+        """
+        if self._background is None:
+            self._background = BackgroundWriter(self.path)
+            self._background_users = 0
+        background = self._background
+        self._background_users += 1
+        try:
+            yield background
+        finally:
+            self._background_users -= 1
+            if self._background_users == 0:
+                self._background = None
+                background.close()
+
     def writer(self, batch_size: int = 2000) -> CaptureWriter:
         """A batched writer for recorders that interleave many live sessions."""
         return CaptureWriter(self, batch_size=batch_size)
@@ -475,9 +614,9 @@ class CaptureStore:
                         session.id, session.started_at, session.handshake, session.provenance
                     ),
                 )
-                conn.executemany(
-                    _INSERT_FRAME, [_frame_row(session.id, m) for m in session.messages]
-                )
+                texts, others = _split_rows(_frame_row(session.id, m) for m in session.messages)
+                _insert_frames(conn, "text", texts)
+                _insert_frames(conn, "data", others)
                 if session.close is not None:
                     conn.execute(_UPDATE_CLOSE, _close_row(session.id, session.close))
                 count += 1
@@ -749,6 +888,71 @@ class CaptureStore:
                 out.append(session)
         return out
 
+    def get_session_frames(
+        self, session_ids: Sequence[str]
+    ) -> list[tuple[Session, RecordedFrames]]:
+        """Sessions without their messages, each with its frames as columns, in the order asked.
+
+        What replay loads (see ``RecordedFrames``): two queries per page, no
+        ``Message`` built. Raises CaptureError when one is absent or damaged.
+        """
+        out: list[tuple[Session, RecordedFrames]] = []
+        conn = self.db.conn
+        for i in range(0, len(session_ids), _LOAD_PAGE):
+            page = list(session_ids[i : i + _LOAD_PAGE])
+            marks = ", ".join("?" * len(page))
+            heads = {
+                r[0]: r
+                for r in conn.execute(
+                    f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE id IN ({marks})", page
+                )
+            }
+            rows = conn.execute(
+                "SELECT session_id, seq, t, direction, opcode, text, data FROM frames "
+                f"WHERE session_id IN ({marks}) ORDER BY session_id, seq",
+                page,
+            )
+            frames: dict[str, RecordedFrames] = {}
+            for session_id, group in groupby(rows, _first):
+                try:
+                    frames[session_id] = _frame_columns(list(group))
+                except (KeyError, ValueError, TypeError) as e:
+                    raise CaptureError(
+                        f"{self.path}: session {session_id!r} is damaged ({e})"
+                    ) from None
+            for session_id in page:
+                head = heads.get(session_id)
+                if head is None:
+                    raise CaptureError(f"{self.path}: no session {session_id!r}")
+                session = self._session_from_row(head, ())
+                out.append((session, frames.get(session_id) or RecordedFrames()))
+        return out
+
+    def read_frames_through(self, session_ids: Sequence[str] | None = None) -> None:
+        """Read every frame of these sessions (None: of every recorded one), decoding nothing.
+
+        For commands that are about to write into a capture: damage deep in
+        the file raises ``sqlite3.DatabaseError`` here, before they write,
+        for a few microseconds per session (SQLite reads every text, as it
+        must to measure it).
+        """
+        query = "SELECT sum(length(text)), count(data) FROM frames WHERE session_id IN "
+        conn = self.db.conn
+        if session_ids is None:
+            conn.execute(query + "(SELECT id FROM sessions WHERE run IS NULL)").fetchall()
+            return
+        for i in range(0, len(session_ids), _LOAD_PAGE):
+            page = list(session_ids[i : i + _LOAD_PAGE])
+            conn.execute(query + f"({', '.join('?' * len(page))})", page).fetchall()
+
+    def heads(self, run: str | None = RECORDED) -> Iterator[SessionHead]:
+        """Id, route and start of every session of ``run``, in stored order; no frame read."""
+        where, args = self._run_filter(run)
+        for sid, route, started_at in self.db.conn.execute(
+            f"SELECT id, route, started_at FROM sessions WHERE {where} ORDER BY rowid", args
+        ):
+            yield SessionHead(sid, route, started_at)
+
     def _session_from_row(self, r: tuple[Any, ...], messages: tuple[Message, ...]) -> Session:
         try:
             return self._build_session(r, messages)
@@ -760,24 +964,30 @@ class CaptureStore:
          subprotocol, resp_h, code, reason, by, error, close_t) = r  # fmt: skip
         close = None
         if by is not None:
-            close = Close(code=code, reason=reason or "", by=Closer(by), error=error, t=close_t)
+            close = Close(
+                code=code,
+                reason=reason or "",
+                by=_CLOSERS.get(by) or Closer(by),
+                error=error,
+                t=close_t,
+            )
         return Session(
             id=sid,
             started_at=started_at,
             handshake=Handshake(
                 route=route,
                 query=query or "",
-                request_headers=tuple((k, v) for k, v in json.loads(req_h or "[]")),
-                subprotocols=tuple(json.loads(protos or "[]")),
+                request_headers=_headers_of(req_h),
+                subprotocols=_strings_of(protos),
                 status=status,
                 subprotocol=subprotocol,
-                response_headers=tuple((k, v) for k, v in json.loads(resp_h or "[]")),
+                response_headers=_headers_of(resp_h),
             ),
             messages=messages,
             close=close,
             provenance=Provenance(
-                source=Source(source),
-                tags=tuple(json.loads(tags or "[]")),
+                source=_SOURCES.get(source) or Source(source),
+                tags=_strings_of(tags),
                 run=run,
                 origin=origin,
             ),
@@ -891,13 +1101,11 @@ class CaptureWriter:
                     payload = str(payload, "utf-8", "replace")
                 if redact is not None:
                     payload = redact(payload)
-                rows.append((session_id, seq, t, directions[direction], "text", payload, None))
+                rows.append((session_id, seq, t, directions[direction], "text", payload))
             else:
                 if type(payload) is not bytes:
                     payload = bytes(payload)
-                rows.append(
-                    (session_id, seq, t, directions[direction], opcodes[opcode], None, payload)
-                )
+                rows.append((session_id, seq, t, directions[direction], opcodes[opcode], payload))
 
     def close_session(self, session_id: str, close: Close) -> None:
         """Queue how a session ended."""
@@ -936,66 +1144,69 @@ class CaptureWriter:
         if isinstance(frames, Sized):
             self._later_count += len(frames)
 
-    def _later_params(self) -> list[Any]:
-        """The column values of ``add_session``'s frames, row after row, redacted."""
+    def _later_params(self, texts: list[Any], others: list[Any]) -> None:
+        """Append the column values of ``add_session``'s frames, redacted, to the
+        text-frame and other-frame parameters (see ``_FRAME_COLUMNS``)."""
         redactor = self.store.redactor
         redact = redactor.text if redactor.enabled else _same
         # Plain str values, not the enum members: sqlite3 binds an exact str directly
         # but tries (and fails) two adaptation protocols on a str subclass first.
         dir_text, op_text = _DIRECTION_TEXT, _OPCODE_TEXT
-        params: list[Any] = []
-        extend = params.extend
         for session_id, frames in self._later:
             if type(frames) is FrameColumns and frames.opcode.count("text") == len(frames.opcode):
                 # All text (replay's usual case): the rows are put together in C.
-                texts = redactor.texts(cast("Sequence[str]", frames.payload))
-                extend(
+                redacted = redactor.texts(cast("Sequence[str]", frames.payload))
+                texts.extend(
                     chain.from_iterable(
                         zip(
                             repeat(session_id),
-                            range(len(texts)),
+                            range(len(redacted)),
                             frames.t,
                             map(dir_text.__getitem__, frames.direction),
                             repeat("text"),
-                            texts,
-                            repeat(None),
+                            redacted,
                         )
                     )
                 )
                 continue
             for seq, t, direction, opcode, payload in frames:
                 if op_text[opcode] == "text":
-                    extend((session_id, seq, t, dir_text[direction], "text", redact(payload), None))  # type: ignore[arg-type]
+                    texts.extend((session_id, seq, t, dir_text[direction], "text", redact(payload)))  # type: ignore[arg-type]
                 else:
-                    extend(
-                        (session_id, seq, t, dir_text[direction], op_text[opcode], None, payload)
+                    others.extend(
+                        (session_id, seq, t, dir_text[direction], op_text[opcode], payload)
                     )
-        return params
 
-    def _insert_later(self, conn: sqlite3.Connection) -> int:
-        """Insert ``add_session``'s frames, many rows per statement; returns rows written."""
-        return _insert_frames(conn, self._later_params())
+    def _batch(self) -> _Batch:
+        """Everything queued, as SQL parameters (redacted); the queue is left as it is."""
+        # In (session, seq) order: multi-row inserts of interleaved sessions
+        # cost more than they save; in index order, half of executemany.
+        texts, others = _split_rows(sorted(self._frames))
+        if self._later:
+            self._later_params(texts, others)
+        return _Batch(list(self._sessions), texts, others, list(self._closes))
 
     def flush(self) -> int:
         """Write everything queued in one transaction; returns frames written."""
         if not (self._sessions or self._frames or self._closes or self._later):
             return 0
+        batch = self._batch()
         with self.store._transaction() as conn:
-            conn.executemany(_INSERT_SESSION, self._sessions)
-            # In (session, seq) order: multi-row inserts of interleaved sessions
-            # cost more than they save; in index order, half of executemany.
-            written = _insert_frames(conn, list(chain.from_iterable(sorted(self._frames))))
-            if self._later:
-                written += self._insert_later(conn)
-            conn.executemany(_UPDATE_CLOSE, self._closes)
-        self.written_frames += written
-        self.written_sessions += len(self._sessions)
-        self._sessions.clear()
-        self._frames.clear()
-        self._closes.clear()
-        self._later.clear()
-        self._later_count = 0
+            written = batch.write(conn)
+        self._written(batch)
+        self.discard()
         return written
+
+    def take(self) -> _Batch:
+        """Everything queued, as a batch for ``BackgroundWriter``; the queue is emptied."""
+        batch = self._batch()
+        self._written(batch)
+        self.discard()
+        return batch
+
+    def _written(self, batch: _Batch) -> None:
+        self.written_frames += (len(batch.texts) + len(batch.others)) // _FRAME_COLUMNS
+        self.written_sessions += len(batch.sessions)
 
     def discard(self) -> tuple[int, int]:
         """Drop everything queued (after a failed flush); returns (sessions, frames) dropped."""
@@ -1006,3 +1217,87 @@ class CaptureWriter:
         self._later.clear()
         self._later_count = 0
         return dropped
+
+
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    """Rows for one transaction: session rows, text-frame and other-frame parameters
+    (flat, see ``_FRAME_COLUMNS``), close updates."""
+
+    sessions: list[tuple[Any, ...]]
+    texts: list[Any]
+    others: list[Any]
+    closes: list[tuple[Any, ...]]
+
+    def write(self, conn: sqlite3.Connection) -> int:
+        """Insert the rows (inside the caller's transaction); returns frames written."""
+        conn.executemany(_INSERT_SESSION, self.sessions)
+        written = _insert_frames(conn, "text", self.texts)
+        written += _insert_frames(conn, "data", self.others)
+        conn.executemany(_UPDATE_CLOSE, self.closes)
+        return written
+
+
+class BackgroundWriter:
+    """Runs ``CaptureWriter`` batches' SQL on a thread, with a connection of its own.
+
+    The calling thread still builds and redacts the rows (``CaptureWriter.take``);
+    this thread inserts them, one transaction per batch, in the order
+    submitted. sqlite3 lets go of the GIL while SQLite works, so an event
+    loop goes on meanwhile: replay writes a run this way. At most ``depth``
+    batches wait; ``submit`` blocks beyond that. The first error is kept,
+    later batches are not written, and ``submit``/``wait``/``close`` raise it
+    as CaptureError.
+    """
+
+    def __init__(self, path: Path, depth: int = 4) -> None:
+        self.path = path
+        try:
+            self._conn = sqlite3.connect(
+                path, check_same_thread=False, isolation_level=None, timeout=30.0
+            )
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+        except sqlite3.Error as e:
+            raise CaptureError(f"{path}: cannot write ({e})") from None
+        self._jobs: queue.Queue[_Batch | None] = queue.Queue(maxsize=depth)
+        self._error: CaptureError | None = None
+        self._thread = threading.Thread(target=self._run, name="wsshadow-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            batch = self._jobs.get()
+            try:
+                if batch is None:
+                    return
+                if self._error is None:
+                    with _Transaction(self._conn, self.path) as conn:
+                        batch.write(conn)
+            except CaptureError as e:
+                self._error = e
+            except Exception as e:  # never die silently: the caller hears of it
+                self._error = CaptureError(f"{self.path}: cannot write ({e})")
+            finally:
+                self._jobs.task_done()
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def submit(self, writer: CaptureWriter) -> None:
+        """Queue everything ``writer`` holds (taken from it now) for the thread to write."""
+        self._raise()
+        self._jobs.put(writer.take())
+
+    def wait(self) -> None:
+        """Return once every submitted batch is written (or raise what went wrong)."""
+        self._jobs.join()
+        self._raise()
+
+    def close(self) -> None:
+        """Write what is queued, stop the thread, close its connection (or raise)."""
+        if self._thread.is_alive():
+            self._jobs.put(None)
+            self._thread.join()
+            self._conn.close()
+        self._raise()

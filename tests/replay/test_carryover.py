@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from replay.carryover import CarryRule, match_path, parse_path, plan_carry_over
+from replay.carryover import CarryRule, match_path, may_carry, parse_path, plan_carry_over
 from replay.model import Direction, Handshake, Message, Opcode, Session
 
 
@@ -135,3 +135,20 @@ def test_echoes_and_repeated_client_texts_do_not_hide_an_issued_value() -> None:
     assert json.loads(tracker.rewrite_client(2, session.messages[4].payload))["thread"] == (
         "thread_888"
     )
+
+
+def test_may_carry_reads_frames_as_values_and_knows_who_said_a_value_first() -> None:
+    said_first = [
+        ("client", "text", '{"ref":"value_abc"}'),
+        ("server", "text", '{"ok":"value_abc","n":1}'),  # not an echo, but nothing new
+        ("client", "text", '{"again":"value_abc"}'),
+    ]
+    assert not may_carry(said_first)
+    issued = [
+        ("client", "text", '{"hi":1}'),
+        ("client", "text", '{"hi":1}'),
+        ("server", "text", '{"made":"value_xyz"}'),
+        ("client", "text", '{"use":"value_xyz"}'),
+    ]
+    assert may_carry(issued)
+    assert not may_carry([("server", "binary", b'{"made":"value_xyz"}'), *issued[3:]])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 from replay.errors import CaptureError
 from replay.model import Close, Closer, Provenance, Session, Source
 from replay.redact import Redactor
-from replay.store import CaptureStore, FrameColumns
+from replay.store import CaptureStore, FrameColumns, RecordedFrames
 from tests.conftest import make_session
 from tests.replay.test_codec import sessions_strategy
 
@@ -31,6 +32,15 @@ def test_get_sessions_matches_get_session(tmp_path: Path, sessions: list[Session
         assert store.get_sessions(ids) == [store.get_session(i) for i in ids]
         assert store.get_sessions(ids) == list(reversed(sessions))
         assert store.existing_ids([*ids, "nope"]) == set(ids)
+        # Replay's loading path: the same sessions, their frames as columns.
+        loaded = store.get_session_frames(ids)
+        assert [replace(head, messages=frames.messages()) for head, frames in loaded] == list(
+            reversed(sessions)
+        )
+        assert all(head.messages == () for head, _ in loaded)
+        assert [RecordedFrames.of(s.messages) for s in reversed(sessions)] == [
+            frames for _, frames in loaded
+        ]
 
 
 def test_get_sessions_pages_and_reports_missing_or_damaged(tmp_path: Path) -> None:
@@ -59,6 +69,39 @@ def test_get_sessions_pages_and_reports_missing_or_damaged(tmp_path: Path) -> No
             store.get_sessions(ids[:5])
         with pytest.raises(CaptureError, match=r"s0001.*damaged"):
             store.get_session("s0001")
+        with pytest.raises(CaptureError, match=r"s0001.*damaged"):
+            store.get_session_frames(ids[:5])
+        assert [f.payload for _, f in store.get_session_frames(ids[2:4])] == [
+            ("hi 2", "hi 2"),
+            (),
+        ]
+        with pytest.raises(CaptureError, match="no session 'gone'"):
+            store.get_session_frames([ids[0], "gone"])
+
+
+@pytest.mark.parametrize(
+    ("damage", "value"),
+    [
+        ("direction", "sideways"),
+        ("opcode", "bogus"),
+        ("text", b"bytes in the text column"),
+    ],
+)
+def test_get_session_frames_names_damage(tmp_path: Path, damage: str, value: object) -> None:
+    with CaptureStore.open(tmp_path / "c.db", create=True) as store:
+        store.put_sessions(
+            [make_session(f"s{i}", messages=[("client", "text", "a"), ("server", "text", "b")])
+             for i in range(3)]
+        )  # fmt: skip
+        conn = sqlite3.connect(tmp_path / "c.db")
+        conn.execute(
+            f"UPDATE frames SET {damage} = ? WHERE session_id = 's1' AND seq = 1", (value,)
+        )
+        conn.commit()
+        conn.close()
+        assert [f.payload for _, f in store.get_session_frames(["s0", "s2"])] == [("a", "b")] * 2
+        with pytest.raises(CaptureError, match=r"s1.*damaged"):
+            store.get_session_frames(["s0", "s1", "s2"])
 
 
 def test_add_session_writes_what_put_sessions_writes(tmp_path: Path) -> None:
