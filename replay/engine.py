@@ -301,19 +301,19 @@ def select_sessions(store: CaptureStore, options: ReplayOptions) -> list[Session
     Reads every selected frame (without decoding it), so a damaged capture
     fails here, before a run writes anything into it.
     """
-    summaries = list(store.heads())
+    heads = list(store.heads())
     if options.session_ids:
         wanted = {store.find_session(prefix).id for prefix in options.session_ids}
-        summaries = [s for s in summaries if s.id in wanted]
+        heads = [s for s in heads if s.id in wanted]
     if options.routes:
-        summaries = [
-            s for s in summaries if any(fnmatch.fnmatchcase(s.route, p) for p in options.routes)
+        heads = [
+            s for s in heads if any(fnmatch.fnmatchcase(s.route, p) for p in options.routes)
         ]
-    summaries = [s for s in summaries if in_shard(s.id, options.shard)]
-    summaries.sort(key=lambda s: s.started_at)
+    heads = [s for s in heads if in_shard(s.id, options.shard)]
+    heads.sort(key=lambda s: s.started_at)
     everything = not (options.session_ids or options.routes or options.shard)
-    store.read_frames_through(None if everything else [s.id for s in summaries])
-    return summaries
+    store.read_frames_through(None if everything else [s.id for s in heads])
+    return heads
 
 
 # ---- one session -----------------------------------------------------------------

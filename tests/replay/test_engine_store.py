@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from engine_helpers import capture, conversation  # noqa: F401
@@ -55,3 +56,25 @@ async def test_run_writes_every_session_and_replaces_leftover_ids(
         assert f'"n": {n}' in s.messages[1].payload or f'"n":{n}' in s.messages[1].payload
         assert s.close is not None and s.handshake.status == 101
     assert "old" not in str(replayed["e007"].messages)
+
+
+async def test_a_session_with_a_damaged_row_fails_alone(capture: tuple[Path, CaptureStore]) -> None:
+    path, store = capture
+    store.put_sessions(
+        conversation(f"d{i}", [("client", {"n": i}), ("server", {"n": i})]) for i in range(5)
+    )
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE frames SET opcode = 'bogus' WHERE session_id = 'd2' AND seq = 1")
+    conn.commit()
+    conn.close()
+    async with serve(echo, "127.0.0.1", 0) as server:
+        url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        result = await replay_capture(store, ReplayOptions(url, concurrency=5), run="r")
+    by_origin = {o.origin: o for o in result.outcomes}
+    assert result.completed == 4 and not by_origin["d2"].connected
+    error = by_origin["d2"].error or ""
+    assert "'d2' is damaged" in error and "internal error" not in error
+    assert sorted(s.provenance.origin or "" for s in store.iter_sessions("r")) == [
+        "d0", "d1", "d3", "d4",
+    ]  # fmt: skip
+    assert store.get_run("r") is not None and store.get_run("r").errors == 1  # type: ignore[union-attr]
