@@ -232,36 +232,61 @@ class RecordedFrames:
         )
 
 
+# Replay's frames query hands direction and opcode over as one small integer (and
+# the payload as one column): fewer values to convert per row, and the strings
+# come from these tables instead of being built per row. NULL when either is
+# not a known value, which the decoder reports as damage.
+_KIND_DIRECTIONS = ("client", "server")
+_KIND_OPCODES = tuple(o.value for o in Opcode)
+_KIND_SQL = (
+    "CASE direction "
+    + " ".join(f"WHEN '{d}' THEN {i}" for i, d in enumerate(_KIND_DIRECTIONS))
+    + " END + 2 * CASE opcode "
+    + " ".join(f"WHEN '{o}' THEN {i}" for i, o in enumerate(_KIND_OPCODES))
+    + " END"
+)
+_KIND_DIRECTION = tuple(d for _ in _KIND_OPCODES for d in _KIND_DIRECTIONS)
+_KIND_OPCODE = tuple(o for o in _KIND_OPCODES for _ in _KIND_DIRECTIONS)
+_KINDS = frozenset(range(len(_KIND_OPCODE)))
+_TEXT_KINDS = frozenset({0, 1})
+_FRAMES_FOR_REPLAY = (
+    f"SELECT session_id, seq, t, {_KIND_SQL}, coalesce(text, data) FROM frames "
+    "WHERE session_id IN ({marks}) ORDER BY session_id, seq"
+)
+
+
 def _frame_columns(rows: Sequence[tuple[Any, ...]]) -> RecordedFrames:
-    """Columns from ``(session_id, seq, t, direction, opcode, text, data)`` rows.
+    """Columns from ``(session_id, seq, t, kind, payload)`` rows (``_FRAMES_FOR_REPLAY``).
 
     Raises KeyError or TypeError when a row is damaged, as ``_decode_frames``
-    does. Transposed and checked in C (``zip``, sets): the common session,
-    all text, takes no Python step per frame.
+    does. Transposed and checked in C (``zip``, sets, ``map``): the common
+    session, all text, takes no Python step per frame.
     """
-    _, seqs, ts, directions, opcodes, texts, datas = zip(*rows, strict=True)
-    for d in set(directions).difference(_DIRECTIONS):
-        raise KeyError(d)
-    kinds = set(opcodes)
-    for o in kinds.difference(_OPCODES):
-        raise KeyError(o)
+    _, seqs, ts, kinds, values = zip(*rows, strict=True)
+    seen = set(kinds)
+    for kind in seen.difference(_KINDS):
+        raise KeyError(f"unknown direction or opcode ({kind})")
+    directions = tuple(map(_KIND_DIRECTION.__getitem__, kinds))
+    opcodes = tuple(map(_KIND_OPCODE.__getitem__, kinds))
     payloads: tuple[str | bytes, ...]
-    if kinds == {"text"}:
-        payloads = texts
-        if set(map(type, texts)) != {str}:
-            payloads = tuple("" if x is None else x for x in texts)
+    if seen <= _TEXT_KINDS:
+        payloads = values
+        if set(map(type, values)) != {str}:
+            payloads = tuple("" if x is None else x for x in values)
             if set(map(type, payloads)) != {str}:
                 raise TypeError("a text message carries str")
     else:
         mixed: list[str | bytes] = []
-        for opcode, text, data in zip(opcodes, texts, datas, strict=True):
-            if opcode == "text":
-                text = "" if text is None else text
-                if type(text) is not str:
+        for kind, value in zip(kinds, values, strict=True):
+            if kind in _TEXT_KINDS:
+                value = "" if value is None else value
+                if type(value) is not str:
                     raise TypeError("a text message carries str")
-                mixed.append(text)
             else:
-                mixed.append(b"" if data is None else bytes(data))
+                value = b"" if value is None else value
+                if type(value) is not bytes:
+                    raise TypeError("a binary or control frame carries bytes")
+            mixed.append(value)
         payloads = tuple(mixed)
     return RecordedFrames(seqs, ts, directions, opcodes, payloads)
 
@@ -907,11 +932,7 @@ class CaptureStore:
                     f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE id IN ({marks})", page
                 )
             }
-            rows = conn.execute(
-                "SELECT session_id, seq, t, direction, opcode, text, data FROM frames "
-                f"WHERE session_id IN ({marks}) ORDER BY session_id, seq",
-                page,
-            )
+            rows = conn.execute(_FRAMES_FOR_REPLAY.format(marks=marks), page)
             frames: dict[str, RecordedFrames] = {}
             for session_id, group in groupby(rows, _first):
                 try:
