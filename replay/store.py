@@ -340,7 +340,7 @@ _FrameTuple = tuple[int, float, Direction | str, Opcode | str, str | bytes]
 # column is left out of the INSERT, never bound as None: sqlite3 (3.11) binds only
 # exact int, float, str and bytearray directly and sends anything else, None
 # included, through its adapter lookup, which raises and swallows an
-# AttributeError each time (a third of the cost of inserting a 100-byte frame).
+# AttributeError each time (a quarter of the instructions of inserting a 100-byte frame).
 _FRAME_COLUMNS = 6
 _ROWS_PER_INSERT = 64  # 384 variables per statement, far below SQLite's limit
 
