@@ -256,12 +256,19 @@ def plan_carry_over(
     session: Session,
     rules: tuple[CarryRule, ...] = (),
     event_keys: tuple[str, ...] = DEFAULT_EVENT_KEYS,
+    *,
+    possible: bool | None = None,
 ) -> CarryPlan:
-    """Find the server-issued values a recorded session's client echoes later."""
-    if not rules and not _may_carry(session):
+    """Find the server-issued values a recorded session's client echoes later.
+
+    ``possible`` is ``may_carry`` of the session when the caller has it already.
+    """
+    if possible is None:
+        possible = _may_carry(session)
+    if not rules and not possible:
         return _nothing_to_carry(event_keys)
     recorded = _rule_values(session, rules, event_keys) if rules else {}
-    if not _may_carry(session):
+    if not possible:
         return CarryPlan(rules=rules, event_keys=event_keys, rule_recorded=recorded)
     client_seen: set[Any] = {v for _, v in session.handshake.request_headers}
     for piece in session.handshake.query.split("&"):

@@ -153,17 +153,16 @@ class Credentials:
 
     def fill_messages(self, messages: Iterable[Message]) -> tuple[Message, ...]:
         """Client text messages with placeholders filled (binary is left alone)."""
-        out = []
-        for m in messages:
-            if isinstance(m.payload, str) and "${redacted:" in m.payload:
-                text = self.fill_json_text(m.payload)
-                if text is not m.payload:
-                    m = replace(m, payload=text)
-            out.append(m)
-        return tuple(out)
+        messages = tuple(messages)
+        payloads = self.fill_payloads(m.payload for m in messages)
+        return tuple(
+            m if p is m.payload else replace(m, payload=p)
+            for m, p in zip(messages, payloads, strict=True)
+        )
 
     def fill_payloads(self, payloads: Iterable[str | bytes]) -> list[str | bytes]:
-        """``fill_messages`` for bare payloads (replay's client steps)."""
+        """``fill_messages`` for bare payloads (replay's client steps): the same
+        objects back where nothing was filled."""
         fill = self.fill_json_text
         return [fill(p) if type(p) is str and "${redacted:" in p else p for p in payloads]
 

@@ -54,7 +54,6 @@ from replay.store import (
     BackgroundWriter,
     CaptureStore,
     FrameColumns,
-    RecordedFrames,
     SessionHead,
 )
 from replay.targets import RouteMap, build_url, parse_target
@@ -306,9 +305,7 @@ def select_sessions(store: CaptureStore, options: ReplayOptions) -> list[Session
         wanted = {store.find_session(prefix).id for prefix in options.session_ids}
         heads = [s for s in heads if s.id in wanted]
     if options.routes:
-        heads = [
-            s for s in heads if any(fnmatch.fnmatchcase(s.route, p) for p in options.routes)
-        ]
+        heads = [s for s in heads if any(fnmatch.fnmatchcase(s.route, p) for p in options.routes)]
     heads = [s for s in heads if in_shard(s.id, options.shard)]
     heads.sort(key=lambda s: s.started_at)
     everything = not (options.session_ids or options.routes or options.shard)
@@ -463,7 +460,7 @@ class _Played:
     def frames(self) -> FrameColumns:
         """The frames as columns (iterating gives ``(seq, t, direction, opcode, payload)``)."""
         flat = self.flat
-        return FrameColumns(flat[0::4], flat[1::4], flat[2::4], flat[3::4])
+        return FrameColumns(range(len(flat) // 4), flat[0::4], flat[1::4], flat[2::4], flat[3::4])
 
     def session(self) -> Session:
         """The replayed session as a model value."""
@@ -487,7 +484,7 @@ async def replay_session(
     Returns the replayed session (id ``RUN:ORIGIN``, ready to store) and its outcome.
     """
     played, outcome = await _play(
-        recorded, RecordedFrames.of(recorded.messages), options, run=run,
+        recorded, FrameColumns.of(recorded.messages), options, run=run,
         credentials=credentials, ssl_context=ssl_context, observer=observer,
     )  # fmt: skip
     return played.session(), outcome
@@ -495,7 +492,7 @@ async def replay_session(
 
 async def _play(
     recorded: Session,
-    frames: RecordedFrames,
+    frames: FrameColumns,
     options: ReplayOptions,
     *,
     run: str,
@@ -518,6 +515,7 @@ async def _play(
     session_id = f"{run}:{origin}"
     provenance = Provenance(source=Source.REPLAY, run=run, origin=origin)
     plan = plan_frames(frames, recorded.close, accepted=recorded.handshake.accepted)
+    failed = _Failure(origin, session_id, started_at, provenance, plan.server_total, credentials)
     request = recorded.handshake
     headers, user_agent = _request_headers(request.request_headers, options.headers)
     shown = Handshake(request.route, request.query, headers, request.subprotocols, status=None)
@@ -527,21 +525,20 @@ async def _play(
         payloads = credentials.fill_payloads(s.payload for s in plan.steps)
         url = build_url(options.target, recorded.route, filled.query, options.maps)
     except (MissingCredential, BadInput) as e:
-        return _Failure(origin, session_id, started_at, provenance, plan.server_total, credentials)(
-            shown, "", str(e), loop.time() - began
-        )
+        return failed(shown, "", str(e), loop.time() - began)
     path = url.split("://", 1)[1].partition("/")[2]
     route, _, query = ("/" + path).partition("?")
     shown = Handshake(route, query, headers, request.subprotocols, status=None)
     observer.session_started(origin, url)
     carry_plan = None
-    if options.carry_over and (
-        options.carry_rules
-        or may_carry(zip(frames.direction, frames.opcode, frames.payload, strict=True))
-    ):
-        if len(recorded.messages) != len(frames):
-            recorded = replace(recorded, messages=frames.messages())
-        carry_plan = plan_carry_over(recorded, options.carry_rules, options.event_keys)
+    if options.carry_over:
+        possible = may_carry(zip(frames.direction, frames.opcode, frames.payload, strict=True))
+        if possible or options.carry_rules:
+            if len(recorded.messages) != len(frames):
+                recorded = replace(recorded, messages=frames.messages())
+            carry_plan = plan_carry_over(
+                recorded, options.carry_rules, options.event_keys, possible=possible
+            )
     carry = carry_plan is not None and carry_plan.active
     # Most sessions have nothing to carry: they share one idle tracker and make none.
     tracker = carry_plan.tracker() if carry_plan is not None and carry else _IDLE_TRACKER
@@ -573,13 +570,9 @@ async def _play(
         handshake = replace(
             shown, status=status, response_headers=tuple(e.response.headers.raw_items())
         )
-        return _Failure(origin, session_id, started_at, provenance, plan.server_total, credentials)(
-            handshake, url, f"handshake refused: HTTP {status}", loop.time() - began
-        )
+        return failed(handshake, url, f"handshake refused: HTTP {status}", loop.time() - began)
     except (OSError, TimeoutError, WebSocketException) as e:
-        return _Failure(origin, session_id, started_at, provenance, plan.server_total, credentials)(
-            shown, url, f"unreachable: {e or type(e).__name__}", loop.time() - began
-        )
+        return failed(shown, url, f"unreachable: {e or type(e).__name__}", loop.time() - began)
 
     t0 = loop.time()
     handshake = Handshake(
@@ -676,9 +669,9 @@ async def _play(
 _IDLE_TRACKER = CarryPlan().tracker()  # never called: only when a plan is active
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: its plain __init__ is cheap enough to run per session
 class _Failure:
-    """What a session that never connected reports (a class, not a closure per session)."""
+    """What a session that never connected reports, from any of the places it can fail."""
 
     origin: str
     session_id: str
@@ -771,10 +764,10 @@ class _Prefetcher:
         self.store = store
         self.ids = [s.id for s in selected]
         self.page = max(1, page)
-        self.loaded: dict[int, tuple[Session, RecordedFrames]] = {}
+        self.loaded: dict[int, tuple[Session, FrameColumns]] = {}
         self.next = 0
 
-    def take(self, index: int) -> tuple[Session, RecordedFrames]:
+    def take(self, index: int) -> tuple[Session, FrameColumns]:
         """The recorded session at ``index`` of the selection (loaded with its page)."""
         loaded = self.loaded.pop(index, None)
         if loaded is not None:
@@ -795,10 +788,7 @@ class _Prefetcher:
 def _recorded_server_messages(store: CaptureStore, session_id: str) -> int:
     """How many server data messages a recorded session has (0 when it cannot be read)."""
     try:
-        return sum(
-            1 for _, _, d, o, _ in store.get_session_frames([session_id])[0][1]
-            if d == "server" and o in ("text", "binary")
-        )  # fmt: skip
+        return plan_frames(store.get_session_frames([session_id])[0][1], None).server_total
     except CaptureError:
         return 0
 

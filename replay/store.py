@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
 from dataclasses import dataclass
-from itertools import chain, count, groupby, repeat
+from itertools import chain, groupby, repeat
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -52,7 +52,6 @@ __all__ = [
     "CaptureStore",
     "CaptureWriter",
     "FrameColumns",
-    "RecordedFrames",
     "SessionHead",
     "SessionSummary",
 ]
@@ -144,6 +143,14 @@ def _same(text: str) -> str:
 # Pages of session ids loaded with one frames query (well under SQLite's variable limit).
 _LOAD_PAGE = 256
 
+
+def _id_pages(session_ids: Sequence[str]) -> Iterator[tuple[list[str], str]]:
+    """``session_ids`` a page at a time, each with its ``?, ?, ...`` placeholders."""
+    for i in range(0, len(session_ids), _LOAD_PAGE):
+        page = list(session_ids[i : i + _LOAD_PAGE])
+        yield page, ", ".join("?" * len(page))
+
+
 _first = itemgetter(0)
 _new = object.__new__
 _SLOTS: Any = Message.__dict__  # the slot descriptors, to fill a frozen Message directly
@@ -191,15 +198,18 @@ _NO_FRAMES: tuple[Any, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
-class RecordedFrames:
-    """A stored session's frames as columns, without a ``Message`` per frame.
+class FrameColumns:
+    """A session's frames as columns, without a ``Message`` per frame.
 
     Frame ``i`` is ``(seq[i], t[i], direction[i], opcode[i], payload[i])``;
     directions and opcodes are their values (plain ``str``), payloads are
     ``str`` for text frames and ``bytes`` for the others, as in ``Message``.
-    What replay plans from: building 40 frozen ``Message`` objects per session
-    cost more than the rest of loading it. ``messages()`` builds them when
-    they are needed after all.
+    Replay works in this form both ways: it plans from recorded sessions
+    loaded so (``CaptureStore.get_session_frames``; building 40 frozen
+    ``Message`` objects per session cost more than the rest of loading it)
+    and hands its replayed frames to ``CaptureWriter.add_session`` so (the
+    cheapest form to write). ``messages()`` builds the ``Message`` values
+    when they are needed after all.
     """
 
     seq: Sequence[int] = _NO_FRAMES
@@ -219,7 +229,7 @@ class RecordedFrames:
         return tuple(Message(seq, t, _DIRECTIONS[d], _OPCODES[o], p) for seq, t, d, o, p in self)
 
     @classmethod
-    def of(cls, messages: Sequence[Message]) -> RecordedFrames:
+    def of(cls, messages: Sequence[Message]) -> FrameColumns:
         """The columns of ``messages``."""
         if not messages:
             return cls()
@@ -255,7 +265,7 @@ _FRAMES_FOR_REPLAY = (
 )
 
 
-def _frame_columns(rows: Sequence[tuple[Any, ...]]) -> RecordedFrames:
+def _frame_columns(rows: Sequence[tuple[Any, ...]]) -> FrameColumns:
     """Columns from ``(session_id, seq, t, kind, payload)`` rows (``_FRAMES_FOR_REPLAY``).
 
     Raises KeyError or TypeError when a row is damaged, as ``_decode_frames``
@@ -288,7 +298,7 @@ def _frame_columns(rows: Sequence[tuple[Any, ...]]) -> RecordedFrames:
                     raise TypeError("a binary or control frame carries bytes")
             mixed.append(value)
         payloads = tuple(mixed)
-    return RecordedFrames(seqs, ts, directions, opcodes, payloads)
+    return FrameColumns(seqs, ts, directions, opcodes, payloads)
 
 
 # Sessions of one client repeat the same header, subprotocol and tag lists: each
@@ -379,27 +389,6 @@ def _split_rows(rows: Iterable[tuple[Any, ...]]) -> tuple[list[Any], list[Any]]:
     for row in rows:
         (texts if row[4] == "text" else others).extend(row)
     return texts, others
-
-
-@dataclass(frozen=True, slots=True)
-class FrameColumns:
-    """A session's frames as columns: frame ``i`` is ``(i, t[i], direction[i], opcode[i], payload[i])``.
-
-    Directions and opcodes are their values (plain ``str``). The cheapest
-    form for ``CaptureWriter.add_session`` to write (replay hands its frames
-    over this way); iterating gives the frame tuples.
-    """
-
-    t: Sequence[float]
-    direction: Sequence[str]
-    opcode: Sequence[str]
-    payload: Sequence[str | bytes]
-
-    def __len__(self) -> int:
-        return len(self.t)
-
-    def __iter__(self) -> Iterator[_FrameTuple]:
-        return zip(count(), self.t, self.direction, self.opcode, self.payload)
 
 
 def _frame_row(session_id: str, m: Message) -> tuple[Any, ...]:
@@ -593,7 +582,6 @@ class CaptureStore:
         """
         if self._background is None:
             self._background = BackgroundWriter(self.path)
-            self._background_users = 0
         background = self._background
         self._background_users += 1
         try:
@@ -727,9 +715,7 @@ class CaptureStore:
     def existing_ids(self, session_ids: Sequence[str]) -> set[str]:
         """Which of ``session_ids`` the capture holds (one query per page of ids)."""
         found: set[str] = set()
-        for i in range(0, len(session_ids), _LOAD_PAGE):
-            page = list(session_ids[i : i + _LOAD_PAGE])
-            marks = ", ".join("?" * len(page))
+        for page, marks in _id_pages(session_ids):
             found.update(
                 r[0]
                 for r in self.db.conn.execute(
@@ -899,9 +885,7 @@ class CaptureStore:
         selection this way); raises CaptureError when one is absent.
         """
         out: list[Session] = []
-        for i in range(0, len(session_ids), _LOAD_PAGE):
-            page = list(session_ids[i : i + _LOAD_PAGE])
-            marks = ", ".join("?" * len(page))
+        for page, marks in _id_pages(session_ids):
             rows = self.db.conn.execute(
                 f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE id IN ({marks})", page
             ).fetchall()
@@ -913,19 +897,15 @@ class CaptureStore:
                 out.append(session)
         return out
 
-    def get_session_frames(
-        self, session_ids: Sequence[str]
-    ) -> list[tuple[Session, RecordedFrames]]:
+    def get_session_frames(self, session_ids: Sequence[str]) -> list[tuple[Session, FrameColumns]]:
         """Sessions without their messages, each with its frames as columns, in the order asked.
 
-        What replay loads (see ``RecordedFrames``): two queries per page, no
+        What replay loads (see ``FrameColumns``): two queries per page, no
         ``Message`` built. Raises CaptureError when one is absent or damaged.
         """
-        out: list[tuple[Session, RecordedFrames]] = []
+        out: list[tuple[Session, FrameColumns]] = []
         conn = self.db.conn
-        for i in range(0, len(session_ids), _LOAD_PAGE):
-            page = list(session_ids[i : i + _LOAD_PAGE])
-            marks = ", ".join("?" * len(page))
+        for page, marks in _id_pages(session_ids):
             heads = {
                 r[0]: r
                 for r in conn.execute(
@@ -933,7 +913,7 @@ class CaptureStore:
                 )
             }
             rows = conn.execute(_FRAMES_FOR_REPLAY.format(marks=marks), page)
-            frames: dict[str, RecordedFrames] = {}
+            frames: dict[str, FrameColumns] = {}
             for session_id, group in groupby(rows, _first):
                 try:
                     frames[session_id] = _frame_columns(list(group))
@@ -946,7 +926,7 @@ class CaptureStore:
                 if head is None:
                     raise CaptureError(f"{self.path}: no session {session_id!r}")
                 session = self._session_from_row(head, ())
-                out.append((session, frames.get(session_id) or RecordedFrames()))
+                out.append((session, frames.get(session_id) or FrameColumns()))
         return out
 
     def read_frames_through(self, session_ids: Sequence[str] | None = None) -> None:
@@ -962,9 +942,8 @@ class CaptureStore:
         if session_ids is None:
             conn.execute(query + "(SELECT id FROM sessions WHERE run IS NULL)").fetchall()
             return
-        for i in range(0, len(session_ids), _LOAD_PAGE):
-            page = list(session_ids[i : i + _LOAD_PAGE])
-            conn.execute(query + f"({', '.join('?' * len(page))})", page).fetchall()
+        for page, marks in _id_pages(session_ids):
+            conn.execute(query + f"({marks})", page).fetchall()
 
     def heads(self, run: str | None = RECORDED) -> Iterator[SessionHead]:
         """Id, route and start of every session of ``run``, in stored order; no frame read."""
@@ -1181,7 +1160,7 @@ class CaptureWriter:
                     chain.from_iterable(
                         zip(
                             repeat(session_id),
-                            range(len(redacted)),
+                            frames.seq,
                             frames.t,
                             map(dir_text.__getitem__, frames.direction),
                             repeat("text"),

@@ -14,7 +14,9 @@ from tests.conftest import make_session
 
 def _queue(store: CaptureStore, session_id: str, text: str) -> CaptureWriter:
     writer = store.writer()
-    frames = FrameColumns((0.1, 0.2), ("client", "server"), ("text", "binary"), (text, b"\x00"))
+    frames = FrameColumns(
+        (0, 1), (0.1, 0.2), ("client", "server"), ("text", "binary"), (text, b"\x00")
+    )
     writer.add_session(
         session_id, 1.0, Handshake("/ws"), Provenance(source=Source.REPLAY, run="r"), frames,
         Close(1000, "", Closer.CLIENT, t=0.3),

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from replay.errors import CaptureError
 from replay.model import Close, Closer, Provenance, Session, Source
 from replay.redact import Redactor
-from replay.store import CaptureStore, FrameColumns, RecordedFrames
+from replay.store import CaptureStore, FrameColumns
 from tests.conftest import make_session
 from tests.replay.test_codec import sessions_strategy
 
@@ -38,7 +38,7 @@ def test_get_sessions_matches_get_session(tmp_path: Path, sessions: list[Session
             reversed(sessions)
         )
         assert all(head.messages == () for head, _ in loaded)
-        assert [RecordedFrames.of(s.messages) for s in reversed(sessions)] == [
+        assert [FrameColumns.of(s.messages) for s in reversed(sessions)] == [
             frames for _, frames in loaded
         ]
 
@@ -162,6 +162,7 @@ def test_add_session_columns_write_what_put_sessions_writes(tmp_path: Path) -> N
         writer = store.writer()
         for s in (chatty, mixed):
             columns = FrameColumns(
+                range(len(s.messages)),
                 [m.t for m in s.messages],
                 [m.direction.value for m in s.messages],
                 [m.opcode.value for m in s.messages],
