@@ -27,7 +27,7 @@ test: install lint browser
 
 lint: install
 	$(VENV)/bin/ruff check replay recorders tests bench fuzz
-	$(VENV)/bin/mypy replay recorders
+	$(VENV)/bin/mypy -p wsshadow
 
 # Headless Chromium (Debian's package) for the HTML report's browser test
 # (tests/reports/test_report_browser.py); nothing to do once it is installed.

@@ -15,9 +15,17 @@ import time
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 
-from replay.engine import ReplayOptions, replay_capture
-from replay.model import Close, Closer, Direction, Handshake, Message, Opcode, Session
-from replay.store import CaptureStore
+from wsshadow.replay.capture.model import (
+    Close,
+    Closer,
+    Direction,
+    Handshake,
+    Message,
+    Opcode,
+    Session,
+)
+from wsshadow.replay.capture.store import CaptureStore
+from wsshadow.replay.engine.run import ReplayOptions, replay_capture
 
 __all__ = ["minimal_client", "payload", "recorded", "serve_echo", "wsshadow_replay"]
 

@@ -33,8 +33,8 @@ from starlette.routing import WebSocketRoute  # noqa: E402
 from starlette.websockets import WebSocket, WebSocketDisconnect  # noqa: E402
 from websockets.asyncio.client import connect  # noqa: E402
 
-from recorders.asgi import WsShadowRecorder  # noqa: E402
-from recorders.serve import serve_asgi  # noqa: E402
+from wsshadow.recorders.asgi import WsShadowRecorder  # noqa: E402
+from wsshadow.recorders.serve import serve_asgi  # noqa: E402
 
 PAYLOAD = json.dumps({"type": "chat", "text": "x" * 60, "seq": 0})[:100]
 

@@ -21,7 +21,7 @@ sys.path[0:1] = [
 from report_fixtures import large_report  # noqa: E402
 
 from bench._table import summary  # noqa: E402
-from replay.reports import render  # noqa: E402
+from wsshadow.replay.report.render import render  # noqa: E402
 
 RUNS = 5
 

@@ -26,9 +26,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._table import median_spread, print_table, summary
-from replay.cli.demo import _recorder
-from replay.demo.run import run_demo
-from replay.store import CaptureStore
+from wsshadow.replay.capture.store import CaptureStore
+from wsshadow.replay.cli.demo import _recorder
+from wsshadow.replay.demo.run import run_demo
 
 
 def end_to_end(out: Path) -> float:

@@ -34,9 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from deepdiff import DeepDiff
 
 from bench._table import print_table, summary
-from replay.config import DiffConfig
-from replay.differ import DiffAccumulator, diff_session
-from replay.model import (
+from wsshadow.replay.capture.model import (
     Close,
     Closer,
     Direction,
@@ -47,7 +45,9 @@ from replay.model import (
     Session,
     Source,
 )
-from replay.normalize import Normalizer
+from wsshadow.replay.config import DiffConfig
+from wsshadow.replay.diff.capture import DiffAccumulator, diff_session
+from wsshadow.replay.diff.normalize import Normalizer
 
 SERVER_MESSAGES = 100
 EVENTS = ("agent_started", "agent_thinking", "tool_executing", "tool_completed", "agent_completed")
@@ -226,8 +226,8 @@ def run_capture(n: int) -> dict[str, float]:
     import tempfile
     from dataclasses import replace
 
-    from replay.differ import diff_capture
-    from replay.store import CaptureStore
+    from wsshadow.replay.capture.store import CaptureStore
+    from wsshadow.replay.diff.capture import diff_capture
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.db"

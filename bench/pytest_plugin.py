@@ -26,10 +26,10 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from bench._table import median_spread, print_table  # noqa: E402
-from replay.demo import demo_config_path, demo_servers, run_traffic  # noqa: E402
-from replay.redact import Redactor  # noqa: E402
-from replay.store import CaptureStore  # noqa: E402
 from tests.plugin.relay import recording_relay  # noqa: E402
+from wsshadow.replay.capture.redact import Redactor  # noqa: E402
+from wsshadow.replay.capture.store import CaptureStore  # noqa: E402
+from wsshadow.replay.demo import demo_config_path, demo_servers, run_traffic  # noqa: E402
 
 
 def start(capture: Path) -> tuple[tuple[str, str], threading.Event]:

@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._replay_kit import minimal_client, recorded, serve_echo, wsshadow_replay
 from bench._table import median_spread, print_table
-from replay.store import CaptureStore
+from wsshadow.replay.capture.store import CaptureStore
 
 
 def main() -> None:

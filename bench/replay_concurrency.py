@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._replay_kit import minimal_client, recorded, serve_echo, wsshadow_replay
 from bench._table import median_spread, print_table, summary
-from replay.store import CaptureStore
+from wsshadow.replay.capture.store import CaptureStore
 
 # concurrency -> sessions per run (a few seconds each on a 2-core machine)
 POINTS = {1: 60, 10: 250, 100: 600, 1000: 1500}

@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._replay_kit import minimal_client, recorded, serve_echo, wsshadow_replay
 from bench._table import print_table, summary
-from replay.store import CaptureStore
+from wsshadow.replay.capture.store import CaptureStore
 
 MODES = ("set-up only", "minimal", "wsshadow")
 _REFS = re.compile(r"I\s+refs:\s+([\d,]+)")

@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import sqlite_utils
 
 from bench._table import median_spread, print_table, summary
-from replay.model import Direction, Handshake, Message, Opcode, Provenance, Source
-from replay.store import CaptureStore
+from wsshadow.replay.capture.model import Direction, Handshake, Message, Opcode, Provenance, Source
+from wsshadow.replay.capture.store import CaptureStore
 
 PAYLOAD = '{"type":"agent_thinking","run_id":"run_000001","thread_id":"t-42","seq":%06d,"x":""}'
 SESSIONS = 100

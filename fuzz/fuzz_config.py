@@ -13,8 +13,8 @@ import tempfile
 import atheris
 
 with atheris.instrument_imports():
-    from replay.config import Config, load_config
-    from replay.errors import ConfigError
+    from wsshadow.replay.config import Config, load_config
+    from wsshadow.replay.errors import ConfigError
 
 _DIR = tempfile.mkdtemp(prefix="wsshadow-fuzz-config-")
 _PATH = os.path.join(_DIR, "wsshadow.toml")

@@ -13,8 +13,8 @@ import sys
 import atheris
 
 with atheris.instrument_imports():
-    from recorders.har import read_har
-    from replay.errors import WsShadowError
+    from wsshadow.recorders.har import read_har
+    from wsshadow.replay.errors import WsShadowError
 
 
 def test_one_input(data: bytes) -> None:

@@ -12,8 +12,8 @@ import sys
 import atheris
 
 with atheris.instrument_imports():
-    from replay.codec import read_jsonl
-    from replay.errors import WsShadowError
+    from wsshadow.replay.capture.jsonl import read_jsonl
+    from wsshadow.replay.errors import WsShadowError
 
 
 def test_one_input(data: bytes) -> None:

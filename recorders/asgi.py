@@ -32,7 +32,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from replay.model import (
+from wsshadow.replay.capture.model import (
     Close,
     Closer,
     Direction,
@@ -42,8 +42,8 @@ from replay.model import (
     Provenance,
     Source,
 )
-from replay.redact import Redactor
-from replay.store import CaptureStore, CaptureWriter
+from wsshadow.replay.capture.redact import Redactor
+from wsshadow.replay.capture.store import CaptureStore, CaptureWriter
 
 __all__ = ["ASGIApp", "RecorderStats", "WsShadowRecorder"]
 

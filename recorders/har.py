@@ -40,8 +40,7 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
 
-from replay.errors import CaptureError
-from replay.model import (
+from wsshadow.replay.capture.model import (
     Close,
     Closer,
     Direction,
@@ -53,7 +52,8 @@ from replay.model import (
     Session,
     Source,
 )
-from replay.redact import placeholder
+from wsshadow.replay.capture.redact import placeholder
+from wsshadow.replay.errors import CaptureError
 
 __all__ = [
     "HAR_SUFFIXES",

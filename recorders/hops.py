@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 from multidict import CIMultiDict
 
-from replay.errors import BadInput
+from wsshadow.replay.errors import BadInput
 
 __all__ = [
     "HOP_BY_HOP",

@@ -21,8 +21,16 @@ from typing import Any
 import aiohttp
 from aiohttp import WSMsgType
 
-from recorders.recorder import CaptureRecorder
-from replay.model import Close, Closer, Direction, Handshake, Opcode, Provenance, Source
+from wsshadow.recorders.recorder import CaptureRecorder
+from wsshadow.replay.capture.model import (
+    Close,
+    Closer,
+    Direction,
+    Handshake,
+    Opcode,
+    Provenance,
+    Source,
+)
 
 __all__ = ["MIRROR_RUN", "MirrorLink", "MirrorStats"]
 

@@ -29,8 +29,8 @@ from aiohttp import web
 from multidict import CIMultiDict
 from yarl import URL
 
-from recorders.frames import close_frame, deflate_offer, negotiated_deflate
-from recorders.hops import (
+from wsshadow.recorders.frames import close_frame, deflate_offer, negotiated_deflate
+from wsshadow.recorders.hops import (
     HOP_BY_HOP,
     WS_OWN,
     Switched,
@@ -40,13 +40,21 @@ from recorders.hops import (
     parse_routes,
     server_ssl,
 )
-from recorders.mirror import MIRROR_RUN, MirrorLink, MirrorStats
-from recorders.recorder import CaptureRecorder
-from recorders.relay import Relay
-from replay.errors import BadInput
-from replay.model import Close, Closer, Direction, Handshake, Provenance, Run, Source
-from replay.redact import Redactor
-from replay.store import CaptureStore
+from wsshadow.recorders.mirror import MIRROR_RUN, MirrorLink, MirrorStats
+from wsshadow.recorders.recorder import CaptureRecorder
+from wsshadow.recorders.relay import Relay
+from wsshadow.replay.capture.model import (
+    Close,
+    Closer,
+    Direction,
+    Handshake,
+    Provenance,
+    Run,
+    Source,
+)
+from wsshadow.replay.capture.redact import Redactor
+from wsshadow.replay.capture.store import CaptureStore
+from wsshadow.replay.errors import BadInput
 
 __all__ = [
     "HOP_BY_HOP",

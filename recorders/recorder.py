@@ -23,9 +23,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from replay.errors import WsShadowError
-from replay.model import Close, Direction, Handshake, Opcode, Provenance, Run
-from replay.store import CaptureStore
+from wsshadow.replay.capture.model import Close, Direction, Handshake, Opcode, Provenance, Run
+from wsshadow.replay.capture.store import CaptureStore
+from wsshadow.replay.errors import WsShadowError
 
 __all__ = ["CaptureRecorder", "RecorderStats"]
 

@@ -34,7 +34,7 @@ from typing import Any
 
 from aiohttp import WSMsgType
 
-from recorders.frames import (
+from wsshadow.recorders.frames import (
     OP_CLOSE,
     Deflate,
     Inflater,
@@ -42,8 +42,8 @@ from recorders.frames import (
     close_frame,
     parse_close,
 )
-from recorders.recorder import CaptureRecorder
-from replay.model import Close, Closer, Direction, Opcode
+from wsshadow.recorders.recorder import CaptureRecorder
+from wsshadow.replay.capture.model import Close, Closer, Direction, Opcode
 
 try:
     from websockets.speedups import apply_mask

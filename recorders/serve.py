@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from replay.errors import BadInput
+from wsshadow.replay.errors import BadInput
 
 __all__ = ["ServedApp", "serve_asgi"]
 

@@ -1,44 +1,10 @@
-"""wsshadow: record WebSocket sessions, replay them in shadow mode, diff the streams.
+"""The engine of wsshadow, installed as ``wsshadow.replay``.
 
-The import name is ``replay`` (the engine); ``recorders`` holds the ways in.
+The folders follow the pipeline: ``capture`` (the model and the SQLite
+store) → ``engine`` (replaying a capture's client side against a target) →
+``diff`` (pure: normalize, align, compare, cancel noise) → ``report`` (the
+JSON report and its renderers). ``shadow`` ties replay and diff together;
+``cli``, ``pytest_plugin`` and ``demo`` sit on top. The public names a user
+imports are in ``wsshadow`` itself; this package's ``__init__`` imports
+nothing, so that importing the pure core never pulls in the store.
 """
-
-from replay.errors import BadInput, CaptureError, ExitStatus, NewerFormat, WsShadowError
-from replay.model import (
-    Close,
-    Closer,
-    Direction,
-    Handshake,
-    Message,
-    Opcode,
-    Provenance,
-    Run,
-    Session,
-    Source,
-)
-from replay.redact import Redactor
-from replay.store import CaptureStore, CaptureWriter
-
-__version__ = "0.1.0"
-
-__all__ = [
-    "BadInput",
-    "CaptureError",
-    "CaptureStore",
-    "CaptureWriter",
-    "Close",
-    "Closer",
-    "Direction",
-    "ExitStatus",
-    "Handshake",
-    "Message",
-    "NewerFormat",
-    "Opcode",
-    "Provenance",
-    "Redactor",
-    "Run",
-    "Session",
-    "Source",
-    "WsShadowError",
-    "__version__",
-]

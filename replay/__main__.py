@@ -1,5 +1,5 @@
 """``python -m replay``: the ``wsshadow`` command line."""
 
-from replay.cli import main
+from wsshadow.replay.cli import main
 
 main()

@@ -18,7 +18,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal, TypeVar
 
-from replay.errors import ConfigError
+from wsshadow.replay.errors import ConfigError
 
 __all__ = [
     "BUILTIN_MASKS",

@@ -14,12 +14,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from replay.config import DiffConfig
-from replay.differ import RECORDED, diff_capture
-from replay.engine import ReplayObserver, ReplayOptions, RunResult, replay_capture
-from replay.errors import BadInput, Unreachable
-from replay.store import CaptureStore
-from replay.targets import RouteMap
+from wsshadow.replay.capture.store import CaptureStore
+from wsshadow.replay.config import DiffConfig
+from wsshadow.replay.diff.capture import RECORDED, diff_capture
+from wsshadow.replay.engine.run import ReplayObserver, ReplayOptions, RunResult, replay_capture
+from wsshadow.replay.engine.targets import RouteMap
+from wsshadow.replay.errors import BadInput, Unreachable
 
 __all__ = ["RECORDED_BASELINE", "ShadowResult", "shadow_capture", "shadow_run_names"]
 

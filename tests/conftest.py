@@ -6,7 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from replay.model import Close, Closer, Direction, Handshake, Message, Opcode, Provenance, Session
+from wsshadow.replay.capture.model import (
+    Close,
+    Closer,
+    Direction,
+    Handshake,
+    Message,
+    Opcode,
+    Provenance,
+    Session,
+)
 
 # pytester runs the pytest plugin in the plugin tests (tests/plugin); it must be
 # requested from a top-level conftest.

@@ -13,17 +13,17 @@ import sys
 
 import typer
 
-from replay import output
-from replay.cli import captures as _captures  # noqa: F401  (registers commands)
-from replay.cli import captures_merge as _captures_merge  # noqa: F401
-from replay.cli import demo as _demo  # noqa: F401
-from replay.cli import diff as _diff  # noqa: F401  (registers commands)
-from replay.cli import record as _record  # noqa: F401
-from replay.cli import replay_cmd as _replay_cmd  # noqa: F401
-from replay.cli import report as _report  # noqa: F401  (registers commands)
-from replay.cli import shadow as _shadow  # noqa: F401
-from replay.cli.app import app
-from replay.errors import ExitStatus, WsShadowError
+from wsshadow.replay.cli import captures as _captures  # noqa: F401  (registers commands)
+from wsshadow.replay.cli import captures_merge as _captures_merge  # noqa: F401
+from wsshadow.replay.cli import console
+from wsshadow.replay.cli import demo as _demo  # noqa: F401
+from wsshadow.replay.cli import diff as _diff  # noqa: F401  (registers commands)
+from wsshadow.replay.cli import record as _record  # noqa: F401
+from wsshadow.replay.cli import replay_cmd as _replay_cmd  # noqa: F401
+from wsshadow.replay.cli import report as _report  # noqa: F401  (registers commands)
+from wsshadow.replay.cli import shadow as _shadow  # noqa: F401
+from wsshadow.replay.cli.app import app
+from wsshadow.replay.errors import ExitStatus, WsShadowError
 
 __all__ = ["app", "main"]
 
@@ -33,12 +33,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = app(args=argv, prog_name="wsshadow", standalone_mode=False)
     except WsShadowError as e:
-        output.error(str(e))
+        console.error(str(e))
         code = int(e.exit_status)
     except typer.Exit as e:
         code = e.exit_code
     except typer.Abort:
-        output.error("interrupted")
+        console.error("interrupted")
         code = 130
     except typer.TyperException as e:
         # Usage errors (a click exception under typer) know how to show themselves.
@@ -46,14 +46,14 @@ def main(argv: list[str] | None = None) -> int:
         if callable(show):
             show()
         else:
-            output.error(e.format_message())
+            console.error(e.format_message())
         code = ExitStatus.ERROR
     except sqlite3.Error as e:
         # Damage SQLite only notices deep inside a read (a corrupt page).
-        output.error(f"capture file is damaged or unreadable ({e})")
+        console.error(f"capture file is damaged or unreadable ({e})")
         code = ExitStatus.ERROR
     except KeyboardInterrupt:
-        output.error("interrupted")
+        console.error("interrupted")
         code = 130
     except BrokenPipeError:
         code = 0

@@ -10,13 +10,13 @@ from typing import Annotated
 
 import typer
 
-from recorders.har import looks_like_har, read_har
-from replay import output
-from replay.cli.app import captures_app
-from replay.cli.options import CaptureArg, NoRedact, RedactField, RunOpt, make_redactor
-from replay.codec import read_jsonl, write_jsonl
-from replay.errors import BadInput
-from replay.store import CaptureStore
+from wsshadow.recorders.har import looks_like_har, read_har
+from wsshadow.replay.capture.jsonl import read_jsonl, write_jsonl
+from wsshadow.replay.capture.store import CaptureStore
+from wsshadow.replay.cli import console
+from wsshadow.replay.cli.app import captures_app
+from wsshadow.replay.cli.options import CaptureArg, NoRedact, RedactField, RunOpt, make_redactor
+from wsshadow.replay.errors import BadInput
 
 __all__ = ["captures_export", "captures_import", "captures_ls", "captures_show"]
 
@@ -27,7 +27,7 @@ def captures_ls(capture: CaptureArg, run: RunOpt = None) -> None:
     with CaptureStore.open(capture) as store:
         if run is not None and store.get_run(run) is None:
             raise BadInput(f"{capture}: no run called {run!r}")
-        output.print_session_table(store.summaries(run), title=f"{capture}")
+        console.print_session_table(store.summaries(run), title=f"{capture}")
 
 
 @captures_app.command("show")
@@ -38,7 +38,7 @@ def captures_show(
 ) -> None:
     """The handshake and every message of one session, timed and direction-marked."""
     with CaptureStore.open(capture) as store:
-        output.print_session(store.find_session(session), full=full)
+        console.print_session(store.find_session(session), full=full)
 
 
 @captures_app.command("export")
@@ -63,7 +63,7 @@ def captures_export(
         else:
             with _atomic_output(out) as f:
                 count = write_jsonl(sessions, f)
-    output.note(f"exported {count} sessions to {out}")
+    console.note(f"exported {count} sessions to {out}")
 
 
 @captures_app.command("import")
@@ -111,7 +111,7 @@ def captures_import(
             on_conflict="replace" if replace else "error",
         )
     kind = "WebSocket sessions from HAR" if har else "sessions"
-    output.note(f"imported {count} {kind} into {capture}")
+    console.note(f"imported {count} {kind} into {capture}")
 
 
 class _atomic_output:

@@ -8,11 +8,11 @@ from typing import Annotated
 
 import typer
 
-from replay import output
-from replay.cli.app import captures_app
-from replay.errors import BadInput
-from replay.merge import merge_captures
-from replay.store import CaptureStore
+from wsshadow.replay.capture.merge import merge_captures
+from wsshadow.replay.capture.store import CaptureStore
+from wsshadow.replay.cli import console
+from wsshadow.replay.cli.app import captures_app
+from wsshadow.replay.errors import BadInput
 
 __all__ = ["captures_merge"]
 
@@ -30,7 +30,7 @@ def captures_merge(
         target = stack.enter_context(CaptureStore.open(out, create=True))
         result = merge_captures(target, sources)
     runs = ", ".join(result.runs) or "none"
-    output.note(
+    console.note(
         f"merged {result.sessions} sessions into {out} ({result.duplicates} already there); "
         f"runs: {runs}"
     )

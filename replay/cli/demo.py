@@ -9,19 +9,19 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from replay import output
-from replay.cli.app import app
-from replay.reports import render
-from replay.store import CaptureStore
+from wsshadow.replay.capture.store import CaptureStore
+from wsshadow.replay.cli import console
+from wsshadow.replay.cli.app import app
+from wsshadow.replay.report.render import render
 
 if TYPE_CHECKING:
-    from recorders.proxy import RecordingProxy
+    from wsshadow.recorders.proxy import RecordingProxy
 
 __all__ = ["demo"]
 
 
 def _recorder(upstream: str, store: CaptureStore) -> RecordingProxy:
-    from recorders.proxy import RecordingProxy  # aiohttp: loaded only when the demo runs
+    from wsshadow.recorders.proxy import RecordingProxy  # aiohttp: loaded only when the demo runs
 
     return RecordingProxy(upstream, store, listen=("127.0.0.1", 0))
 
@@ -43,32 +43,32 @@ def demo(
     Exits 0 when the demo ran: the divergent verdict is the demo's finding.
     """
     # The demo's servers (aiohttp) load only when the demo runs, not for every command.
-    from replay.demo import demo_config_path, demo_config_text
+    from wsshadow.replay.demo import demo_config_path, demo_config_text
 
     if show_config:
-        output.write_text(demo_config_text())
+        console.write_text(demo_config_text())
         return 0
     # The legacy factory route never selects a subprotocol, on purpose; aiohttp
     # warns about that on every such connection, which is noise in the demo.
     logging.getLogger("aiohttp.websocket").setLevel(logging.ERROR)
-    output.note("starting the legacy and the consolidated chat servers on 127.0.0.1")
-    from replay.demo.run import run_demo
+    console.note("starting the legacy and the consolidated chat servers on 127.0.0.1")
+    from wsshadow.replay.demo.run import run_demo
 
     result = asyncio.run(run_demo(out, _recorder, seed=seed))
     t = result.traffic
-    output.note(
+    console.note(
         f"recorded {len(t.sessions)} sessions ({t.messages_sent} client and "
         f"{t.messages_received} server messages) through the proxy in front of "
         f"{result.legacy_url}"
     )
     runs = [result.shadow.baseline_run, result.shadow.candidate_run, *result.shadow.noise_runs]
-    output.note(
+    console.note(
         f"shadow-replayed them against {result.consolidated_url} and twice against the "
         f"legacy server (runs {', '.join(r for r in runs if r)})"
     )
-    color, width = output.report_style()
-    output.write_text(render(result.report, "text", color=color, width=width))
-    output.write_text(
+    color, width = console.report_style()
+    console.write_text(render(result.report, "text", color=color, width=width))
+    console.write_text(
         "\nFiles:\n"
         + "".join(f"  {name:<12} {path}\n" for name, path in result.files.items())
         + f"  {'config':<12} {demo_config_path()}  (wsshadow demo --show-config)\n"

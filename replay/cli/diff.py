@@ -7,9 +7,10 @@ from typing import Annotated, Any
 
 import typer
 
-from replay import output
-from replay.cli.app import app
-from replay.cli.options import (
+from wsshadow.replay.capture.store import CaptureStore
+from wsshadow.replay.cli import console
+from wsshadow.replay.cli.app import app
+from wsshadow.replay.cli.options import (
     CaptureArg,
     ConfigOpt,
     ReportFileOpt,
@@ -17,12 +18,11 @@ from replay.cli.options import (
     ReportFormatOpt,
     ReportOutputOpt,
 )
-from replay.config import discover_config
-from replay.differ import diff_capture
-from replay.errors import BadInput
-from replay.report import exit_status
-from replay.reports import format_for_path, render, write_report
-from replay.store import CaptureStore
+from wsshadow.replay.config import discover_config
+from wsshadow.replay.diff.capture import diff_capture
+from wsshadow.replay.errors import BadInput
+from wsshadow.replay.report.build import exit_status
+from wsshadow.replay.report.render import format_for_path, render, write_report
 
 __all__ = ["diff", "emit_report"]
 
@@ -42,14 +42,14 @@ def emit_report(
     """
     for path in reports or ():
         write_report(report, path)
-        output.note(f"report written to {path}")
+        console.note(f"report written to {path}")
     name = fmt.value if fmt is not None else (format_for_path(out) if out else "text")
     if out is None:
-        color, width = output.report_style()
-        output.write_text(render(report, name, color=color, width=width))
+        color, width = console.report_style()
+        console.write_text(render(report, name, color=color, width=width))
     else:
         write_report(report, out, name)
-        output.note(f"{report['verdict']}: report written to {out}")
+        console.note(f"{report['verdict']}: report written to {out}")
     return int(exit_status(report))
 
 
@@ -82,7 +82,7 @@ def diff(
     settings = discover_config(config)
     if not capture.exists():
         raise BadInput(f"{capture}: no such capture file")
-    with CaptureStore.open(capture) as store, output.progress("diffing") as tick:
+    with CaptureStore.open(capture) as store, console.progress("diffing") as tick:
         report = diff_capture(
             store,
             baseline=baseline,

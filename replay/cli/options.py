@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
-from replay.pacing import Pace
-from replay.redact import Redactor
+from wsshadow.replay.capture.redact import Redactor
+from wsshadow.replay.engine.pacing import Pace
 
 __all__ = [
     "CaOpt",

@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from recorders.proxy import RecordingProxy
-from replay import output
-from replay.cli.app import app
-from replay.cli.options import CaptureArg, NoRedact, RedactField, make_redactor
-from replay.errors import BadInput
+    from wsshadow.recorders.proxy import RecordingProxy
+from wsshadow.replay.cli import console
+from wsshadow.replay.cli.app import app
+from wsshadow.replay.cli.options import CaptureArg, NoRedact, RedactField, make_redactor
+from wsshadow.replay.errors import BadInput
 
 __all__ = ["record"]
 
@@ -81,7 +81,12 @@ def record(
         if path is not None and not path.is_file():
             raise BadInput(f"{option} {path}: no such file")
     # Imported here: aiohttp and the proxy cost every other command half a second.
-    from recorders.proxy import RecordingProxy, parse_listen, parse_routes, serve_until_signalled
+    from wsshadow.recorders.proxy import (
+        RecordingProxy,
+        parse_listen,
+        parse_routes,
+        serve_until_signalled,
+    )
 
     proxy = RecordingProxy(
         upstream,
@@ -99,7 +104,7 @@ def record(
 
     def ready(p: RecordingProxy) -> None:
         extra = f", mirroring to {mirror}" if mirror else ""
-        output.note(f"recording {p.url} -> {upstream} into {capture}{extra}")
+        console.note(f"recording {p.url} -> {upstream} into {capture}{extra}")
 
     try:
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
@@ -115,4 +120,4 @@ def record(
             f"; mirror: {stats.mirror_sessions} sessions, {stats.mirror_errors} errors, "
             f"{stats.mirror_dropped} dropped"
         )
-    output.note(line)
+    console.note(line)

@@ -9,9 +9,10 @@ from typing import Annotated
 
 import typer
 
-from replay import output
-from replay.cli.app import app
-from replay.cli.options import (
+from wsshadow.replay.capture.store import CaptureStore
+from wsshadow.replay.cli import console
+from wsshadow.replay.cli.app import app
+from wsshadow.replay.cli.options import (
     CaOpt,
     CaptureArg,
     CarryOpt,
@@ -30,12 +31,11 @@ from replay.cli.options import (
     ShardOpt,
     SpeedOpt,
 )
-from replay.config import discover_config
-from replay.engine import ReplayObserver, ReplayOptions, RunResult, replay_capture
-from replay.errors import BadInput, Unreachable
-from replay.replay_output import FollowView, ProgressBar, print_run_summary
-from replay.settings import ReplayOverrides, build_replay_options
-from replay.store import CaptureStore
+from wsshadow.replay.cli.progress import FollowView, ProgressBar, print_run_summary
+from wsshadow.replay.config import discover_config
+from wsshadow.replay.engine.options import ReplayOverrides, build_replay_options
+from wsshadow.replay.engine.run import ReplayObserver, ReplayOptions, RunResult, replay_capture
+from wsshadow.replay.errors import BadInput, Unreachable
 
 __all__ = ["default_run_name", "replay"]
 
@@ -123,7 +123,7 @@ def replay(
             f"{target}: the target accepted none of {result.sessions} sessions "
             f"({result.first_error()})"
         )
-    output.note(
+    console.note(
         f"stored as run {name!r} in {capture} (wsshadow captures ls {capture} --run {name})"
     )
     return 0

@@ -7,10 +7,10 @@ from typing import Annotated
 
 import typer
 
-from replay import output
-from replay.cli.app import app
-from replay.cli.options import ReportFormatOpt, ReportOutputOpt
-from replay.reports import format_for_path, load_report, render, write_report
+from wsshadow.replay.cli import console
+from wsshadow.replay.cli.app import app
+from wsshadow.replay.cli.options import ReportFormatOpt, ReportOutputOpt
+from wsshadow.replay.report.render import format_for_path, load_report, render, write_report
 
 __all__ = ["report"]
 
@@ -36,7 +36,7 @@ def report(
     name = fmt.value if fmt is not None else (format_for_path(out) if out else "text")
     if out is not None:
         write_report(data, out, name)
-        output.note(f"wrote the {name} report to {out}")
+        console.note(f"wrote the {name} report to {out}")
         return
-    color, width = output.report_style() if name == "text" else (False, 100)
-    output.write_text(render(data, name, color=color, width=width))
+    color, width = console.report_style() if name == "text" else (False, 100)
+    console.write_text(render(data, name, color=color, width=width))

@@ -8,10 +8,11 @@ from typing import Annotated
 
 import typer
 
-from replay import output
-from replay.cli.app import app
-from replay.cli.diff import emit_report
-from replay.cli.options import (
+from wsshadow.replay.capture.store import CaptureStore
+from wsshadow.replay.cli import console
+from wsshadow.replay.cli.app import app
+from wsshadow.replay.cli.diff import emit_report
+from wsshadow.replay.cli.options import (
     CaOpt,
     CaptureArg,
     CarryOpt,
@@ -33,13 +34,12 @@ from replay.cli.options import (
     ShardOpt,
     SpeedOpt,
 )
-from replay.config import discover_config
-from replay.errors import BadInput
-from replay.replay_output import ProgressBar
-from replay.settings import ReplayOverrides, build_replay_options
-from replay.shadow import RECORDED_BASELINE, shadow_capture
-from replay.store import CaptureStore
-from replay.targets import parse_route_map
+from wsshadow.replay.cli.progress import ProgressBar
+from wsshadow.replay.config import discover_config
+from wsshadow.replay.engine.options import ReplayOverrides, build_replay_options
+from wsshadow.replay.engine.targets import parse_route_map
+from wsshadow.replay.errors import BadInput
+from wsshadow.replay.shadow import RECORDED_BASELINE, shadow_capture
 
 __all__ = ["shadow"]
 
@@ -154,5 +154,5 @@ def shadow(
     runs = [result.candidate_run]
     if result.baseline_run:
         runs.insert(0, result.baseline_run)
-    output.note(f"runs stored in {capture}: {', '.join([*runs, *result.noise_runs])}")
+    console.note(f"runs stored in {capture}: {', '.join([*runs, *result.noise_runs])}")
     return emit_report(result.report, fmt, out, reports)

@@ -11,10 +11,10 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from replay.demo.consolidated import MODE_QUIRKS, create_consolidated_app, select_mode
-from replay.demo.legacy import LEGACY_ROUTES, create_legacy_app
-from replay.demo.running import DemoServers, demo_servers, serve_app
-from replay.demo.traffic import (
+from wsshadow.replay.demo.consolidated import MODE_QUIRKS, create_consolidated_app, select_mode
+from wsshadow.replay.demo.legacy import LEGACY_ROUTES, create_legacy_app
+from wsshadow.replay.demo.running import DemoServers, demo_servers, serve_app
+from wsshadow.replay.demo.traffic import (
     REPLAY_TOKEN,
     SessionOutcome,
     TrafficError,
@@ -46,9 +46,9 @@ CONFIG_NAME = "wsshadow-demo.toml"
 
 def demo_config_path() -> Path:
     """The demo's configuration file inside the installed package."""
-    return Path(str(resources.files("replay.demo").joinpath(CONFIG_NAME)))
+    return Path(str(resources.files("wsshadow.replay.demo").joinpath(CONFIG_NAME)))
 
 
 def demo_config_text() -> str:
     """The demo's configuration, as ``wsshadow demo --show-config`` prints it."""
-    return resources.files("replay.demo").joinpath(CONFIG_NAME).read_text(encoding="utf-8")
+    return resources.files("wsshadow.replay.demo").joinpath(CONFIG_NAME).read_text(encoding="utf-8")

@@ -22,7 +22,7 @@ import random
 
 from aiohttp import web
 
-from replay.demo.chat import (
+from wsshadow.replay.demo.chat import (
     LEGACY_QUIRKS,
     Dialect,
     FactoryDialect,

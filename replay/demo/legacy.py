@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from replay.demo.chat import (
+from wsshadow.replay.demo.chat import (
     Dialect,
     FactoryDialect,
     IsolatedDialect,

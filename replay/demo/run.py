@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from replay.config import load_config
-from replay.demo import demo_config_path, demo_servers, run_traffic
-from replay.demo.traffic import TrafficSummary
-from replay.reports import write_report
-from replay.settings import ReplayOverrides, build_replay_options
-from replay.shadow import ShadowResult, shadow_capture
-from replay.store import CaptureStore
+from wsshadow.replay.capture.store import CaptureStore
+from wsshadow.replay.config import load_config
+from wsshadow.replay.demo import demo_config_path, demo_servers, run_traffic
+from wsshadow.replay.demo.traffic import TrafficSummary
+from wsshadow.replay.engine.options import ReplayOverrides, build_replay_options
+from wsshadow.replay.report.render import write_report
+from wsshadow.replay.shadow import ShadowResult, shadow_capture
 
 __all__ = ["DEMO_FILES", "DemoResult", "Recorder", "RecorderFactory", "run_demo"]
 

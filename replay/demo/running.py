@@ -1,6 +1,6 @@
 """Run the demo servers on ephemeral loopback ports, inside a program or a test.
 
-``python -m replay.demo.servers`` does the same from a shell.
+``python -m wsshadow.replay.demo.servers`` does the same from a shell.
 ::
 
     async with demo_servers() as servers:
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from replay.demo.consolidated import create_consolidated_app
-from replay.demo.legacy import create_legacy_app
+from wsshadow.replay.demo.consolidated import create_consolidated_app
+from wsshadow.replay.demo.legacy import create_legacy_app
 
 __all__ = ["DemoServers", "demo_servers", "serve_app"]
 

@@ -1,4 +1,4 @@
-"""Dev entry point: ``python -m replay.demo.servers`` runs both demo servers.
+"""Dev entry point: ``python -m wsshadow.replay.demo.servers`` runs both demo servers.
 
 It starts the legacy and the consolidated servers on ephemeral loopback
 ports, prints their URLs and serves until interrupted (Ctrl-C).
@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from replay.demo.running import demo_servers
+from wsshadow.replay.demo.running import demo_servers
 
 __all__ = ["main"]
 

@@ -33,7 +33,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.typing import Subprotocol
 
-from replay.errors import Unreachable, WsShadowError
+from wsshadow.replay.errors import Unreachable, WsShadowError
 
 __all__ = [
     "REPLAY_TOKEN",

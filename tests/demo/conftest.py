@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from replay.demo import create_consolidated_app, create_legacy_app, serve_app
+from wsshadow.replay.demo import create_consolidated_app, create_legacy_app, serve_app
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from replay.cli import main
-from replay.demo.run import DEMO_FILES
+from wsshadow.replay.cli import main
+from wsshadow.replay.demo.run import DEMO_FILES
 
 EXPECTED = {
     ("missing_event", "/ws/factory", "agent_thinking", None),

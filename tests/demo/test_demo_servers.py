@@ -13,8 +13,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Subprotocol
 
-from replay.demo import create_legacy_app, select_mode, serve_app
-from replay.demo.chat import AGENT_EVENTS, Mode, derive_content
+from wsshadow.replay.demo import create_legacy_app, select_mode, serve_app
+from wsshadow.replay.demo.chat import AGENT_EVENTS, Mode, derive_content
 
 BROWSER = "browser"
 HEADER = "header"

@@ -11,8 +11,8 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
-from replay.demo import SessionOutcome, run_traffic
-from replay.demo.chat import AGENT_EVENTS
+from wsshadow.replay.demo import SessionOutcome, run_traffic
+from wsshadow.replay.demo.chat import AGENT_EVENTS
 
 VOLATILE = {"timestamp", "server_time", "connection_id", "run_id", "request_id"}
 Signature = tuple[str, str, str | None, str | None]

@@ -7,11 +7,11 @@ import tomllib
 
 import pytest
 
-from replay.demo import REPLAY_TOKEN, TrafficSummary, demo_config_text, run_traffic
-from replay.demo.chat import AGENT_EVENTS
-from replay.errors import Unreachable
-from replay.model import Handshake
-from replay.redact import PLACEHOLDER_RE, Redactor
+from wsshadow.replay.capture.model import Handshake
+from wsshadow.replay.capture.redact import PLACEHOLDER_RE, Redactor
+from wsshadow.replay.demo import REPLAY_TOKEN, TrafficSummary, demo_config_text, run_traffic
+from wsshadow.replay.demo.chat import AGENT_EVENTS
+from wsshadow.replay.errors import Unreachable
 
 ROUTES = {"/ws": 5, "/websocket": 3, "/ws/factory": 4, "/ws/isolated": 4}
 

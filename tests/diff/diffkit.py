@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from replay.model import (
+from wsshadow.replay.capture.model import (
     Close,
     Closer,
     Direction,

@@ -8,7 +8,7 @@ from deepdiff import DeepDiff
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from replay.compare import _dotted, _json_value, compare_values
+from wsshadow.replay.diff.compare import _dotted, _json_value, compare_values
 
 scalars = st.one_of(
     st.none(),

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from replay.config import BackgroundRule, Config, Ordering, discover_config, load_config
-from replay.errors import ConfigError
+from wsshadow.replay.config import BackgroundRule, Config, Ordering, discover_config, load_config
+from wsshadow.replay.errors import ConfigError
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "config.md"
 

@@ -22,8 +22,7 @@ from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from replay.cli import main
-from replay.model import (
+from wsshadow.replay.capture.model import (
     Close,
     Closer,
     Direction,
@@ -35,7 +34,8 @@ from replay.model import (
     Session,
     Source,
 )
-from replay.store import CaptureStore
+from wsshadow.replay.capture.store import CaptureStore
+from wsshadow.replay.cli import main
 
 Handler = Callable[[ServerConnection], Awaitable[None]]
 

@@ -7,11 +7,11 @@ from typing import Any
 import pytest
 from diffkit import C, S, session
 
-from replay.compare import Finding, compare_sessions
-from replay.config import BackgroundRule, DiffConfig, Ordering, RouteOverride
-from replay.differ import DiffAccumulator, diff_session
-from replay.model import Close, Closer, Direction, Message, Opcode
-from replay.normalize import IgnoreRules, Normalizer
+from wsshadow.replay.capture.model import Close, Closer, Direction, Message, Opcode
+from wsshadow.replay.config import BackgroundRule, DiffConfig, Ordering, RouteOverride
+from wsshadow.replay.diff.capture import DiffAccumulator, diff_session
+from wsshadow.replay.diff.compare import Finding, compare_sessions
+from wsshadow.replay.diff.normalize import IgnoreRules, Normalizer
 
 ROUTE = "/ws"
 
@@ -198,7 +198,7 @@ def test_per_route_event_keys_and_per_event_ignore() -> None:
         ("missing_event", "x", None),
         ("changed_value", "y", "data.n"),
     ]
-    from replay.config import EventOverride
+    from wsshadow.replay.config import EventOverride
 
     cfg = DiffConfig(routes={ROUTE: RouteOverride(event_keys=("data.event",),
                                                   events={"y": EventOverride(("data.n",))})})  # fmt: skip

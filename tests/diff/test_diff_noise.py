@@ -7,9 +7,9 @@ import random
 import pytest
 from diffkit import S, session
 
-from replay.config import DiffConfig, NoiseConfig
-from replay.differ import DiffAccumulator, diff_session
-from replay.noise import NoiseModel, SessionNoise, clearly_above, fisher_greater
+from wsshadow.replay.config import DiffConfig, NoiseConfig
+from wsshadow.replay.diff.capture import DiffAccumulator, diff_session
+from wsshadow.replay.diff.noise import NoiseModel, SessionNoise, clearly_above, fisher_greater
 
 
 @pytest.mark.parametrize(

@@ -9,10 +9,10 @@ from diffkit import S, session
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from replay.align import align_streams
-from replay.compare import compare_sessions
-from replay.config import DiffConfig, Ordering
-from replay.normalize import Normalizer
+from wsshadow.replay.config import DiffConfig, Ordering
+from wsshadow.replay.diff.align import align_streams
+from wsshadow.replay.diff.compare import compare_sessions
+from wsshadow.replay.diff.normalize import Normalizer
 
 KEYS = st.sampled_from(["a", "b", "c", "ping", "welcome"])
 ORDERINGS = st.sampled_from([Ordering("strict"), Ordering("per-key"), Ordering("window", 2)])
@@ -115,7 +115,7 @@ def test_the_fast_path_never_calls_different_messages_equal(
 ) -> None:
     import json as _json
 
-    from replay.model import Direction, Message, Opcode
+    from wsshadow.replay.capture.model import Direction, Message, Opcode
 
     cfg = DiffConfig(ignore=tuple(ignore)).for_route("/ws")
     norm = Normalizer(cfg)
@@ -136,8 +136,8 @@ def test_the_fast_path_never_calls_different_messages_equal(
                                     max_leaves=10),
                        max_size=4))  # fmt: skip
 def test_config_validation_raises_only_config_errors(data: dict[str, Any]) -> None:
-    from replay.config import Config, parse_config
-    from replay.errors import ConfigError
+    from wsshadow.replay.config import Config, parse_config
+    from wsshadow.replay.errors import ConfigError
 
     try:
         assert isinstance(parse_config(data, "wsshadow.toml"), Config)

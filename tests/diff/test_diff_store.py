@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from diffkit import C, S, session
 
-from replay.cli import main
-from replay.differ import diff_capture
-from replay.errors import BadInput
-from replay.model import Close, Closer, Run, Session
-from replay.store import CaptureStore
+from wsshadow.replay.capture.model import Close, Closer, Run, Session
+from wsshadow.replay.capture.store import CaptureStore
+from wsshadow.replay.cli import main
+from wsshadow.replay.diff.capture import diff_capture
+from wsshadow.replay.errors import BadInput
 
 ROUTES = ["/ws", "/ws/factory"]
 
@@ -43,7 +43,7 @@ def _stream(rng: random.Random, route: str, *, error_code: str, close_code: int)
 def _as(s: Session, sid: str, run: str | None, origin: str | None) -> Session:
     from dataclasses import replace
 
-    from replay.model import Provenance, Source
+    from wsshadow.replay.capture.model import Provenance, Source
 
     prov = Provenance(source=Source.REPLAY, run=run, origin=origin) if run else Provenance()
     return replace(s, id=sid, provenance=prov)

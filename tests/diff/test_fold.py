@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from replay.differ import fold_across_events
+from wsshadow.replay.diff.capture import fold_across_events
 
 
 def group(

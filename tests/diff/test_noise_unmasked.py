@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import json
 
-from replay.config import DiffConfig
-from replay.differ import DiffAccumulator, diff_session
-from replay.model import Close, Closer, Direction, Handshake, Message, Opcode, Session
+from wsshadow.replay.capture.model import (
+    Close,
+    Closer,
+    Direction,
+    Handshake,
+    Message,
+    Opcode,
+    Session,
+)
+from wsshadow.replay.config import DiffConfig
+from wsshadow.replay.diff.capture import DiffAccumulator, diff_session
 
 
 def session(sid: str, ident: str) -> Session:

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from replay.demo import demo_servers, run_traffic
-from replay.model import Session
-from replay.redact import Redactor
-from replay.store import CaptureStore
 from tests.plugin.relay import recording_relay
+from wsshadow.replay.capture.model import Session
+from wsshadow.replay.capture.redact import Redactor
+from wsshadow.replay.capture.store import CaptureStore
+from wsshadow.replay.demo import demo_servers, run_traffic
 
 
 @dataclass(frozen=True)

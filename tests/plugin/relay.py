@@ -22,7 +22,16 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
-from replay.model import Close, Closer, Direction, Handshake, Message, Opcode, Provenance, Session
+from wsshadow.replay.capture.model import (
+    Close,
+    Closer,
+    Direction,
+    Handshake,
+    Message,
+    Opcode,
+    Provenance,
+    Session,
+)
 
 __all__ = ["RecordingRelay", "recording_relay"]
 

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from replay.config import load_config
-from replay.demo import demo_config_path
-from replay.differ import diff_capture
-from replay.model import Session
-from replay.store import CaptureStore
 from tests.plugin.conftest import RecordedDemo
+from wsshadow.replay.capture.model import Session
+from wsshadow.replay.capture.store import CaptureStore
+from wsshadow.replay.config import load_config
+from wsshadow.replay.demo import demo_config_path
+from wsshadow.replay.diff.capture import diff_capture
 
 pytestmark = pytest.mark.slow
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-from replay.config import DiffConfig
-from replay.model import Close, Closer, Handshake, Session
-from replay.regression import check_session
 from tests.conftest import make_session
+from wsshadow.replay.capture.model import Close, Closer, Handshake, Session
+from wsshadow.replay.config import DiffConfig
+from wsshadow.replay.diff.against_recording import check_session
 
 CONFIG = DiffConfig(ignore=("**.timestamp",)).for_route("/ws")
 

@@ -19,7 +19,7 @@ import pytest
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request
 
-from recorders.serve import ServedApp, serve_asgi
+from wsshadow.recorders.serve import ServedApp, serve_asgi
 
 
 @pytest.fixture

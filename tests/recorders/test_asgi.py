@@ -12,11 +12,11 @@ from fastapi import FastAPI, WebSocket
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from recorders.asgi import WsShadowRecorder
-from recorders.serve import serve_asgi
-from replay.model import Closer, Direction, Opcode, Session, Source
-from replay.redact import PLACEHOLDER_RE, Redactor
-from replay.store import CaptureStore
+from wsshadow.recorders.asgi import WsShadowRecorder
+from wsshadow.recorders.serve import serve_asgi
+from wsshadow.replay.capture.model import Closer, Direction, Opcode, Session, Source
+from wsshadow.replay.capture.redact import PLACEHOLDER_RE, Redactor
+from wsshadow.replay.capture.store import CaptureStore
 
 from .apps import make_app
 
@@ -255,8 +255,8 @@ def test_interpreter_exit_flushes(tmp_path: Path) -> None:
         f"""
         import asyncio
         from websockets.asyncio.client import connect
-        from recorders.asgi import WsShadowRecorder
-        from recorders.serve import serve_asgi
+        from wsshadow.recorders.asgi import WsShadowRecorder
+        from wsshadow.recorders.serve import serve_asgi
         from tests.recorders.apps import make_app
 
         recorder = WsShadowRecorder(make_app(), capture={str(capture)!r}, flush_interval=60)

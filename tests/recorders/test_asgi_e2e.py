@@ -24,10 +24,10 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from recorders.asgi import WsShadowRecorder
-from recorders.serve import serve_asgi
-from replay.cli import main
-from replay.store import CaptureStore
+from wsshadow.recorders.asgi import WsShadowRecorder
+from wsshadow.recorders.serve import serve_asgi
+from wsshadow.replay.capture.store import CaptureStore
+from wsshadow.replay.cli import main
 
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1MSJ9.c2ln"
 

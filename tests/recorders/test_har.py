@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from recorders.har import import_har, looks_like_har, read_har
-from replay.cli import main
-from replay.errors import BadInput, CaptureError
-from replay.model import Direction, Opcode, Session, Source
-from replay.store import CaptureStore
+from wsshadow.recorders.har import import_har, looks_like_har, read_har
+from wsshadow.replay.capture.model import Direction, Opcode, Session, Source
+from wsshadow.replay.capture.store import CaptureStore
+from wsshadow.replay.cli import main
+from wsshadow.replay.errors import BadInput, CaptureError
 
 FIXTURES = Path(__file__).parent / "fixtures"
 T0 = 1714557600.0  # 2024-05-01T10:00:00Z

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from recorders.har import har_document, read_har, write_har
-from replay.errors import CaptureError
-from replay.model import Direction, Handshake, Message, Opcode, Session
+from wsshadow.recorders.har import har_document, read_har, write_har
+from wsshadow.replay.capture.model import Direction, Handshake, Message, Opcode, Session
+from wsshadow.replay.errors import CaptureError
 
 json_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
 json_values = st.recursive(

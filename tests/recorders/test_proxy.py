@@ -14,9 +14,9 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from recorders.proxy import RecordingProxy
-from replay.model import Closer, Direction, Opcode, Source
-from replay.store import CaptureStore
+from wsshadow.recorders.proxy import RecordingProxy
+from wsshadow.replay.capture.model import Closer, Direction, Opcode, Source
+from wsshadow.replay.capture.store import CaptureStore
 
 from .conftest import Upstream, masked_frame, raw_upgrade
 
@@ -397,8 +397,8 @@ async def test_mirror_waits_for_a_slower_candidates_last_replies(upstream, captu
 
 
 def test_parse_routes_and_listen():
-    from recorders.proxy import parse_listen, parse_routes
-    from replay.errors import BadInput
+    from wsshadow.recorders.proxy import parse_listen, parse_routes
+    from wsshadow.replay.errors import BadInput
 
     assert parse_routes(["/ws/a=/ws?mode=a", "/b=/c"]) == {"/ws/a": "/ws?mode=a", "/b": "/c"}
     assert parse_listen("127.0.0.1:0") == ("127.0.0.1", 0)
@@ -442,7 +442,7 @@ async def test_recording_runs_below_the_relay(upstream, capture_path):
     """The writer thread is WRITER_NICE nicer than the event loop that relays."""
     import threading
 
-    from recorders.recorder import WRITER_NICE
+    from wsshadow.recorders.recorder import WRITER_NICE
 
     def nice(tid: int) -> int:
         stat = Path(f"/proc/self/task/{tid}/stat").read_text()

@@ -12,9 +12,9 @@ from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import InvalidStatus
 
-from recorders.proxy import RecordingProxy
-from replay.model import Closer
-from replay.store import CaptureStore
+from wsshadow.recorders.proxy import RecordingProxy
+from wsshadow.replay.capture.model import Closer
+from wsshadow.replay.capture.store import CaptureStore
 
 
 @pytest.fixture(scope="module")

@@ -12,9 +12,9 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from replay.cli import main
-from replay.model import Direction, Opcode
-from replay.store import CaptureStore
+from wsshadow.replay.capture.model import Direction, Opcode
+from wsshadow.replay.capture.store import CaptureStore
+from wsshadow.replay.cli import main
 
 from .conftest import Upstream
 

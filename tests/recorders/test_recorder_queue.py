@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import time
 
-from recorders.recorder import CaptureRecorder
-from replay.model import Direction, Handshake, Opcode, Provenance, Source
-from replay.store import CaptureStore
+from wsshadow.recorders.recorder import CaptureRecorder
+from wsshadow.replay.capture.model import Direction, Handshake, Opcode, Provenance, Source
+from wsshadow.replay.capture.store import CaptureStore
 
 
 async def test_queued_bytes_are_bounded_and_drops_counted_exactly(capture_path):

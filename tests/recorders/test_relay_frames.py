@@ -9,7 +9,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
 
-from recorders.frames import (
+from wsshadow.recorders.frames import (
     Deflate,
     Inflater,
     MessageTooBig,
@@ -19,9 +19,9 @@ from recorders.frames import (
     negotiated_deflate,
     parse_close,
 )
-from recorders.proxy import RecordingProxy
-from replay.model import Closer, Direction, Opcode
-from replay.store import CaptureStore
+from wsshadow.recorders.proxy import RecordingProxy
+from wsshadow.replay.capture.model import Closer, Direction, Opcode
+from wsshadow.replay.capture.store import CaptureStore
 
 from .conftest import Upstream, masked_frame, raw_upgrade
 

@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 
-from recorders.proxy import RecordingProxy
-from replay.store import CaptureStore
+from wsshadow.recorders.proxy import RecordingProxy
+from wsshadow.replay.capture.store import CaptureStore
 
 from .conftest import raw_upgrade
 

@@ -14,8 +14,7 @@ from typing import Any
 from aiohttp import web
 from websockets.sync.server import ServerConnection, serve
 
-from replay.cli import main
-from replay.model import (
+from wsshadow.replay.capture.model import (
     Close,
     Closer,
     Direction,
@@ -27,7 +26,8 @@ from replay.model import (
     Session,
     Source,
 )
-from replay.store import CaptureStore
+from wsshadow.replay.capture.store import CaptureStore
+from wsshadow.replay.cli import main
 
 __all__ = [
     "assert_one_error",

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from kit import assert_one_error, cli, digest, make_capture, recorded, ws_server
 
-from replay.codec import write_jsonl
-from replay.store import CaptureStore
+from wsshadow.replay.capture.jsonl import write_jsonl
+from wsshadow.replay.capture.store import CaptureStore
 
 
 def _truncate_half(p: Path) -> None:

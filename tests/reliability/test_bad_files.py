@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from kit import assert_one_error, cli, make_capture, recorded
 
-from replay.codec import session_to_dict
-from replay.store import CaptureStore
+from wsshadow.replay.capture.jsonl import session_to_dict
+from wsshadow.replay.capture.store import CaptureStore
 
 GOOD_SESSION: dict[str, Any] = session_to_dict(
     recorded("ok1", [("client", "hi"), ("server", b"\x00")])
@@ -257,8 +257,8 @@ def test_a_zlib_bomb_is_refused_before_it_expands(tmp_path: Path, capsys) -> Non
     """A .zhar that inflates past the limit is refused; memory stays near the limit."""
     import zlib
 
-    from recorders.har import read_har
-    from replay.errors import CaptureError
+    from wsshadow.recorders.har import read_har
+    from wsshadow.replay.errors import CaptureError
 
     packer = zlib.compressobj(9)
     chunk = b" " * (1 << 20)

@@ -13,8 +13,8 @@ import pytest
 from kit import assert_one_error, cli, http_server, recorded, ws_server
 from websockets.sync.server import ServerConnection
 
-from replay.model import Run, Source
-from replay.store import CaptureStore
+from wsshadow.replay.capture.model import Run, Source
+from wsshadow.replay.capture.store import CaptureStore
 
 
 def _capture(path: Path, server_payloads: list[str | bytes], n: int = 2) -> Path:

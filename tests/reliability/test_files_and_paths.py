@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from kit import assert_one_error, cli, make_capture, recorded, ws_server
 
-from recorders.asgi import WsShadowRecorder
-from recorders.serve import serve_asgi
-from replay.codec import write_jsonl
-from replay.config import load_config
-from replay.store import CaptureStore
+from wsshadow.recorders.asgi import WsShadowRecorder
+from wsshadow.recorders.serve import serve_asgi
+from wsshadow.replay.capture.jsonl import write_jsonl
+from wsshadow.replay.capture.store import CaptureStore
+from wsshadow.replay.config import load_config
 
 
 @pytest.fixture

@@ -15,13 +15,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from kit import cli, recorded
 
-from replay.compare import compare_sessions
-from replay.config import Config, DiffConfig, Ordering, load_config, parse_config
-from replay.differ import diff_session
-from replay.errors import ConfigError
-from replay.model import Direction, Message, Opcode, Run, Source
-from replay.normalize import MAX_JSON_DEPTH, Normalizer
-from replay.store import CaptureStore
+from wsshadow.replay.capture.model import Direction, Message, Opcode, Run, Source
+from wsshadow.replay.capture.store import CaptureStore
+from wsshadow.replay.config import Config, DiffConfig, Ordering, load_config, parse_config
+from wsshadow.replay.diff.capture import diff_session
+from wsshadow.replay.diff.compare import compare_sessions
+from wsshadow.replay.diff.normalize import MAX_JSON_DEPTH, Normalizer
+from wsshadow.replay.errors import ConfigError
 
 # ---- the config loader ---------------------------------------------------------------------
 

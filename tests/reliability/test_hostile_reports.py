@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from kit import cli, recorded
 
-from replay.model import Run, Source
-from replay.store import CaptureStore
+from wsshadow.replay.capture.model import Run, Source
+from wsshadow.replay.capture.store import CaptureStore
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "reports"))
 from chromium import CHROMIUM, Chromium

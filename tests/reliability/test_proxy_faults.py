@@ -22,10 +22,10 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from recorders.proxy import RecordingProxy
-from replay.model import Closer, Direction, Opcode, Session
-from replay.store import CaptureStore
 from tests.recorders import conftest as recorder_fixtures
+from wsshadow.recorders.proxy import RecordingProxy
+from wsshadow.replay.capture.model import Closer, Direction, Opcode, Session
+from wsshadow.replay.capture.store import CaptureStore
 
 from .proxykit import ROOT, RawClient, frame, rss_mib, start_echo_process, start_record
 

@@ -22,12 +22,12 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.server import ServerConnection
 
-from recorders.asgi import WsShadowRecorder
-from recorders.har import write_har
-from recorders.serve import serve_asgi
-from replay.codec import write_jsonl
-from replay.model import Session
-from replay.store import CaptureStore
+from wsshadow.recorders.asgi import WsShadowRecorder
+from wsshadow.recorders.har import write_har
+from wsshadow.recorders.serve import serve_asgi
+from wsshadow.replay.capture.jsonl import write_jsonl
+from wsshadow.replay.capture.model import Session
+from wsshadow.replay.capture.store import CaptureStore
 
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJKV1RTRUNSRVQifQ.SIGJWTSECRET"
 SECRETS = {

@@ -8,8 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from replay.model import Close, Closer, Direction, Handshake, Message, Opcode, Session
-from replay.store import CaptureStore
+from wsshadow.replay.capture.model import (
+    Close,
+    Closer,
+    Direction,
+    Handshake,
+    Message,
+    Opcode,
+    Session,
+)
+from wsshadow.replay.capture.store import CaptureStore
 
 
 def conversation(

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from replay.errors import CaptureError
-from replay.model import Close, Closer, Handshake, Provenance, Source
-from replay.store import CaptureStore, CaptureWriter, FrameColumns
 from tests.conftest import make_session
+from wsshadow.replay.capture.model import Close, Closer, Handshake, Provenance, Source
+from wsshadow.replay.capture.store import CaptureStore, CaptureWriter, FrameColumns
+from wsshadow.replay.errors import CaptureError
 
 
 def _queue(store: CaptureStore, session_id: str, text: str) -> CaptureWriter:

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import json
 
-from replay.carryover import CarryRule, match_path, may_carry, parse_path, plan_carry_over
-from replay.model import Direction, Handshake, Message, Opcode, Session
+from wsshadow.replay.capture.model import Direction, Handshake, Message, Opcode, Session
+from wsshadow.replay.engine.carryover import (
+    CarryRule,
+    match_path,
+    may_carry,
+    parse_path,
+    plan_carry_over,
+)
 
 
 def _session(*items: tuple[str, object]) -> Session:

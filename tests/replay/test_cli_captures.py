@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from replay.cli import main
 from tests.replay.test_store import SAMPLE
+from wsshadow.replay.cli import main
 
 README = Path(__file__).parents[2] / "README.md"
 
@@ -101,7 +101,7 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
 def test_every_command_is_in_the_readme() -> None:
     import typer.main
 
-    from replay.cli.app import app
+    from wsshadow.replay.cli.app import app
 
     readme = README.read_text()
     group = typer.main.get_group(app)
@@ -119,8 +119,8 @@ def test_corrupted_pages_give_one_line_never_a_traceback(
 ) -> None:
     import random
 
-    from replay.store import CaptureStore
     from tests.conftest import make_session
+    from wsshadow.replay.capture.store import CaptureStore
 
     db = tmp_path / "c.db"
     with CaptureStore.open(db, create=True) as store:

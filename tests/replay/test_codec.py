@@ -8,9 +8,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from replay.codec import read_jsonl, session_from_dict, session_to_dict, write_jsonl
-from replay.errors import BadInput, CaptureError, NewerFormat
-from replay.model import (
+from wsshadow.replay.capture.jsonl import (
+    read_jsonl,
+    session_from_dict,
+    session_to_dict,
+    write_jsonl,
+)
+from wsshadow.replay.capture.model import (
     Close,
     Closer,
     Direction,
@@ -21,6 +25,7 @@ from replay.model import (
     Session,
     Source,
 )
+from wsshadow.replay.errors import BadInput, CaptureError, NewerFormat
 
 text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
 finite = st.floats(min_value=0, max_value=1e6, allow_nan=False, allow_infinity=False)

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from replay.credentials import Credentials, MissingCredential, parse_credential
-from replay.model import Direction, Handshake, Message, Opcode
-from replay.redact import Redactor
+from wsshadow.replay.capture.model import Direction, Handshake, Message, Opcode
+from wsshadow.replay.capture.redact import Redactor
+from wsshadow.replay.engine.credentials import Credentials, MissingCredential, parse_credential
 
 
 def test_env_references_expand_and_missing_ones_are_named() -> None:

@@ -17,11 +17,16 @@ from engine_helpers import capture, conversation  # noqa: F401
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request, Response
 
-from replay.engine import ReplayObserver, ReplayOptions, replay_capture, select_sessions
-from replay.errors import BadInput
-from replay.model import Close, Closer, Direction, Message
-from replay.pacing import Pace
-from replay.targets import parse_route_map
+from wsshadow.replay.capture.model import Close, Closer, Direction, Message
+from wsshadow.replay.engine.pacing import Pace
+from wsshadow.replay.engine.run import (
+    ReplayObserver,
+    ReplayOptions,
+    replay_capture,
+    select_sessions,
+)
+from wsshadow.replay.engine.targets import parse_route_map
+from wsshadow.replay.errors import BadInput
 
 Handler = Callable[[ServerConnection], Awaitable[None]]
 

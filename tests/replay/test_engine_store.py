@@ -10,9 +10,9 @@ from pathlib import Path
 from engine_helpers import capture, conversation  # noqa: F401
 from websockets.asyncio.server import ServerConnection, serve
 
-from replay.engine import ReplayOptions, replay_capture
-from replay.model import Direction, Provenance, Source
-from replay.store import CaptureStore
+from wsshadow.replay.capture.model import Direction, Provenance, Source
+from wsshadow.replay.capture.store import CaptureStore
+from wsshadow.replay.engine.run import ReplayOptions, replay_capture
 
 
 async def echo(ws: ServerConnection) -> None:

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from replay.model import Close, Closer, Direction, Handshake, Message, Opcode, Session
-from replay.pacing import (
+from wsshadow.replay.capture.model import (
+    Close,
+    Closer,
+    Direction,
+    Handshake,
+    Message,
+    Opcode,
+    Session,
+)
+from wsshadow.replay.engine.pacing import (
     ClientStep,
     CloseSession,
     Pace,

@@ -8,10 +8,10 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from replay.model import Handshake, Message
-from replay.redact import PLACEHOLDER_RE, Redactor
-from replay.store import CaptureStore
 from tests.conftest import make_session
+from wsshadow.replay.capture.model import Handshake, Message
+from wsshadow.replay.capture.redact import PLACEHOLDER_RE, Redactor
+from wsshadow.replay.capture.store import CaptureStore
 
 R = Redactor()
 

@@ -11,8 +11,8 @@ from pathlib import Path
 from engine_helpers import conversation
 from websockets.sync.server import ServerConnection, serve
 
-from replay.cli import main
-from replay.store import CaptureStore
+from wsshadow.replay.capture.store import CaptureStore
+from wsshadow.replay.cli import main
 
 
 @contextmanager

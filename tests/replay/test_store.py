@@ -11,10 +11,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from replay import store as store_module
-from replay.codec import read_jsonl, write_jsonl
-from replay.errors import CaptureError, NewerFormat
-from replay.model import (
+from tests.conftest import make_session
+from tests.replay.test_codec import sessions_strategy
+from wsshadow.replay.capture import store as store_module
+from wsshadow.replay.capture.jsonl import read_jsonl, write_jsonl
+from wsshadow.replay.capture.model import (
     Close,
     Closer,
     Direction,
@@ -26,10 +27,9 @@ from replay.model import (
     Session,
     Source,
 )
-from replay.redact import Redactor
-from replay.store import FORMAT_VERSION, CaptureStore
-from tests.conftest import make_session
-from tests.replay.test_codec import sessions_strategy
+from wsshadow.replay.capture.redact import Redactor
+from wsshadow.replay.capture.store import FORMAT_VERSION, CaptureStore
+from wsshadow.replay.errors import CaptureError, NewerFormat
 
 SAMPLE = Path(__file__).parents[2] / "captures" / "sample.jsonl"
 

@@ -10,12 +10,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from replay.errors import CaptureError
-from replay.model import Close, Closer, Provenance, Session, Source
-from replay.redact import Redactor
-from replay.store import CaptureStore, FrameColumns
 from tests.conftest import make_session
 from tests.replay.test_codec import sessions_strategy
+from wsshadow.replay.capture.model import Close, Closer, Provenance, Session, Source
+from wsshadow.replay.capture.redact import Redactor
+from wsshadow.replay.capture.store import CaptureStore, FrameColumns
+from wsshadow.replay.errors import CaptureError
 
 
 @settings(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from replay.errors import BadInput
-from replay.targets import RouteMap, build_url, map_route, parse_route_map
+from wsshadow.replay.engine.targets import RouteMap, build_url, map_route, parse_route_map
+from wsshadow.replay.errors import BadInput
 
 
 def test_parse_route_map_splits_path_and_query() -> None:

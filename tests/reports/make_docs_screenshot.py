@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from chromium import Chromium
 from report_fixtures import load_fixture
 
-from replay.reports import write_report
+from wsshadow.replay.report.render import write_report
 
 ROOT = Path(__file__).resolve().parents[2]
 

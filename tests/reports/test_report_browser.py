@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from chromium import CHROMIUM, Chromium
 
-from replay.reports import write_report
+from wsshadow.replay.report.render import write_report
 
 pytestmark = pytest.mark.slow
 

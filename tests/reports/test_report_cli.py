@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from report_fixtures import FIXTURE, GOLDEN
 
-from replay.cli import main
+from wsshadow.replay.cli import main
 
 
 def test_text_to_stdout_matches_golden_in_a_pipe(capsys: pytest.CaptureFixture[str]) -> None:
@@ -96,7 +96,7 @@ def test_missing_file_and_unknown_extension(
 def test_every_format_writes_a_report_with_lone_surrogates_and_controls(tmp_path: Path) -> None:
     from report_fixtures import load_fixture
 
-    from replay.reports import EXTENSIONS, load_report, write_report
+    from wsshadow.replay.report.render import EXTENSIONS, load_report, write_report
 
     report = load_fixture()
     report["differences"][0]["signature"] += " \ud800\x00\u202e"

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from report_fixtures import GOLDEN
 
-from replay.reports import render
+from wsshadow.replay.report.render import render
 
 CASES = {
     "report.txt": ("text", {"width": 100}),

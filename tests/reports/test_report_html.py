@@ -9,8 +9,8 @@ import re
 import time
 from typing import Any
 
-from replay.reports import render
-from replay.reports.html import embed_json
+from wsshadow.replay.report.html import embed_json
+from wsshadow.replay.report.render import render
 
 
 def _island(page: str) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 
 from junitparser import Error, Failure, JUnitXml, TestSuite
 
-from replay.reports import render, write_report
+from wsshadow.replay.report.render import render, write_report
 
 
 def _read(tmp_path: Path, report: dict[str, Any]) -> JUnitXml:

@@ -7,8 +7,8 @@ from typing import Any
 
 from report_fixtures import large_report
 
-from replay.reports import render
-from replay.reports.markdown import MAX_CHARS, md_escape
+from wsshadow.replay.report.markdown import MAX_CHARS, md_escape
+from wsshadow.replay.report.render import render
 
 
 def test_large_report_stays_under_the_comment_limit(big_report: dict[str, Any]) -> None:

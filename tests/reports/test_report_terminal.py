@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any
 
-from replay.reports import render
+from wsshadow.replay.report.render import render
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 

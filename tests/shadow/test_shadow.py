@@ -15,9 +15,18 @@ from typing import Any
 import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
-from replay.cli import main
-from replay.model import Close, Closer, Direction, Handshake, Message, Opcode, Provenance, Session
-from replay.store import CaptureStore
+from wsshadow.replay.capture.model import (
+    Close,
+    Closer,
+    Direction,
+    Handshake,
+    Message,
+    Opcode,
+    Provenance,
+    Session,
+)
+from wsshadow.replay.capture.store import CaptureStore
+from wsshadow.replay.cli import main
 
 
 def chat_handler(value_factor: int, close_code: int) -> Any:

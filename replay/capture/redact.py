@@ -1,0 +1,240 @@
+"""Redaction: credentials never reach a capture file unless the user asks.
+
+A redacted value becomes a placeholder that names what it was, such as
+``${redacted:header:authorization}`` or ``jwt.${redacted:subprotocol:jwt}``,
+so that replay can substitute a fresh credential by name later
+(``--credential authorization='Bearer ...'``). Redacting an already-redacted
+session changes nothing, so import and export round-trip.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+from urllib.parse import parse_qsl, quote
+
+from wsshadow.replay.capture.model import Handshake, Headers, Message, Opcode, Session
+
+__all__ = [
+    "DEFAULT_SECRET_FIELDS",
+    "PLACEHOLDER_RE",
+    "SECRET_HEADERS",
+    "Redactor",
+    "placeholder",
+]
+
+SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
+"""Headers whose whole value is a credential."""
+
+DEFAULT_SECRET_FIELDS = (
+    "token",
+    "access_token",
+    "refresh_token",
+    "id_token",
+    "password",
+    "passwd",
+    "secret",
+    "client_secret",
+    "api_key",
+    "apikey",
+    "private_key",
+)
+"""JSON field and query parameter names that hold secrets (whole-name match)."""
+
+PLACEHOLDER_RE = re.compile(r"\$\{redacted:([a-z]+):([A-Za-z0-9_.\-]+)\}")
+"""Matches a placeholder; group 1 is the kind, group 2 the credential name."""
+
+# Subprotocol entries that carry a token after a scheme prefix, as browsers send
+# them because they cannot set an Authorization header on a WebSocket.
+_TOKEN_SUBPROTOCOL = re.compile(
+    r"^(?P<prefix>(?:jwt|bearer|token|access_token|auth|authorization"
+    r"|base64url\.bearer\.authorization\.k8s\.io)[.])(?P<token>.+)$",
+    re.IGNORECASE,
+)
+_BARE_JWT = re.compile(r"^eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$")
+
+
+def placeholder(kind: str, name: str) -> str:
+    """The placeholder that stands for a redacted ``kind`` value called ``name``."""
+    return f"${{redacted:{kind}:{name}}}"
+
+
+def _squash(name: str) -> str:
+    """Field names compare case-insensitively and ignoring - and _ (apiKey = api_key)."""
+    return name.lower().replace("_", "").replace("-", "")
+
+
+@dataclass(frozen=True)
+class Redactor:
+    """Replaces credentials in sessions with placeholders.
+
+    ``extra_fields`` adds JSON field / query parameter names, ``extra_headers``
+    adds header names. ``enabled=False`` (``--no-redact``) passes everything.
+    """
+
+    enabled: bool = True
+    extra_fields: tuple[str, ...] = ()
+    extra_headers: tuple[str, ...] = ()
+    _fields: frozenset[str] = field(init=False, repr=False, compare=False)
+    _headers: frozenset[str] = field(init=False, repr=False, compare=False)
+    _fragments: tuple[str, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        names = {_squash(n) for n in (*DEFAULT_SECRET_FIELDS, *self.extra_fields)}
+        object.__setattr__(self, "_fields", frozenset(names))
+        headers = SECRET_HEADERS | {h.lower() for h in self.extra_headers}
+        object.__setattr__(self, "_headers", frozenset(headers))
+        # A cheap test run on every text message: JSON is parsed only when a
+        # secret-like name can appear at all, which keeps recording fast. Each
+        # name's longest part between separators is present in any spelling of
+        # it (api_key, api-key, apiKey all contain "key"), so nothing is missed.
+        fragments = {
+            max(re.split(r"[-_]", n.lower()), key=len)
+            for n in (*DEFAULT_SECRET_FIELDS, *self.extra_fields)
+        }
+        # A fragment that contains another adds nothing ("apikey" holds "api").
+        fragments = {f for f in fragments if not any(g != f and g in f for g in fragments)}
+        object.__setattr__(self, "_fragments", tuple(sorted(fragments)))
+
+    def _maybe_secret(self, text: str) -> bool:
+        # One substring search per fragment: str's search skips ahead, where an
+        # alternation regex tries every fragment at every position (4 KB: 19 vs 40 us).
+        low = text.lower()
+        return any(fragment in low for fragment in self._fragments)
+
+    # ---- names -------------------------------------------------------------
+
+    def is_secret_field(self, name: str) -> bool:
+        """True when a JSON field or query parameter called ``name`` holds a secret."""
+        return _squash(name) in self._fields
+
+    def is_secret_header(self, name: str) -> bool:
+        """True when a header called ``name`` holds a credential."""
+        return name.lower() in self._headers
+
+    # ---- pieces ------------------------------------------------------------
+
+    def headers(self, headers: Headers) -> Headers:
+        """Headers with credential values and token subprotocols replaced."""
+        if not self.enabled:
+            return headers
+        out = []
+        for name, value in headers:
+            low = name.lower()
+            if low in self._headers:
+                value = placeholder("header", low)
+            elif low == "sec-websocket-protocol":
+                value = ", ".join(self.subprotocol(p.strip()) for p in value.split(","))
+            out.append((name, value))
+        return tuple(out)
+
+    def subprotocol(self, entry: str) -> str:
+        """One subprotocol entry, with a bearer token replaced by a placeholder."""
+        if not self.enabled or PLACEHOLDER_RE.search(entry):
+            return entry
+        m = _TOKEN_SUBPROTOCOL.match(entry)
+        if m:
+            scheme = m.group("prefix")[:-1].split(".")[0].lower()
+            return m.group("prefix") + placeholder("subprotocol", scheme)
+        if _BARE_JWT.match(entry):
+            return placeholder("subprotocol", "token")
+        return entry
+
+    def query(self, query: str) -> str:
+        """A raw query string with secret parameters' values replaced."""
+        if not self.enabled or not query or not self._maybe_secret(query):
+            return query
+        parts = []
+        changed = False
+        for piece in query.split("&"):
+            name = piece.split("=", 1)[0]
+            decoded = parse_qsl(name + "=x", keep_blank_values=True)
+            key = decoded[0][0] if decoded else name
+            if "=" in piece and self.is_secret_field(key):
+                new = f"{name}={placeholder('query', quote(key.lower(), safe=''))}"
+                changed = changed or new != piece
+                piece = new
+            parts.append(piece)
+        return "&".join(parts) if changed else query
+
+    def text(self, text: str) -> str:
+        """A text message with secret JSON fields replaced (other text is kept as is)."""
+        if not self.enabled or not self._maybe_secret(text):
+            return text
+        try:
+            doc = json.loads(text)
+        except (ValueError, RecursionError):
+            return text
+        new, changed = self._walk(doc)
+        if not changed:
+            return text
+        return json.dumps(new, ensure_ascii=False, separators=(",", ":"))
+
+    def texts(self, texts: Sequence[str]) -> Sequence[str]:
+        """Many text messages at once, as ``text`` would redact each (the same sequence
+        when none can hold a secret: one test over all of them instead of one each)."""
+        if not self.enabled or not texts or not self._maybe_secret("\0".join(texts)):
+            return texts
+        return [self.text(t) for t in texts]
+
+    def _walk(self, value: Any) -> tuple[Any, bool]:
+        if isinstance(value, dict):
+            changed = False
+            out: dict[str, Any] = {}
+            for k, v in value.items():
+                if self.is_secret_field(k) and not isinstance(v, dict | list):
+                    marker = placeholder("json", k.lower())
+                    if v != marker and v is not None and v != "":
+                        changed = True
+                        v = marker
+                else:
+                    v, sub = self._walk(v)
+                    changed = changed or sub
+                out[k] = v
+            return out, changed
+        if isinstance(value, list):
+            items = [self._walk(v) for v in value]
+            return [v for v, _ in items], any(c for _, c in items)
+        return value, False
+
+    # ---- whole values ------------------------------------------------------
+
+    def handshake(self, handshake: Handshake) -> Handshake:
+        """A handshake with every credential replaced."""
+        if not self.enabled:
+            return handshake
+        return replace(
+            handshake,
+            query=self.query(handshake.query),
+            request_headers=self.headers(handshake.request_headers),
+            subprotocols=tuple(self.subprotocol(p) for p in handshake.subprotocols),
+            subprotocol=(
+                None if handshake.subprotocol is None else self.subprotocol(handshake.subprotocol)
+            ),
+            response_headers=self.headers(handshake.response_headers),
+        )
+
+    def message(self, message: Message) -> Message:
+        """A message with secret JSON fields replaced (binary is left alone)."""
+        if not self.enabled or message.opcode is not Opcode.TEXT:
+            return message
+        assert isinstance(message.payload, str)
+        text = self.text(message.payload)
+        return message if text is message.payload else replace(message, payload=text)
+
+    def messages(self, messages: Iterable[Message]) -> tuple[Message, ...]:
+        """Every message redacted."""
+        return tuple(self.message(m) for m in messages)
+
+    def session(self, session: Session) -> Session:
+        """A whole session with every credential replaced."""
+        if not self.enabled:
+            return session
+        return replace(
+            session,
+            handshake=self.handshake(session.handshake),
+            messages=self.messages(session.messages),
+        )

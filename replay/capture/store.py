@@ -1,0 +1,1303 @@
+"""The capture store: one SQLite file per capture, browsable with sqlite-utils.
+
+Tables: ``meta`` (format version and facts about the file), ``sessions``
+(one row per WebSocket connection, handshake and close inline), ``frames``
+(one row per message; text payloads in ``text``, others in ``data``) and
+``runs`` (replays and mirrors). Recorded sessions have ``run`` NULL; a
+replayed session names its run and the recorded session it came from.
+
+Every write path redacts with the store's ``Redactor`` first, so no way
+into a capture can skip it. Files are created mode 0600, in WAL mode.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
+from dataclasses import dataclass
+from itertools import chain, groupby, repeat
+from operator import itemgetter
+from pathlib import Path
+from typing import Any, Literal, cast
+
+import sqlite_utils
+
+from wsshadow.replay.capture.model import (
+    Close,
+    Closer,
+    Direction,
+    Handshake,
+    Message,
+    Opcode,
+    Provenance,
+    Run,
+    Session,
+    Source,
+)
+from wsshadow.replay.capture.redact import Redactor
+from wsshadow.replay.errors import CaptureError, NewerFormat
+
+__all__ = [
+    "FORMAT_VERSION",
+    "MIGRATIONS",
+    "RECORDED",
+    "BackgroundWriter",
+    "CaptureStore",
+    "CaptureWriter",
+    "FrameColumns",
+    "SessionHead",
+    "SessionSummary",
+]
+
+FORMAT_VERSION = 1
+"""The capture file format this wsshadow writes; older files are migrated on open."""
+
+RECORDED: None = None
+"""The ``run`` of recorded sessions (as opposed to replayed ones)."""
+
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
+"""Converters from format version N to N+1, applied in a chain on open."""
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT
+);
+CREATE TABLE IF NOT EXISTS runs (
+    name TEXT PRIMARY KEY,
+    target TEXT,
+    source TEXT,
+    settings TEXT,
+    started_at REAL,
+    ended_at REAL,
+    sessions INTEGER,
+    errors INTEGER
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY,
+    run TEXT REFERENCES runs(name),
+    origin TEXT,
+    source TEXT NOT NULL,
+    tags TEXT,
+    started_at REAL NOT NULL,
+    route TEXT NOT NULL,
+    query TEXT,
+    request_headers TEXT,
+    subprotocols TEXT,
+    status INTEGER,
+    subprotocol TEXT,
+    response_headers TEXT,
+    close_code INTEGER,
+    close_reason TEXT,
+    closed_by TEXT,
+    close_error TEXT,
+    close_t REAL
+);
+CREATE INDEX IF NOT EXISTS sessions_run ON sessions(run);
+CREATE TABLE IF NOT EXISTS frames (
+    session_id TEXT NOT NULL REFERENCES sessions(id),
+    seq INTEGER NOT NULL,
+    t REAL NOT NULL,
+    direction TEXT NOT NULL,
+    opcode TEXT NOT NULL,
+    text TEXT,
+    data BLOB,
+    PRIMARY KEY (session_id, seq)
+);
+"""
+
+_SESSION_COLUMNS = (
+    "id, run, origin, source, tags, started_at, route, query, request_headers, subprotocols, "
+    "status, subprotocol, response_headers, close_code, close_reason, closed_by, close_error, "
+    "close_t"
+)
+_INSERT_SESSION = f"INSERT INTO sessions ({_SESSION_COLUMNS}) VALUES ({', '.join('?' * 18)})"
+_UPDATE_CLOSE = (
+    "UPDATE sessions SET close_code = ?, close_reason = ?, closed_by = ?, close_error = ?, "
+    "close_t = ? WHERE id = ?"
+)
+
+
+# Text from the frames table to enum members: a dict lookup costs a tenth of ``Opcode(text)``.
+_OPCODES: dict[str, Opcode] = {o.value: o for o in Opcode}
+_DIRECTIONS: dict[str, Direction] = {d.value: d for d in Direction}
+_CLOSERS: dict[str, Closer] = {c.value: c for c in Closer}
+_SOURCES: dict[str, Source] = {s.value: s for s in Source}
+# And back, as exact str (what sqlite3 binds without trying adapters), from a member
+# or from its value (a StrEnum member and its value are the same key).
+_OPCODE_TEXT: dict[Opcode | str, str] = {o: str(o.value) for o in Opcode}
+_DIRECTION_TEXT: dict[Direction | str, str] = {d: str(d.value) for d in Direction}
+
+
+def _same(text: str) -> str:
+    return text
+
+
+# Pages of session ids loaded with one frames query (well under SQLite's variable limit).
+_LOAD_PAGE = 256
+
+
+def _id_pages(session_ids: Sequence[str]) -> Iterator[tuple[list[str], str]]:
+    """``session_ids`` a page at a time, each with its ``?, ?, ...`` placeholders."""
+    for i in range(0, len(session_ids), _LOAD_PAGE):
+        page = list(session_ids[i : i + _LOAD_PAGE])
+        yield page, ", ".join("?" * len(page))
+
+
+_first = itemgetter(0)
+_new = object.__new__
+_SLOTS: Any = Message.__dict__  # the slot descriptors, to fill a frozen Message directly
+_set_seq: Callable[[Message, Any], None] = _SLOTS["seq"].__set__
+_set_t: Callable[[Message, Any], None] = _SLOTS["t"].__set__
+_set_direction: Callable[[Message, Any], None] = _SLOTS["direction"].__set__
+_set_opcode: Callable[[Message, Any], None] = _SLOTS["opcode"].__set__
+_set_payload: Callable[[Message, Any], None] = _SLOTS["payload"].__set__
+
+
+def _decode_frames(rows: Iterable[tuple[Any, ...]]) -> tuple[Message, ...]:
+    """Messages from ``(session_id, seq, t, direction, opcode, text, data)`` rows.
+
+    Raises KeyError or TypeError when a row is damaged. Each ``Message`` is
+    built without its ``__post_init__`` check: the frozen dataclass
+    ``__init__`` costs more than the rest of decoding a frame, and the loop
+    upholds the check itself (text payloads for text frames, bytes for others).
+    """
+    out: list[Message] = []
+    append = out.append
+    text_op = Opcode.TEXT
+    opcodes, directions = _OPCODES, _DIRECTIONS
+    new, message = _new, Message
+    set_seq, set_t, set_direction = _set_seq, _set_t, _set_direction
+    set_opcode, set_payload = _set_opcode, _set_payload
+    for _, seq, t, direction, opcode, text, data in rows:
+        op = opcodes[opcode]
+        if op is text_op:
+            payload: str | bytes = text if text is not None else ""
+            if type(payload) is not str:
+                raise TypeError("a text message carries str")
+        else:
+            payload = bytes(data) if data is not None else b""
+        m = new(message)
+        set_seq(m, seq)
+        set_t(m, t)
+        set_direction(m, directions[direction])
+        set_opcode(m, op)
+        set_payload(m, payload)
+        append(m)
+    return tuple(out)
+
+
+_NO_FRAMES: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class FrameColumns:
+    """A session's frames as columns, without a ``Message`` per frame.
+
+    Frame ``i`` is ``(seq[i], t[i], direction[i], opcode[i], payload[i])``;
+    directions and opcodes are their values (plain ``str``), payloads are
+    ``str`` for text frames and ``bytes`` for the others, as in ``Message``.
+    Replay works in this form both ways: it plans from recorded sessions
+    loaded so (``CaptureStore.get_session_frames``; building 40 frozen
+    ``Message`` objects per session cost more than the rest of loading it)
+    and hands its replayed frames to ``CaptureWriter.add_session`` so (the
+    cheapest form to write). ``messages()`` builds the ``Message`` values
+    when they are needed after all.
+    """
+
+    seq: Sequence[int] = _NO_FRAMES
+    t: Sequence[float] = _NO_FRAMES
+    direction: Sequence[str] = _NO_FRAMES
+    opcode: Sequence[str] = _NO_FRAMES
+    payload: Sequence[str | bytes] = _NO_FRAMES
+
+    def __len__(self) -> int:
+        return len(self.seq)
+
+    def __iter__(self) -> Iterator[tuple[int, float, str, str, str | bytes]]:
+        return zip(self.seq, self.t, self.direction, self.opcode, self.payload, strict=True)
+
+    def messages(self) -> tuple[Message, ...]:
+        """The frames as ``Message`` values."""
+        return tuple(Message(seq, t, _DIRECTIONS[d], _OPCODES[o], p) for seq, t, d, o, p in self)
+
+    @classmethod
+    def of(cls, messages: Sequence[Message]) -> FrameColumns:
+        """The columns of ``messages``."""
+        if not messages:
+            return cls()
+        return cls(
+            tuple(m.seq for m in messages),
+            tuple(m.t for m in messages),
+            tuple(_DIRECTION_TEXT[m.direction] for m in messages),
+            tuple(_OPCODE_TEXT[m.opcode] for m in messages),
+            tuple(m.payload for m in messages),
+        )
+
+
+# Replay's frames query hands direction and opcode over as one small integer (and
+# the payload as one column): fewer values to convert per row, and the strings
+# come from these tables instead of being built per row. NULL when either is
+# not a known value, which the decoder reports as damage.
+_KIND_DIRECTIONS = ("client", "server")
+_KIND_OPCODES = tuple(o.value for o in Opcode)
+_KIND_SQL = (
+    "CASE direction "
+    + " ".join(f"WHEN '{d}' THEN {i}" for i, d in enumerate(_KIND_DIRECTIONS))
+    + " END + 2 * CASE opcode "
+    + " ".join(f"WHEN '{o}' THEN {i}" for i, o in enumerate(_KIND_OPCODES))
+    + " END"
+)
+_KIND_DIRECTION = tuple(d for _ in _KIND_OPCODES for d in _KIND_DIRECTIONS)
+_KIND_OPCODE = tuple(o for o in _KIND_OPCODES for _ in _KIND_DIRECTIONS)
+_KINDS = frozenset(range(len(_KIND_OPCODE)))
+_TEXT_KINDS = frozenset({0, 1})
+_FRAMES_FOR_REPLAY = (
+    f"SELECT session_id, seq, t, {_KIND_SQL}, coalesce(text, data) FROM frames "
+    "WHERE session_id IN ({marks}) ORDER BY session_id, seq"
+)
+
+
+def _frame_columns(rows: Sequence[tuple[Any, ...]]) -> FrameColumns:
+    """Columns from ``(session_id, seq, t, kind, payload)`` rows (``_FRAMES_FOR_REPLAY``).
+
+    Raises KeyError or TypeError when a row is damaged, as ``_decode_frames``
+    does. Transposed and checked in C (``zip``, sets, ``map``): the common
+    session, all text, takes no Python step per frame.
+    """
+    _, seqs, ts, kinds, values = zip(*rows, strict=True)
+    seen = set(kinds)
+    for kind in seen.difference(_KINDS):
+        raise KeyError(f"unknown direction or opcode ({kind})")
+    directions = tuple(map(_KIND_DIRECTION.__getitem__, kinds))
+    opcodes = tuple(map(_KIND_OPCODE.__getitem__, kinds))
+    payloads: tuple[str | bytes, ...]
+    if seen <= _TEXT_KINDS:
+        payloads = values
+        if set(map(type, values)) != {str}:
+            payloads = tuple("" if x is None else x for x in values)
+            if set(map(type, payloads)) != {str}:
+                raise TypeError("a text message carries str")
+    else:
+        mixed: list[str | bytes] = []
+        for kind, value in zip(kinds, values, strict=True):
+            if kind in _TEXT_KINDS:
+                value = "" if value is None else value
+                if type(value) is not str:
+                    raise TypeError("a text message carries str")
+            else:
+                value = b"" if value is None else value
+                if type(value) is not bytes:
+                    raise TypeError("a binary or control frame carries bytes")
+            mixed.append(value)
+        payloads = tuple(mixed)
+    return FrameColumns(seqs, ts, directions, opcodes, payloads)
+
+
+# Sessions of one client repeat the same header, subprotocol and tag lists: each
+# distinct JSON text is decoded once (the values are tuples, safe to share).
+@functools.lru_cache(maxsize=4096)
+def _headers_of(text: str | None) -> tuple[tuple[str, str], ...]:
+    return tuple((k, v) for k, v in json.loads(text or "[]"))
+
+
+@functools.lru_cache(maxsize=4096)
+def _strings_of(text: str | None) -> tuple[str, ...]:
+    return tuple(json.loads(text or "[]"))
+
+
+# json.dumps with arguments builds an encoder per call; one made once does the same.
+_dump: Callable[[Any], str] = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def _session_row(
+    session_id: str, started_at: float, handshake: Handshake, provenance: Provenance
+) -> tuple[Any, ...]:
+    return (
+        session_id,
+        provenance.run,
+        provenance.origin,
+        provenance.source.value,
+        _dump(list(provenance.tags)),
+        started_at,
+        handshake.route,
+        handshake.query,
+        _dump([list(h) for h in handshake.request_headers]),
+        _dump(list(handshake.subprotocols)),
+        handshake.status,
+        handshake.subprotocol,
+        _dump([list(h) for h in handshake.response_headers]),
+        None,
+        None,
+        None,
+        None,
+        None,
+    )
+
+
+_FrameTuple = tuple[int, float, Direction | str, Opcode | str, str | bytes]
+"""A frame as ``CaptureWriter.add_session`` takes it: (seq, t, direction, opcode, payload)."""
+
+# A frame row as bound: (session_id, seq, t, direction, opcode, payload). The payload
+# goes into ``text`` for text frames and into ``data`` for the others; the other
+# column is left out of the INSERT, never bound as None: sqlite3 (3.11) binds only
+# exact int, float, str and bytearray directly and sends anything else, None
+# included, through its adapter lookup, which raises and swallows an
+# AttributeError each time (a quarter of the instructions of inserting a 100-byte frame).
+_FRAME_COLUMNS = 6
+_ROWS_PER_INSERT = 64  # 384 variables per statement, far below SQLite's limit
+
+
+@functools.lru_cache(maxsize=2 * _ROWS_PER_INSERT)
+def _multi_insert(column: str, rows: int) -> str:
+    """``INSERT INTO frames`` of ``rows`` rows in one statement, payloads into ``column``."""
+    one = "(" + ", ".join("?" * _FRAME_COLUMNS) + ")"
+    return (
+        f"INSERT INTO frames (session_id, seq, t, direction, opcode, {column}) VALUES "
+        + ", ".join([one] * rows)
+    )
+
+
+def _insert_frames(conn: sqlite3.Connection, column: str, params: list[Any]) -> int:
+    """Insert frame rows given as one flat list of column values; returns rows written.
+
+    ``column`` is where the payloads go (``text`` or ``data``). One ``INSERT
+    ... VALUES (...), (...), ...`` of _ROWS_PER_INSERT rows costs SQLite and
+    sqlite3 half of what as many single-row executions do.
+    """
+    width = _FRAME_COLUMNS
+    step = _ROWS_PER_INSERT * width
+    full = len(params) - len(params) % step
+    for i in range(0, full, step):
+        conn.execute(_multi_insert(column, _ROWS_PER_INSERT), params[i : i + step])
+    if full < len(params):
+        conn.execute(_multi_insert(column, (len(params) - full) // width), params[full:])
+    return len(params) // width
+
+
+def _split_rows(rows: Iterable[tuple[Any, ...]]) -> tuple[list[Any], list[Any]]:
+    """Frame rows (see ``_FRAME_COLUMNS``) as flat text-frame and other-frame parameters."""
+    texts: list[Any] = []
+    others: list[Any] = []
+    for row in rows:
+        (texts if row[4] == "text" else others).extend(row)
+    return texts, others
+
+
+def _frame_row(session_id: str, m: Message) -> tuple[Any, ...]:
+    return (session_id, m.seq, m.t, _DIRECTION_TEXT[m.direction], _OPCODE_TEXT[m.opcode], m.payload)
+
+
+def _close_row(session_id: str, close: Close) -> tuple[Any, ...]:
+    return (close.code, close.reason, close.by.value, close.error, close.t, session_id)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionHead:
+    """What selecting sessions needs of one (``CaptureStore.heads``): no frames read."""
+
+    id: str
+    route: str
+    started_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSummary:
+    """One session's row for listings: no payloads loaded."""
+
+    id: str
+    route: str
+    started_at: float
+    duration: float | None
+    client_messages: int
+    server_messages: int
+    bytes: int
+    status: int | None
+    close_code: int | None
+    closed_by: str | None
+    close_error: str | None
+    source: str
+    run: str | None
+    origin: str | None
+
+
+class CaptureStore:
+    """A capture file: sessions, their frames, and runs.
+
+    Open with ``CaptureStore.open(path)``; use as a context manager. One
+    connection, used by one thread at a time. Raises ``CaptureError`` for a
+    missing, corrupt or foreign file and ``NewerFormat`` for a newer one.
+    """
+
+    def __init__(self, db: sqlite_utils.Database, path: Path, redactor: Redactor) -> None:
+        self.db = db
+        self.path = path
+        self.redactor = redactor
+        self._background: BackgroundWriter | None = None
+        self._background_users = 0
+
+    # ---- opening -----------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        create: bool = False,
+        redactor: Redactor | None = None,
+    ) -> CaptureStore:
+        """Open a capture; with ``create=True`` a missing file is created (mode 0600)."""
+        path = Path(path)
+        redactor = redactor if redactor is not None else Redactor()
+        exists = path.exists()
+        if not exists and not create:
+            raise CaptureError(f"{path}: no such capture file")
+        if exists and path.is_dir():
+            raise CaptureError(f"{path}: is a directory, not a capture file")
+        if not exists:
+            if not path.parent.exists():
+                raise CaptureError(f"{path}: directory {path.parent} does not exist")
+            # Create the file ourselves so that it is owner-only before any byte lands.
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        try:
+            conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        except sqlite3.Error as e:
+            raise CaptureError(f"{path}: cannot open ({e})") from None
+        try:
+            store = cls(sqlite_utils.Database(conn), path, redactor)
+            store._prepare(fresh=not exists or path.stat().st_size == 0)
+        except sqlite3.DatabaseError as e:
+            conn.close()
+            raise CaptureError(f"{path}: not a readable wsshadow capture ({e})") from None
+        except CaptureError:
+            conn.close()
+            raise
+        return store
+
+    def _prepare(self, fresh: bool) -> None:
+        conn = self.db.conn
+        if fresh:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.executescript("BEGIN;" + _SCHEMA + "COMMIT;")
+            self._set_meta(
+                format_version=str(FORMAT_VERSION),
+                created_at=str(time.time()),
+                redaction="on" if self.redactor.enabled else "off",
+            )
+        else:
+            tables = set(self.db.table_names())
+            if "meta" not in tables or "sessions" not in tables:
+                raise CaptureError(f"{self.path}: an SQLite file, but not a wsshadow capture")
+            version = self._format_version()
+            if version > FORMAT_VERSION:
+                raise NewerFormat(
+                    f"{self.path} is capture format version {version}; this wsshadow reads up "
+                    f"to version {FORMAT_VERSION}: upgrade wsshadow to open it"
+                )
+            if version < FORMAT_VERSION:
+                self._migrate(version)
+            conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=OFF")
+
+    def _format_version(self) -> int:
+        row = self.db.conn.execute("SELECT value FROM meta WHERE key = 'format_version'").fetchone()
+        try:
+            return int(row[0])
+        except (TypeError, ValueError):
+            raise CaptureError(f"{self.path}: capture has no valid format_version") from None
+
+    def _migrate(self, version: int) -> None:
+        conn = self.db.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            while version < FORMAT_VERSION:
+                step = MIGRATIONS.get(version)
+                if step is None:
+                    raise CaptureError(
+                        f"{self.path}: no migration from capture format version {version}"
+                    )
+                step(conn)
+                version += 1
+            conn.execute("UPDATE meta SET value = ? WHERE key = 'format_version'", (str(version),))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def _set_meta(self, **values: str) -> None:
+        self.db.conn.executemany(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", list(values.items())
+        )
+
+    def meta(self) -> dict[str, str]:
+        """The ``meta`` table as a dict."""
+        return dict(self.db.conn.execute("SELECT key, value FROM meta").fetchall())
+
+    def close(self) -> None:
+        """Checkpoint the write-ahead log into the file and close it."""
+        with contextlib.suppress(sqlite3.Error):
+            self.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self.db.conn.close()
+
+    def __enter__(self) -> CaptureStore:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
+        # Damage SQLite only notices deep inside a read: name the file it is in. With
+        # several captures open (merge) the error passes each one; only the damaged
+        # one claims it (checked on this error path only).
+        damaged = type(exc) is sqlite3.DatabaseError and not self._healthy()
+        self.close()
+        if damaged:
+            raise CaptureError(
+                f"{self.path}: capture file is damaged or unreadable ({exc})"
+            ) from None
+
+    def _healthy(self) -> bool:
+        try:
+            row = self.db.conn.execute("PRAGMA quick_check(1)").fetchone()
+        except sqlite3.Error:
+            return False
+        return row is not None and row[0] == "ok"
+
+    # ---- writing -----------------------------------------------------------
+
+    @contextlib.contextmanager
+    def background_writer(self) -> Iterator[BackgroundWriter]:
+        """A ``BackgroundWriter`` on this capture, shared by every caller inside at once.
+
+        Runs replayed together (shadow) share one thread and one transaction
+        order. Closed, with everything written, when the last caller leaves;
+        a write error is raised as CaptureError there too.
+        """
+        if self._background is None:
+            self._background = BackgroundWriter(self.path)
+        background = self._background
+        self._background_users += 1
+        try:
+            yield background
+        finally:
+            self._background_users -= 1
+            if self._background_users == 0:
+                self._background = None
+                background.close()
+
+    def writer(self, batch_size: int = 2000) -> CaptureWriter:
+        """A batched writer for recorders that interleave many live sessions."""
+        return CaptureWriter(self, batch_size=batch_size)
+
+    def put_sessions(
+        self,
+        sessions: Iterable[Session],
+        on_conflict: Literal["error", "replace", "skip"] = "error",
+    ) -> int:
+        """Store whole sessions (redacted), in one transaction per 500; returns the count.
+
+        A session whose id is already in the capture raises CaptureError, or
+        replaces or skips the stored one as ``on_conflict`` says.
+        """
+        count = 0
+        with self._transaction() as conn:
+            for session in sessions:
+                session = self.redactor.session(session)
+                exists = conn.execute(
+                    "SELECT 1 FROM sessions WHERE id = ?", (session.id,)
+                ).fetchone()
+                if exists:
+                    if on_conflict == "skip":
+                        continue
+                    if on_conflict == "error":
+                        raise CaptureError(
+                            f"{self.path}: session {session.id} is already in the capture"
+                        )
+                    self._delete_sessions(conn, [session.id])
+                conn.execute(
+                    _INSERT_SESSION,
+                    _session_row(
+                        session.id, session.started_at, session.handshake, session.provenance
+                    ),
+                )
+                texts, others = _split_rows(_frame_row(session.id, m) for m in session.messages)
+                _insert_frames(conn, "text", texts)
+                _insert_frames(conn, "data", others)
+                if session.close is not None:
+                    conn.execute(_UPDATE_CLOSE, _close_row(session.id, session.close))
+                count += 1
+                if count % 500 == 0:
+                    conn.execute("COMMIT")
+                    conn.execute("BEGIN")
+        return count
+
+    def put_session(self, session: Session) -> None:
+        """Store one whole session (redacted)."""
+        self.put_sessions([session])
+
+    def put_run(self, run: Run) -> None:
+        """Create or update a run's row."""
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO runs (name, target, source, settings, started_at, "
+                "ended_at, sessions, errors) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run.name,
+                    run.target,
+                    run.source.value,
+                    _dump(run.settings),
+                    run.started_at,
+                    run.ended_at,
+                    run.sessions,
+                    run.errors,
+                ),
+            )
+
+    def delete_run(self, name: str) -> int:
+        """Delete a run and its sessions; returns how many sessions went."""
+        with self._transaction() as conn:
+            ids = [r[0] for r in conn.execute("SELECT id FROM sessions WHERE run = ?", (name,))]
+            self._delete_sessions(conn, ids)
+            conn.execute("DELETE FROM runs WHERE name = ?", (name,))
+        return len(ids)
+
+    @staticmethod
+    def _delete_sessions(conn: sqlite3.Connection, ids: list[str]) -> None:
+        conn.executemany("DELETE FROM frames WHERE session_id = ?", [(i,) for i in ids])
+        conn.executemany("DELETE FROM sessions WHERE id = ?", [(i,) for i in ids])
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self.db.conn, self.path)
+
+    # ---- reading -----------------------------------------------------------
+
+    def runs(self) -> list[Run]:
+        """Every run in the capture, oldest first."""
+        rows = self.db.conn.execute(
+            "SELECT name, target, source, settings, started_at, ended_at, sessions, errors "
+            "FROM runs ORDER BY started_at, name"
+        ).fetchall()
+        return [
+            Run(
+                name=r[0],
+                target=r[1] or "",
+                source=Source(r[2] or "replay"),
+                settings=json.loads(r[3] or "{}"),
+                started_at=r[4],
+                ended_at=r[5],
+                sessions=r[6] or 0,
+                errors=r[7] or 0,
+            )
+            for r in rows
+        ]
+
+    def get_run(self, name: str) -> Run | None:
+        """The run called ``name``, or None."""
+        return next((r for r in self.runs() if r.name == name), None)
+
+    def session_ids(self, run: str | None = RECORDED) -> list[str]:
+        """Ids of the recorded sessions (or of a run's sessions), in the order stored."""
+        where, args = self._run_filter(run)
+        return [
+            r[0]
+            for r in self.db.conn.execute(
+                f"SELECT id FROM sessions WHERE {where} ORDER BY rowid", args
+            )
+        ]
+
+    def existing_ids(self, session_ids: Sequence[str]) -> set[str]:
+        """Which of ``session_ids`` the capture holds (one query per page of ids)."""
+        found: set[str] = set()
+        for page, marks in _id_pages(session_ids):
+            found.update(
+                r[0]
+                for r in self.db.conn.execute(
+                    f"SELECT id FROM sessions WHERE id IN ({marks})", page
+                )
+            )
+        return found
+
+    def count_sessions(self, run: str | None = RECORDED) -> int:
+        """How many recorded sessions (or sessions of a run) the capture holds."""
+        where, args = self._run_filter(run)
+        row = self.db.conn.execute(f"SELECT count(*) FROM sessions WHERE {where}", args).fetchone()
+        return int(row[0])
+
+    @staticmethod
+    def _run_filter(run: str | None) -> tuple[str, tuple[Any, ...]]:
+        if run is None:
+            return "run IS NULL", ()
+        return "run = ?", (run,)
+
+    def get_session(self, session_id: str) -> Session:
+        """One session with its messages; raises CaptureError when absent."""
+        row = self.db.conn.execute(
+            f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE id = ?", (session_id,)
+        ).fetchone()
+        if row is None:
+            raise CaptureError(f"{self.path}: no session {session_id!r}")
+        return self._session_from_row(row, self._messages(session_id))
+
+    def find_session(self, prefix: str) -> Session:
+        """A session by its id or a unique prefix of it; raises CaptureError otherwise."""
+        ids = [
+            r[0]
+            for r in self.db.conn.execute(
+                "SELECT id FROM sessions WHERE id = ? OR substr(id, 1, ?) = ? LIMIT 2",
+                (prefix, len(prefix), prefix),
+            )
+        ]
+        if prefix in ids or len(ids) == 1:
+            return self.get_session(prefix if prefix in ids else ids[0])
+        if not ids:
+            raise CaptureError(f"{self.path}: no session {prefix!r}")
+        raise CaptureError(f"{self.path}: {prefix!r} names more than one session")
+
+    def iter_sessions(
+        self,
+        run: str | None = RECORDED,
+        *,
+        ids: Iterable[str] | None = None,
+        page: int = 256,
+    ) -> Iterator[Session]:
+        """Sessions with their messages, one at a time, in the order they were stored.
+
+        Only ``page`` sessions are in memory at once (their frames loaded with
+        one query), so a capture of any size can be streamed.
+        """
+        if ids is not None:
+            wanted = list(ids)
+            for i in range(0, len(wanted), page):
+                # A missing id raises when its turn comes, after the ones before it.
+                chunk = wanted[i : i + page]
+                try:
+                    loaded = self.get_sessions(chunk)
+                except CaptureError:
+                    for session_id in chunk:
+                        yield self.get_session(session_id)
+                    continue
+                yield from loaded
+            return
+        yield from self._iter(*self._run_filter(run), page=page)
+
+    def iter_all_sessions(self, page: int = 256) -> Iterator[Session]:
+        """Every session in the capture, recorded and replayed, in the order stored."""
+        yield from self._iter("1", (), page=page)
+
+    def _iter(self, where: str, args: tuple[Any, ...], page: int) -> Iterator[Session]:
+        last = 0
+        while True:
+            rows = self.db.conn.execute(
+                f"SELECT rowid, {_SESSION_COLUMNS} FROM sessions WHERE {where} AND rowid > ? "
+                "ORDER BY rowid LIMIT ?",
+                (*args, last, page),
+            ).fetchall()
+            if not rows:
+                return
+            yield from self._sessions_from_rows([row[1:] for row in rows])
+            last = rows[-1][0]
+
+    def summaries(self, run: str | None = RECORDED) -> Iterator[SessionSummary]:
+        """One summary row per session, counts computed in SQL, no payloads loaded."""
+        where, args = self._run_filter(run)
+        query = f"""
+            SELECT s.id, s.route, s.started_at, s.close_t, s.status, s.close_code, s.closed_by,
+                   s.close_error, s.source, s.run, s.origin,
+                   coalesce(f.client, 0), coalesce(f.server, 0), coalesce(f.bytes, 0), f.last_t
+            FROM sessions s LEFT JOIN (
+                SELECT session_id,
+                       sum(direction = 'client' AND opcode IN ('text', 'binary')) AS client,
+                       sum(direction = 'server' AND opcode IN ('text', 'binary')) AS server,
+                       sum(coalesce(length(CAST(text AS BLOB)), length(data), 0)) AS bytes,
+                       max(t) AS last_t
+                FROM frames
+                WHERE session_id IN (SELECT id FROM sessions WHERE {where})
+                GROUP BY session_id
+            ) f ON f.session_id = s.id
+            WHERE s.{where}
+            ORDER BY s.rowid
+        """
+        # The frames of the other runs are not read: a capture with many runs lists as fast.
+        for r in self.db.conn.execute(query, args + args):
+            yield SessionSummary(
+                id=r[0],
+                route=r[1],
+                started_at=r[2],
+                duration=r[3] if r[3] is not None else r[14],
+                status=r[4],
+                close_code=r[5],
+                closed_by=r[6],
+                close_error=r[7],
+                source=r[8],
+                run=r[9],
+                origin=r[10],
+                client_messages=r[11],
+                server_messages=r[12],
+                bytes=r[13],
+            )
+
+    def _messages(self, session_id: str) -> tuple[Message, ...]:
+        rows = self.db.conn.execute(
+            "SELECT session_id, seq, t, direction, opcode, text, data FROM frames "
+            "WHERE session_id = ? ORDER BY seq",
+            (session_id,),
+        )
+        try:
+            return _decode_frames(rows)
+        except (KeyError, ValueError, TypeError) as e:
+            raise CaptureError(f"{self.path}: session {session_id!r} is damaged ({e})") from None
+
+    def _frames_of(self, session_ids: Sequence[str]) -> dict[str, tuple[Message, ...]]:
+        """The messages of many sessions, with one query; sessions without frames are absent."""
+        marks = ", ".join("?" * len(session_ids))
+        rows = self.db.conn.execute(
+            "SELECT session_id, seq, t, direction, opcode, text, data FROM frames "
+            f"WHERE session_id IN ({marks}) ORDER BY session_id, seq",
+            tuple(session_ids),
+        )
+        out = {}
+        # Rows come sorted by session: groupby splits them without a Python step per row.
+        # Read from the cursor, not a fetchall() list: each row is gone once decoded.
+        for session_id, frames in groupby(rows, _first):
+            try:
+                out[session_id] = _decode_frames(frames)
+            except (KeyError, ValueError, TypeError) as e:
+                raise CaptureError(
+                    f"{self.path}: session {session_id!r} is damaged ({e})"
+                ) from None
+        return out
+
+    def _sessions_from_rows(self, rows: Sequence[tuple[Any, ...]]) -> list[Session]:
+        frames = self._frames_of([r[0] for r in rows])
+        return [self._session_from_row(r, frames.get(r[0], ())) for r in rows]
+
+    def get_sessions(self, session_ids: Sequence[str]) -> list[Session]:
+        """Many sessions with their messages, in the order asked, with two queries per page.
+
+        For loading a batch of sessions at once (replay prefetches its
+        selection this way); raises CaptureError when one is absent.
+        """
+        out: list[Session] = []
+        for page, marks in _id_pages(session_ids):
+            rows = self.db.conn.execute(
+                f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE id IN ({marks})", page
+            ).fetchall()
+            by_id = {s.id: s for s in self._sessions_from_rows(rows)}
+            for session_id in page:
+                session = by_id.get(session_id)
+                if session is None:
+                    raise CaptureError(f"{self.path}: no session {session_id!r}")
+                out.append(session)
+        return out
+
+    def get_session_frames(self, session_ids: Sequence[str]) -> list[tuple[Session, FrameColumns]]:
+        """Sessions without their messages, each with its frames as columns, in the order asked.
+
+        What replay loads (see ``FrameColumns``): two queries per page, no
+        ``Message`` built. Raises CaptureError when one is absent or damaged.
+        """
+        out: list[tuple[Session, FrameColumns]] = []
+        conn = self.db.conn
+        for page, marks in _id_pages(session_ids):
+            heads = {
+                r[0]: r
+                for r in conn.execute(
+                    f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE id IN ({marks})", page
+                )
+            }
+            rows = conn.execute(_FRAMES_FOR_REPLAY.format(marks=marks), page)
+            frames: dict[str, FrameColumns] = {}
+            for session_id, group in groupby(rows, _first):
+                try:
+                    frames[session_id] = _frame_columns(list(group))
+                except (KeyError, ValueError, TypeError) as e:
+                    raise CaptureError(
+                        f"{self.path}: session {session_id!r} is damaged ({e})"
+                    ) from None
+            for session_id in page:
+                head = heads.get(session_id)
+                if head is None:
+                    raise CaptureError(f"{self.path}: no session {session_id!r}")
+                session = self._session_from_row(head, ())
+                out.append((session, frames.get(session_id) or FrameColumns()))
+        return out
+
+    def read_frames_through(self, session_ids: Sequence[str] | None = None) -> None:
+        """Read every frame of these sessions (None: of every recorded one), decoding nothing.
+
+        For commands that are about to write into a capture: damage deep in
+        the file raises ``sqlite3.DatabaseError`` here, before they write,
+        for a few microseconds per session (SQLite reads every text, as it
+        must to measure it).
+        """
+        query = "SELECT sum(length(text)), count(data) FROM frames WHERE session_id IN "
+        conn = self.db.conn
+        if session_ids is None:
+            conn.execute(query + "(SELECT id FROM sessions WHERE run IS NULL)").fetchall()
+            return
+        for page, marks in _id_pages(session_ids):
+            conn.execute(query + f"({marks})", page).fetchall()
+
+    def heads(self, run: str | None = RECORDED) -> Iterator[SessionHead]:
+        """Id, route and start of every session of ``run``, in stored order; no frame read."""
+        where, args = self._run_filter(run)
+        for sid, route, started_at in self.db.conn.execute(
+            f"SELECT id, route, started_at FROM sessions WHERE {where} ORDER BY rowid", args
+        ):
+            yield SessionHead(sid, route, started_at)
+
+    def _session_from_row(self, r: tuple[Any, ...], messages: tuple[Message, ...]) -> Session:
+        try:
+            return self._build_session(r, messages)
+        except (ValueError, TypeError) as e:
+            raise CaptureError(f"{self.path}: session {r[0]!r} is damaged ({e})") from None
+
+    def _build_session(self, r: tuple[Any, ...], messages: tuple[Message, ...]) -> Session:
+        (sid, run, origin, source, tags, started_at, route, query, req_h, protos, status,
+         subprotocol, resp_h, code, reason, by, error, close_t) = r  # fmt: skip
+        close = None
+        if by is not None:
+            close = Close(
+                code=code,
+                reason=reason or "",
+                by=_CLOSERS.get(by) or Closer(by),
+                error=error,
+                t=close_t,
+            )
+        return Session(
+            id=sid,
+            started_at=started_at,
+            handshake=Handshake(
+                route=route,
+                query=query or "",
+                request_headers=_headers_of(req_h),
+                subprotocols=_strings_of(protos),
+                status=status,
+                subprotocol=subprotocol,
+                response_headers=_headers_of(resp_h),
+            ),
+            messages=messages,
+            close=close,
+            provenance=Provenance(
+                source=_SOURCES.get(source) or Source(source),
+                tags=_strings_of(tags),
+                run=run,
+                origin=origin,
+            ),
+        )
+
+
+class _Transaction:
+    """BEGIN / COMMIT around a block, ROLLBACK on error; SQLite errors become CaptureError."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self.conn = conn
+        self.path = path
+
+    def __enter__(self) -> sqlite3.Connection:
+        try:
+            self.conn.execute("BEGIN")
+        except sqlite3.Error as e:
+            raise CaptureError(f"{self.path}: cannot write ({e})") from None
+        return self.conn
+
+    def _rollback(self) -> None:
+        if self.conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self.conn.execute("ROLLBACK")
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
+        if kind is None:
+            try:
+                self.conn.execute("COMMIT")
+                return
+            except sqlite3.Error as e:
+                self._rollback()  # SQLite may have rolled back already (disk full)
+                raise CaptureError(f"{self.path}: cannot write ({e})") from None
+        self._rollback()
+        if isinstance(exc, sqlite3.Error):
+            raise CaptureError(f"{self.path}: cannot write ({exc})") from None
+
+
+class CaptureWriter:
+    """Batched appends for recorders: many live sessions, one writer.
+
+    Calls queue rows in memory; ``flush()`` (called automatically every
+    ``batch_size`` frames) writes them in one transaction. Redaction happens
+    here, before anything is queued (for ``add_session``'s frames: as they
+    are written). Not thread-safe: one writer task or thread owns it.
+    ``flush()`` raises ``sqlite3.Error`` subclasses wrapped in CaptureError
+    when the disk refuses; the queued rows are kept, so a caller that fails
+    open can count them as dropped or retry.
+    """
+
+    def __init__(self, store: CaptureStore, batch_size: int = 2000) -> None:
+        self.store = store
+        self.batch_size = batch_size
+        self._sessions: list[tuple[Any, ...]] = []
+        self._frames: list[tuple[Any, ...]] = []
+        self._closes: list[tuple[Any, ...]] = []
+        # add_session's frames, turned into rows only while flush() writes them
+        self._later: list[tuple[str, Iterable[_FrameTuple]]] = []
+        self._later_count = 0
+        self.written_frames = 0
+        self.written_sessions = 0
+
+    @property
+    def pending(self) -> int:
+        """Frames queued and not yet written (``add_session``'s when they have a length)."""
+        return len(self._frames) + self._later_count
+
+    def open_session(
+        self,
+        session_id: str,
+        started_at: float,
+        handshake: Handshake,
+        provenance: Provenance | None = None,
+    ) -> None:
+        """Queue a new session's row (its handshake is redacted)."""
+        self._sessions.append(
+            _session_row(
+                session_id,
+                started_at,
+                self.store.redactor.handshake(handshake),
+                provenance or Provenance(),
+            )
+        )
+
+    def append(self, session_id: str, message: Message) -> None:
+        """Queue one message of an open session (redacted); may flush."""
+        self._frames.append(_frame_row(session_id, self.store.redactor.message(message)))
+        if len(self._frames) >= self.batch_size:
+            self.flush()
+
+    def append_frames(
+        self, frames: Iterable[tuple[str, int, float, Direction, Opcode, Any]]
+    ) -> None:
+        """Queue frames of open sessions in one go; does not flush.
+
+        ``frames`` are ``(session_id, seq, t, direction, opcode, payload)``;
+        a text payload may be UTF-8 bytes (invalid sequences are replaced).
+        Redacted as ``append`` redacts. For recorders that see frames by
+        the thousand: this skips building a ``Message`` per frame.
+        """
+        redactor = self.store.redactor
+        redact = redactor.text if redactor.enabled else None
+        text_op = Opcode.TEXT
+        directions, opcodes = _DIRECTION_TEXT, _OPCODE_TEXT
+        rows = self._frames
+        for session_id, seq, t, direction, opcode, payload in frames:
+            if opcode is text_op:
+                if type(payload) is not str:
+                    payload = str(payload, "utf-8", "replace")
+                if redact is not None:
+                    payload = redact(payload)
+                rows.append((session_id, seq, t, directions[direction], "text", payload))
+            else:
+                if type(payload) is not bytes:
+                    payload = bytes(payload)
+                rows.append((session_id, seq, t, directions[direction], opcodes[opcode], payload))
+
+    def close_session(self, session_id: str, close: Close) -> None:
+        """Queue how a session ended."""
+        self._closes.append(_close_row(session_id, close))
+
+    def add_session(
+        self,
+        session_id: str,
+        started_at: float,
+        handshake: Handshake,
+        provenance: Provenance,
+        frames: Iterable[_FrameTuple],
+        close: Close | None,
+    ) -> None:
+        """Queue a finished session in one go; does not flush.
+
+        ``frames`` are ``(seq, t, direction, opcode, payload)`` tuples, with
+        the payload types a ``Message`` requires; direction and opcode may be
+        the enum members or their values. A ``FrameColumns`` is written fastest. Redacted exactly as
+        ``CaptureStore.put_sessions`` redacts (the handshake, text payloads);
+        the id must not be in the capture yet (see ``CaptureStore.existing_ids``).
+        For writers that hold whole sessions, such as replay, this skips
+        building a ``Message`` per frame.
+
+        ``frames`` is read when ``flush()`` writes it, one row at a time, so
+        no row outlives its insert (thousands of queued row tuples would make
+        the garbage collector's passes slower); an iterator is read once, so
+        a retry after a failed flush needs a list or another collection.
+        """
+        redactor = self.store.redactor
+        row = _session_row(session_id, started_at, redactor.handshake(handshake), provenance)
+        if close is not None:
+            row = (*row[:13], close.code, close.reason, close.by.value, close.error, close.t)
+        self._sessions.append(row)
+        self._later.append((session_id, frames))
+        if isinstance(frames, Sized):
+            self._later_count += len(frames)
+
+    def _later_params(self, texts: list[Any], others: list[Any]) -> None:
+        """Append the column values of ``add_session``'s frames, redacted, to the
+        text-frame and other-frame parameters (see ``_FRAME_COLUMNS``)."""
+        redactor = self.store.redactor
+        redact = redactor.text if redactor.enabled else _same
+        # Plain str values, not the enum members: sqlite3 binds an exact str directly
+        # but tries (and fails) two adaptation protocols on a str subclass first.
+        dir_text, op_text = _DIRECTION_TEXT, _OPCODE_TEXT
+        for session_id, frames in self._later:
+            if type(frames) is FrameColumns and frames.opcode.count("text") == len(frames.opcode):
+                # All text (replay's usual case): the rows are put together in C.
+                redacted = redactor.texts(cast("Sequence[str]", frames.payload))
+                texts.extend(
+                    chain.from_iterable(
+                        zip(
+                            repeat(session_id),
+                            frames.seq,
+                            frames.t,
+                            map(dir_text.__getitem__, frames.direction),
+                            repeat("text"),
+                            redacted,
+                        )
+                    )
+                )
+                continue
+            for seq, t, direction, opcode, payload in frames:
+                if op_text[opcode] == "text":
+                    texts.extend((session_id, seq, t, dir_text[direction], "text", redact(payload)))  # type: ignore[arg-type]
+                else:
+                    others.extend(
+                        (session_id, seq, t, dir_text[direction], op_text[opcode], payload)
+                    )
+
+    def _batch(self) -> _Batch:
+        """Everything queued, as SQL parameters (redacted); the queue is left as it is."""
+        # In (session, seq) order: multi-row inserts of interleaved sessions
+        # cost more than they save; in index order, half of executemany.
+        texts, others = _split_rows(sorted(self._frames))
+        if self._later:
+            self._later_params(texts, others)
+        return _Batch(list(self._sessions), texts, others, list(self._closes))
+
+    def flush(self) -> int:
+        """Write everything queued in one transaction; returns frames written."""
+        if not (self._sessions or self._frames or self._closes or self._later):
+            return 0
+        batch = self._batch()
+        with self.store._transaction() as conn:
+            written = batch.write(conn)
+        self._written(batch)
+        self.discard()
+        return written
+
+    def take(self) -> _Batch:
+        """Everything queued, as a batch for ``BackgroundWriter``; the queue is emptied."""
+        batch = self._batch()
+        self._written(batch)
+        self.discard()
+        return batch
+
+    def _written(self, batch: _Batch) -> None:
+        self.written_frames += (len(batch.texts) + len(batch.others)) // _FRAME_COLUMNS
+        self.written_sessions += len(batch.sessions)
+
+    def discard(self) -> tuple[int, int]:
+        """Drop everything queued (after a failed flush); returns (sessions, frames) dropped."""
+        dropped = (len(self._sessions), self.pending)
+        self._sessions.clear()
+        self._frames.clear()
+        self._closes.clear()
+        self._later.clear()
+        self._later_count = 0
+        return dropped
+
+
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    """Rows for one transaction: session rows, text-frame and other-frame parameters
+    (flat, see ``_FRAME_COLUMNS``), close updates."""
+
+    sessions: list[tuple[Any, ...]]
+    texts: list[Any]
+    others: list[Any]
+    closes: list[tuple[Any, ...]]
+
+    def write(self, conn: sqlite3.Connection) -> int:
+        """Insert the rows (inside the caller's transaction); returns frames written."""
+        conn.executemany(_INSERT_SESSION, self.sessions)
+        written = _insert_frames(conn, "text", self.texts)
+        written += _insert_frames(conn, "data", self.others)
+        conn.executemany(_UPDATE_CLOSE, self.closes)
+        return written
+
+
+class BackgroundWriter:
+    """Runs ``CaptureWriter`` batches' SQL on a thread, with a connection of its own.
+
+    The calling thread still builds and redacts the rows (``CaptureWriter.take``);
+    this thread inserts them, one transaction per batch, in the order
+    submitted. sqlite3 lets go of the GIL while SQLite works, so an event
+    loop goes on meanwhile: replay writes a run this way. At most ``depth``
+    batches wait; ``submit`` blocks beyond that. The first error is kept,
+    later batches are not written, and ``submit``/``wait``/``close`` raise it
+    as CaptureError.
+    """
+
+    def __init__(self, path: Path, depth: int = 4) -> None:
+        self.path = path
+        try:
+            self._conn = sqlite3.connect(
+                path, check_same_thread=False, isolation_level=None, timeout=30.0
+            )
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+        except sqlite3.Error as e:
+            raise CaptureError(f"{path}: cannot write ({e})") from None
+        self._jobs: queue.Queue[_Batch | None] = queue.Queue(maxsize=depth)
+        self._error: CaptureError | None = None
+        self._thread = threading.Thread(target=self._run, name="wsshadow-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            batch = self._jobs.get()
+            try:
+                if batch is None:
+                    return
+                if self._error is None:
+                    with _Transaction(self._conn, self.path) as conn:
+                        batch.write(conn)
+            except CaptureError as e:
+                self._error = e
+            except Exception as e:  # never die silently: the caller hears of it
+                self._error = CaptureError(f"{self.path}: cannot write ({e})")
+            finally:
+                self._jobs.task_done()
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def submit(self, writer: CaptureWriter) -> None:
+        """Queue everything ``writer`` holds (taken from it now) for the thread to write."""
+        self._raise()
+        self._jobs.put(writer.take())
+
+    def wait(self) -> None:
+        """Return once every submitted batch is written (or raise what went wrong)."""
+        self._jobs.join()
+        self._raise()
+
+    def close(self) -> None:
+        """Write what is queued, stop the thread, close its connection (or raise)."""
+        if self._thread.is_alive():
+            self._jobs.put(None)
+            self._thread.join()
+            self._conn.close()
+        self._raise()

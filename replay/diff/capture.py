@@ -1,0 +1,584 @@
+"""Diff sessions: one recorded session at a time (pure), then a whole capture.
+
+``diff_session`` compares a recorded session's baseline and candidate
+(with its noise runs) and returns a ``SessionResult``; ``DiffAccumulator``
+folds results into per-signature groups, noise and session details while
+keeping memory flat: per-signature aggregates, capped examples, session
+lists and rows. ``diff_capture`` streams a capture through both and
+returns the JSON report (``replay.report``).
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Any
+
+from wsshadow.replay.capture.model import Session
+from wsshadow.replay.capture.store import CaptureStore
+from wsshadow.replay.config import DiffConfig, RouteDiffConfig
+from wsshadow.replay.diff.compare import Finding, SessionComparison, compare_sessions
+from wsshadow.replay.diff.noise import NoiseModel, SessionNoise, session_noise
+from wsshadow.replay.diff.normalize import Normalized, Normalizer, ParseCache, display_payload
+from wsshadow.replay.errors import BadInput
+from wsshadow.replay.report.build import LatencyHistogram, build_report
+
+__all__ = [
+    "MAX_DETAIL_DIFFERENCES",
+    "MAX_GROUP_SESSIONS",
+    "MAX_ROWS",
+    "RECORDED",
+    "DiffAccumulator",
+    "SessionResult",
+    "diff_capture",
+    "diff_session",
+    "fold_across_events",
+    "unmasked_normalizer",
+]
+
+RECORDED = "recorded"
+"""The baseline name for the recorded sessions themselves."""
+
+MAX_ROWS = 1000
+"""Rows kept per session in session_details."""
+MAX_DIVERGENT_ROWS = 500
+MAX_EQUIVALENT_ROWS = 50
+MAX_GROUP_SESSIONS = 1000
+"""Session ids listed per difference group (``sessions_truncated`` says when cut)."""
+MAX_DETAIL_DIFFERENCES = 100
+"""Findings listed per session in session_details."""
+MAX_EXAMPLES = 3
+
+
+@dataclass(slots=True)
+class SessionResult:
+    """The outcome of diffing one recorded session."""
+
+    session: str
+    route: str
+    baseline_session: str | None
+    candidate_session: str | None
+    error: str | None = None
+    findings: list[Finding] = field(default_factory=list)
+    noise: SessionNoise | None = None
+    comparison: SessionComparison | None = None
+    handshake: dict[str, Any] | None = None
+    close: dict[str, Any] | None = None
+    noise_sessions: list[str] = field(default_factory=list)
+
+
+def _failure(side: str, s: Session | None) -> str | None:
+    if s is None:
+        return f"no {side} session"
+    if s.handshake.status is None:
+        why = s.close.error if s.close is not None and s.close.error else "no answer"
+        return f"{side} unreachable: {why}"
+    return None
+
+
+def _ends(base: Session | None, cand: Session | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    def hs(s: Session | None) -> dict[str, Any] | None:
+        return None if s is None else {"status": s.handshake.status,
+                                       "subprotocol": s.handshake.subprotocol}  # fmt: skip
+
+    def cl(s: Session | None) -> dict[str, Any] | None:
+        if s is None or s.close is None:
+            return None
+        return {"code": s.close.code, "reason": s.close.reason, "by": s.close.by.value}
+
+    return (
+        {"baseline": hs(base), "candidate": hs(cand)},
+        {"baseline": cl(base), "candidate": cl(cand)},
+    )
+
+
+def unmasked_normalizer(config: RouteDiffConfig) -> Normalizer:
+    """A normalizer for ``config`` without masks (ignore rules still apply): for learning noise."""
+    return Normalizer(replace(config, masks=(), custom_masks=MappingProxyType({})))
+
+
+def diff_session(
+    recorded_id: str,
+    route: str,
+    baseline: Session | None,
+    candidate: Session | None,
+    noise: Sequence[Session],
+    config: RouteDiffConfig,
+    normalizer: Normalizer | None = None,
+    noise_normalizer: Normalizer | None = None,
+) -> SessionResult:
+    """Compare one recorded session's baseline and candidate, learning noise from ``noise``.
+
+    Noise is learned on unmasked values: a field whose raw value differs
+    between two baseline runs is noise for this session even where a mask
+    happens to hide one value and not the other (a random hex id that comes
+    out all digits, say). A missing or unreachable baseline or candidate
+    makes the result errored (``error`` set, one ``error`` finding).
+    """
+    norm = normalizer if normalizer is not None else Normalizer(config)
+    raw_norm = noise_normalizer if noise_normalizer is not None else unmasked_normalizer(config)
+    handshake, close = _ends(baseline, candidate)
+    result = SessionResult(
+        session=recorded_id,
+        route=route,
+        baseline_session=baseline.id if baseline is not None else None,
+        candidate_session=candidate.id if candidate is not None else None,
+        handshake=handshake,
+        close=close,
+        noise_sessions=[n.id for n in noise],
+    )
+    error = _failure("baseline", baseline) or _failure("candidate", candidate)
+    if error is not None:
+        result.error = error
+        result.findings = [Finding("error", None, None, None, error)]
+        return result
+    assert baseline is not None and candidate is not None
+    cache: ParseCache = {}
+    base_stream = norm.stream(baseline, cache)
+    comparisons = []
+    live_noise = [other for other in noise if _failure("noise", other) is None]
+    if live_noise:
+        raw_cache: ParseCache = {}
+        raw_base = raw_norm.stream(baseline, raw_cache)
+        comparisons = [
+            compare_sessions(
+                baseline, other, raw_norm, config, base_stream=raw_base, cache=raw_cache
+            ).findings
+            for other in live_noise
+        ]
+    learned = session_noise(route, comparisons) if comparisons else None
+    comp = compare_sessions(
+        baseline,
+        candidate,
+        norm,
+        config,
+        unordered=learned.unordered if learned is not None else (),
+        base_stream=base_stream,
+        cache=cache,
+    )
+    result.findings = comp.findings
+    result.noise = learned
+    result.comparison = comp
+    return result
+
+
+# ---- accumulating ------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Group:
+    kind: str
+    route: str
+    event: str | None
+    path: str | None
+    sessions: list[str] = field(default_factory=list)
+    count: int = 0
+    occurrences: int = 0
+    examples: list[dict[str, Any]] = field(default_factory=list)
+    masked_sessions: int = 0
+    masked_occurrences: int = 0
+
+
+def _side(n: Normalized | None) -> dict[str, Any] | None:
+    if n is None:
+        return None
+    payload: Any
+    if n.format == "binary":
+        assert isinstance(n.raw, bytes)
+        payload = base64.b64encode(n.raw).decode("ascii")
+    else:
+        payload = display_payload(n)
+    return {"seq": n.seq, "t": n.t, "format": n.format, "payload": payload}
+
+
+def _rows(comp: SessionComparison, sigs_by_row: dict[int, list[str]]) -> list[dict[str, Any]]:
+    rows = []
+    for i, p in enumerate(comp.pairs[:MAX_ROWS]):
+        b = comp.base[p.base] if p.base is not None else None
+        c = comp.cand[p.cand] if p.cand is not None else None
+        status = p.status
+        fields = comp.fields.get(i, [])
+        if status == "equal" and fields:
+            status = "changed"
+        key = b.key if b is not None else c.key if c is not None else ""
+        rows.append({
+            "status": status, "key": key, "baseline": _side(b), "candidate": _side(c),
+            "fields": list(fields), "_sigs": sigs_by_row.get(i, []),
+        })  # fmt: skip
+    return rows
+
+
+_FOLDABLE = ("changed_value", "type_changed")
+
+
+def fold_across_events(
+    differences: list[dict[str, Any]],
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """One finding for a field that changed the same way in several events.
+
+    Groups of the same kind, route and field path that affect exactly the
+    same sessions (a field renamed or truncated in every event of those
+    sessions, say) become one group with event ``*`` and an ``events`` list;
+    anything else is left as it is. Returns the new list and a map from each
+    folded signature to the signature that now stands for it.
+    """
+    buckets: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for d in differences:
+        if d["kind"] in _FOLDABLE and d["path"] and not d.get("sessions_truncated"):
+            key = (d["kind"], d["route"], d["path"], tuple(sorted(d["sessions"])))
+            buckets.setdefault(key, []).append(d)
+    renamed: dict[str, str] = {}
+    folded_ids: set[int] = set()
+    out: list[dict[str, Any]] = []
+    for (kind, route, path, _), group in buckets.items():
+        if len(group) < 2:
+            continue
+        group.sort(key=lambda d: d["event"] or "")
+        signature = f"{kind} {route} * {path}"
+        examples: list[dict[str, Any]] = []
+        for d in group:
+            for e in d["examples"]:
+                if len(examples) < MAX_EXAMPLES and all(
+                    x["session"] != e["session"] for x in examples
+                ):
+                    examples.append(e)
+            renamed[d["signature"]] = signature
+            folded_ids.add(id(d))
+        first = group[0]
+        out.append({
+            **first, "signature": signature, "event": "*",
+            "events": [d["event"] for d in group],
+            "occurrences": sum(d["occurrences"] for d in group), "examples": examples,
+            "candidate_sessions": max(d["candidate_sessions"] for d in group),
+            "noise_sessions": max(d["noise_sessions"] for d in group),
+        })  # fmt: skip
+    out += [d for d in differences if id(d) not in folded_ids]
+    return out, renamed
+
+
+class DiffAccumulator:
+    """Folds ``SessionResult``s into the report's groups, noise and session details.
+
+    Pure: feed ``add()`` in capture order, then call ``finish()`` once.
+    """
+
+    def __init__(self, config: DiffConfig, keep_details: bool = True) -> None:
+        self.config = config
+        self.model = NoiseModel(config.noise)
+        self.groups: dict[str, _Group] = {}
+        self.details: list[dict[str, Any]] = []
+        self.session_sigs: list[frozenset[str]] = []
+        self.keep_details = keep_details
+        self.verdicts = {"equivalent": 0, "divergent": 0, "errored": 0}
+        self.divergent_sigs: Counter[frozenset[str]] = Counter()
+        self.baseline_latency = LatencyHistogram()
+        self.candidate_latency = LatencyHistogram()
+
+    def _group(self, f: Finding, route: str, sig: str) -> _Group:
+        g = self.groups.get(sig)
+        if g is None:
+            g = self.groups[sig] = _Group(f.kind, route, f.event, f.path)
+        return g
+
+    def add(self, r: SessionResult) -> None:
+        """Fold one session's result in."""
+        per_session_noise = r.noise.signatures if r.noise is not None else set()
+        kept: list[tuple[str, Finding]] = []
+        masked: set[str] = set()
+        seen_here: set[str] = set()
+        for f in r.findings:
+            sig = f.signature(r.route)
+            if f.kind != "error" and sig in per_session_noise:
+                masked.add(sig)
+                g = self._group(f, r.route, sig)
+                g.masked_occurrences += 1
+                continue
+            kept.append((sig, f))
+            g = self._group(f, r.route, sig)
+            g.occurrences += 1
+            if sig not in seen_here:
+                seen_here.add(sig)
+                g.count += 1
+                if len(g.sessions) < MAX_GROUP_SESSIONS:
+                    g.sessions.append(r.session)
+            if len(g.examples) < MAX_EXAMPLES and all(
+                e["session"] != r.session for e in g.examples
+            ):
+                g.examples.append({"session": r.session, "expected": f.expected,
+                                   "actual": f.actual})  # fmt: skip
+        for sig in masked:
+            self.groups[sig].masked_sessions += 1
+        if r.error is None:
+            self.model.add(r.noise, {f.signature(r.route) for f in r.findings})
+        if r.comparison is not None:
+            self.baseline_latency.extend(r.comparison.base_latencies)
+            self.candidate_latency.extend(r.comparison.cand_latencies)
+        provisional = "errored" if r.error else "divergent" if kept else "equivalent"
+        self.verdicts[provisional] += 1
+        if not self.keep_details:
+            if kept:
+                self.divergent_sigs[frozenset(sig for sig, _ in kept)] += 1
+            return
+        self.session_sigs.append(frozenset(sig for sig, _ in kept))
+        self.details.append({
+            "session": r.session, "route": r.route, "verdict": provisional, "error": r.error,
+            "baseline_session": r.baseline_session, "candidate_session": r.candidate_session,
+            "differences": [
+                {"kind": f.kind, "signature": sig, "event": f.event, "path": f.path,
+                 "expected": f.expected, "actual": f.actual, "row": f.row}
+                for sig, f in kept[:MAX_DETAIL_DIFFERENCES]
+            ],
+            "differences_truncated": len(kept) > MAX_DETAIL_DIFFERENCES,
+            "noise": sorted(masked),
+            "handshake": r.handshake, "close": r.close,
+            "rows": None, "rows_truncated": False,
+            "noise_sessions": list(r.noise_sessions),
+        })  # fmt: skip
+
+    def finish(self) -> dict[str, Any]:
+        """Decide noise across sessions; returns the report's computed parts.
+
+        Keys: ``differences``, ``noise``, ``sessions``, ``timing``,
+        ``session_details``.
+        """
+        suppressed = {sig for sig in self.groups if self.model.is_noise(sig)}
+        differences: list[dict[str, Any]] = []
+        noise: list[dict[str, Any]] = []
+        for sig, g in self.groups.items():
+            base = {"signature": sig, "kind": g.kind, "route": g.route, "event": g.event,
+                    "path": g.path}  # fmt: skip
+            noise_sessions = self.model.noise_sessions.get(sig, 0)
+            candidate_sessions = self.model.candidate_sessions.get(sig, 0)
+            if sig in suppressed:
+                noise.append({
+                    **base, "count": g.count + g.masked_sessions,
+                    "occurrences": g.occurrences + g.masked_occurrences,
+                    "candidate_sessions": candidate_sessions, "noise_sessions": noise_sessions,
+                    "reason": "varies between baseline runs",
+                })  # fmt: skip
+                continue
+            if g.masked_sessions:
+                noise.append({
+                    **base, "count": g.masked_sessions, "occurrences": g.masked_occurrences,
+                    "candidate_sessions": candidate_sessions, "noise_sessions": noise_sessions,
+                    "reason": "varies between baseline runs of the same sessions",
+                })  # fmt: skip
+            if g.count:
+                differences.append({
+                    **base, "sessions": list(g.sessions), "count": g.count,
+                    "sessions_truncated": g.count > len(g.sessions),
+                    "occurrences": g.occurrences, "examples": list(g.examples),
+                    "candidate_sessions": candidate_sessions, "noise_sessions": noise_sessions,
+                })  # fmt: skip
+        differences, renamed = fold_across_events(differences)
+        differences.sort(key=lambda d: (-d["count"], d["signature"]))
+        noise.sort(key=lambda d: (-d["count"], d["signature"]))
+        self.suppressed = suppressed
+        counts = {"total": sum(self.verdicts.values()), **self.verdicts}
+        if self.keep_details:
+            counts.update(equivalent=0, divergent=0, errored=0)
+            for detail, sigs in zip(self.details, self.session_sigs, strict=True):
+                self._finalize(detail, sigs, suppressed)
+                for d in detail["differences"]:
+                    d["signature"] = renamed.get(d["signature"], d["signature"])
+                counts[detail["verdict"]] += 1
+        else:  # provisionally divergent sessions whose every signature turned out noise
+            healed = sum(n for sigs, n in self.divergent_sigs.items() if not (sigs - suppressed))
+            counts["divergent"] -= healed
+            counts["equivalent"] += healed
+        return {
+            "differences": differences,
+            "noise": noise,
+            "sessions": counts,
+            "timing": {
+                "baseline_p50_ms": self.baseline_latency.percentile(50),
+                "candidate_p50_ms": self.candidate_latency.percentile(50),
+                "baseline_p95_ms": self.baseline_latency.percentile(95),
+                "candidate_p95_ms": self.candidate_latency.percentile(95),
+            },
+            "session_details": self.details,
+        }
+
+    @staticmethod
+    def _finalize(detail: dict[str, Any], sigs: frozenset[str], suppressed: set[str]) -> None:
+        gone = sigs & suppressed
+        if gone:
+            detail["differences"] = [d for d in detail["differences"] if d["signature"] not in gone]
+            detail["noise"] = sorted(set(detail["noise"]) | gone)
+        if detail["verdict"] == "divergent" and not (sigs - suppressed):
+            detail["verdict"] = "equivalent"
+
+    def rows_wanted(self) -> list[int]:
+        """Indexes of the session details that get rows (call after ``finish``).
+
+        Every divergent and errored session up to 500, equivalent ones up to 50.
+        """
+        wanted, divergent, equivalent = [], 0, 0
+        for i, detail in enumerate(self.details):
+            if detail["verdict"] == "equivalent":
+                if equivalent < MAX_EQUIVALENT_ROWS:
+                    equivalent += 1
+                    wanted.append(i)
+            elif divergent < MAX_DIVERGENT_ROWS:
+                divergent += 1
+                wanted.append(i)
+        return wanted
+
+    def attach_rows(self, index: int, result: SessionResult) -> None:
+        """Give a session detail its aligned rows, from the same session diffed again."""
+        detail = self.details[index]
+        if result.comparison is None:
+            detail["rows"] = []
+            return
+        noise = set(detail["noise"])
+        sigs_by_row: dict[int, list[str]] = {}
+        sigs_by_field: dict[tuple[int, str], list[str]] = {}
+        for f in result.findings:
+            if f.row is not None:
+                sig = f.signature(result.route)
+                sigs_by_row.setdefault(f.row, []).append(sig)
+                if f.path is not None:
+                    sigs_by_field.setdefault((f.row, f.path), []).append(sig)
+        rows = _rows(result.comparison, sigs_by_row)
+        for i, row in enumerate(rows):
+            row_sigs = row.pop("_sigs")
+            if row["status"] != "equal" and all(s in noise for s in row_sigs):
+                row["status"] = "noise"
+            # Highlight only what differs for real; fields that vary between
+            # baseline runs anyway (ids, clocks) are listed apart.
+            quiet = [
+                p
+                for p in row["fields"]
+                if (i, p) in sigs_by_field and all(s in noise for s in sigs_by_field[i, p])
+            ]
+            if quiet:
+                row["fields"] = [p for p in row["fields"] if p not in quiet]
+                row["noise_fields"] = quiet
+        detail["rows"] = rows
+        detail["rows_truncated"] = len(result.comparison.pairs) > MAX_ROWS
+
+
+# ---- a whole capture -----------------------------------------------------------
+
+
+def _check_run(store: CaptureStore, name: str, role: str) -> None:
+    if store.get_run(name) is None and store.count_sessions(name) == 0:
+        raise BadInput(f"{store.path}: no run called {name!r} (for the {role})")
+
+
+def _matched(
+    store: CaptureStore, runs: Sequence[str]
+) -> Iterator[tuple[str, str, list[str | None]]]:
+    """Recorded sessions in capture order with, per run, the id of its replay (or None)."""
+    # One materialized (origin -> first replayed id) table per run, joined through an
+    # automatic index: linear in the capture, whatever order the replays were stored in.
+    ctes = ", ".join(
+        f"m{i} AS MATERIALIZED (SELECT origin, id, min(rowid) FROM sessions "
+        f"WHERE run = ? GROUP BY origin)"
+        for i in range(len(runs))
+    )
+    joins = " ".join(f"LEFT JOIN m{i} ON m{i}.origin = s.id" for i in range(len(runs)))
+    cols = "".join(f", m{i}.id" for i in range(len(runs)))
+    query = (
+        f"WITH {ctes} SELECT s.id, s.route{cols} FROM sessions s {joins} "
+        "WHERE s.run IS NULL ORDER BY s.rowid"
+    )
+    previous = None
+    for row in store.db.conn.execute(query, tuple(runs)):
+        if row[0] == previous:
+            continue  # a run replayed the session twice: the first one counts
+        previous = row[0]
+        yield row[0], row[1], list(row[2:])
+
+
+def diff_capture(
+    store: CaptureStore,
+    baseline: str = RECORDED,
+    candidate: str = "",
+    noise_runs: Sequence[str] = (),
+    config: DiffConfig | None = None,
+    *,
+    now: float | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    session_details: bool = True,
+) -> dict[str, Any]:
+    """Diff a capture's baseline (a run name or ``"recorded"``) with a candidate run.
+
+    Replayed sessions are matched to recorded ones by ``provenance.origin``;
+    ``noise_runs`` are more runs against the baseline, used to learn noise.
+    Sessions are streamed one at a time; the sessions that get aligned rows
+    in ``session_details`` are diffed again once the verdicts are known, so
+    memory holds per-signature aggregates and one small entry per session
+    (none with ``session_details=False``, which leaves that list empty).
+    Returns the JSON report (a dict, docs/report-schema.md). Raises BadInput
+    for an unknown run name, CaptureError for an unreadable capture.
+    """
+    config = config if config is not None else DiffConfig()
+    if not candidate or candidate == RECORDED:
+        raise BadInput("the candidate must be a replay run of the capture")
+    for name, role in ((baseline, "baseline"), (candidate, "candidate")):
+        if name != RECORDED:
+            _check_run(store, name, role)
+    for name in noise_runs:
+        _check_run(store, name, "noise")
+    runs = [candidate] + ([baseline] if baseline != RECORDED else []) + list(noise_runs)
+    acc = DiffAccumulator(config, keep_details=session_details)
+    normalizers: dict[str, tuple[RouteDiffConfig, Normalizer, Normalizer]] = {}
+
+    def for_route(route: str) -> tuple[RouteDiffConfig, Normalizer, Normalizer]:
+        if route not in normalizers:
+            rc = config.for_route(route)
+            normalizers[route] = (rc, Normalizer(rc), unmasked_normalizer(rc))
+        return normalizers[route]
+
+    def get(session_id: str | None) -> Session | None:
+        return store.get_session(session_id) if session_id is not None else None
+
+    total = store.count_sessions()
+    for done, (recorded_id, route, ids) in enumerate(_matched(store, runs), 1):
+        rc, norm, raw = for_route(route)
+        cand = store.get_session(ids[0]) if ids[0] is not None else None
+        rest = ids[1:]
+        if baseline == RECORDED:
+            base: Session | None = store.get_session(recorded_id)
+        else:
+            base = store.get_session(rest[0]) if rest[0] is not None else None
+            rest = rest[1:]
+        noise = [store.get_session(i) for i in rest if i is not None]
+        acc.add(diff_session(recorded_id, route, base, cand, noise, rc, norm, raw))
+        if progress is not None:
+            progress(done, total)
+    parts = acc.finish()
+    for index in acc.rows_wanted():
+        d = acc.details[index]
+        rc, norm, raw = for_route(d["route"])
+        again = diff_session(
+            d["session"],
+            d["route"],
+            get(d["baseline_session"]),
+            get(d["candidate_session"]),
+            [s for s in map(get, d["noise_sessions"]) if s is not None],
+            rc,
+            norm,
+            raw,
+        )
+        acc.attach_rows(index, again)
+
+    def target(name: str) -> str | None:
+        if name == RECORDED:
+            return None
+        run = store.get_run(name)
+        return run.target if run is not None else None
+
+    return build_report(
+        parts,
+        capture=str(store.path),
+        baseline={"target": target(baseline), "run": baseline},
+        candidate={"target": target(candidate), "run": candidate},
+        noise_runs=list(noise_runs),
+        generated_at=time.time() if now is None else now,
+    )

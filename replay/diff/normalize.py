@@ -1,0 +1,496 @@
+"""Normalize server messages before they are aligned and compared (pure).
+
+A text message that parses as JSON is compared as JSON, other text as
+text, binary messages as bytes. Masks (uuid, ISO-8601, epoch seconds and
+milliseconds, hex ids, custom regexes) make volatile values equal: they
+replace matches by a token such as ``<uuid>`` in strings (and epoch-range
+numbers by ``"<epoch>"``). Ignore rules (dotted paths with ``*`` and
+``**``) drop fields. The fast path (``Normalizer.equivalent``) compares
+the raw texts, then walks two parsed values together applying masks and
+ignore rules only where they differ; the full masked values are built only
+for pairs that really differ. Control frames (ping, pong) are dropped
+unless the config compares them.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Iterable
+from typing import Any, Literal, NamedTuple
+
+import orjson
+
+from wsshadow.replay.capture.model import Direction, Message, Opcode, Session
+from wsshadow.replay.config import RouteDiffConfig
+
+__all__ = [
+    "MAX_JSON_DEPTH",
+    "Format",
+    "IgnoreRules",
+    "Normalized",
+    "Normalizer",
+    "ParseCache",
+    "display_payload",
+    "get_path",
+]
+
+Format = Literal["json", "text", "binary"]
+
+MAX_JSON_DEPTH = 100
+"""JSON nested deeper than this is compared as text: the field-by-field comparison
+recurses once per level and must stay clear of Python's recursion limit."""
+_Parsed = tuple[Format, str, "str | None", str | bytes, Any]
+ParseCache = dict[str, _Parsed]
+"""Raw text -> (format, key, event, fast-path text, value); share it within one session."""
+_MISSING: Any = object()
+_new = tuple.__new__
+
+_UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+_ISO = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?"
+# Epoch seconds 2001-2033 (10 digits) or milliseconds (13 digits), optional fraction.
+_EPOCH = r"1\d{9}(?:\d{3})?(?:\.\d+)?"
+_HEX = r"(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{8,}"
+# Every built-in mask matches within a run of these characters: find the runs in one
+# scan, then classify each (a whole run first, the patterns inside it only if need be).
+_RUN = re.compile(r"[0-9a-fA-F][-0-9a-fA-F:.T+Z]{7,}")
+_FULL = {
+    "uuid": re.compile(_UUID),
+    "iso8601": re.compile(_ISO),
+    "epoch": re.compile(_EPOCH),
+    "hex": re.compile(_HEX),
+}
+_INNER = {
+    "uuid": re.compile(_UUID),
+    "iso8601": re.compile(_ISO),
+    "epoch": re.compile(r"(?<![\d.])" + _EPOCH + r"(?![\d.])"),
+    "hex": re.compile(r"(?<![0-9A-Za-z])" + _HEX + r"(?![0-9A-Za-z])"),
+}
+_MASK_ORDER = ("uuid", "iso8601", "epoch", "hex")
+
+
+_HEX_CHARS = frozenset("0123456789abcdefABCDEF")
+
+
+def _classify(run: str) -> str | None:
+    """Which built-in mask a whole run is (cheap string tests first), or None."""
+    n = len(run)
+    if n == 36 and run[8] == "-" and _FULL["uuid"].fullmatch(run):
+        return "uuid"
+    if n >= 16 and run[4] == "-" and run[10] == "T" and _FULL["iso8601"].fullmatch(run):
+        return "iso8601"
+    if run[0] == "1" and (n == 10 or n == 13 or (n > 11 and run[10] == ".") or (
+        n > 14 and run[13] == "."
+    )) and _FULL["epoch"].fullmatch(run):  # fmt: skip
+        return "epoch"
+    if _HEX_CHARS.issuperset(run) and _FULL["hex"].fullmatch(run):
+        return "hex"
+    return None
+
+
+def _outside_string(text: str, start: int, end: int) -> bool:
+    """Whether a number at text[start:end] looks like a JSON value (not inside a string)."""
+    i = start - 1
+    while i >= 0 and text[i] in " \t\r\n":
+        i -= 1
+    j = end
+    while j < len(text) and text[j] in " \t\r\n":
+        j += 1
+    return i >= 0 and j < len(text) and text[i] in ":,[" and text[j] in ",}]"
+
+
+def _is_epoch_number(v: object) -> bool:
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return False
+    a = abs(v)
+    return 1e9 <= a < 2e9 or 1e12 <= a < 2e12
+
+
+class Normalized(NamedTuple):
+    """One server message ready to align and compare.
+
+    ``masked`` is what the first fast-path check compares: the raw text of
+    JSON, the masked text of other text, the bytes of binary messages;
+    ``value`` the parsed JSON (unmasked), the masked text or the bytes;
+    ``raw`` the original payload, for reports. ``key`` is
+    what alignment matches on: the event key, or ``<text>`` / ``<binary>`` /
+    ``<json>`` / ``<ping>`` / ``<pong>`` when there is none.
+    """
+
+    seq: int
+    t: float
+    format: Format
+    key: str
+    event: str | None
+    masked: str | bytes
+    value: Any
+    raw: str | bytes
+
+
+def _too_deep(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
+    """True when ``value`` nests lists and objects more than ``limit`` deep (no recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children: Any = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+    return False
+
+
+def display_payload(n: Normalized) -> Any:
+    """The original payload as a JSON-ready value: parsed JSON, text, or base64."""
+    if n.format == "json":
+        assert isinstance(n.raw, str)
+        return json.loads(n.raw)
+    if n.format == "text":
+        return n.raw
+    assert isinstance(n.raw, bytes)
+    return base64.b64encode(n.raw).decode("ascii")
+
+
+def get_path(value: Any, path: str | None) -> Any:
+    """The value at a dotted path (list indexes as numbers), or None when absent."""
+    if path is None:
+        return value
+    for part in path.split("."):
+        if isinstance(value, dict):
+            if part not in value:
+                return None
+            value = value[part]
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return None
+    return value
+
+
+class IgnoreRules:
+    """Dotted paths to drop from a JSON value: ``*`` is one level, ``**`` any depth."""
+
+    def __init__(self, patterns: Iterable[str]) -> None:
+        self.patterns: tuple[tuple[str, ...], ...] = tuple(
+            tuple(p.split(".")) for p in dict.fromkeys(patterns)
+        )
+        self.start = self._closure({(i, 0) for i in range(len(self.patterns))})
+
+    def __bool__(self) -> bool:
+        return bool(self.patterns)
+
+    def _closure(self, states: set[tuple[int, int]]) -> frozenset[tuple[int, int]]:
+        out = set(states)
+        todo = list(states)
+        while todo:
+            pi, pos = todo.pop()
+            pat = self.patterns[pi]
+            if pos < len(pat) and pat[pos] == "**" and pos + 1 < len(pat):
+                nxt = (pi, pos + 1)
+                if nxt not in out:
+                    out.add(nxt)
+                    todo.append(nxt)
+        return frozenset(out)
+
+    def step(
+        self, states: frozenset[tuple[int, int]], key: str
+    ) -> tuple[bool, frozenset[tuple[int, int]]]:
+        """Descend into ``key``: (the key is ignored, the states below it)."""
+        nxt: set[tuple[int, int]] = set()
+        for pi, pos in states:
+            pat = self.patterns[pi]
+            seg = pat[pos]
+            if seg == "**":
+                if pos + 1 == len(pat):
+                    return True, frozenset()
+                nxt.add((pi, pos))
+            elif seg == "*" or seg == key:
+                if pos + 1 == len(pat):
+                    return True, frozenset()
+                nxt.add((pi, pos + 1))
+        return False, self._closure(nxt) if nxt else frozenset()
+
+    def apply(self, value: Any) -> Any:
+        """A copy of ``value`` without the ignored paths (``value`` is not changed)."""
+        if not self.patterns:
+            return value
+        return self._walk(value, self.start)
+
+    def _walk(self, value: Any, states: frozenset[tuple[int, int]]) -> Any:
+        if isinstance(value, dict):
+            out: dict[str, Any] = {}
+            for k, v in value.items():
+                dropped, nxt = self.step(states, k)
+                if not dropped:
+                    out[k] = self._walk(v, nxt) if nxt else v
+            return out
+        if isinstance(value, list):
+            items: list[Any] = []
+            for i, v in enumerate(value):
+                dropped, nxt = self.step(states, str(i))
+                if not dropped:
+                    items.append(self._walk(v, nxt) if nxt else v)
+            return items
+        return value
+
+
+class Normalizer:
+    """Turns one route's server messages into ``Normalized`` values.
+
+    Build one per route configuration and reuse it: regexes and ignore
+    rules are compiled once.
+    """
+
+    def __init__(self, config: RouteDiffConfig) -> None:
+        self.config = config
+        self._custom = [
+            (re.compile(regex), f"<{name}>")
+            for name, regex in config.custom_masks.items()
+            if name in config.masks
+        ]
+        self._builtin = tuple(m for m in _MASK_ORDER if m in config.masks)
+        self._epoch = "epoch" in self._builtin
+        self._keys = tuple(tuple(k.split(".")) for k in config.event_keys)
+        self._simple_keys = (
+            config.event_keys if all("." not in k for k in config.event_keys) else ()
+        )
+        self._ignore: dict[str | None, IgnoreRules] = {None: IgnoreRules(config.ignore)}
+        self.compare_control = config.control_frames == "compare"
+        self._masked: dict[str, str] = {}
+
+    # ---- masks ---------------------------------------------------------------
+
+    def _run(self, m: re.Match[str]) -> str:
+        run = m.group()
+        name = _classify(run)
+        if name is not None and name in self._builtin:
+            text = m.string
+            start, end = m.start(), m.end()
+            if name == "epoch":
+                return '"<epoch>"' if _outside_string(text, start, end) else "<epoch>"
+            if name != "hex" or not (
+                (start and text[start - 1].isalnum()) or (end < len(text) and text[end].isalnum())
+            ):
+                return f"<{name}>"
+        for name in self._builtin:
+            run = _INNER[name].sub(f"<{name}>", run)
+        return run
+
+    def mask_text(self, text: str) -> str:
+        """``text`` with every mask applied (epoch numbers become ``"<epoch>"`` strings)."""
+        for regex, token in self._custom:
+            text = regex.sub(token, text)
+        if self._builtin:
+            text = _RUN.sub(self._run, text)
+        return text
+
+    def _mask_string(self, s: str) -> str:
+        cached = self._masked.get(s)
+        if cached is not None:
+            return cached
+        if len(self._masked) > 4096:  # ids repeat within a session, rarely across: stay small
+            self._masked.clear()
+        self._masked[s] = masked = self._mask_string_uncached(s)
+        return masked
+
+    def _mask_string_uncached(self, s: str) -> str:
+        for regex, token in self._custom:
+            s = regex.sub(token, s)
+        if len(s) >= 8 and s[0] in _HEX_CHARS:
+            whole = _classify(s)  # a whole-value id or time: no need to search inside
+            if whole is not None and whole in self._builtin:
+                return f"<{whole}>"
+        for name in self._builtin:
+            s = _INNER[name].sub(f"<{name}>", s)
+        return s
+
+    def mask_value(self, value: Any) -> Any:
+        """Masks applied to a parsed JSON value (used when masking the text broke it)."""
+        if isinstance(value, str):
+            return self._mask_string(value)
+        if isinstance(value, dict):
+            return {self._mask_string(k): self.mask_value(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.mask_value(v) for v in value]
+        if self._epoch and _is_epoch_number(value):
+            return "<epoch>"
+        return value
+
+    # ---- messages --------------------------------------------------------------
+
+    def event_key(self, value: Any) -> str | None:
+        """The first configured event key present in a JSON value, as a string."""
+        if not isinstance(value, dict):
+            return None
+        if self._simple_keys:
+            for k in self._simple_keys:
+                found = value.get(k)
+                if isinstance(found, str):
+                    return found
+                if found is not None:
+                    break
+            else:
+                return None
+        for parts in self._keys:
+            v: Any = value
+            for p in parts:
+                if isinstance(v, dict) and p in v:
+                    v = v[p]
+                else:
+                    v = None
+                    break
+            if isinstance(v, str):
+                return v
+            if isinstance(v, int | float) and not isinstance(v, bool):
+                return str(v)
+        return None
+
+    def message(self, m: Message, cache: ParseCache | None = None) -> Normalized | None:
+        """One message normalized, or None for frames the diff does not compare.
+
+        ``cache`` (raw text -> parse) lets streams of the same session share
+        the parsing of the messages they have in common.
+        """
+        if m.opcode is Opcode.TEXT:
+            assert isinstance(m.payload, str)
+            return self._text(m.seq, m.t, m.payload, cache)
+        if m.opcode is Opcode.BINARY or (
+            self.compare_control and m.opcode in (Opcode.PING, Opcode.PONG)
+        ):
+            key = "<binary>" if m.opcode is Opcode.BINARY else f"<{m.opcode.value}>"
+            return Normalized(m.seq, m.t, "binary", key, None, m.payload, m.payload, m.payload)
+        return None
+
+    def _text(self, seq: int, t: float, text: str, cache: ParseCache | None) -> Normalized:
+        hit = cache.get(text) if cache is not None else None
+        if hit is None:
+            hit = self._parse(text)
+            if cache is not None:
+                cache[text] = hit
+        fmt, key, event, fast, value = hit
+        return _new(Normalized, (seq, t, fmt, key, event, fast, value, text))
+
+    def _parse(self, text: str) -> _Parsed:
+        try:
+            value = orjson.loads(text)
+        except ValueError:
+            try:  # what orjson refuses but Python's json reads (NaN, huge integers)
+                value = json.loads(text)
+            except (ValueError, RecursionError):  # nested past orjson's 1024 levels: text
+                masked = self.mask_text(text)
+                return ("text", "<text>", None, masked, masked)
+        # str.count is fast; only a document with that many brackets can be that deep.
+        if text.count("[") + text.count("{") > MAX_JSON_DEPTH and _too_deep(value):
+            masked = self.mask_text(text)
+            return ("text", "<text>", None, masked, masked)
+        event = self.event_key(value)
+        return ("json", event if event is not None else "<json>", event, text, value)
+
+    def stream(self, session: Session, cache: ParseCache | None = None) -> list[Normalized]:
+        """The server messages of a session, normalized, in order."""
+        if cache is None:
+            cache = {}
+        out = []
+        server, text_op = Direction.SERVER, Opcode.TEXT
+        for m in session.messages:
+            if m.direction is not server:
+                continue
+            if m.opcode is text_op:  # the hot path of message(), inlined
+                text = m.payload
+                assert isinstance(text, str)
+                hit = cache.get(text)
+                if hit is None:
+                    hit = cache[text] = self._parse(text)
+                out.append(_new(Normalized, (m.seq, m.t, *hit, text)))
+            else:
+                n = self.message(m, cache)
+                if n is not None:
+                    out.append(n)
+        return out
+
+    # ---- ignore rules ----------------------------------------------------------
+
+    def ignore_rules(self, event: str | None) -> IgnoreRules:
+        """The ignore rules for messages with this event key."""
+        rules = self._ignore.get(event)
+        if rules is None:
+            extra = self.config.event_ignore.get(event or "", ())
+            rules = IgnoreRules(self.config.ignore + extra) if extra else self._ignore[None]
+            self._ignore[event] = rules
+        return rules
+
+    def comparable(self, n: Normalized) -> Any:
+        """The value compared field by field: masked, with ignore rules applied."""
+        if n.format != "json":
+            return n.value
+        return self.ignore_rules(n.event).apply(self.mask_value(n.value))
+
+    def equivalent(self, a: Normalized, b: Normalized) -> bool:
+        """Fast check that two messages are equal under masks and ignore rules.
+
+        True is always right; False may be wrong (then compare ``comparable()``
+        values). Walks both values together and looks only at what differs,
+        so volatile fields cost a mask check and equal fields almost nothing.
+        Numbers of different types (``1``, ``1.0``, ``true``) are told apart
+        at every level it looks at; only inside a nested container that is
+        equal as a whole by value can they pass as equal here.
+        """
+        if a.masked == b.masked:
+            return True
+        if a.format != "json" or b.format != "json":
+            return False
+        rules = self.ignore_rules(a.event)
+        return self._same(a.value, b.value, rules, rules.start if rules else frozenset())
+
+    def _same(self, a: Any, b: Any, rules: IgnoreRules, states: frozenset[tuple[int, int]]) -> bool:
+        if isinstance(a, dict):
+            if not isinstance(b, dict):
+                return False
+            if a.keys() != b.keys():
+                if not states:
+                    return False
+                for k in a.keys() ^ b.keys():
+                    if not rules.step(states, k)[0]:
+                        return False
+            for k in [k for k in a if k in b and (a[k] != b[k] or type(a[k]) is not type(b[k]))]:
+                nxt: frozenset[tuple[int, int]] = frozenset()
+                if states:
+                    dropped, nxt = rules.step(states, k)
+                    if dropped:
+                        continue
+                va, vb = a[k], b[k]
+                if isinstance(va, str):  # the common leaves, inline: ids, times
+                    if not (isinstance(vb, str) and self._mask_string(va) == self._mask_string(vb)):
+                        return False
+                elif isinstance(va, dict | list):
+                    if not self._same(va, vb, rules, nxt):
+                        return False
+                elif not (self._epoch and _is_epoch_number(va) and _is_epoch_number(vb)):
+                    return False
+            return True
+        if isinstance(a, list):
+            if not isinstance(b, list) or len(a) != len(b):
+                return False
+            for i in [
+                i
+                for i, (va, vb) in enumerate(zip(a, b, strict=True))
+                if va != vb or type(va) is not type(vb)
+            ]:
+                nxt = frozenset()
+                if states:
+                    dropped, nxt = rules.step(states, str(i))
+                    if dropped:
+                        continue
+                if not self._same(a[i], b[i], rules, nxt):
+                    return False
+            return True
+        if isinstance(a, str):
+            return isinstance(b, str) and self._mask_string(a) == self._mask_string(b)
+        if self._epoch and _is_epoch_number(a) and _is_epoch_number(b):
+            return True
+        return a == b and type(a) is type(b)

@@ -1,0 +1,235 @@
+"""Credentials: fill the placeholders redaction left with fresh values.
+
+Redaction turns a secret into ``${redacted:KIND:NAME}`` (see
+``replay.redact``). Replay fills each placeholder from a mapping of
+credential names to values, given on the command line or in the config
+file; a value may reference environment variables as ``${VAR}``. A key may
+be ``NAME`` or the more specific ``KIND:NAME``; names compare
+case-insensitively. The environment is passed in, never read here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from urllib.parse import quote
+
+from wsshadow.replay.capture.model import Close, Handshake, Message, Session
+from wsshadow.replay.capture.redact import PLACEHOLDER_RE, placeholder
+from wsshadow.replay.errors import BadInput
+
+__all__ = [
+    "MIN_SCRUB_LENGTH",
+    "Credentials",
+    "MissingCredential",
+    "expand_env",
+    "parse_credential",
+]
+
+_ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]")
+
+MIN_SCRUB_LENGTH = 4
+"""Credential values shorter than this are not scrubbed from stored replays (too common)."""
+
+
+class MissingCredential(BadInput):
+    """A session needs a credential that nobody supplied."""
+
+
+def parse_credential(text: str) -> tuple[str, str]:
+    """Parse ``NAME=VALUE`` (as given to ``--credential``); raises BadInput."""
+    name, sep, value = text.partition("=")
+    name = name.strip()
+    if not sep or not name:
+        raise BadInput(f"credential {text!r}: expected NAME=VALUE, like authorization='Bearer ...'")
+    return name, value
+
+
+def expand_env(value: str, env: Mapping[str, str], *, name: str = "") -> str:
+    """``value`` with each ``${VAR}`` replaced from ``env``; raises MissingCredential."""
+
+    def sub(m: re.Match[str]) -> str:
+        var = m.group(1)
+        if var not in env:
+            raise MissingCredential(
+                f"credential {name!r} needs environment variable {var}, which is not set"
+            )
+        return env[var]
+
+    return _ENV_RE.sub(sub, value)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Credential values by name (``authorization``) or kind and name (``header:authorization``).
+
+    ``broken`` holds the credentials whose ``${VAR}`` could not be expanded,
+    with the reason; looking one of them up raises MissingCredential, so an
+    unset variable only fails the sessions that need it.
+    """
+
+    values: Mapping[str, str] = field(default_factory=dict)
+    broken: Mapping[str, str] = field(default_factory=dict)
+    env_values: Mapping[str, str] = field(default_factory=dict)
+    """Environment values a credential referenced (value -> credential key), scrubbed too."""
+
+    @classmethod
+    def resolve(cls, raw: Mapping[str, str], env: Mapping[str, str]) -> Credentials:
+        """Credentials with ``${VAR}`` references expanded from ``env``."""
+        values: dict[str, str] = {}
+        broken: dict[str, str] = {}
+        env_values: dict[str, str] = {}
+        for key, value in raw.items():
+            try:
+                values[key.lower()] = expand_env(value, env, name=key)
+            except MissingCredential as e:
+                broken[key.lower()] = str(e)
+                continue
+            for var in _ENV_RE.findall(value):
+                env_values[env[var]] = key.lower()
+        return cls(values, broken, env_values)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every credential name given, expanded or not (never the values)."""
+        return tuple(sorted({*self.values, *self.broken}))
+
+    def lookup(self, kind: str, name: str) -> str | None:
+        """The value for a placeholder of ``kind`` and ``name``, or None.
+
+        Raises MissingCredential when the credential was given but its
+        environment variable is not set.
+        """
+        name = name.lower()
+        for key in (f"{kind}:{name}", name):
+            if key in self.values:
+                return self.values[key]
+            if key in self.broken:
+                raise MissingCredential(self.broken[key])
+        return None
+
+    def _fill(self, text: str, encode: str) -> str:
+        if "${redacted:" not in text:
+            return text
+
+        def sub(m: re.Match[str]) -> str:
+            value = self.lookup(m.group(1), m.group(2))
+            if value is None:
+                raise MissingCredential(
+                    f"the session needs credential {m.group(0)}, which nobody supplied "
+                    f"(--credential {m.group(2)}=VALUE or [credentials] in the config file)"
+                )
+            if encode == "json":
+                return json.dumps(value, ensure_ascii=False)[1:-1]
+            if encode == "query":
+                return quote(value, safe="")
+            return value
+
+        return PLACEHOLDER_RE.sub(sub, text)
+
+    def fill_text(self, text: str) -> str:
+        """A header value or subprotocol entry with placeholders filled."""
+        return self._fill(text, "raw")
+
+    def fill_query(self, query: str) -> str:
+        """A raw query string with placeholders filled (values percent-encoded)."""
+        return self._fill(query, "query")
+
+    def fill_json_text(self, text: str) -> str:
+        """A text message with placeholders filled (values escaped for a JSON string)."""
+        return self._fill(text, "json")
+
+    def fill_handshake(self, handshake: Handshake) -> Handshake:
+        """The handshake's request side with every placeholder filled."""
+        return replace(
+            handshake,
+            query=self.fill_query(handshake.query),
+            request_headers=tuple((k, self.fill_text(v)) for k, v in handshake.request_headers),
+            subprotocols=tuple(self.fill_text(p) for p in handshake.subprotocols),
+        )
+
+    def fill_messages(self, messages: Iterable[Message]) -> tuple[Message, ...]:
+        """Client text messages with placeholders filled (binary is left alone)."""
+        messages = tuple(messages)
+        payloads = self.fill_payloads(m.payload for m in messages)
+        return tuple(
+            m if p is m.payload else replace(m, payload=p)
+            for m, p in zip(messages, payloads, strict=True)
+        )
+
+    def fill_payloads(self, payloads: Iterable[str | bytes]) -> list[str | bytes]:
+        """``fill_messages`` for bare payloads (replay's client steps): the same
+        objects back where nothing was filled."""
+        fill = self.fill_json_text
+        return [fill(p) if type(p) is str and "${redacted:" in p else p for p in payloads]
+
+    # ---- keeping fresh values out of stored replays ----------------------------
+
+    def _scrub_pairs(self) -> list[tuple[str, str]]:
+        """(secret as it may appear, placeholder) pairs, longest secret first."""
+        pairs: dict[str, str] = {}
+        sources = [*((v, k) for k, v in self.values.items()), *self.env_values.items()]
+        for value, key in sources:
+            kind, _, name = key.rpartition(":")
+            marker = placeholder(kind or "credential", _NAME_UNSAFE.sub("_", name) or "value")
+            for form in (value, json.dumps(value, ensure_ascii=False)[1:-1], quote(value, safe="")):
+                if len(form) >= MIN_SCRUB_LENGTH:
+                    pairs.setdefault(form, marker)
+        return sorted(pairs.items(), key=lambda p: -len(p[0]))
+
+    def scrub_text(self, text: str) -> str:
+        """``text`` with every supplied credential value put back as a placeholder."""
+        for secret, marker in self._scrub_pairs():
+            if secret in text:
+                text = text.replace(secret, marker)
+        return text
+
+    def scrub_session(self, session: Session) -> Session:
+        """A replayed session with no supplied credential value left in it, anywhere.
+
+        Replay sends fresh credentials; what it stores must hold placeholders
+        again, whatever the field is called and even where the target echoes
+        a credential back (headers, subprotocols, query, messages, close).
+        Values shorter than ``MIN_SCRUB_LENGTH`` are left alone.
+        """
+        pairs = self._scrub_pairs()
+        if not pairs:
+            return session
+
+        def text(value: str) -> str:
+            for secret, marker in pairs:
+                if secret in value:
+                    value = value.replace(secret, marker)
+            return value
+
+        def data(value: bytes) -> bytes:
+            for secret, marker in pairs:
+                raw = secret.encode("utf-8")
+                if raw in value:
+                    value = value.replace(raw, marker.encode("utf-8"))
+            return value
+
+        h = session.handshake
+        handshake = replace(
+            h,
+            query=text(h.query),
+            request_headers=tuple((k, text(v)) for k, v in h.request_headers),
+            subprotocols=tuple(text(p) for p in h.subprotocols),
+            subprotocol=None if h.subprotocol is None else text(h.subprotocol),
+            response_headers=tuple((k, text(v)) for k, v in h.response_headers),
+        )
+        messages = tuple(
+            replace(m, payload=text(m.payload) if isinstance(m.payload, str) else data(m.payload))
+            for m in session.messages
+        )
+        close: Close | None = session.close
+        if close is not None:
+            close = replace(
+                close,
+                reason=text(close.reason),
+                error=None if close.error is None else text(close.error),
+            )
+        return replace(session, handshake=handshake, messages=messages, close=close)

@@ -1,0 +1,115 @@
+"""The pytest plugin: every recorded session of a capture becomes a regression test.
+
+Registered through the ``pytest11`` entry point, so it loads in every pytest
+run; it does nothing (and imports nothing heavy) unless ``--wsshadow-capture``
+is given::
+
+    pytest --wsshadow-capture captures/prod.db --wsshadow-target ws://127.0.0.1:8000
+
+collects one item per recorded session (``wsshadow::<route>::<session id>``).
+Each item replays its session against the target with the configured pacing
+(causal by default), credentials, route maps and carry-over, and compares the
+live server stream with the RECORDED one under the route's diff config
+(``replay.regression``). Noise is learned from more replays against the same
+target (``--wsshadow-noise-runs``, default 1). An item fails with its grouped
+differences as the message, and errors with one line when the target is
+unreachable. Items are replayed in concurrent batches the first time one of
+them runs, so a capture costs about as long as its slowest sessions. The
+machinery lives in ``replay.pytest_session``.
+
+The ``wsshadow_replay`` fixture replays one named session for a custom test::
+
+    def test_factory_session(wsshadow_replay):
+        result = wsshadow_replay("a1b2c3d4e5f6")
+        assert result.equivalent, result.explain()
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from wsshadow.replay.pytest_plugin.session import WsShadowReplayer
+
+__all__ = ["pytest_addoption", "pytest_configure", "wsshadow_replay"]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """The ``--wsshadow-*`` options (inert until ``--wsshadow-capture`` is given)."""
+    group = parser.getgroup("wsshadow", "wsshadow: recorded WebSocket sessions as tests")
+    group.addoption(
+        "--wsshadow-capture", metavar="FILE", default=None,
+        help="Capture file: one test per recorded session (the plugin is off without it).",
+    )  # fmt: skip
+    group.addoption(
+        "--wsshadow-target", metavar="URL", default=None,
+        help="ws:// or wss:// URL to replay against (default: [targets] candidate).",
+    )  # fmt: skip
+    group.addoption(
+        "--wsshadow-config", metavar="FILE", default=None,
+        help="wsshadow.toml (default: ./wsshadow.toml or [tool.wsshadow] in pyproject.toml).",
+    )  # fmt: skip
+    group.addoption(
+        "--wsshadow-map", metavar="FROM=TO", action="append", default=[],
+        help="Route map, replacing the config's [replay] maps (repeatable).",
+    )  # fmt: skip
+    group.addoption(
+        "--wsshadow-no-maps", action="store_true", default=False,
+        help="Replay the recorded routes as they are (ignore the config's maps).",
+    )  # fmt: skip
+    group.addoption(
+        "--wsshadow-credential", metavar="NAME=VALUE", action="append", default=[],
+        help="Credential filling a redacted placeholder; ${VAR} allowed (repeatable).",
+    )  # fmt: skip
+    group.addoption(
+        "--wsshadow-session", metavar="ID", action="append", default=[],
+        help="Only this session id or prefix (repeatable).",
+    )  # fmt: skip
+    group.addoption(
+        "--wsshadow-route", metavar="GLOB", action="append", default=[],
+        help="Only sessions whose recorded route matches this glob (repeatable).",
+    )  # fmt: skip
+    group.addoption(
+        "--wsshadow-noise-runs", metavar="N", type=int, default=1,
+        help="Extra replays per session to learn what varies anyway (default 1; 0: none).",
+    )  # fmt: skip
+    group.addoption(
+        "--wsshadow-run", metavar="NAME", default=None,
+        help="Also store the replays in the capture as run NAME (noise: NAME-noise-N).",
+    )  # fmt: skip
+    group.addoption(
+        "--wsshadow-timing", action="store_true", default=False,
+        help="Also fail on latency differences against the recording ([diff.timing]).",
+    )  # fmt: skip
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Switch the collector on when ``--wsshadow-capture`` is given; otherwise do nothing."""
+    capture = config.getoption("wsshadow_capture", None)
+    if not capture:
+        return
+    from wsshadow.replay.pytest_plugin.session import activate
+
+    activate(config, capture)
+
+
+@pytest.fixture
+def wsshadow_replay(request: pytest.FixtureRequest) -> Iterator[WsShadowReplayer]:
+    """A ``WsShadowReplayer`` over ``--wsshadow-capture`` and ``--wsshadow-target``.
+
+    ``wsshadow_replay("ID")`` returns a ``ReplayCheck`` (``.equivalent``,
+    ``.differences``, ``.live``, ``.recorded``, ``.explain()``); ``await
+    wsshadow_replay.replay("ID")`` in async tests. Skips the test when pytest
+    runs without ``--wsshadow-capture``.
+    """
+    if request.config.getoption("wsshadow_capture", None):
+        from wsshadow.replay.pytest_plugin.session import replayer_for
+
+        replayer = replayer_for(request.config)
+        if replayer is not None:
+            yield replayer
+            return
+    pytest.skip("wsshadow_replay needs --wsshadow-capture FILE and --wsshadow-target URL")
