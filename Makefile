@@ -26,8 +26,9 @@ test: install lint browser
 	$(PY) -m pytest -q
 
 lint: install
-	$(VENV)/bin/ruff check replay recorders tests bench fuzz
+	$(VENV)/bin/ruff check replay recorders tests bench fuzz wsshadow
 	$(VENV)/bin/mypy -p wsshadow
+	$(VENV)/bin/lint-imports --no-cache
 
 # Headless Chromium (Debian's package) for the HTML report's browser test
 # (tests/reports/test_report_browser.py); nothing to do once it is installed.

@@ -19,6 +19,7 @@ from types import MappingProxyType
 from typing import Any, Literal, TypeVar
 
 from wsshadow.replay.errors import ConfigError
+from wsshadow.replay.options import REPLAY_OPTIONS
 
 __all__ = [
     "BUILTIN_MASKS",
@@ -182,19 +183,38 @@ class CarryOverRule:
     event: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
 class ReplayConfig:
-    """The ``[replay]`` table; maps and headers in their command-line string forms."""
+    """The ``[replay]`` table: each option of ``REPLAY_OPTIONS`` that the config may set.
 
-    pace: Literal["causal", "recorded", "asap"] = "causal"
-    speed: float = 1.0
-    concurrency: int = 50
-    rate: float = 0.0
-    causal_timeout: float = 2.0
-    idle_timeout: float = 1.0
-    maps: tuple[str, ...] = ()
-    headers: tuple[str, ...] = ()
-    ca: str | None = None
+    Read as attributes (``config.replay.pace``); an option the file does not
+    set has its declared default. Maps and headers keep their command-line
+    string forms.
+    """
+
+    __slots__ = ("values",)
+
+    def __init__(self, **values: Any) -> None:
+        defaults = {s.name: s.default for s in REPLAY_OPTIONS if s.config}
+        unknown = set(values) - set(defaults)
+        if unknown:
+            raise TypeError(f"not [replay] options: {', '.join(sorted(unknown))}")
+        defaults.update(values)
+        self.values: Mapping[str, Any] = MappingProxyType(defaults)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ReplayConfig) and dict(self.values) == dict(other.values)
+
+    def __hash__(self) -> int:
+        return hash(tuple(sorted(self.values.items())))
+
+    def __repr__(self) -> str:
+        return f"ReplayConfig({', '.join(f'{k}={v!r}' for k, v in self.values.items())})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,7 +231,7 @@ class Config:
 
     path: Path | None = None
     targets: Targets = Targets()
-    replay: ReplayConfig = ReplayConfig()
+    replay: ReplayConfig = field(default_factory=ReplayConfig)
     credentials: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     carry_over: tuple[CarryOverRule, ...] = ()
     diff: DiffConfig = DiffConfig()
@@ -431,6 +451,38 @@ def _route(r: _Reader, custom: Mapping[str, str]) -> RouteOverride:
     )
 
 
+def _replay_table(rp: _Reader) -> ReplayConfig:
+    """``[replay]``, checked against the declarations in ``options.py``."""
+    specs = [s for s in REPLAY_OPTIONS if s.config]
+    rp.only(*(s.name for s in specs))
+    values: dict[str, Any] = {}
+    for s in specs:
+        if s.name not in rp.table:
+            continue
+        if s.many:
+            items = rp.strings(s.name, ())
+            for item in items:
+                if s.pattern and s.pattern not in item:
+                    raise rp.fail(s.name, f"entries of the form {s.metavar}", item)
+            values[s.name] = items
+        elif s.kind == "choice":
+            values[s.name] = rp.choice(s.name, s.choices, s.default)
+        elif s.kind in ("float", "int"):
+            low = s.minimum if s.minimum is not None else float("-inf")
+            value = (
+                rp.integer(s.name, s.default, int(low)) if s.kind == "int"
+                else rp.number(s.name, s.default, low)
+            )  # fmt: skip
+            if s.above and value <= low:
+                raise rp.fail(s.name, f"a number > {low:g}", value)
+            values[s.name] = value
+        elif s.kind == "bool":
+            values[s.name] = rp.get(s.name, lambda v: isinstance(v, bool), "true or false", False)
+        else:
+            values[s.name] = rp.string(s.name, None)
+    return ReplayConfig(**values)
+
+
 def parse_config(data: Mapping[str, Any], file: str, path: Path | None = None) -> Config:
     """Validate an already-parsed TOML table; ``file`` names it in errors."""
     top = _Reader(file, data, "")
@@ -443,31 +495,7 @@ def parse_config(data: Mapping[str, Any], file: str, path: Path | None = None) -
     replay = ReplayConfig()
     rp = top.table_at("replay")
     if rp is not None:
-        rp.only(
-            "pace", "speed", "concurrency", "rate", "causal_timeout", "idle_timeout",
-            "maps", "headers", "ca",
-        )  # fmt: skip
-        maps = rp.strings("maps", ())
-        for m in maps:
-            if "=" not in m:
-                raise rp.fail("maps", "entries of the form FROM=TO", m)
-        headers = rp.strings("headers", ())
-        for h in headers:
-            if ":" not in h:
-                raise rp.fail("headers", "entries of the form 'Name: value'", h)
-        replay = ReplayConfig(
-            pace=rp.choice("pace", ("causal", "recorded", "asap"), "causal"),  # type: ignore[arg-type]
-            speed=rp.number("speed", 1.0, 0.0),
-            concurrency=rp.integer("concurrency", 50, 1),
-            rate=rp.number("rate", 0.0),
-            causal_timeout=rp.number("causal_timeout", 2.0),
-            idle_timeout=rp.number("idle_timeout", 1.0),
-            maps=maps,
-            headers=headers,
-            ca=rp.string("ca", None),
-        )
-        if replay.speed <= 0:
-            raise rp.fail("speed", "a number > 0", replay.speed)
+        replay = _replay_table(rp)
     credentials: dict[str, str] = {}
     c = top.table_at("credentials")
     if c is not None:

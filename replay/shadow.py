@@ -16,14 +16,13 @@ from typing import Any
 
 from wsshadow.replay.capture.store import CaptureStore
 from wsshadow.replay.config import DiffConfig
-from wsshadow.replay.diff.capture import RECORDED, diff_capture
+from wsshadow.replay.diff.capture import RECORDED_BASELINE, diff_capture
 from wsshadow.replay.engine.run import ReplayObserver, ReplayOptions, RunResult, replay_capture
 from wsshadow.replay.engine.targets import RouteMap
 from wsshadow.replay.errors import BadInput, Unreachable
 
 __all__ = ["RECORDED_BASELINE", "ShadowResult", "shadow_capture", "shadow_run_names"]
 
-RECORDED_BASELINE = RECORDED
 """``--baseline recorded``: diff against the recording itself, no baseline replay."""
 
 
@@ -104,7 +103,7 @@ async def shadow_capture(
             )
     report = diff_capture(
         store,
-        baseline=RECORDED if recorded else base_name,
+        baseline=RECORDED_BASELINE if recorded else base_name,
         candidate=cand_name,
         noise_runs=noise_names,
         config=config,

@@ -47,7 +47,7 @@ from wsshadow.replay.errors import CaptureError, NewerFormat
 __all__ = [
     "FORMAT_VERSION",
     "MIGRATIONS",
-    "RECORDED",
+    "RECORDED_ONLY",
     "BackgroundWriter",
     "CaptureStore",
     "CaptureWriter",
@@ -59,7 +59,7 @@ __all__ = [
 FORMAT_VERSION = 1
 """The capture file format this wsshadow writes; older files are migrated on open."""
 
-RECORDED: None = None
+RECORDED_ONLY: None = None
 """The ``run`` of recorded sessions (as opposed to replayed ones)."""
 
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
@@ -702,7 +702,7 @@ class CaptureStore:
         """The run called ``name``, or None."""
         return next((r for r in self.runs() if r.name == name), None)
 
-    def session_ids(self, run: str | None = RECORDED) -> list[str]:
+    def session_ids(self, run: str | None = RECORDED_ONLY) -> list[str]:
         """Ids of the recorded sessions (or of a run's sessions), in the order stored."""
         where, args = self._run_filter(run)
         return [
@@ -724,7 +724,7 @@ class CaptureStore:
             )
         return found
 
-    def count_sessions(self, run: str | None = RECORDED) -> int:
+    def count_sessions(self, run: str | None = RECORDED_ONLY) -> int:
         """How many recorded sessions (or sessions of a run) the capture holds."""
         where, args = self._run_filter(run)
         row = self.db.conn.execute(f"SELECT count(*) FROM sessions WHERE {where}", args).fetchone()
@@ -762,7 +762,7 @@ class CaptureStore:
 
     def iter_sessions(
         self,
-        run: str | None = RECORDED,
+        run: str | None = RECORDED_ONLY,
         *,
         ids: Iterable[str] | None = None,
         page: int = 256,
@@ -804,7 +804,7 @@ class CaptureStore:
             yield from self._sessions_from_rows([row[1:] for row in rows])
             last = rows[-1][0]
 
-    def summaries(self, run: str | None = RECORDED) -> Iterator[SessionSummary]:
+    def summaries(self, run: str | None = RECORDED_ONLY) -> Iterator[SessionSummary]:
         """One summary row per session, counts computed in SQL, no payloads loaded."""
         where, args = self._run_filter(run)
         query = f"""
@@ -945,7 +945,32 @@ class CaptureStore:
         for page, marks in _id_pages(session_ids):
             conn.execute(query + f"({marks})", page).fetchall()
 
-    def heads(self, run: str | None = RECORDED) -> Iterator[SessionHead]:
+    def matched_replays(self, runs: Sequence[str]) -> Iterator[tuple[str, str, list[str | None]]]:
+        """Recorded sessions in capture order: (id, route, [id of its replay in each run or None]).
+
+        One materialized (origin -> first replayed id) table per run, joined
+        through an automatic index: linear in the capture, whatever order the
+        replays were stored in. A run that replayed a session twice: the first counts.
+        """
+        ctes = ", ".join(
+            f"m{i} AS MATERIALIZED (SELECT origin, id, min(rowid) FROM sessions "
+            f"WHERE run = ? GROUP BY origin)"
+            for i in range(len(runs))
+        )
+        joins = " ".join(f"LEFT JOIN m{i} ON m{i}.origin = s.id" for i in range(len(runs)))
+        cols = "".join(f", m{i}.id" for i in range(len(runs)))
+        query = (
+            f"WITH {ctes} SELECT s.id, s.route{cols} FROM sessions s {joins} "
+            "WHERE s.run IS NULL ORDER BY s.rowid"
+        )
+        previous = None
+        for row in self.db.conn.execute(query, tuple(runs)):
+            if row[0] == previous:
+                continue
+            previous = row[0]
+            yield row[0], row[1], list(row[2:])
+
+    def heads(self, run: str | None = RECORDED_ONLY) -> Iterator[SessionHead]:
         """Id, route and start of every session of ``run``, in stored order; no frame read."""
         where, args = self._run_filter(run)
         for sid, route, started_at in self.db.conn.execute(

@@ -2,41 +2,30 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
 
 from wsshadow.replay.capture.redact import Redactor
-from wsshadow.replay.engine.pacing import Pace
+from wsshadow.replay.options import REPLAY_OPTIONS, OptionSpec, ReplayOverrides
 
 __all__ = [
-    "CaOpt",
     "CaptureArg",
-    "CarryOpt",
-    "CausalTimeoutOpt",
-    "ConcurrencyOpt",
     "ConfigOpt",
-    "CredentialOpt",
-    "HeaderOpt",
-    "IdleTimeoutOpt",
-    "MapOpt",
-    "NoCarryOverOpt",
     "NoRedact",
-    "PaceOpt",
-    "RateOpt",
     "RedactField",
     "ReportFileOpt",
     "ReportFormat",
     "ReportFormatOpt",
     "ReportOutputOpt",
-    "RouteOpt",
     "RunOpt",
-    "SessionOpt",
-    "ShardOpt",
-    "SpeedOpt",
     "make_redactor",
+    "with_replay_options",
 ]
 
 CaptureArg = Annotated[Path, typer.Argument(help="Capture file (SQLite).", show_default=False)]
@@ -105,62 +94,67 @@ ReportFileOpt = Annotated[
 ]
 
 
-# ---- replay settings, shared by `replay` and `shadow` (None: take the config's value) ----
+# ---- replay options, derived from their one declaration (wsshadow.replay.options) ----
 
-Many = list[str] | None
-MapOpt = Annotated[
-    Many, typer.Option("--map", help="Route map FROM=TO, like /ws/factory=/ws?mode=factory.")
-]
-PaceOpt = Annotated[
-    Pace | None,
-    typer.Option(
-        "--pace", help="When to send client messages [default: causal].", show_default=False
-    ),
-]
-SpeedOpt = Annotated[
-    float | None, typer.Option("--speed", help="Time scale for --pace recorded [default: 1].")
-]
-ConcurrencyOpt = Annotated[
-    int | None, typer.Option("--concurrency", help="Sessions at once [default: 50].")
-]
-RateOpt = Annotated[
-    float | None,
-    typer.Option("--rate", help="Sessions started per second [default: 0, unlimited]."),
-]
-SessionOpt = Annotated[
-    Many, typer.Option("--session", help="Only this session id or prefix (repeatable).")
-]
-RouteOpt = Annotated[
-    Many, typer.Option("--route", help="Only sessions whose route matches this glob.")
-]
-HeaderOpt = Annotated[
-    Many, typer.Option("--header", help="'Name: value' replacing a recorded header.")
-]
-CredentialOpt = Annotated[
-    Many,
-    typer.Option("--credential", help="NAME=VALUE filling ${redacted:KIND:NAME}; ${VAR} ok."),
-]
-CaOpt = Annotated[
-    Path | None, typer.Option("--ca", help="CA certificates (PEM) for a wss:// target.")
-]
-ShardOpt = Annotated[
-    str | None, typer.Option("--shard", help="I/N: replay a stable 1/N of the sessions.")
-]
-CausalTimeoutOpt = Annotated[
-    float | None,
-    typer.Option("--causal-timeout", help="Seconds past the recorded gap to wait [default: 2]."),
-]
-IdleTimeoutOpt = Annotated[
-    float | None,
-    typer.Option("--idle-timeout", help="Server idle this long ends a session [default: 1]."),
-]
-CarryOpt = Annotated[
-    Many,
-    typer.Option("--carry", help="Explicit carry-over SERVER_PATH=CLIENT_PATH[@EVENT]."),
-]
-NoCarryOverOpt = Annotated[
-    bool, typer.Option("--no-carry-over", help="Replay client messages exactly as recorded.")
-]
+_TYPES: dict[str, type] = {"float": float, "int": int, "str": str, "path": Path}
+
+
+def _choices(spec: OptionSpec) -> type[StrEnum]:
+    """An enum of the spec's choices, which typer shows as ``[causal|recorded|asap]``."""
+    members = {c.upper(): c for c in spec.choices}
+    return StrEnum(spec.name.title(), members)  # type: ignore[return-value]
+
+
+def _annotation(spec: OptionSpec) -> Any:
+    if spec.kind == "bool":
+        return Annotated[bool, typer.Option(spec.flag, help=spec.help_text())]
+    value: Any = _TYPES.get(spec.kind)
+    if spec.kind == "choice":
+        value = _choices(spec)
+    if spec.many:
+        value = list.__class_getitem__(value)
+    return Annotated[
+        value | None,
+        typer.Option(
+            spec.flag, help=spec.help_text(), metavar=spec.metavar, show_default=False,
+            case_sensitive=False,
+        ),
+    ]  # fmt: skip
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def with_replay_options(command: F) -> F:
+    """Give a typer command every option of ``REPLAY_OPTIONS``.
+
+    The command declares a keyword parameter ``overrides: ReplayOverrides``
+    in place of the options, and receives what the command line said there.
+    """
+    signature = inspect.signature(command, eval_str=True)
+    own = [p for p in signature.parameters.values() if p.name != "overrides"]
+    added = [
+        inspect.Parameter(
+            s.name,
+            inspect.Parameter.KEYWORD_ONLY,
+            annotation=_annotation(s),
+            default=False if s.kind == "bool" else None,
+        )
+        for s in REPLAY_OPTIONS
+    ]
+
+    @functools.wraps(command)
+    def wrapper(**kwargs: Any) -> Any:
+        values = {s.name: kwargs.pop(s.name) for s in REPLAY_OPTIONS}
+        values = {k: (str(v) if isinstance(v, StrEnum) else v) for k, v in values.items()}
+        return command(**kwargs, overrides=ReplayOverrides.of(**values))
+
+    params = own + added
+    setattr(wrapper, "__signature__", signature.replace(parameters=params))  # noqa: B010
+    wrapper.__annotations__ = {p.name: p.annotation for p in params}
+    wrapper.__annotations__["return"] = signature.return_annotation
+    del wrapper.__wrapped__
+    return wrapper  # type: ignore[return-value]
 
 
 def make_redactor(no_redact: bool, fields: list[str] | None) -> Redactor:

@@ -13,29 +13,16 @@ from wsshadow.replay.capture.store import CaptureStore
 from wsshadow.replay.cli import console
 from wsshadow.replay.cli.app import app
 from wsshadow.replay.cli.options import (
-    CaOpt,
     CaptureArg,
-    CarryOpt,
-    CausalTimeoutOpt,
-    ConcurrencyOpt,
     ConfigOpt,
-    CredentialOpt,
-    HeaderOpt,
-    IdleTimeoutOpt,
-    MapOpt,
-    NoCarryOverOpt,
-    PaceOpt,
-    RateOpt,
-    RouteOpt,
-    SessionOpt,
-    ShardOpt,
-    SpeedOpt,
+    with_replay_options,
 )
 from wsshadow.replay.cli.progress import FollowView, ProgressBar, print_run_summary
 from wsshadow.replay.config import discover_config
-from wsshadow.replay.engine.options import ReplayOverrides, build_replay_options
+from wsshadow.replay.engine.options import build_replay_options
 from wsshadow.replay.engine.run import ReplayObserver, ReplayOptions, RunResult, replay_capture
 from wsshadow.replay.errors import BadInput, Unreachable
+from wsshadow.replay.options import NO_OVERRIDES, ReplayOverrides
 
 __all__ = ["default_run_name", "replay"]
 
@@ -51,6 +38,7 @@ def default_run_name(store: CaptureStore, now: float) -> str:
 
 
 @app.command("replay")
+@with_replay_options
 def replay(
     capture: CaptureArg,
     target: Annotated[
@@ -61,31 +49,18 @@ def replay(
             show_default=False,
         ),
     ] = None,
-    maps: MapOpt = None,
-    pace: PaceOpt = None,
-    speed: SpeedOpt = None,
-    concurrency: ConcurrencyOpt = None,
-    rate: RateOpt = None,
-    sessions: SessionOpt = None,
-    routes: RouteOpt = None,
     run: Annotated[
         str | None, typer.Option("--run", help="Run name (default replay-<UTC time>).")
     ] = None,
-    headers: HeaderOpt = None,
-    credentials: CredentialOpt = None,
-    ca: CaOpt = None,
     follow: Annotated[
         bool, typer.Option("--follow", help="With one --session: live and recorded side by side.")
     ] = False,
-    shard: ShardOpt = None,
-    causal_timeout: CausalTimeoutOpt = None,
-    idle_timeout: IdleTimeoutOpt = None,
-    carry: CarryOpt = None,
-    no_carry_over: NoCarryOverOpt = False,
+    *,
+    overrides: ReplayOverrides = NO_OVERRIDES,
     config: ConfigOpt = None,
 ) -> int:
     """Replay each recorded session's client side against TARGET and store the server's side."""
-    if follow and len(sessions or ()) != 1:
+    if follow and len(overrides.get("session_ids", ())) != 1:
         raise BadInput("--follow needs exactly one --session ID")
     settings = discover_config(config)
     target = target or settings.targets.candidate
@@ -94,24 +69,7 @@ def replay(
     options = build_replay_options(
         settings,
         target,
-        ReplayOverrides(
-            maps=tuple(maps) if maps is not None else None,
-            pace=pace,
-            speed=speed,
-            concurrency=concurrency,
-            rate=rate,
-            headers=tuple(headers) if headers is not None else None,
-            credentials=tuple(credentials or ()),
-            ca=ca,
-            causal_timeout=causal_timeout,
-            idle_timeout=idle_timeout,
-            carry=tuple(carry or ()),
-            no_carry_over=no_carry_over,
-            session_ids=tuple(sessions or ()),
-            routes=tuple(routes or ()),
-            shard=shard,
-            follow=follow,
-        ),
+        ReplayOverrides(overrides.values, follow=follow),
         os.environ,
     )
     with CaptureStore.open(capture) as store:

@@ -13,38 +13,26 @@ from wsshadow.replay.cli import console
 from wsshadow.replay.cli.app import app
 from wsshadow.replay.cli.diff import emit_report
 from wsshadow.replay.cli.options import (
-    CaOpt,
     CaptureArg,
-    CarryOpt,
-    CausalTimeoutOpt,
-    ConcurrencyOpt,
     ConfigOpt,
-    CredentialOpt,
-    HeaderOpt,
-    IdleTimeoutOpt,
-    MapOpt,
-    NoCarryOverOpt,
-    PaceOpt,
-    RateOpt,
     ReportFileOpt,
     ReportFormatOpt,
     ReportOutputOpt,
-    RouteOpt,
-    SessionOpt,
-    ShardOpt,
-    SpeedOpt,
+    with_replay_options,
 )
 from wsshadow.replay.cli.progress import ProgressBar
 from wsshadow.replay.config import discover_config
-from wsshadow.replay.engine.options import ReplayOverrides, build_replay_options
+from wsshadow.replay.engine.options import build_replay_options
 from wsshadow.replay.engine.targets import parse_route_map
 from wsshadow.replay.errors import BadInput
+from wsshadow.replay.options import NO_OVERRIDES, ReplayOverrides
 from wsshadow.replay.shadow import RECORDED_BASELINE, shadow_capture
 
 __all__ = ["shadow"]
 
 
 @app.command("shadow")
+@with_replay_options
 def shadow(
     capture: CaptureArg,
     baseline: Annotated[
@@ -85,21 +73,8 @@ def shadow(
     fmt: ReportFormatOpt = None,
     out: ReportOutputOpt = None,
     config: ConfigOpt = None,
-    maps: MapOpt = None,
-    pace: PaceOpt = None,
-    speed: SpeedOpt = None,
-    concurrency: ConcurrencyOpt = None,
-    rate: RateOpt = None,
-    sessions: SessionOpt = None,
-    routes: RouteOpt = None,
-    headers: HeaderOpt = None,
-    credentials: CredentialOpt = None,
-    ca: CaOpt = None,
-    shard: ShardOpt = None,
-    causal_timeout: CausalTimeoutOpt = None,
-    idle_timeout: IdleTimeoutOpt = None,
-    carry: CarryOpt = None,
-    no_carry_over: NoCarryOverOpt = False,
+    *,
+    overrides: ReplayOverrides = NO_OVERRIDES,
 ) -> int:
     """Replay every session to the baseline and the candidate concurrently, then diff.
 
@@ -118,23 +93,7 @@ def shadow(
     options = build_replay_options(
         settings,
         candidate,
-        ReplayOverrides(
-            maps=tuple(maps) if maps is not None else None,
-            pace=pace,
-            speed=speed,
-            concurrency=concurrency,
-            rate=rate,
-            headers=tuple(headers) if headers is not None else None,
-            credentials=tuple(credentials or ()),
-            ca=ca,
-            causal_timeout=causal_timeout,
-            idle_timeout=idle_timeout,
-            carry=tuple(carry or ()),
-            no_carry_over=no_carry_over,
-            session_ids=tuple(sessions or ()),
-            routes=tuple(routes or ()),
-            shard=shard,
-        ),
+        overrides,
         os.environ,
     )
     with CaptureStore.open(capture) as store, ProgressBar() as bar:

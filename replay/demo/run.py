@@ -85,7 +85,7 @@ async def run_demo(
             options = build_replay_options(
                 config,
                 servers.consolidated,
-                ReplayOverrides(concurrency=concurrency),
+                ReplayOverrides.of(concurrency=concurrency),
                 os.environ,
             )
             shadow = await shadow_capture(

@@ -13,13 +13,13 @@ from __future__ import annotations
 import base64
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol
 
-from wsshadow.replay.capture.model import Session
-from wsshadow.replay.capture.store import CaptureStore
+from wsshadow.replay.capture.model import Run, Session
 from wsshadow.replay.config import DiffConfig, RouteDiffConfig
 from wsshadow.replay.diff.compare import Finding, SessionComparison, compare_sessions
 from wsshadow.replay.diff.noise import NoiseModel, SessionNoise, session_noise
@@ -31,16 +31,17 @@ __all__ = [
     "MAX_DETAIL_DIFFERENCES",
     "MAX_GROUP_SESSIONS",
     "MAX_ROWS",
-    "RECORDED",
+    "RECORDED_BASELINE",
     "DiffAccumulator",
     "SessionResult",
+    "SessionSource",
     "diff_capture",
     "diff_session",
     "fold_across_events",
     "unmasked_normalizer",
 ]
 
-RECORDED = "recorded"
+RECORDED_BASELINE = "recorded"
 """The baseline name for the recorded sessions themselves."""
 
 MAX_ROWS = 1000
@@ -465,39 +466,34 @@ class DiffAccumulator:
 # ---- a whole capture -----------------------------------------------------------
 
 
-def _check_run(store: CaptureStore, name: str, role: str) -> None:
+def _check_run(store: SessionSource, name: str, role: str) -> None:
     if store.get_run(name) is None and store.count_sessions(name) == 0:
         raise BadInput(f"{store.path}: no run called {name!r} (for the {role})")
 
 
-def _matched(
-    store: CaptureStore, runs: Sequence[str]
-) -> Iterator[tuple[str, str, list[str | None]]]:
-    """Recorded sessions in capture order with, per run, the id of its replay (or None)."""
-    # One materialized (origin -> first replayed id) table per run, joined through an
-    # automatic index: linear in the capture, whatever order the replays were stored in.
-    ctes = ", ".join(
-        f"m{i} AS MATERIALIZED (SELECT origin, id, min(rowid) FROM sessions "
-        f"WHERE run = ? GROUP BY origin)"
-        for i in range(len(runs))
-    )
-    joins = " ".join(f"LEFT JOIN m{i} ON m{i}.origin = s.id" for i in range(len(runs)))
-    cols = "".join(f", m{i}.id" for i in range(len(runs)))
-    query = (
-        f"WITH {ctes} SELECT s.id, s.route{cols} FROM sessions s {joins} "
-        "WHERE s.run IS NULL ORDER BY s.rowid"
-    )
-    previous = None
-    for row in store.db.conn.execute(query, tuple(runs)):
-        if row[0] == previous:
-            continue  # a run replayed the session twice: the first one counts
-        previous = row[0]
-        yield row[0], row[1], list(row[2:])
+class SessionSource(Protocol):
+    """Where ``diff_capture`` reads sessions from; ``CaptureStore`` is one.
+
+    The diff never opens a capture itself: whoever calls it does.
+    """
+
+    @property
+    def path(self) -> Path: ...
+
+    def get_run(self, name: str) -> Run | None: ...
+
+    def count_sessions(self, run: str | None = None) -> int: ...
+
+    def get_session(self, session_id: str) -> Session: ...
+
+    def matched_replays(
+        self, runs: Sequence[str]
+    ) -> Iterable[tuple[str, str, list[str | None]]]: ...
 
 
 def diff_capture(
-    store: CaptureStore,
-    baseline: str = RECORDED,
+    store: SessionSource,
+    baseline: str = RECORDED_BASELINE,
     candidate: str = "",
     noise_runs: Sequence[str] = (),
     config: DiffConfig | None = None,
@@ -518,14 +514,14 @@ def diff_capture(
     for an unknown run name, CaptureError for an unreadable capture.
     """
     config = config if config is not None else DiffConfig()
-    if not candidate or candidate == RECORDED:
+    if not candidate or candidate == RECORDED_BASELINE:
         raise BadInput("the candidate must be a replay run of the capture")
     for name, role in ((baseline, "baseline"), (candidate, "candidate")):
-        if name != RECORDED:
+        if name != RECORDED_BASELINE:
             _check_run(store, name, role)
     for name in noise_runs:
         _check_run(store, name, "noise")
-    runs = [candidate] + ([baseline] if baseline != RECORDED else []) + list(noise_runs)
+    runs = [candidate] + ([baseline] if baseline != RECORDED_BASELINE else []) + list(noise_runs)
     acc = DiffAccumulator(config, keep_details=session_details)
     normalizers: dict[str, tuple[RouteDiffConfig, Normalizer, Normalizer]] = {}
 
@@ -539,11 +535,11 @@ def diff_capture(
         return store.get_session(session_id) if session_id is not None else None
 
     total = store.count_sessions()
-    for done, (recorded_id, route, ids) in enumerate(_matched(store, runs), 1):
+    for done, (recorded_id, route, ids) in enumerate(store.matched_replays(runs), 1):
         rc, norm, raw = for_route(route)
         cand = store.get_session(ids[0]) if ids[0] is not None else None
         rest = ids[1:]
-        if baseline == RECORDED:
+        if baseline == RECORDED_BASELINE:
             base: Session | None = store.get_session(recorded_id)
         else:
             base = store.get_session(rest[0]) if rest[0] is not None else None
@@ -569,7 +565,7 @@ def diff_capture(
         acc.attach_rows(index, again)
 
     def target(name: str) -> str | None:
-        if name == RECORDED:
+        if name == RECORDED_BASELINE:
             return None
         run = store.get_run(name)
         return run.target if run is not None else None

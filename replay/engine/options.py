@@ -1,5 +1,9 @@
 """Replay settings from the configuration file and the command line; the command line wins.
 
+The options themselves are declared once, in ``wsshadow.replay.options``;
+this module turns config values plus command-line overrides into the
+engine's ``ReplayOptions``.
+
 ``replay`` and ``shadow`` share these: every option has a config
 equivalent (docs/config.md), and a value given on the command line
 replaces the file's. Lists (maps, headers) given on the command line
@@ -10,9 +14,8 @@ file's, the command line winning for the same credential name.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any
 
 from wsshadow.replay.config import Config
 from wsshadow.replay.engine.carryover import CarryRule
@@ -21,30 +24,9 @@ from wsshadow.replay.engine.pacing import Pace
 from wsshadow.replay.engine.run import ReplayOptions, parse_header, parse_shard
 from wsshadow.replay.engine.targets import parse_route_map
 from wsshadow.replay.errors import BadInput
+from wsshadow.replay.options import ReplayOverrides
 
 __all__ = ["ReplayOverrides", "build_replay_options", "parse_carry_rule"]
-
-
-@dataclass(frozen=True)
-class ReplayOverrides:
-    """What the command line said; ``None`` (or empty) means "take the config's value"."""
-
-    maps: tuple[str, ...] | None = None
-    pace: Pace | None = None
-    speed: float | None = None
-    concurrency: int | None = None
-    rate: float | None = None
-    headers: tuple[str, ...] | None = None
-    credentials: tuple[str, ...] = ()
-    ca: Path | None = None
-    causal_timeout: float | None = None
-    idle_timeout: float | None = None
-    carry: tuple[str, ...] = ()
-    no_carry_over: bool = False
-    session_ids: tuple[str, ...] = ()
-    routes: tuple[str, ...] = ()
-    shard: str | None = None
-    follow: bool = False
 
 
 def parse_carry_rule(text: str) -> CarryRule:
@@ -54,13 +36,6 @@ def parse_carry_rule(text: str) -> CarryRule:
         raise BadInput(f"carry-over rule {text!r}: expected SERVER_PATH=CLIENT_PATH[@EVENT]")
     client, _, event = parts[1].partition("@")
     return CarryRule(parts[0], client, event or None)
-
-
-T = TypeVar("T")
-
-
-def _pick(cli: T | None, configured: T) -> T:
-    return configured if cli is None else cli
 
 
 def build_replay_options(
@@ -74,33 +49,36 @@ def build_replay_options(
     Raises BadInput (or ConfigError) naming the bad value.
     """
     rc = config.replay
-    maps = cli.maps if cli.maps is not None else rc.maps
-    headers = cli.headers if cli.headers is not None else rc.headers
+
+    def pick(name: str) -> Any:
+        return cli.get(name, getattr(rc, name, None))
+
     credentials = dict(config.credentials)
-    credentials.update(parse_credential(c) for c in cli.credentials)
-    ca = cli.ca
+    credentials.update(parse_credential(c) for c in cli.get("credentials", ()))
+    ca = cli.get("ca")
     if ca is None and rc.ca:  # relative to the config file, like every path in it
         ca = Path(rc.ca) if config.path is None else config.path.parent / rc.ca
     carry_rules = tuple(CarryRule(r.server, r.client, r.event) for r in config.carry_over)
-    carry_rules += tuple(parse_carry_rule(c) for c in cli.carry)
+    carry_rules += tuple(parse_carry_rule(c) for c in cli.get("carry", ()))
+    shard = cli.get("shard")
     return ReplayOptions(
         target=target,
-        maps=tuple(parse_route_map(m) for m in maps),
-        pace=_pick(cli.pace, Pace(rc.pace)),
-        speed=_pick(cli.speed, rc.speed),
-        concurrency=_pick(cli.concurrency, rc.concurrency),
-        rate=_pick(cli.rate, rc.rate),
-        session_ids=cli.session_ids,
-        routes=cli.routes,
-        headers=tuple(parse_header(h) for h in headers),
+        maps=tuple(parse_route_map(m) for m in pick("maps")),
+        pace=Pace(pick("pace")),
+        speed=pick("speed"),
+        concurrency=pick("concurrency"),
+        rate=pick("rate"),
+        session_ids=tuple(cli.get("session_ids", ())),
+        routes=tuple(cli.get("routes", ())),
+        headers=tuple(parse_header(h) for h in pick("headers")),
         credentials=credentials,
         env=dict(env),
-        ca=ca,
-        causal_timeout=_pick(cli.causal_timeout, rc.causal_timeout),
-        idle_timeout=_pick(cli.idle_timeout, rc.idle_timeout),
-        shard=parse_shard(cli.shard) if cli.shard else None,
+        ca=Path(ca) if ca is not None else None,
+        causal_timeout=pick("causal_timeout"),
+        idle_timeout=pick("idle_timeout"),
+        shard=parse_shard(shard) if shard else None,
         follow=cli.follow,
-        carry_over=not cli.no_carry_over,
+        carry_over=not cli.get("no_carry_over", False),
         carry_rules=carry_rules,
         event_keys=config.diff.event_keys,
     )

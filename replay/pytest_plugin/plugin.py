@@ -27,9 +27,11 @@ The ``wsshadow_replay`` fixture replays one named session for a custom test::
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from wsshadow.replay.options import REPLAY_OPTIONS, OptionSpec
 
 if TYPE_CHECKING:
     from wsshadow.replay.pytest_plugin.session import WsShadowReplayer
@@ -53,25 +55,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="wsshadow.toml (default: ./wsshadow.toml or [tool.wsshadow] in pyproject.toml).",
     )  # fmt: skip
     group.addoption(
-        "--wsshadow-map", metavar="FROM=TO", action="append", default=[],
-        help="Route map, replacing the config's [replay] maps (repeatable).",
-    )  # fmt: skip
-    group.addoption(
         "--wsshadow-no-maps", action="store_true", default=False,
         help="Replay the recorded routes as they are (ignore the config's maps).",
     )  # fmt: skip
-    group.addoption(
-        "--wsshadow-credential", metavar="NAME=VALUE", action="append", default=[],
-        help="Credential filling a redacted placeholder; ${VAR} allowed (repeatable).",
-    )  # fmt: skip
-    group.addoption(
-        "--wsshadow-session", metavar="ID", action="append", default=[],
-        help="Only this session id or prefix (repeatable).",
-    )  # fmt: skip
-    group.addoption(
-        "--wsshadow-route", metavar="GLOB", action="append", default=[],
-        help="Only sessions whose recorded route matches this glob (repeatable).",
-    )  # fmt: skip
+    for spec in REPLAY_OPTIONS:  # the replay options, from their one declaration
+        group.addoption(f"--wsshadow-{spec.flag[2:]}", **_addoption_kwargs(spec))
     group.addoption(
         "--wsshadow-noise-runs", metavar="N", type=int, default=1,
         help="Extra replays per session to learn what varies anyway (default 1; 0: none).",
@@ -84,6 +72,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--wsshadow-timing", action="store_true", default=False,
         help="Also fail on latency differences against the recording ([diff.timing]).",
     )  # fmt: skip
+
+
+_TYPES: dict[str, type] = {"float": float, "int": int, "str": str, "path": str}
+
+
+def _addoption_kwargs(spec: OptionSpec) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {"dest": f"wsshadow_{spec.name}", "help": spec.help_text()}
+    if spec.kind == "bool":
+        return {**kwargs, "action": "store_true", "default": False}
+    kwargs["metavar"] = spec.metavar
+    if spec.kind == "choice":
+        kwargs["choices"] = spec.choices
+    else:
+        kwargs["type"] = _TYPES[spec.kind]
+    if spec.many:
+        return {**kwargs, "action": "append", "default": []}
+    return {**kwargs, "default": None}
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -29,10 +29,11 @@ from wsshadow.replay.diff.against_recording import (
     live_failure,
 )
 from wsshadow.replay.engine.credentials import Credentials
-from wsshadow.replay.engine.options import ReplayOverrides, build_replay_options
+from wsshadow.replay.engine.options import build_replay_options
 from wsshadow.replay.engine.run import ReplayOptions, replay_session, select_sessions
 from wsshadow.replay.engine.targets import parse_route_map
 from wsshadow.replay.errors import BadInput, WsShadowError
+from wsshadow.replay.options import REPLAY_OPTIONS, ReplayOverrides, replay_option
 
 __all__ = [
     "PLUGIN_NAME",
@@ -97,25 +98,14 @@ def _settings(config: pytest.Config, capture: str) -> WsShadowSettings:
             "wsshadow: --wsshadow-capture needs --wsshadow-target URL "
             "(or [targets] candidate in the config)"
         )
-    maps: tuple[str, ...] | None = None  # None: the config's
-    if opt("wsshadow_map"):
-        maps = tuple(opt("wsshadow_map"))
-    elif opt("wsshadow_no_maps"):
-        maps = ()
+    values = {s.name: opt(f"wsshadow_{s.name}") for s in REPLAY_OPTIONS}
+    values = {k: (v or None) if replay_option(k).many else v for k, v in values.items()}
+    if values["maps"] is None and opt("wsshadow_no_maps"):
+        values["maps"] = ()  # the recorded routes, whatever the config maps
     noise_runs = opt("wsshadow_noise_runs")
     if noise_runs < 0:
         raise pytest.UsageError("wsshadow: --wsshadow-noise-runs must not be negative")
-    options = build_replay_options(
-        cfg,
-        target,
-        ReplayOverrides(
-            maps=maps,
-            credentials=tuple(opt("wsshadow_credential")),
-            session_ids=tuple(opt("wsshadow_session")),
-            routes=tuple(opt("wsshadow_route")),
-        ),
-        os.environ,
-    )
+    options = build_replay_options(cfg, target, ReplayOverrides.of(**values), os.environ)
     path = Path(capture)
     if not path.is_absolute():
         path = Path(config.invocation_params.dir) / path

@@ -24,7 +24,11 @@ __all__ = ["embed_json", "render_html"]
 
 @cache
 def _asset(name: str) -> str:
-    return resources.files("wsshadow.replay.report").joinpath("assets", name).read_text(encoding="utf-8")
+    return (
+        resources.files("wsshadow.replay.report")
+        .joinpath("assets", name)
+        .read_text(encoding="utf-8")
+    )
 
 
 def embed_json(value: Any) -> str:
