@@ -118,7 +118,12 @@ REPLAY_OPTIONS: tuple[OptionSpec, ...] = (
         "", default=False, config=False,
     ),
     OptionSpec(
-        "session_ids", "--session", "str", "Only this session id or id prefix (repeatable).",
+        "no_links", "--no-links", "bool", "Replay every session alone (no scenarios: values "
+        "and waits do not cross sessions).", "", default=False, config=False,
+    ),
+    OptionSpec(
+        "session_ids", "--session", "str", "Only this session id or id prefix, with the "
+        "other sessions of its scenario (repeatable).",
         "ID", default=(), many=True, config=False,
     ),
     OptionSpec(

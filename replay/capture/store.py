@@ -970,6 +970,23 @@ class CaptureStore:
             previous = row[0]
             yield row[0], row[1], list(row[2:])
 
+    def data_frames_by_session(
+        self,
+    ) -> Iterator[tuple[str, float, Iterator[tuple[float, str, str | None]]]]:
+        """Every recorded session's data messages: ``(id, started_at, frames)``, frames
+        ``(t, direction, text)`` in order, ``text`` None for a binary message.
+
+        What link discovery reads (``engine/links.py``): one query, no ``Message``
+        built; each session's frames must be consumed before the next session.
+        """
+        rows = self.db.conn.execute(
+            "SELECT f.session_id, s.started_at, f.t, f.direction, f.text FROM frames f "
+            "JOIN sessions s ON s.id = f.session_id WHERE s.run IS NULL "
+            "AND f.opcode IN ('text', 'binary') ORDER BY f.session_id, f.seq"
+        )
+        for (session_id, started_at), group in groupby(rows, itemgetter(0, 1)):
+            yield session_id, started_at, ((t, d, text) for _, _, t, d, text in group)
+
     def heads(self, run: str | None = RECORDED_ONLY) -> Iterator[SessionHead]:
         """Id, route and start of every session of ``run``, in stored order; no frame read."""
         where, args = self._run_filter(run)

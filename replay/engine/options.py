@@ -80,5 +80,6 @@ def build_replay_options(
         follow=cli.follow,
         carry_over=not cli.get("no_carry_over", False),
         carry_rules=carry_rules,
+        links=not cli.get("no_links", False),
         event_keys=config.diff.event_keys,
     )

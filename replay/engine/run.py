@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
@@ -70,6 +70,9 @@ from wsshadow.replay.engine.pacing import (
 )
 from wsshadow.replay.engine.targets import RouteMap, build_url, parse_target
 from wsshadow.replay.errors import BadInput, CaptureError
+
+if TYPE_CHECKING:
+    from wsshadow.replay.engine.scenarios import SessionHooks
 
 __all__ = [
     "ReplayObserver",
@@ -136,6 +139,7 @@ class ReplayOptions:
     carry_over: bool = True
     carry_rules: tuple[CarryRule, ...] = ()
     event_keys: tuple[str, ...] = DEFAULT_EVENT_KEYS
+    links: bool = True  # replay linked sessions together (engine/scenarios.py)
 
     def __post_init__(self) -> None:
         parse_target(self.target)
@@ -179,6 +183,7 @@ class ReplayOptions:
             "shard": list(self.shard) if self.shard else None,
             "carry_over": self.carry_over,
             "carry_rules": [[r.server, r.client, r.event] for r in self.carry_rules],
+            "links": self.links,
         }
 
 
@@ -513,6 +518,7 @@ async def _play(
     ssl_context: ssl.SSLContext | None = None,
     observer: ReplayObserver | None = None,
     pacing: PacingSettings | None = None,
+    hooks: SessionHooks | None = None,
 ) -> tuple[_Played, SessionOutcome]:
     """``replay_session`` without building a ``Message`` per frame.
 
@@ -555,6 +561,8 @@ async def _play(
     carry = carry_plan is not None and carry_plan.active
     # Most sessions have nothing to carry: they share one idle tracker and make none.
     tracker = carry_plan.tracker() if carry_plan is not None and carry else _IDLE_TRACKER
+    if hooks is not None:  # a session of a scenario: its tracker also carries across sessions
+        tracker, carry = hooks.tracker(tracker if carry else None), True
     follow = options.follow
     recorded_server = (
         tuple(m for m in frames.messages() if m.direction is Direction.SERVER and m.opcode.is_data)
@@ -597,8 +605,11 @@ async def _play(
         ws.subprotocol,
         tuple(ws.response.headers.raw_items()) if ws.response else (),
     )
-    pacer = Pacer(plan, pacing or options.pacing(), t0)
     alarm = _Alarm(loop)
+    if hooks is None:
+        pacer = Pacer(plan, pacing or options.pacing(), t0)
+    else:  # waits on the other sessions of its scenario too; woken when they move
+        pacer = hooks.pacer(plan, pacing or options.pacing(), t0, lambda: alarm.arm(loop.time()))
     # Frames stay plain values until someone needs a Message (the run writer stores rows).
     flat: list[Any] = []  # t, direction, opcode, payload per frame (see _Played)
     extend = flat.extend
@@ -863,7 +874,10 @@ async def _replay_capture(
         raise BadInput(f"run name {run!r}: expected a non-empty name without ':'")
     if store.get_run(run) is not None:
         raise BadInput(f"{store.path}: a run called {run!r} exists already; choose another --run")
-    selected = select_sessions(store, options)
+    from wsshadow.replay.engine import scenarios  # it builds on this module
+
+    selected, graph = scenarios.select_with_scenarios(store, options)
+    scenes = scenarios.ScenarioSchedule(graph, selected, store, options) if graph else None
     if not selected and options.shard is None:
         raise BadInput(f"{store.path}: no recorded session matches the selection")
     context = _ssl_context(options)
@@ -881,12 +895,12 @@ async def _replay_capture(
     slots = asyncio.Semaphore(options.concurrency)
     tasks: set[asyncio.Task[None]] = set()
 
-    async def one(index: int, summary: SessionHead) -> None:
+    async def one(index: int, summary: SessionHead, hooks: SessionHooks | None = None) -> None:
         played: _Played | None = None
         try:
             played, outcome = await _play(
                 *prefetch.take(index), options, run=run, credentials=credentials,
-                ssl_context=context, observer=observer, pacing=pacing,
+                ssl_context=context, observer=observer, pacing=pacing, hooks=hooks,
             )  # fmt: skip
         except Exception as e:  # a bug in one session must not sink the whole run
             why = (
@@ -898,17 +912,26 @@ async def _replay_capture(
                 summary.id, f"{run}:{summary.id}", "", False, None, why, 0, 0,
                 _recorded_server_messages(store, summary.id), None, 0.0,
             )  # fmt: skip
-        finally:
-            slots.release()
         outcomes[index] = outcome
         if played is not None:
             writer.add(played)  # a capture that cannot be written ends the run (CaptureError)
         observer.session_finished(outcome)
 
+    async def unit(index: int, summary: SessionHead) -> None:
+        try:  # one session, or the scenario it leads (a scenario takes one slot)
+            if scenes is not None and scenes.leads(index):
+                await scenes.play(index, one)
+            else:
+                await one(index, summary)
+        finally:
+            slots.release()
+
     t_start = loop.time()
     first = selected[0].started_at if selected else 0.0
     try:
         for index, summary in enumerate(selected):
+            if scenes is not None and scenes.follows(index):
+                continue  # replayed with the first session of its scenario
             when = t_start
             if options.pace is Pace.RECORDED:
                 when = t_start + (summary.started_at - first) / options.speed
@@ -918,7 +941,7 @@ async def _replay_capture(
             if delay > 0:
                 await asyncio.sleep(delay)
             await slots.acquire()
-            task = asyncio.create_task(one(index, summary), name=f"replay {summary.id}")
+            task = asyncio.create_task(unit(index, summary), name=f"replay {summary.id}")
             tasks.add(task)
             task.add_done_callback(tasks.discard)
         if tasks:
