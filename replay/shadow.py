@@ -18,6 +18,7 @@ from wsshadow.replay.capture.store import CaptureStore
 from wsshadow.replay.config import DiffConfig
 from wsshadow.replay.diff.capture import RECORDED_BASELINE, diff_capture
 from wsshadow.replay.engine.run import ReplayObserver, ReplayOptions, RunResult, replay_capture
+from wsshadow.replay.engine.scenarios import capture_links, with_scenarios
 from wsshadow.replay.engine.targets import RouteMap
 from wsshadow.replay.errors import BadInput, Unreachable
 
@@ -109,6 +110,8 @@ async def shadow_capture(
         config=config,
         session_details=session_details,
     )
+    if options.links:  # each session's scenario, for the report's filters
+        report = with_scenarios(report, capture_links(store, options.event_keys))
     return ShadowResult(
         report=report,
         baseline_run=None if recorded else base_name,

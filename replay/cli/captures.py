@@ -15,19 +15,63 @@ from wsshadow.replay.capture.jsonl import read_jsonl, write_jsonl
 from wsshadow.replay.capture.store import CaptureStore
 from wsshadow.replay.cli import console
 from wsshadow.replay.cli.app import captures_app
-from wsshadow.replay.cli.options import CaptureArg, NoRedact, RedactField, RunOpt, make_redactor
+from wsshadow.replay.cli.options import (
+    CaptureArg,
+    ConfigOpt,
+    NoRedact,
+    RedactField,
+    RunOpt,
+    make_redactor,
+)
+from wsshadow.replay.config import discover_config
+from wsshadow.replay.engine.carryover import DEFAULT_EVENT_KEYS
+from wsshadow.replay.engine.scenarios import capture_links
 from wsshadow.replay.errors import BadInput
 
-__all__ = ["captures_export", "captures_import", "captures_ls", "captures_show"]
+__all__ = [
+    "captures_export",
+    "captures_import",
+    "captures_ls",
+    "captures_scenarios",
+    "captures_show",
+]
 
 
 @captures_app.command("ls")
 def captures_ls(capture: CaptureArg, run: RunOpt = None) -> None:
-    """One row per session: id, route, start, duration, messages each way, close, source."""
+    """One row per session: id, route, start, duration, messages each way, close, source,
+    and (recorded sessions) the scenario it replays in, '-' when alone."""
     with CaptureStore.open(capture) as store:
         if run is not None and store.get_run(run) is None:
             raise BadInput(f"{capture}: no run called {run!r}")
-        console.print_session_table(store.summaries(run), title=f"{capture}")
+        scenarios = None
+        if run is None:
+            scenarios = capture_links(store, DEFAULT_EVENT_KEYS).scenario_of
+        console.print_session_table(store.summaries(run), title=f"{capture}", scenarios=scenarios)
+
+
+@captures_app.command("scenarios")
+def captures_scenarios(capture: CaptureArg, config: ConfigOpt = None) -> None:
+    """The scenarios of a capture: linked sessions replayed together, and each link's evidence.
+
+    A value link: a value the server sent to one session that another session's
+    client sent later. An event link: a server message in one session caused by a
+    client message in another (a shared field value, or a broadcast).
+    """
+    with CaptureStore.open(capture) as store:
+        graph = capture_links(store, discover_config(config).diff.event_keys)
+        heads = {h.id: h for h in store.heads()}
+        total = len(heads)
+    lines = []
+    for scenario, members in graph.scenarios.items():
+        lines.append(f"scenario {scenario}: {len(members)} sessions")
+        for sid in members:
+            lines.append(f"  session {sid}  {heads[sid].route}")
+        for link in graph.links_of(scenario):
+            lines.append(f"  link  {link.describe()}")
+    alone = total - len(graph.scenario_of)
+    lines.append(f"{len(graph.scenarios)} scenarios, {alone} of {total} sessions replay alone")
+    console.write_text("\n".join(lines) + "\n")
 
 
 @captures_app.command("show")

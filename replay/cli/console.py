@@ -10,8 +10,9 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from typing import Literal
 
 from rich.console import Console
 from rich.markup import escape
@@ -96,8 +97,12 @@ def _fmt_close(s: SessionSummary) -> str:
     return f"{code} by {s.closed_by}"
 
 
-def print_session_table(summaries: Iterable[SessionSummary], title: str = "") -> None:
-    """The ``captures ls`` table."""
+def print_session_table(
+    summaries: Iterable[SessionSummary],
+    title: str = "",
+    scenarios: Mapping[str, str] | None = None,
+) -> None:
+    """The ``captures ls`` table; with ``scenarios`` (session -> scenario), a scenario column."""
     console = stdout_console()
     table = Table(
         title=title if console.is_terminal else None,
@@ -105,7 +110,7 @@ def print_session_table(summaries: Iterable[SessionSummary], title: str = "") ->
         show_edge=False,
         pad_edge=False,
     )
-    for name, justify in (
+    columns: list[tuple[str, Literal["left", "right"]]] = [
         ("session", "left"),
         ("route", "left"),
         ("started", "left"),
@@ -114,8 +119,11 @@ def print_session_table(summaries: Iterable[SessionSummary], title: str = "") ->
         ("server", "right"),
         ("close", "left"),
         ("source", "left"),
-    ):
-        table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    ]
+    if scenarios is not None:
+        columns.append(("scenario", "left"))
+    for name, justify in columns:
+        table.add_column(name, justify=justify, no_wrap=True)
     rows = 0
     for s in summaries:
         source = s.source if s.run is None else f"{s.source}:{s.run}"
@@ -128,6 +136,7 @@ def print_session_table(summaries: Iterable[SessionSummary], title: str = "") ->
             str(s.server_messages),
             escape(_fmt_close(s)),
             escape(source),
+            *((scenarios.get(s.id, "-"),) if scenarios is not None else ()),
         )
         rows += 1
     console.print(table)

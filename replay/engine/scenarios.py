@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import weakref
 from bisect import bisect_left
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -45,7 +46,9 @@ __all__ = [
     "ScenarioSchedule",
     "SessionHooks",
     "capture_links",
+    "scenario_notes",
     "select_with_scenarios",
+    "with_scenarios",
 ]
 
 _MAX_NEIGHBOURS = 64  # linked sessions one session waits on (a big room: the nearest ones)
@@ -60,9 +63,48 @@ ValueGate = tuple[int, Any]
 replay (or that session has ended)."""
 
 
+_known: weakref.WeakKeyDictionary[CaptureStore, tuple[Any, LinkGraph]] = weakref.WeakKeyDictionary()
+
+
 def capture_links(store: CaptureStore, event_keys: tuple[str, ...]) -> LinkGraph:
-    """Discover the links between a capture's recorded sessions (reads every data frame once)."""
-    return discover_links(store.data_frames_by_session(), event_keys=event_keys)
+    """Discover the links between a capture's recorded sessions (reads every data frame once).
+
+    Kept per open store while its recorded sessions stay the same: ``shadow``'s
+    baseline, candidate and noise runs share one discovery.
+    """
+    key = (event_keys, store.count_sessions())
+    known = _known.get(store)
+    if known is not None and known[0] == key:
+        return known[1]
+    graph = discover_links(store.data_frames_by_session(), event_keys=event_keys)
+    _known[store] = (key, graph)
+    return graph
+
+
+def scenario_notes(store: CaptureStore, options: ReplayOptions) -> list[str]:
+    """One line per ``--session`` whose scenario brings other sessions into the run."""
+    if not options.links or not options.session_ids:
+        return []
+    graph = capture_links(store, options.event_keys)
+    notes = []
+    for prefix in options.session_ids:
+        sid = store.find_session(prefix).id
+        scenario = graph.scenario_of.get(sid)
+        if scenario is not None:
+            size = len(graph.scenarios[scenario])
+            notes.append(
+                f"session {sid} is in scenario {scenario}: its {size} sessions replay together "
+                "(--no-links: alone)"
+            )
+    return notes
+
+
+def with_scenarios(report: dict[str, Any], graph: LinkGraph) -> dict[str, Any]:
+    """The report with each ``session_details`` entry's scenario id (None: in none)."""
+    for detail in report.get("session_details") or []:
+        if isinstance(detail, dict) and "session" in detail:
+            detail["scenario"] = graph.scenario_of.get(detail["session"])
+    return report
 
 
 def select_with_scenarios(
