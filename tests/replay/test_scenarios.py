@@ -1,0 +1,199 @@
+"""Scenarios end to end: multi-user servers on loopback, recorded through the real proxy,
+replayed together (engine/scenarios.py) and shadow-diffed through the CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.replay.scenario_apps import (
+    ChatServer,
+    GameServer,
+    chat_room,
+    play_game,
+    record,
+    running,
+)
+from wsshadow.replay.capture.store import CaptureStore
+from wsshadow.replay.cli import main
+from wsshadow.replay.engine.run import ReplayOptions, replay_capture
+from wsshadow.replay.engine.scenarios import capture_links, select_with_scenarios
+
+
+def events(payloads: list[Any]) -> list[str]:
+    return [json.loads(p).get("type") for p in payloads if isinstance(p, str)]
+
+
+def recorded_and_replayed(capture: Path, run: str) -> list[tuple[list[str], list[str]]]:
+    """(recorded server events, replayed server events) per recorded session."""
+    with CaptureStore.open(capture) as store:
+        recorded = {s.id: s for s in store.iter_sessions()}
+        replayed = {s.provenance.origin: s for s in store.iter_sessions(run)}
+    assert set(replayed) == set(recorded)
+    return [
+        (
+            events([m.payload for m in recorded[sid].server_messages() if m.opcode.is_data]),
+            events([m.payload for m in replayed[sid].server_messages() if m.opcode.is_data]),
+        )
+        for sid in recorded
+    ]
+
+
+@pytest.fixture
+def no_timing(tmp_path: Path) -> Path:
+    path = tmp_path / "no-timing.toml"
+    path.write_text("[diff.timing]\nfloor_ms = 60000\n")
+    return path
+
+
+@pytest.fixture
+async def game_capture(tmp_path: Path) -> Path:
+    capture = tmp_path / "game.db"
+    async with running(GameServer().handler) as upstream:
+        await record(upstream, capture, play_game)
+    return capture
+
+
+@pytest.fixture
+async def chat_capture(tmp_path: Path) -> Path:
+    capture = tmp_path / "chat.db"
+    async with running(ChatServer().handler) as upstream:
+        await record(upstream, capture, chat_room)
+    return capture
+
+
+async def shadow(
+    capture: Path, baseline: str, candidate: str, *extra: str
+) -> tuple[int, dict[str, Any]]:
+    report = capture.parent / f"report-{abs(hash(extra))}.json"
+    args = ["shadow", str(capture), "--baseline", baseline, "--candidate", candidate]
+    code = await asyncio.to_thread(main, [*args, "--report", str(report), *extra])
+    return code, json.loads(report.read_text())
+
+
+def test_the_recorded_game_is_one_scenario_linked_by_codes_and_moves(game_capture: Path) -> None:
+    with CaptureStore.open(game_capture) as store:
+        graph = capture_links(store, ("type", "event"))
+        ids = store.session_ids()
+    assert len(ids) == 4 and len(graph.scenarios) == 1
+    (members,) = graph.scenarios.values()
+    assert sorted(members) == sorted(ids)
+    values = {lk.value for lk in graph.links if lk.kind == "value"}
+    assert len(values) == 2 and all(str(v).startswith(("J-", "S-")) for v in values)
+    assert {lk.value for lk in graph.links if lk.kind == "event"} >= {"moved", "win"}
+
+
+async def test_identical_game_servers_are_equivalent_and_every_recorded_event_comes_back(
+    game_capture: Path, no_timing: Path
+) -> None:
+    for attempt in range(3):
+        async with running(GameServer().handler) as base, running(GameServer().handler) as cand:
+            prefix = f"same{attempt}"
+            code, report = await shadow(
+                game_capture, base, cand, "--config", str(no_timing), "--run-prefix", prefix
+            )
+        assert code == 0, report["differences"]
+        assert report["verdict"] == "equivalent"
+        for run in (f"{prefix}-baseline", f"{prefix}-candidate"):
+            for recorded, replayed in recorded_and_replayed(game_capture, run):
+                assert replayed == recorded  # every move and the win, in every session
+        scenarios = {d["scenario"] for d in report["session_details"]}
+        assert len(scenarios) == 1 and None not in scenarios
+
+
+@pytest.mark.parametrize(
+    ("candidate", "signature", "sessions"),
+    [
+        ({"drop_final": True}, "missing_event /game win", 4),
+        ({"mute_spectators": True}, "missing_event /game moved", 2),
+    ],
+)
+async def test_a_game_candidate_that_drops_the_end_or_the_spectators_is_divergent(
+    game_capture: Path, no_timing: Path, candidate: dict[str, bool], signature: str, sessions: int
+) -> None:
+    async with (
+        running(GameServer().handler) as base,
+        running(GameServer(**candidate).handler) as cand,
+    ):
+        code, report = await shadow(game_capture, base, cand, "--config", str(no_timing))
+    assert code == 1
+    found = {d["signature"]: d for d in report["differences"]}
+    assert signature in found, list(found)
+    assert found[signature]["count"] >= 1 and len(found[signature]["sessions"]) == sessions
+
+
+async def test_without_links_player_two_joins_with_a_stale_code(game_capture: Path) -> None:
+    """The control: replayed alone, the recorded join code is unknown to a fresh server."""
+    async with running(GameServer().handler) as target:
+        with CaptureStore.open(game_capture) as store:
+            result = await replay_capture(store, ReplayOptions(target, links=False), run="alone")
+    assert result.sessions == 4
+    replayed = [got for _, got in recorded_and_replayed(game_capture, "alone")]
+    assert sum(got.count("error") for got in replayed) == 3  # player 2 and both spectators
+    assert not any("win" in got for got in replayed)
+
+
+async def test_chat_room_identical_is_equivalent_and_a_silent_room_is_divergent(
+    chat_capture: Path, no_timing: Path
+) -> None:
+    with CaptureStore.open(chat_capture) as store:
+        graph = capture_links(store, ("type", "event"))
+    assert [len(m) for m in graph.scenarios.values()] == [3]
+    for attempt in range(3):
+        async with running(ChatServer().handler) as base, running(ChatServer().handler) as cand:
+            prefix = f"chat{attempt}"
+            code, report = await shadow(
+                chat_capture, base, cand, "--config", str(no_timing), "--run-prefix", prefix
+            )
+        assert code == 0, report["differences"]
+        for recorded, replayed in recorded_and_replayed(chat_capture, f"{prefix}-baseline"):
+            assert replayed == recorded
+            assert Counter(replayed)["said"] == 6  # everyone hears all six messages
+    async with (
+        running(ChatServer().handler) as base,
+        running(ChatServer(quiet_room=True).handler) as cand,
+    ):
+        code, report = await shadow(chat_capture, base, cand, "--config", str(no_timing))
+    assert code == 1
+    assert "missing_event /chat said" in {d["signature"] for d in report["differences"]}
+
+
+async def test_session_and_shard_take_whole_scenarios(
+    game_capture: Path, chat_capture: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # One capture with both scenarios in it.
+    with CaptureStore.open(chat_capture) as chat, CaptureStore.open(game_capture) as game:
+        game.put_sessions(chat.iter_sessions())
+        graph = capture_links(game, ("type", "event"))
+        assert sorted(len(m) for m in graph.scenarios.values()) == [3, 4]
+        spectator = next(m[-1] for m in graph.scenarios.values() if len(m) == 4)
+        picked, _ = select_with_scenarios(
+            game, ReplayOptions("ws://127.0.0.1:1", session_ids=(spectator[:8],))
+        )
+        assert len(picked) == 4
+        shards = [
+            {h.id for h in select_with_scenarios(game, ReplayOptions("ws://h:1", shard=(i, 2)))[0]}
+            for i in range(2)
+        ]
+        assert shards[0] | shards[1] == set(game.session_ids()) and not shards[0] & shards[1]
+        for members in graph.scenarios.values():
+            assert set(members) <= shards[0] or set(members) <= shards[1]
+    async with running(GameServer().handler) as target:
+        args = ["replay", str(game_capture), "--target", target, "--session", spectator[:8]]
+        code = await asyncio.to_thread(main, [*args, "--run", "one"])
+    assert code == 0
+    err = capsys.readouterr().err
+    assert f"session {spectator} is in scenario" in err and "4 sessions replay together" in err
+    with CaptureStore.open(game_capture) as store:
+        assert store.count_sessions("one") == 4
+    code = await asyncio.to_thread(main, ["captures", "scenarios", str(game_capture)])
+    out = capsys.readouterr().out
+    assert code == 0 and "2 scenarios, 0 of 7 sessions replay alone" in out
+    assert "link  value 'J-" in out and "link  event 'win' (broadcast)" in out
+    code = await asyncio.to_thread(main, ["captures", "ls", str(game_capture)])
+    assert code == 0 and "scenario" in capsys.readouterr().out
