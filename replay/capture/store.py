@@ -979,13 +979,15 @@ class CaptureStore:
         What link discovery reads (``engine/links.py``): one query, no ``Message``
         built; each session's frames must be consumed before the next session.
         """
-        rows = self.db.conn.execute(
-            "SELECT f.session_id, s.started_at, f.t, f.direction, f.text FROM frames f "
-            "JOIN sessions s ON s.id = f.session_id WHERE s.run IS NULL "
-            "AND f.opcode IN ('text', 'binary') ORDER BY f.session_id, f.seq"
+        conn = self.db.conn
+        starts = dict(conn.execute("SELECT id, started_at FROM sessions WHERE run IS NULL"))
+        # The IN list is walked in id order through the primary key: no sort step.
+        rows = conn.execute(
+            "SELECT session_id, t, direction, text FROM frames WHERE opcode IN ('text', 'binary') "
+            "AND session_id IN (SELECT id FROM sessions WHERE run IS NULL) ORDER BY session_id, seq"
         )
-        for (session_id, started_at), group in groupby(rows, itemgetter(0, 1)):
-            yield session_id, started_at, ((t, d, text) for _, _, t, d, text in group)
+        for session_id, group in groupby(rows, _first):
+            yield session_id, starts[session_id], ((t, d, text) for _, t, d, text in group)
 
     def heads(self, run: str | None = RECORDED_ONLY) -> Iterator[SessionHead]:
         """Id, route and start of every session of ``run``, in stored order; no frame read."""

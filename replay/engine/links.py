@@ -59,7 +59,10 @@ _PAIRS = 4  # field values kept per client message for the shared-value test
 _SCAN = 32  # client messages looked at, latest first, for one server message's cause
 _WORD = re.compile(r"[a-z]+(?:[_\-.:/][a-z]+)*\Z")
 _ID_NUMBER = re.compile(r'"([^"\\]*[iI][dD])"\s*:\s*(-?[0-9]+)(?![0-9.eE])')
-_NUMBER = re.compile(r'"([^"\\]+)"\s*:\s*(-?[0-9][0-9.eE+\-]*)')
+_ID_STRING = re.compile(r'"([^"\\\s]{6,})"(?!\s*:)')
+_SPACE = re.compile(r"\s")
+# "field": "text" or "field": number, the value as written (quotes kept).
+_PAIR = re.compile(r'"([^"\\]*)"\s*:\s*("[^"\\]*"|-?[0-9][0-9.eE+\-]*)')
 
 RecordedFrames = tuple[str, float, Iterable[tuple[float, str, str | None]]]
 """One recorded session for discovery: ``(id, started_at, frames)``; ``frames`` are its
@@ -139,9 +142,9 @@ def scenario_key(session_id: str, graph: LinkGraph | None) -> str:
 def _is_id(text: str) -> bool:
     return (
         len(text) >= _MIN_LEN
+        and _SPACE.search(text) is None
         and not _WORD.match(text)
-        and not any(c.isspace() for c in text)
-        and not PLACEHOLDER_RE.search(text)
+        and ("${" not in text or not PLACEHOLDER_RE.search(text))
     )
 
 
@@ -154,6 +157,18 @@ def _leaves(node: Any, key: str = "") -> Iterator[tuple[str, Any]]:
             yield from _leaves(v, key)
     else:
         yield key, node
+
+
+def _ids(text: str) -> list[str | int]:
+    """The id-like values of a text without escapes (``_scan``'s ids, faster)."""
+    ids: list[str | int] = [
+        v
+        for v in _ID_STRING.findall(text)
+        if not _WORD.match(v) and ("${" not in v or not PLACEHOLDER_RE.search(v))
+    ]
+    if 'd"' in text or 'D"' in text:
+        ids.extend(int(number) for _, number in _ID_NUMBER.findall(text))
+    return ids
 
 
 def _scan(
@@ -182,35 +197,12 @@ def _scan(
                     ids.append(v)
             elif isinstance(v, int) and k.lower().endswith("id"):
                 ids.append(v)
-            pairs.append((k, v))
+            pairs.append((k, json.dumps(v)))
         return event, ids, pairs
-    pieces = text.split('"')
-    event = None
-    ids = []
-    pairs = []
-    # Without escapes the JSON strings of a text are its odd pieces; a string followed
-    # by ':' is a key, one preceded by a key and ':' is that key's value.
-    for i in range(1, len(pieces) - 1, 2):
-        s = pieces[i]
-        after = pieces[i + 1].lstrip()
-        if after[:1] == ":":
-            continue  # a key
-        key = pieces[i - 2] if i >= 3 and pieces[i - 1].strip() in (":", "[", ":[") else ""
-        if key in event_keys:
-            if event is None:
-                event = s
-            continue
-        if _is_id(s):
-            ids.append(s)
-        pairs.append((key, s))
-    if ":" in text:
-        for key, number in _NUMBER.findall(text):
-            pairs.append((key, number))
-        if 'd"' in text or 'D"' in text:
-            for key, number in _ID_NUMBER.findall(text):
-                if key in event_keys:
-                    continue
-                ids.append(int(number))
+    ids = _ids(text)
+    found = _PAIR.findall(text)
+    event = next((v.strip('"') for k, v in found if k in event_keys), None)
+    pairs = [p for p in found if p[0] not in event_keys]
     return event, ids, pairs
 
 
@@ -277,14 +269,18 @@ def discover_links(
             at = started_at + t
             if direction == "server":
                 if text is not None:
-                    event, values, pairs = _scan(text, event_keys)
+                    quiet_now = at - last_own >= window
+                    if quiet_now or "\\" in text:
+                        event, values, pairs = _scan(text, event_keys)
+                    else:  # an answer: only its ids matter
+                        values = _ids(text)
                     for v in values:
                         if v not in own_client:
                             own_server.add(v)
                             first = issued.get(v)
                             if first is None or at < first[0]:
                                 issued[v] = (at, number, si)
-                    if at - last_own >= window:
+                    if quiet_now:
                         hashes = tuple(hash(p) for p in pairs)
                         quiet.append((at, number, si, event, hash(text), hashes))
                     else:
