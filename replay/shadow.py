@@ -111,7 +111,9 @@ async def shadow_capture(
         session_details=session_details,
     )
     if options.links:  # each session's scenario, for the report's filters
-        report = with_scenarios(report, capture_links(store, options.event_keys))
+        report = with_scenarios(
+            report, capture_links(store, options.event_keys, options.link_rules)
+        )
     return ShadowResult(
         report=report,
         baseline_run=None if recorded else base_name,

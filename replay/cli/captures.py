@@ -24,7 +24,7 @@ from wsshadow.replay.cli.options import (
     make_redactor,
 )
 from wsshadow.replay.config import discover_config
-from wsshadow.replay.engine.carryover import DEFAULT_EVENT_KEYS
+from wsshadow.replay.engine.carryover import DEFAULT_EVENT_KEYS, CarryRule
 from wsshadow.replay.engine.scenarios import capture_links
 from wsshadow.replay.errors import BadInput
 
@@ -59,7 +59,13 @@ def captures_scenarios(capture: CaptureArg, config: ConfigOpt = None) -> None:
     client message in another (a shared field value, or a broadcast).
     """
     with CaptureStore.open(capture) as store:
-        graph = capture_links(store, discover_config(config).diff.event_keys)
+        settings = discover_config(config)
+        rules = tuple(
+            CarryRule(r.server, r.client, r.event)
+            for r in settings.carry_over
+            if r.scope == "capture"
+        )
+        graph = capture_links(store, settings.diff.event_keys, rules)
         heads = {h.id: h for h in store.heads()}
         total = len(heads)
     lines = []

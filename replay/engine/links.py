@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wsshadow.replay.capture.redact import PLACEHOLDER_RE
-from wsshadow.replay.engine.carryover import DEFAULT_EVENT_KEYS
+from wsshadow.replay.engine.carryover import DEFAULT_EVENT_KEYS, CarryRule
 
 __all__ = [
     "DEFAULT_WINDOW",
@@ -206,6 +206,22 @@ def _scan(
     return event, ids, pairs
 
 
+def _ruled(
+    pairs: list[tuple[str, Any]], fields: dict[str, set[str | None]], event: str | None
+) -> list[str | int]:
+    """The values of ``pairs`` in the rules' fields (``fields``: field -> events, None: any)."""
+    out: list[str | int] = []
+    for key, raw in pairs:
+        events = fields.get(key)
+        if events is None or (None not in events and event not in events):
+            continue
+        if raw.startswith('"'):
+            out.append(raw[1:-1])
+        elif raw.lstrip("-").isdigit():
+            out.append(int(raw))
+    return out
+
+
 # ---- discovery -----------------------------------------------------------------------
 
 
@@ -239,12 +255,22 @@ def discover_links(
     event_keys: tuple[str, ...] = DEFAULT_EVENT_KEYS,
     window: float = DEFAULT_WINDOW,
     broadcast_cap: int = 64,
+    rules: tuple[CarryRule, ...] = (),
 ) -> LinkGraph:
     """Find the value and causal links between recorded sessions, and their scenarios.
 
-    ``sessions`` may be a generator (read once, in any order). Raises nothing
-    on odd payloads: what is not JSON holds no values.
+    ``sessions`` may be a generator (read once, in any order). ``rules`` are
+    explicit cross-session carry-over rules (``[[carry_over]] scope =
+    "capture"``): any value of the server path's last field (in messages with
+    the rule's event, if given) counts as issued, any value of the client
+    path's last field as used, whatever it looks like. Raises nothing on odd
+    payloads: what is not JSON holds no values.
     """
+    server_fields: dict[str, set[str | None]] = {}
+    for rule in rules:
+        server_fields.setdefault(rule.server.split(".")[-1], set()).add(rule.event)
+    any_event: set[str | None] = {None}
+    client_fields = {rule.client.split(".")[-1]: any_event for rule in rules}
     ids: list[str] = []
     starts: list[float] = []
     # value -> (absolute time, session number, server index) of its first server sending
@@ -270,8 +296,10 @@ def discover_links(
             if direction == "server":
                 if text is not None:
                     quiet_now = at - last_own >= window
-                    if quiet_now or "\\" in text:
+                    if quiet_now or "\\" in text or rules:
                         event, values, pairs = _scan(text, event_keys)
+                        if rules:
+                            values += _ruled(pairs, server_fields, event)
                     else:  # an answer: only its ids matter
                         values = _ids(text)
                     for v in values:
@@ -289,6 +317,8 @@ def discover_links(
                 continue
             if text is not None:
                 _, values, pairs = _scan(text, event_keys)
+                if rules:
+                    values += _ruled(pairs, client_fields, None)
                 for v in values:
                     seen = client_first.get(v)
                     if seen is None or at < seen:

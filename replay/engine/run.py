@@ -140,6 +140,7 @@ class ReplayOptions:
     carry_rules: tuple[CarryRule, ...] = ()
     event_keys: tuple[str, ...] = DEFAULT_EVENT_KEYS
     links: bool = True  # replay linked sessions together (engine/scenarios.py)
+    link_rules: tuple[CarryRule, ...] = ()  # [[carry_over]] scope = "capture"
 
     def __post_init__(self) -> None:
         parse_target(self.target)
@@ -184,6 +185,7 @@ class ReplayOptions:
             "carry_over": self.carry_over,
             "carry_rules": [[r.server, r.client, r.event] for r in self.carry_rules],
             "links": self.links,
+            "link_rules": [[r.server, r.client, r.event] for r in self.link_rules],
         }
 
 

@@ -35,6 +35,7 @@ from typing import Any
 from wsshadow.replay.capture.store import CaptureStore, FrameColumns, SessionHead
 from wsshadow.replay.engine.carryover import (
     CarryPlan,
+    CarryRule,
     CarryTracker,
     event_of,
 )
@@ -66,17 +67,19 @@ replay (or that session has ended)."""
 _known: weakref.WeakKeyDictionary[CaptureStore, tuple[Any, LinkGraph]] = weakref.WeakKeyDictionary()
 
 
-def capture_links(store: CaptureStore, event_keys: tuple[str, ...]) -> LinkGraph:
+def capture_links(
+    store: CaptureStore, event_keys: tuple[str, ...], rules: tuple[CarryRule, ...] = ()
+) -> LinkGraph:
     """Discover the links between a capture's recorded sessions (reads every data frame once).
 
     Kept per open store while its recorded sessions stay the same: ``shadow``'s
     baseline, candidate and noise runs share one discovery.
     """
-    key = (event_keys, store.count_sessions())
+    key = (event_keys, rules, store.count_sessions())
     known = _known.get(store)
     if known is not None and known[0] == key:
         return known[1]
-    graph = discover_links(store.data_frames_by_session(), event_keys=event_keys)
+    graph = discover_links(store.data_frames_by_session(), event_keys=event_keys, rules=rules)
     _known[store] = (key, graph)
     return graph
 
@@ -85,7 +88,7 @@ def scenario_notes(store: CaptureStore, options: ReplayOptions) -> list[str]:
     """One line per ``--session`` whose scenario brings other sessions into the run."""
     if not options.links or not options.session_ids:
         return []
-    graph = capture_links(store, options.event_keys)
+    graph = capture_links(store, options.event_keys, options.link_rules)
     notes = []
     for prefix in options.session_ids:
         sid = store.find_session(prefix).id
@@ -116,7 +119,7 @@ def select_with_scenarios(
     """
     if not options.links:
         return select_sessions(store, options), None
-    graph = capture_links(store, options.event_keys)
+    graph = capture_links(store, options.event_keys, options.link_rules)
     if not graph.scenarios:
         return select_sessions(store, options), None
     narrowed = options

@@ -118,3 +118,17 @@ def test_escaped_payloads_are_parsed_and_graph_neighbours() -> None:
     assert graph.neighbours() == {"h": {"g"}, "g": {"h"}}
     assert graph.links_of("h") == graph.links
     assert LinkGraph().scenarios == {}
+
+
+def test_an_explicit_capture_rule_links_values_too_short_to_be_found() -> None:
+    from wsshadow.replay.engine.carryover import CarryRule
+
+    host = frames((0.01, "server", {"type": "room", "data": {"pin": "AB12"}}))
+    guest = frames((0.5, "client", {"type": "enter", "pin": "AB12"}))
+    sessions = [("h", T0, host), ("g", T0, guest)]
+    assert discover_links(sessions).links == []
+    rules = (CarryRule("data.pin", "pin", "room"),)
+    (link,) = discover_links(sessions, rules=rules).links
+    assert (link.source, link.target, link.value) == ("h", "g", "AB12")
+    other_event = (CarryRule("data.pin", "pin", "lobby"),)
+    assert discover_links(sessions, rules=other_event).links == []

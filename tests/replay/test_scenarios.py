@@ -197,3 +197,23 @@ async def test_session_and_shard_take_whole_scenarios(
     assert "link  value 'J-" in out and "link  event 'win' (broadcast)" in out
     code = await asyncio.to_thread(main, ["captures", "ls", str(game_capture)])
     assert code == 0 and "scenario" in capsys.readouterr().out
+
+
+def test_capture_scope_carry_rules_go_to_link_discovery_not_in_session(tmp_path: Path) -> None:
+    from wsshadow.replay.config import load_config
+    from wsshadow.replay.engine.options import build_replay_options
+    from wsshadow.replay.errors import ConfigError
+    from wsshadow.replay.options import NO_OVERRIDES
+
+    path = tmp_path / "wsshadow.toml"
+    path.write_text(
+        '[[carry_over]]\nserver = "data.pin"\nclient = "pin"\nscope = "capture"\n'
+        '[[carry_over]]\nserver = "a.b"\nclient = "c"\n'
+    )
+    options = build_replay_options(load_config(path), "ws://h:1", NO_OVERRIDES, {})
+    assert [(r.server, r.client) for r in options.link_rules] == [("data.pin", "pin")]
+    assert [(r.server, r.client) for r in options.carry_rules] == [("a.b", "c")]
+    assert options.links and options.settings()["link_rules"] == [["data.pin", "pin", None]]
+    path.write_text('[[carry_over]]\nserver = "a"\nclient = "b"\nscope = "world"\n')
+    with pytest.raises(ConfigError, match=r"scope: expected \"session\" or \"capture\""):
+        load_config(path)
