@@ -16,7 +16,11 @@ from websockets.exceptions import ConnectionClosed
 
 async def test_dev_entry_point_serves_and_stops() -> None:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "wsshadow.replay.demo.servers", stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        sys.executable,
+        "-m",
+        "wsshadow.replay.demo.servers",
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     try:
         assert proc.stdout is not None

@@ -14,7 +14,6 @@ import stat
 import time
 from pathlib import Path
 
-from kit import cli, recorded, ws_server
 from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -22,6 +21,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.server import ServerConnection
 
+from tests.reliability.kit import cli, recorded, ws_server
 from wsshadow.recorders.asgi import WsShadowRecorder
 from wsshadow.recorders.har import write_har
 from wsshadow.recorders.serve import serve_asgi

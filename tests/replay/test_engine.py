@@ -13,10 +13,10 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 
 import pytest
-from engine_helpers import capture, conversation  # noqa: F401
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request, Response
 
+from tests.replay.engine_helpers import capture, conversation  # noqa: F401
 from wsshadow.replay.capture.model import Close, Closer, Direction, Message
 from wsshadow.replay.engine.pacing import Pace
 from wsshadow.replay.engine.run import (

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from chromium import CHROMIUM, Chromium
 
+from tests.reports.chromium import CHROMIUM, Chromium
 from wsshadow.replay.report.render import write_report
 
 pytestmark = pytest.mark.slow
