@@ -281,7 +281,7 @@ def discover_links(
     c_session = array("l")
     c_index = array("l")
     c_pairs = array("q")
-    quiet: list[tuple[float, int, int, str | None, int, tuple[int, ...]]] = []
+    quiet: list[tuple[float, int, int, str | None, int, frozenset[int]]] = []
     echoes: set[int] = set()  # (session, text) of server messages that answered its own client
     for sid, started_at, frames in sessions:
         number = len(ids)
@@ -309,7 +309,7 @@ def discover_links(
                             if first is None or at < first[0]:
                                 issued[v] = (at, number, si)
                     if quiet_now:
-                        hashes = tuple(hash(p) for p in pairs)
+                        hashes = frozenset(hash(p) for p in pairs)
                         quiet.append((at, number, si, event, hash(text), hashes))
                     else:
                         echoes.add(hash((number, hash(text))))
@@ -352,7 +352,7 @@ def discover_links(
     times = [c_time[i] for i in order]
     seen_pairs: set[tuple[int, int, int, int]] = set()
 
-    def cause_of(at: float, b: int, hashes: tuple[int, ...] | None, echo: int = 0) -> int | None:
+    def cause_of(at: float, b: int, hashes: frozenset[int] | None, echo: int = 0) -> int | None:
         """The latest client message of another session within the window before ``at``
         sharing a field value with it (``hashes``), or whose session got the same text
         (``echo``, the text's hash) as an answer."""
@@ -366,8 +366,7 @@ def discover_links(
                 if hash((c_session[i], echo)) in echoes:
                     return i
                 continue
-            mine = c_pairs[i * _PAIRS : i * _PAIRS + _PAIRS]
-            if any(h and h in hashes for h in mine):
+            if not hashes.isdisjoint(c_pairs[i * _PAIRS : i * _PAIRS + _PAIRS]):
                 return i
         return None
 
