@@ -37,8 +37,10 @@ def test_import_ls_show_export_round_trip(
         "server",
         "close",
         "source",
+        "scenario",
     ]
     assert "s-chat-0001" in lines[1] and "1000 by client" in lines[1]
+    assert all(line.split()[-1] == "-" for line in lines[1:4])  # unlinked: each replays alone
     assert "4001 by server" in lines[2] and "refused 403" in lines[3]
     code, shown, _ = run(capsys, "captures", "show", str(db), "s-bin")
     assert code == 0 and "C→S  binary <16 bytes> 00 01 02" in shown
