@@ -213,13 +213,18 @@ class SessionOutcome:
 
 @dataclass(frozen=True)
 class RunResult:
-    """A finished run: its name, target, and one outcome per session in selection order."""
+    """A finished run: its name, target, and one outcome per session in selection order.
+
+    ``scenario_timeouts``: client messages of multi-user scenarios sent because a
+    causal wait timed out (engine/scenarios.py); 0 when every wait was met.
+    """
 
     run: str
     target: str
     outcomes: tuple[SessionOutcome, ...]
     started_at: float
     ended_at: float
+    scenario_timeouts: int = 0
 
     @property
     def sessions(self) -> int:
@@ -960,6 +965,7 @@ async def _replay_capture(
             tuple(outcomes[i] for i in sorted(outcomes)),
             started_at,
             time.time(),
+            scenes.timeouts if scenes is not None else 0,
         )
         store.put_run(
             Run(

@@ -127,6 +127,24 @@ async def test_a_game_candidate_that_drops_the_end_or_the_spectators_is_divergen
     assert found[signature]["count"] >= 1 and len(found[signature]["sessions"]) == sessions
 
 
+async def test_the_game_replays_with_no_causal_timeout_and_each_session_reproduced(
+    game_capture: Path,
+) -> None:
+    async with running(GameServer().handler) as target:
+        with CaptureStore.open(game_capture) as store:
+            result = await replay_capture(store, ReplayOptions(target), run="together")
+    assert result.sessions == 4 and result.completed == 4
+    assert result.scenario_timeouts == 0
+    for recorded, replayed in recorded_and_replayed(game_capture, "together"):
+        assert replayed == recorded
+    # The counter counts: spectators that never hear a move leave the players' waits to time out.
+    async with running(GameServer(mute_spectators=True).handler) as target:
+        with CaptureStore.open(game_capture) as store:
+            options = ReplayOptions(target, causal_timeout=0.2)
+            muted = await replay_capture(store, options, run="muted")
+    assert muted.scenario_timeouts > 0
+
+
 async def test_without_links_player_two_joins_with_a_stale_code(game_capture: Path) -> None:
     """The control: replayed alone, the recorded join code is unknown to a fresh server."""
     async with running(GameServer().handler) as target:
