@@ -76,7 +76,8 @@ REPLAY_OPTIONS: tuple[OptionSpec, ...] = (
         default=1.0, minimum=0.0, above=True,
     ),
     OptionSpec(
-        "concurrency", "--concurrency", "int", "Sessions replayed at once.", "N",
+        "concurrency", "--concurrency", "int", "Sessions replayed at once (a multi-user "
+        "scenario counts as one).", "N",
         default=50, minimum=1,
     ),
     OptionSpec(

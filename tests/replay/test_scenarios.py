@@ -212,7 +212,7 @@ async def test_session_and_shard_take_whole_scenarios(
     code = await asyncio.to_thread(main, ["captures", "scenarios", str(game_capture)])
     out = capsys.readouterr().out
     assert code == 0 and "2 scenarios, 0 of 7 sessions replay alone" in out
-    assert "link  value 'J-" in out and "link  event 'win' (broadcast)" in out
+    assert "link  value 'J-" in out and "link  event 'moved'" in out
     code = await asyncio.to_thread(main, ["captures", "ls", str(game_capture)])
     assert code == 0 and "scenario" in capsys.readouterr().out
 
