@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
 from dataclasses import dataclass
 from itertools import chain, groupby, repeat
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -664,8 +665,9 @@ class CaptureStore:
             "SELECT session_id, t, direction, text FROM frames WHERE opcode IN ('text', 'binary') "
             "AND session_id IN (SELECT id FROM sessions WHERE run IS NULL) ORDER BY session_id, seq"
         )
+        frame = itemgetter(1, 2, 3)
         for session_id, group in groupby(rows, _first):
-            yield session_id, starts[session_id], ((t, d, text) for _, t, d, text in group)
+            yield session_id, starts[session_id], map(frame, group)
 
     def heads(self, run: str | None = RECORDED_ONLY) -> Iterator[SessionHead]:
         """Id, route and start of every session of ``run``, in stored order; no frame read."""

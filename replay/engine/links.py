@@ -56,6 +56,7 @@ DEFAULT_WINDOW = 0.2
 
 _MIN_LEN = 6
 _PAIRS = 4  # field values kept per client message for the shared-value test
+_ZEROS = (0,) * _PAIRS
 _SCAN = 32  # client messages looked at, latest first, for one server message's cause
 _WORD = re.compile(r"[a-z]+(?:[_\-.:/][a-z]+)*\Z")
 _ID_NUMBER = re.compile(r'"([^"\\]*[iI][dD])"\s*:\s*(-?[0-9]+)(?![0-9.eE])')
@@ -329,8 +330,9 @@ def discover_links(
                 c_time.append(at)
                 c_session.append(number)
                 c_index.append(ci)
-                firsts = [hash(p) for p in pairs[:_PAIRS]]
-                c_pairs.extend(firsts + [0] * (_PAIRS - len(firsts)))
+                c_pairs.extend(map(hash, pairs[:_PAIRS]))
+                if len(pairs) < _PAIRS:
+                    c_pairs.extend(_ZEROS[len(pairs) :])
             last_own = at
             ci += 1
 
