@@ -235,3 +235,48 @@ def test_capture_scope_carry_rules_go_to_link_discovery_not_in_session(tmp_path:
     path.write_text('[[carry_over]]\nserver = "a"\nclient = "b"\nscope = "world"\n')
     with pytest.raises(ConfigError, match=r"scope: expected \"session\" or \"capture\""):
         load_config(path)
+
+
+def test_scenario_pacer_waits_on_gates_and_times_out_only_the_soft_ones() -> None:
+    """The pacer is a state machine: no event loop, no socket."""
+    from wsshadow.replay.engine.pacing import ClientStep, PacingPlan, PacingSettings
+    from wsshadow.replay.engine.scenarios import ScenarioPacer, _Board, _Gates
+
+    def numbers(actions: tuple[object, ...]) -> list[int]:
+        return [a.number for a in actions if isinstance(a, ClientStep)]
+
+    steps = (
+        ClientStep(0, 0, 0.1, "a", 0, 0.1),
+        ClientStep(1, 1, 0.2, "b", 0, 0.1),
+    )
+    plan = PacingPlan(steps, 0, None, 1000, "", 0.3)
+    woken: list[int] = []
+    board = _Board(2, [{1}, set()])
+    board.wakers[1] = lambda: woken.append(1)
+    board.set_sent(0, 0)  # session 0 connected
+    gates = _Gates(
+        start=(),
+        steps=(((0, 1),), ()),  # step 0 after session 0 sent one message
+        values=((), ((0, "CODE-123"),)),  # step 1 uses a value issued to session 0
+        received=((), ()),
+        end=(),
+        offset=0.0,
+    )
+    pacer = ScenarioPacer(plan, PacingSettings(causal_timeout=1.0), 0.0, board, 1, gates)
+    assert pacer.what_to_send(5.0) == ()  # a sent gate never times out
+    assert pacer.next_deadline() is not None and pacer.next_deadline() > 1000  # type: ignore[operator]
+    board.set_sent(0, 1)
+    assert woken  # the waiting session is woken
+    assert numbers(pacer.what_to_send(6.0)) == [0]
+    assert pacer.what_to_send(6.5) == ()  # the value has not arrived: wait...
+    assert pacer.next_deadline() == 6.0 + 0.1 + 1.0
+    board.value(0, "CODE-123", "CODE-999")
+    assert numbers(pacer.what_to_send(6.6)) == [1]
+    assert board.timeouts == 0
+    # Without the value, the wait gives up after the gap plus the causal timeout.
+    board2 = _Board(2, [{1}, set()])
+    board2.set_sent(0, 5)
+    late = ScenarioPacer(plan, PacingSettings(causal_timeout=1.0), 0.0, board2, 1, gates)
+    assert numbers(late.what_to_send(0.0)) == [0]
+    assert late.what_to_send(1.0) == ()
+    assert numbers(late.what_to_send(1.2)) == [1] and board2.timeouts == 1
