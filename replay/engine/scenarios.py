@@ -42,6 +42,7 @@ from wsshadow.replay.engine.carryover import (
 from wsshadow.replay.engine.links import LinkGraph, discover_links, scenario_key
 from wsshadow.replay.engine.pacing import Pace, Pacer, PacingPlan, PacingSettings
 from wsshadow.replay.engine.run import ReplayOptions, in_shard, select_sessions
+from wsshadow.replay.errors import CaptureError
 
 __all__ = [
     "ScenarioSchedule",
@@ -453,7 +454,12 @@ class ScenarioSchedule:
         """Replay the scenario led by selection ``index``, its sessions together."""
         indexes = self.groups[index]
         heads = [self.selected[i] for i in indexes]
-        board, gates, trackers = self._plan(heads)
+        try:
+            board, gates, trackers = self._plan(heads)
+        except CaptureError:  # a damaged session: each fails (or replays) alone
+            for i, head in zip(indexes, heads, strict=True):
+                await play(i, head, None)
+            return
         loop = asyncio.get_running_loop()
         t0 = loop.time()
 
