@@ -32,6 +32,7 @@ CONNECT answer are compared without their per-connection ``sid``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -40,6 +41,7 @@ from wsshadow.replay.diff.dialects.base import SERVER, Dialect, Event, b64, firs
 
 __all__ = ["SocketIO", "parse_packet"]
 
+_PACKET = re.compile(r"4[0-6](?:\d+-)?(?:/[^,]*,)?\d*[\[{]")
 _CONTROL_TEXTS = frozenset(("2", "3", "2probe", "3probe", "5", "6"))
 _NAMES = {"0": "connect", "1": "disconnect", "3": "ack", "4": "connect_error", "6": "ack"}
 _VOLATILE = frozenset(("sid", "pid"))
@@ -97,10 +99,14 @@ class SocketIO(Dialect):
     def detect(self, handshake: Handshake, first: Sequence[Message]) -> int:
         if "/socket.io" in handshake.route or "EIO=" in handshake.query:
             return 95
+        score = 0
         for m in first_data(first, 4):
-            if m.direction is SERVER and isinstance(m.payload, str):
-                return 80 if m.payload.startswith('0{"sid"') else 0
-        return 0
+            if isinstance(m.payload, str):
+                if m.direction is SERVER and m.payload.startswith('0{"sid"'):
+                    return 80
+                if _PACKET.match(m.payload):
+                    score = 60
+        return score
 
     def decode_message(self, direction: Any, payload: str | bytes) -> list[Event]:
         if isinstance(payload, bytes):
