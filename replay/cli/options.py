@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
+from types import MappingProxyType
 from typing import Annotated
 
 import typer
 
 from wsshadow.replay.capture.redact import Redactor
+from wsshadow.replay.config import DiffConfig, RouteOverride
+from wsshadow.replay.diff.dialects import get_dialect
 from wsshadow.replay.engine.pacing import Pace
+from wsshadow.replay.errors import BadInput
 
 __all__ = [
     "CaOpt",
@@ -19,6 +24,7 @@ __all__ = [
     "ConcurrencyOpt",
     "ConfigOpt",
     "CredentialOpt",
+    "DialectOpt",
     "HeaderOpt",
     "IdleTimeoutOpt",
     "MapOpt",
@@ -37,6 +43,7 @@ __all__ = [
     "ShardOpt",
     "SpeedOpt",
     "make_redactor",
+    "with_dialects",
 ]
 
 CaptureArg = Annotated[Path, typer.Argument(help="Capture file (SQLite).", show_default=False)]
@@ -103,6 +110,36 @@ ReportFileOpt = Annotated[
         show_default=False,
     ),
 ]
+
+
+DialectOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--dialect",
+        help="ROUTE=NAME: decode ROUTE's messages as NAME (socketio, graphql, jsonrpc, stomp, "
+        "phoenix, signalr, actioncable, mqtt, generic, json, raw) instead of detecting it "
+        "per session; NAME alone for every route (repeatable).",
+        show_default=False,
+    ),
+]
+
+
+def with_dialects(diff: DiffConfig, items: list[str] | None) -> DiffConfig:
+    """``diff`` with ``--dialect ROUTE=NAME`` overrides; raises BadInput for an unknown name."""
+    if not items:
+        return diff
+    routes = dict(diff.routes)
+    default = diff.dialect
+    for item in items:
+        route, sep, name = item.rpartition("=")
+        get_dialect(name)
+        if not sep:
+            default = name
+            continue
+        if not route.startswith("/"):
+            raise BadInput(f"--dialect {item!r}: expected ROUTE=NAME with ROUTE starting with /")
+        routes[route] = replace(routes.get(route, RouteOverride()), dialect=name)
+    return replace(diff, routes=MappingProxyType(routes), dialect=default)
 
 
 # ---- replay settings, shared by `replay` and `shadow` (None: take the config's value) ----

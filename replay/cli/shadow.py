@@ -20,6 +20,7 @@ from wsshadow.replay.cli.options import (
     ConcurrencyOpt,
     ConfigOpt,
     CredentialOpt,
+    DialectOpt,
     HeaderOpt,
     IdleTimeoutOpt,
     MapOpt,
@@ -33,6 +34,7 @@ from wsshadow.replay.cli.options import (
     SessionOpt,
     ShardOpt,
     SpeedOpt,
+    with_dialects,
 )
 from wsshadow.replay.cli.progress import ProgressBar
 from wsshadow.replay.config import discover_config
@@ -85,6 +87,7 @@ def shadow(
     fmt: ReportFormatOpt = None,
     out: ReportOutputOpt = None,
     config: ConfigOpt = None,
+    dialect: DialectOpt = None,
     maps: MapOpt = None,
     pace: PaceOpt = None,
     speed: SpeedOpt = None,
@@ -144,7 +147,7 @@ def shadow(
                 baseline=baseline,
                 candidate=candidate,
                 options=options,
-                config=settings.diff,
+                config=with_dialects(settings.diff, dialect),
                 noise_runs=noise,
                 baseline_maps=tuple(parse_route_map(m) for m in baseline_maps or ()),
                 prefix=prefix,

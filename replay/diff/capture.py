@@ -544,6 +544,9 @@ def diff_capture(
     for an unknown run name, CaptureError for an unreadable capture.
     """
     config = config if config is not None else DiffConfig()
+    for name in {config.dialect, *(o.dialect for o in config.routes.values())} - {None}:
+        assert name is not None
+        get_dialect(name)  # an unknown name is bad input before any work, not halfway
     if not candidate or candidate == RECORDED:
         raise BadInput("the candidate must be a replay run of the capture")
     for name, role in ((baseline, "baseline"), (candidate, "candidate")):

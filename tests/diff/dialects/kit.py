@@ -8,12 +8,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
-from diffkit import C, S, session  # noqa: E402
+from diffkit import C, S, session
 
-from wsshadow.replay.config import DiffConfig, RouteOverride  # noqa: E402
-from wsshadow.replay.diff.capture import diff_session  # noqa: E402
-from wsshadow.replay.diff.compare import Finding  # noqa: E402
-from wsshadow.replay.diff.dialects import detect_dialect  # noqa: E402
+from wsshadow.replay.config import DiffConfig, RouteOverride
+from wsshadow.replay.diff.capture import diff_session
+from wsshadow.replay.diff.compare import Finding
+from wsshadow.replay.diff.dialects import detect_dialect
 
 __all__ = ["C", "S", "detected", "diff", "names", "session"]
 
