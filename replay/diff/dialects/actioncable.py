@@ -23,7 +23,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from wsshadow.replay.capture.model import Direction, Handshake, Message
-from wsshadow.replay.diff.dialects.base import Dialect, Event, decode_nested, first_data, loads
+from wsshadow.replay.diff.dialects.base import (
+    SERVER,
+    Dialect,
+    Event,
+    decode_nested,
+    first_data,
+    loads,
+)
 
 __all__ = ["ActionCable"]
 
@@ -48,12 +55,15 @@ class ActionCable(Dialect):
         if any(p.startswith("actioncable") for p in handshake.subprotocols):
             return 90
         for m in first_data(first, 3):
-            if isinstance(m.payload, str) and '"type"' in m.payload:
+            if m.direction is SERVER and isinstance(m.payload, str) and '"type"' in m.payload:
                 try:
                     doc = loads(m.payload)
                 except ValueError:
                     return 0
-                return 80 if isinstance(doc, dict) and doc.get("type") == "welcome" else 0
+                # Exactly ActionCable's welcome (AnyCable adds a sid): a chat's own "welcome"
+                # event carries data of its own.
+                welcome = isinstance(doc, dict) and doc.get("type") == "welcome"
+                return 80 if welcome and set(doc) <= {"type", "sid"} else 0
         return 0
 
     def decode_message(self, direction: Direction, payload: str | bytes) -> list[Event]:

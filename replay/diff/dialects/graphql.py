@@ -36,10 +36,6 @@ __all__ = ["GraphQLWs"]
 
 _CONTROL = frozenset(("ping", "pong", "ka", "connection_keep_alive"))
 _REPLIES = {"next": "next", "data": "next", "error": "error", "complete": "complete"}
-_TYPES = frozenset(
-    ("connection_init", "connection_ack", "subscribe", "start", "next", "data", "ka",
-     "complete", "connection_error")
-)  # fmt: skip
 _FIELD = re.compile(r"\{\s*([A-Za-z_][A-Za-z0-9_]*)")
 _OPERATION = re.compile(r"\b(query|mutation|subscription)\s+([A-Za-z_][A-Za-z0-9_]*)")
 
@@ -73,10 +69,8 @@ class GraphQLWs(Dialect):
                     doc = loads(m.payload)
                 except ValueError:
                     return 0
-                if isinstance(doc, dict) and doc.get("type") == "connection_init":
-                    return 80
-                return 70 if isinstance(doc, dict) and doc.get("type") in _TYPES and (
-                    "id" in doc or doc.get("type") == "connection_ack") else 0  # fmt: skip
+                kind = doc.get("type") if isinstance(doc, dict) else None
+                return 80 if kind == "connection_init" else 70 if kind == "connection_ack" else 0
         return 0
 
     def decode_message(self, direction: Direction, payload: str | bytes) -> list[Event]:

@@ -4,12 +4,15 @@ from kit import C, S, detected, diff, names
 
 
 def ndjson(n: int = 2) -> list:
-    return [C("go"), S('{"type":"a","n":1}\n{"type":"b","n":%d}\n' % n), S('data: {"x": 1}')]
+    return [C("go"), S('{"type":"a","n":1}\n{"type":"b","n":' + str(n) + "}\n"), S('data: {"x": 1}')]
 
 
 def test_detected():
     assert detected(ndjson()) == "generic"
-    assert detected([C({"type": "hello"}), S({"type": "welcome"})]) == "json"
+    assert detected([C({"type": "hello"}), S({"type": "welcome"})]) == "actioncable"
+    # a chat's own welcome event, with data of its own, is plain JSON
+    assert detected([S({"type": "welcome", "connection_id": "c"}), C({"type": "ask"})]) == "json"
+    assert detected([S({"type": "data", "id": 1}), C({"type": "start", "id": 2})]) == "json"
 
 
 def test_each_document_is_an_event():

@@ -9,9 +9,9 @@ OPEN = '0{"sid":"%s","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"max
 
 
 def chat(sid: str = "AAA", ok2: bool = True, swap: bool = False) -> list:
-    acks = [S('431[{"ok":true,"id":1}]'), S('432[{"ok":%s,"id":2}]' % str(ok2).lower())]
+    acks = [S('431[{"ok":true,"id":1}]'), S('432[{"ok":' + str(ok2).lower() + ',"id":2}]')]
     return [
-        S(OPEN % sid), C("40"), S('40{"sid":"%s-ns"}' % sid),
+        S(OPEN % sid), C("40"), S('40{"sid":"' + sid + '-ns"}'),
         C('42["join",{"room":"lobby"}]'), S('42["joined",{"room":"lobby","count":1}]'),
         C('421["chat",{"text":"hi"}]'), C('422["chat",{"text":"yo"}]'),
         *(acks[::-1] if swap else acks), S("2"), C("3"),

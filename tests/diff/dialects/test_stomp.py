@@ -13,7 +13,7 @@ def frame(command: str, body: str = "", **headers: str) -> str:
 
 def stomp(price: int = 10, swap: bool = False) -> list:
     msgs = [
-        S(frame("MESSAGE", '{"price": %d}' % price, subscription="0", message_id="m-1",
+        S(frame("MESSAGE", f'{{"price": {price}}}', subscription="0", message_id="m-1",
                 destination="/topic/prices")),
         S(frame("MESSAGE", '{"text": "hi"}', subscription="1", message_id="m-2",
                 destination="/topic/chat")),
