@@ -167,7 +167,7 @@ def test_show_decodes_events_and_ls_names_the_dialect(
     with CaptureStore.open(db, create=True) as store:
         store.put_sessions([sio])
     code, listing, _ = run(capsys, "captures", "ls", str(db))
-    assert code == 0 and listing.splitlines()[1].split()[-1] == "socketio"
+    assert code == 0 and listing.splitlines()[1].split()[-2:] == ["socketio", "-"]
     code, shown, _ = run(capsys, "captures", "show", str(db), "s-sio")
     assert code == 0 and "dialect   socketio" in shown
     assert 'C→S  event  chat #/#1 {"text": "hi"}' in shown
