@@ -1105,11 +1105,13 @@ class CaptureWriter:
             else:
                 if type(payload) is not bytes:
                     payload = bytes(payload)
+                if redact is not None:
+                    payload = redactor.data(opcode, payload)
                 rows.append((session_id, seq, t, directions[direction], opcodes[opcode], payload))
 
     def close_session(self, session_id: str, close: Close) -> None:
-        """Queue how a session ended."""
-        self._closes.append(_close_row(session_id, close))
+        """Queue how a session ended (its reason redacted)."""
+        self._closes.append(_close_row(session_id, self.store.redactor.close(close)))
 
     def add_session(
         self,
@@ -1138,6 +1140,7 @@ class CaptureWriter:
         redactor = self.store.redactor
         row = _session_row(session_id, started_at, redactor.handshake(handshake), provenance)
         if close is not None:
+            close = redactor.close(close)
             row = (*row[:13], close.code, close.reason, close.by.value, close.error, close.t)
         self._sessions.append(row)
         self._later.append((session_id, frames))
@@ -1173,9 +1176,10 @@ class CaptureWriter:
                 if op_text[opcode] == "text":
                     texts.extend((session_id, seq, t, dir_text[direction], "text", redact(payload)))  # type: ignore[arg-type]
                 else:
-                    others.extend(
-                        (session_id, seq, t, dir_text[direction], op_text[opcode], payload)
-                    )
+                    op = op_text[opcode]
+                    if redactor.enabled:
+                        payload = redactor.data(op, payload)  # type: ignore[arg-type]
+                    others.extend((session_id, seq, t, dir_text[direction], op, payload))
 
     def _batch(self) -> _Batch:
         """Everything queued, as SQL parameters (redacted); the queue is left as it is."""

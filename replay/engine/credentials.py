@@ -124,7 +124,7 @@ class Credentials:
                 )
             if encode == "json":
                 return json.dumps(value, ensure_ascii=False)[1:-1]
-            if encode == "query":
+            if encode == "query" or (encode == "text" and m.group(1) == "form"):
                 return quote(value, safe="")
             return value
 
@@ -139,7 +139,10 @@ class Credentials:
         return self._fill(query, "query")
 
     def fill_json_text(self, text: str) -> str:
-        """A text message with placeholders filled (values escaped for a JSON string)."""
+        """A text message with placeholders filled (values escaped for a JSON string;
+        ``form`` placeholders, from ``name=value`` text, percent-encoded)."""
+        if "${redacted:form:" in text and text.lstrip()[:1] not in ("{", "["):
+            return self._fill(text, "text")
         return self._fill(text, "json")
 
     def fill_handshake(self, handshake: Handshake) -> Handshake:
@@ -152,7 +155,8 @@ class Credentials:
         )
 
     def fill_messages(self, messages: Iterable[Message]) -> tuple[Message, ...]:
-        """Client text messages with placeholders filled (binary is left alone)."""
+        """Client messages with placeholders filled (binary ones too: redaction puts them
+        only in UTF-8 text)."""
         messages = tuple(messages)
         payloads = self.fill_payloads(m.payload for m in messages)
         return tuple(
@@ -164,7 +168,21 @@ class Credentials:
         """``fill_messages`` for bare payloads (replay's client steps): the same
         objects back where nothing was filled."""
         fill = self.fill_json_text
-        return [fill(p) if type(p) is str and "${redacted:" in p else p for p in payloads]
+
+        def fill_bytes(data: bytes) -> bytes:
+            try:
+                return fill(data.decode("utf-8")).encode("utf-8")
+            except UnicodeDecodeError:
+                return data
+
+        return [
+            fill(p)
+            if type(p) is str and "${redacted:" in p
+            else fill_bytes(p)
+            if type(p) is bytes and b"${redacted:" in p
+            else p
+            for p in payloads
+        ]
 
     # ---- keeping fresh values out of stored replays ----------------------------
 
