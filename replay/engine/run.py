@@ -66,6 +66,7 @@ from wsshadow.replay.engine.pacing import (
     Pace,
     Pacer,
     PacingSettings,
+    flood_limit,
     plan_frames,
 )
 from wsshadow.replay.engine.targets import RouteMap, build_url, parse_target
@@ -597,7 +598,10 @@ async def _play(
         ws.subprotocol,
         tuple(ws.response.headers.raw_items()) if ws.response else (),
     )
-    pacer = Pacer(plan, pacing or options.pacing(), t0)
+    settings = pacing or options.pacing()
+    pacer = Pacer(plan, settings, t0)
+    # A target that keeps sending is cut off here: memory and time stay bounded.
+    cap = settings.max_server_messages or flood_limit(plan.server_total)
     alarm = _Alarm(loop)
     # Frames stay plain values until someone needs a Message (the run writer stores rows).
     flat: list[Any] = []  # t, direction, opcode, payload per frame (see _Played)
@@ -652,6 +656,15 @@ async def _play(
             finally:
                 alarm.waiting = False
             at = now()
+            if server_count >= cap:
+                why = (
+                    f"flooded: the target sent more than {cap:,} messages "
+                    f"(the recording has {plan.server_total:,}); closed with 1008"
+                )
+                pacer.server_closed(at)
+                close = Close(1008, "flooded", Closer.ERROR, error=why, t=at - t0)
+                await ws.close(1008, "flooded")
+                break
             arrived(at)
             if carry:
                 tracker.observe_server(data)
