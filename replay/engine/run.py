@@ -920,6 +920,7 @@ async def _replay_capture(
 
     t_start = loop.time()
     first = selected[0].started_at if selected else 0.0
+    interrupted = False
     try:
         for index, summary in enumerate(selected):
             when = t_start
@@ -936,6 +937,10 @@ async def _replay_capture(
             task.add_done_callback(tasks.discard)
         if tasks:
             await asyncio.gather(*tasks)
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        # Ctrl-C: the sessions that finished are kept, the run says it was cut short.
+        interrupted = True
+        raise
     finally:
         for task in tasks:
             task.cancel()
@@ -949,12 +954,15 @@ async def _replay_capture(
             started_at,
             time.time(),
         )
+        settings = options.settings()
+        if interrupted:
+            settings.update(interrupted=True, selected=len(selected))
         store.put_run(
             Run(
                 run,
                 options.target,
                 Source.REPLAY,
-                options.settings(),
+                settings,
                 started_at,
                 result.ended_at,
                 result.sessions,
