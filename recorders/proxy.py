@@ -30,6 +30,11 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from wsshadow.recorders.frames import close_frame, deflate_offer, negotiated_deflate
+from wsshadow.recorders.guard import (
+    DEFAULT_HANDSHAKE_TIMEOUT,
+    GuardedServer,
+    default_max_connections,
+)
 from wsshadow.recorders.hops import (
     HOP_BY_HOP,
     WS_OWN,
@@ -87,6 +92,8 @@ class ProxyStats:
     mirror_sessions: int = 0
     mirror_errors: int = 0
     mirror_dropped: int = 0
+    handshake_timeouts: int = 0
+    refused_connections: int = 0
 
 
 class RecordingProxy:
@@ -102,6 +109,10 @@ class RecordingProxy:
     ``stall_timeout`` ends a session whose client (or upstream) has taken
     none of the data waiting for it for that long (None: never);
     until then, backpressure holds one socket write buffer per connection.
+    ``handshake_read_timeout`` (default 10 s) closes a connection that has not
+    sent a whole request head by then (408); ``max_connections`` (default:
+    what the file descriptor limit allows, see ``default_max_connections``)
+    refuses connections past it (503). Both log a warning when they apply.
 
     Recording is batched: the writer commits what was queued every 50 ms
     (``CaptureRecorder.linger``), in transactions of at most 5,000 events.
@@ -130,6 +141,8 @@ class RecordingProxy:
         connect_timeout: float = 10.0,
         handshake_timeout: float = 30.0,
         stall_timeout: float | None = 60.0,
+        handshake_read_timeout: float | None = DEFAULT_HANDSHAKE_TIMEOUT,
+        max_connections: int | None = None,
     ) -> None:
         self.upstream = self._check_url(upstream, "--upstream")
         self.mirror = self._check_url(mirror, "--mirror") if mirror else None
@@ -139,6 +152,15 @@ class RecordingProxy:
             raise BadInput("--max-message-size must be a positive number of bytes")
         if stall_timeout is not None and stall_timeout <= 0:
             raise BadInput("--stall-timeout must be a positive number of seconds")
+        if handshake_read_timeout is not None and not handshake_read_timeout > 0:
+            raise BadInput("--handshake-read-timeout must be a positive number of seconds")
+        if max_connections is not None and max_connections < 1:
+            raise BadInput("--max-connections must be at least 1")
+        self.handshake_read_timeout = handshake_read_timeout
+        self.max_connections = (
+            max_connections if max_connections is not None else default_max_connections()
+        )
+        self._server: GuardedServer | None = None
         self.listen = listen
         self.routes = dict(routes or {})
         self.max_message_size = max_message_size
@@ -196,6 +218,8 @@ class RecordingProxy:
             mirror_sessions=m.sessions,
             mirror_errors=m.errors,
             mirror_dropped=m.dropped,
+            handshake_timeouts=self._server.timed_out.count if self._server else 0,
+            refused_connections=self._server.refused.count if self._server else 0,
         )
 
     async def start(self) -> None:
@@ -216,7 +240,13 @@ class RecordingProxy:
             skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding"),
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.connect_timeout),
         )
-        server = web.Server(self._handle, access_log=None)
+        server = GuardedServer(
+            self._handle,
+            access_log=None,
+            handshake_timeout=self.handshake_read_timeout,
+            max_connections=self.max_connections,
+        )
+        self._server = server
         self._runner = web.ServerRunner(server, shutdown_timeout=self.close_timeout + 1)
         await self._runner.setup()
         self._site = web.TCPSite(
@@ -320,6 +350,8 @@ class RecordingProxy:
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
         task = asyncio.current_task()
         assert task is not None
+        if self._server is not None:
+            self._server.request_started(request.protocol)
         self._handlers.add(task)
         try:
             if self._stopping:
