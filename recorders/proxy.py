@@ -255,7 +255,7 @@ class RecordingProxy:
         try:
             await self._site.start()
         except BaseException:
-            await self._teardown()
+            await self._teardown(failed=True)
             raise
         self.port = self._site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         if self.stall_timeout is not None:
@@ -288,7 +288,7 @@ class RecordingProxy:
             await asyncio.wait(list(self._handlers), timeout=self.close_timeout + 2)
         await self._teardown()
 
-    async def _teardown(self) -> None:
+    async def _teardown(self, failed: bool = False) -> None:
         if self._watchdog is not None:
             self._watchdog.cancel()
             await asyncio.gather(self._watchdog, return_exceptions=True)
@@ -310,7 +310,10 @@ class RecordingProxy:
                 self._recorder.put_run(self._mirror_run(ended=True))
             await self._recorder.aclose()
         if self._owns_store and self._store is not None:
-            self._store.close()
+            if failed:
+                self._store.discard_if_unused()  # a capture it created for nothing goes
+            else:
+                self._store.close()
             self._owns_store = False
 
     def _mirror_run(self, ended: bool = False) -> Run:

@@ -391,6 +391,13 @@ def _split_rows(rows: Iterable[tuple[Any, ...]]) -> tuple[list[Any], list[Any]]:
     return texts, others
 
 
+def _remove_capture_files(path: Path) -> None:
+    """Remove a capture and its SQLite side files (those missing are fine)."""
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        with contextlib.suppress(OSError):
+            Path(str(path) + suffix).unlink()
+
+
 def _frame_row(session_id: str, m: Message) -> tuple[Any, ...]:
     return (session_id, m.seq, m.t, _DIRECTION_TEXT[m.direction], _OPCODE_TEXT[m.opcode], m.payload)
 
@@ -442,6 +449,8 @@ class CaptureStore:
         self.redactor = redactor
         self._background: BackgroundWriter | None = None
         self._background_users = 0
+        self.created = False
+        """True when ``open`` created the file (a failed command then removes it, if empty)."""
 
     # ---- opening -----------------------------------------------------------
 
@@ -461,6 +470,9 @@ class CaptureStore:
             raise CaptureError(f"{path}: no such capture file")
         if exists and path.is_dir():
             raise CaptureError(f"{path}: is a directory, not a capture file")
+        if exists and not create and path.stat().st_size == 0:
+            # Opening it would write a schema into a file a read-only command was given.
+            raise CaptureError(f"{path}: an empty file, not a wsshadow capture")
         if not exists:
             if not path.parent.exists():
                 raise CaptureError(f"{path}: directory {path.parent} does not exist")
@@ -472,12 +484,18 @@ class CaptureStore:
             raise CaptureError(f"{path}: cannot open ({e})") from None
         try:
             store = cls(sqlite_utils.Database(conn), path, redactor)
+            store.created = not exists
             store._prepare(fresh=not exists or path.stat().st_size == 0)
         except sqlite3.DatabaseError as e:
             conn.close()
             raise CaptureError(f"{path}: not a readable wsshadow capture ({e})") from None
         except CaptureError:
             conn.close()
+            raise
+        except BaseException:
+            conn.close()
+            if not exists:
+                _remove_capture_files(path)
             raise
         return store
 
@@ -557,11 +575,30 @@ class CaptureStore:
         # several captures open (merge) the error passes each one; only the damaged
         # one claims it (checked on this error path only).
         damaged = type(exc) is sqlite3.DatabaseError and not self._healthy()
-        self.close()
+        if exc is not None:
+            self.discard_if_unused()
+        else:
+            self.close()
         if damaged:
             raise CaptureError(
                 f"{self.path}: capture file is damaged or unreadable ({exc})"
             ) from None
+
+    def discard_if_unused(self) -> bool:
+        """Close; and when this open created the file and nothing was stored in it (a
+        command that failed), remove it with its ``-wal`` and ``-shm``. True if removed."""
+        empty = False
+        if self.created:
+            try:
+                empty = not self.db.conn.execute(
+                    "SELECT EXISTS (SELECT 1 FROM sessions) OR EXISTS (SELECT 1 FROM runs)"
+                ).fetchone()[0]
+            except sqlite3.Error:
+                empty = False  # unreadable: keep it, whatever it holds
+        self.close()
+        if empty:
+            _remove_capture_files(self.path)
+        return empty
 
     def _healthy(self) -> bool:
         try:

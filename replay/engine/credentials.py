@@ -111,6 +111,34 @@ class Credentials:
                 raise MissingCredential(self.broken[key])
         return None
 
+    def check_supplied(self, texts: Iterable[str | bytes]) -> None:
+        """Raise one MissingCredential naming every placeholder in ``texts`` that no
+        credential fills (so a session missing three names all three at once)."""
+        missing: dict[str, str] = {}
+        for text in texts:
+            if type(text) is bytes:
+                if b"${redacted:" not in text:
+                    continue
+                text = text.decode("utf-8", "replace")
+            if "${redacted:" not in text:
+                continue
+            for m in PLACEHOLDER_RE.finditer(text):  # type: ignore[arg-type]
+                if m.group(0) not in missing and self.lookup(m.group(1), m.group(2)) is None:
+                    missing[m.group(0)] = m.group(2)
+        if len(missing) == 1:
+            ((marker, name),) = missing.items()
+            raise MissingCredential(
+                f"the session needs credential {marker}, which nobody supplied "
+                f"(--credential {name}=VALUE or [credentials] in the config file)"
+            )
+        if missing:
+            names = sorted(set(missing.values()))
+            raise MissingCredential(
+                f"the session needs {len(missing)} credentials nobody supplied: "
+                f"{', '.join(missing)} (--credential NAME=VALUE for each of "
+                f"{', '.join(names)}, or [credentials] in the config file)"
+            )
+
     def _fill(self, text: str, encode: str) -> str:
         if "${redacted:" not in text:
             return text

@@ -535,8 +535,16 @@ async def _play(
     shown = Handshake(request.route, request.query, headers, request.subprotocols, status=None)
 
     try:
-        filled = credentials.fill_handshake(shown)  # the request side, headers already cut
-        payloads = credentials.fill_payloads(s.payload for s in plan.steps)
+        try:
+            filled = credentials.fill_handshake(shown)  # the request side, headers already cut
+            payloads = credentials.fill_payloads(s.payload for s in plan.steps)
+        except MissingCredential:
+            # Name every credential the session lacks at once, not one per run.
+            credentials.check_supplied(
+                (shown.query, *(v for _, v in shown.request_headers), *shown.subprotocols,
+                 *(s.payload for s in plan.steps))
+            )  # fmt: skip
+            raise
         url = build_url(options.target, recorded.route, filled.query, options.maps)
     except (MissingCredential, BadInput) as e:
         return failed(shown, "", str(e), loop.time() - began)
@@ -587,6 +595,11 @@ async def _play(
         return failed(handshake, url, f"handshake refused: HTTP {status}", loop.time() - began)
     except (OSError, TimeoutError, WebSocketException) as e:
         return failed(shown, url, f"unreachable: {e or type(e).__name__}", loop.time() - began)
+    except ValueError as e:
+        # websockets refuses what no client may send (a subprotocol with a space...):
+        # the recording's fault, said as such, never "internal error".
+        why = f"the recorded handshake cannot be sent as it is: {e}"
+        return failed(shown, url, why, loop.time() - began)
 
     t0 = loop.time()
     handshake = Handshake(
