@@ -81,7 +81,7 @@ def test_record_on_a_busy_port_leaves_no_capture(tmp_path: Path, capsys) -> None
             cli(
                 capsys,
                 ["record", "--upstream", "ws://127.0.0.1:9", "--listen", f"127.0.0.1:{port}", cap],
-            ),  # fmt: skip
+            ),
             "cannot listen",
         )
     finally:
@@ -149,7 +149,7 @@ def test_reports_are_owner_only(open_umask: None, tmp_path: Path, capsys) -> Non
         "duplicate-seq",
         "negative-close-t",
         "infinite-start",
-    ],  # fmt: skip
+    ],
 )
 def test_bad_jsonl_numbers_name_line_and_field(
     tmp_path: Path, capsys, session: dict[str, Any], needle: str
