@@ -21,10 +21,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import resource
+import sys
 import time
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 __all__ = ["DEFAULT_HANDSHAKE_TIMEOUT", "LOG_EVERY", "GuardedServer", "default_max_connections"]
 
@@ -87,6 +89,19 @@ class _Throttled:
             self._since_log = 0
 
 
+class _OneLineHttpLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """aiohttp's server log, with a malformed request (a client's fault) as one warning
+    line instead of a traceback; anything else (a bug) keeps its traceback."""
+
+    def exception(self, msg: object, *args: object, exc_info: Any = True, **kw: Any) -> None:
+        exc = exc_info if isinstance(exc_info, BaseException) else sys.exc_info()[1]
+        if isinstance(exc, HttpProcessingError):
+            text = " ".join(str(exc.message or exc).split())[:300]
+            self.logger.warning("%s: bad request (%s %s)", str(msg) % args, exc.code, text)
+            return
+        self.logger.exception(msg, *args, exc_info=exc_info, **kw)
+
+
 class GuardedServer(web.Server):
     """``web.Server`` with a handshake read timeout and a connection limit (see module)."""
 
@@ -98,6 +113,7 @@ class GuardedServer(web.Server):
         max_connections: int | None,
         **kwargs: Any,
     ) -> None:
+        kwargs.setdefault("logger", _OneLineHttpLog(logging.getLogger("wsshadow.record.http"), {}))
         super().__init__(handler, **kwargs)
         self.handshake_timeout = handshake_timeout
         self.max_connections = max_connections

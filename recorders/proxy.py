@@ -80,6 +80,23 @@ def _raw_headers(message: Any) -> tuple[tuple[str, str], ...]:
     return tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in message.raw_headers)
 
 
+def _request_target(raw: str) -> tuple[str, str] | None:
+    """(path, query) of a request target in origin form (``/x?y``) or absolute form
+    (``http://host/x?y``, which RFC 9112 3.2.2 says a server must accept, as sent by
+    clients that think they talk to a forward proxy); None for anything else."""
+    if raw.startswith("/"):
+        path, _, query = raw.partition("?")
+        return path, query
+    scheme, sep, rest = raw.partition("://")
+    if not sep or scheme.lower() not in ("http", "https", "ws", "wss"):
+        return None
+    _authority, slash, tail = rest.partition("/")
+    target = slash + tail if slash else "/"
+    target = target.partition("#")[0]
+    path, _, query = target.partition("?")
+    return path, query
+
+
 @dataclass(frozen=True, slots=True)
 class ProxyStats:
     """What went through the proxy: sessions, messages and payload bytes recorded,
@@ -359,6 +376,14 @@ class RecordingProxy:
         try:
             if self._stopping:
                 return web.Response(status=503, text="wsshadow: proxy shutting down\n")
+            if _request_target(request.raw_path) is None:
+                log.warning(
+                    "refused a request whose target is neither a path nor an absolute URL: %.200r",
+                    request.raw_path,
+                )
+                return web.Response(
+                    status=400, text="wsshadow: the request target must be a path or a URL\n"
+                )
             upgrade = request.headers.get("Upgrade", "").lower() == "websocket"
             if upgrade and request.method == "GET":
                 return await self._websocket(request)
@@ -369,7 +394,7 @@ class RecordingProxy:
     async def _http_pass(self, request: web.BaseRequest) -> web.StreamResponse:
         """Plain HTTP goes to the upstream unrecorded."""
         assert self._http is not None
-        path, _, query = request.raw_path.partition("?")
+        path, query = _request_target(request.raw_path) or ("/", "")
         base = self.upstream.with_scheme("https" if self.upstream.scheme == "wss" else "http")
         target = self._target(base, path, query)
         body = await request.read() if request.body_exists else None
@@ -393,7 +418,7 @@ class RecordingProxy:
         assert self._http is not None and self._recorder is not None
         session_id = uuid.uuid4().hex[:12]
         started, t0 = time.time(), time.monotonic()
-        path, _, query = request.raw_path.partition("?")
+        path, query = _request_target(request.raw_path) or ("/", "")
         offered = tuple(
             p.strip()
             for value in request.headers.getall("Sec-WebSocket-Protocol", ())

@@ -19,6 +19,7 @@ from kit import ws_server
 from websockets.asyncio.client import connect
 
 from wsshadow.recorders.proxy import RecordingProxy
+from wsshadow.replay.capture.store import CaptureStore
 
 FACTOR = float(os.environ.get("WSSHADOW_TESTS_TIMEOUT_FACTOR", "1"))
 
@@ -95,3 +96,54 @@ async def test_a_legitimate_client_gets_in_while_slow_ones_hold_slots(tmp_path: 
             assert not head.startswith((b"HTTP/1.1 408", b"HTTP/1.1 503")), head
             for _, w in slow:
                 w.close()
+
+
+# ---- item 7: absolute-form request lines ----------------------------------------------
+
+
+async def _request(port: int, head: bytes) -> tuple[bytes, asyncio.StreamReader]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(head)
+    await writer.drain()
+    answer = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30 * FACTOR)
+    return answer, reader
+
+
+async def test_absolute_form_request_lines_are_served_not_500(tmp_path: Path, caplog) -> None:
+    """``GET http://host/x HTTP/1.1`` (RFC 9112 3.2.2): upgraded and recorded by its path;
+    plain HTTP passed through; a target that is neither gets 400 and one log line."""
+    caplog.set_level(logging.WARNING)
+    cap = tmp_path / "cap.db"
+    with ws_server() as upstream:
+        async with RecordingProxy(upstream, cap, listen=("127.0.0.1", 0)) as proxy:
+            upgrade = (
+                b"GET http://127.0.0.1/echo?room=1 HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b"Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            )
+            head, _ = await _request(proxy.port, upgrade)
+            assert head.startswith(b"HTTP/1.1 101"), head
+            plain, _ = await _request(
+                proxy.port, b"GET https://127.0.0.1/plain HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+            )
+            # the upstream (a WebSocket server) answers a plain GET itself: passed through
+            assert plain.startswith(b"HTTP/1.1 426"), plain
+            for target in (b"mailto:x@y", b"ftp://127.0.0.1/x"):
+                odd, _ = await _request(
+                    proxy.port, b"GET " + target + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+                )
+                assert odd.startswith(b"HTTP/1.") and b" 400 " in odd.split(b"\r\n")[0], odd
+    with CaptureStore.open(cap) as store:
+        (s,) = list(store.iter_sessions())
+    assert (s.route, s.handshake.query, s.handshake.status) == ("/echo", "room=1", 101)
+    # (the upstream test server's own log about vanished raw clients is not the proxy's)
+    ours = [r for r in caplog.records if r.name.startswith(("wsshadow", "aiohttp"))]
+    errors = [r for r in ours if r.levelno >= logging.ERROR]
+    assert errors == [], [r.getMessage() for r in errors]
+    assert not any(r.exc_info for r in ours)
+    refused = [
+        r.getMessage()
+        for r in caplog.records
+        if "request whose target" in r.getMessage() or "bad request" in r.getMessage()
+    ]
+    assert len(refused) == 2, refused  # one line each
