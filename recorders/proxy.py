@@ -130,6 +130,9 @@ class RecordingProxy:
     sent a whole request head by then (408); ``max_connections`` (default:
     what the file descriptor limit allows, see ``default_max_connections``)
     refuses connections past it (503). Both log a warning when they apply.
+    ``queue_bytes`` bounds the payload bytes waiting for the disk (256 MiB);
+    the live mirror's candidate gets a budget of its own on top, a quarter of
+    it, dropped first and counted in ``stats.mirror_dropped``.
 
     Recording is batched: the writer commits what was queued every 50 ms
     (``CaptureRecorder.linger``), in transactions of at most 5,000 events.
@@ -160,6 +163,7 @@ class RecordingProxy:
         stall_timeout: float | None = 60.0,
         handshake_read_timeout: float | None = DEFAULT_HANDSHAKE_TIMEOUT,
         max_connections: int | None = None,
+        queue_bytes: int = 256 * 2**20,
     ) -> None:
         self.upstream = self._check_url(upstream, "--upstream")
         self.mirror = self._check_url(mirror, "--mirror") if mirror else None
@@ -178,6 +182,7 @@ class RecordingProxy:
             max_connections if max_connections is not None else default_max_connections()
         )
         self._server: GuardedServer | None = None
+        self.queue_bytes = queue_bytes
         self.listen = listen
         self.routes = dict(routes or {})
         self.max_message_size = max_message_size
@@ -234,7 +239,7 @@ class RecordingProxy:
             dropped=(r.dropped if r else 0),
             mirror_sessions=m.sessions,
             mirror_errors=m.errors,
-            mirror_dropped=m.dropped,
+            mirror_dropped=m.dropped + (r.mirror_dropped if r else 0),
             handshake_timeouts=self._server.timed_out.count if self._server else 0,
             refused_connections=self._server.refused.count if self._server else 0,
         )
@@ -246,7 +251,7 @@ class RecordingProxy:
         else:
             self._store = CaptureStore.open(self._store_arg, create=True, redactor=self._redactor)
             self._owns_store = True
-        self._recorder = CaptureRecorder(self._store)
+        self._recorder = CaptureRecorder(self._store, max_queue_bytes=self.queue_bytes)
         self._recorder.start()
         if self.mirror is not None:
             self._mirror_started = time.time()
