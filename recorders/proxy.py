@@ -397,27 +397,48 @@ class RecordingProxy:
             self._handlers.discard(task)
 
     async def _http_pass(self, request: web.BaseRequest) -> web.StreamResponse:
-        """Plain HTTP goes to the upstream unrecorded."""
+        """Plain HTTP goes to the upstream unrecorded, streamed both ways.
+
+        Neither body is held whole: an upload goes upstream as it arrives (no
+        size limit but the upstream's), and the answer reaches the client chunk
+        by chunk as the upstream sends it, so server-sent events arrive as they
+        are sent and a download costs the proxy one chunk of memory, not its size.
+        """
         assert self._http is not None
         path, query = _request_target(request.raw_path) or ("/", "")
         base = self.upstream.with_scheme("https" if self.upstream.scheme == "wss" else "http")
         target = self._target(base, path, query)
-        body = await request.read() if request.body_exists else None
+        headers = forward_headers(request.headers, WS_OWN)
+        data: Any = None
+        if request.body_exists:
+            data = request.content
+            if request.content_length is not None:
+                headers["Content-Length"] = str(request.content_length)
         try:
-            async with self._http.request(
-                request.method,
-                target,
-                headers=forward_headers(request.headers, WS_OWN),
-                data=body,
-                allow_redirects=False,
-            ) as resp:
-                data = await resp.read()
-                headers = forward_headers(resp.headers, frozenset({"content-length"}))
-                return web.Response(
-                    status=resp.status, reason=resp.reason, body=data, headers=headers
-                )
+            resp = await self._http.request(
+                request.method, target, headers=headers, data=data, allow_redirects=False
+            )
         except (aiohttp.ClientError, OSError, TimeoutError) as e:
             return web.Response(status=502, text=f"wsshadow: upstream unreachable: {e}\n")
+        out = web.StreamResponse(
+            status=resp.status,
+            reason=resp.reason,
+            headers=forward_headers(resp.headers, frozenset()),
+        )
+        try:
+            await out.prepare(request)
+            async for chunk in resp.content.iter_any():
+                await out.write(chunk)
+            await out.write_eof()
+        except (aiohttp.ClientError, OSError, TimeoutError, RuntimeError) as e:
+            # Mid-stream: the status went out already, so the client learns of the
+            # failure as HTTP lets it, from a connection cut before the body's end.
+            log.warning("HTTP pass-through %s %s cut: %s", request.method, path, e)
+            if request.transport is not None:
+                request.transport.abort()
+        finally:
+            resp.close()
+        return out
 
     async def _websocket(self, request: web.BaseRequest) -> web.StreamResponse:
         assert self._http is not None and self._recorder is not None
