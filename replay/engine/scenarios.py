@@ -257,7 +257,10 @@ class ScenarioPacer(Pacer):
             if i < self._total:
                 self.last_send = max(self.last_send, now)
             else:
+                # The end-of-session bound (pacing's end_bound) counts from here too:
+                # a spectator's script ends early, its linked sessions' much later.
                 self.last_activity = max(self.last_activity, now)
+                self.script_end = max(self.script_end or now, now)
         return True
 
     def what_to_send(self, now: float) -> tuple[Any, ...]:
