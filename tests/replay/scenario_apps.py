@@ -7,7 +7,8 @@
 - A chat room: the first user opens a room and gets its code, two more
   join with it; every message is broadcast to the whole room.
 
-Candidates: ``drop_final`` never sends ``win``; ``mute_spectators`` stops
+Candidates: ``slow`` thinks that many seconds before each move is broadcast
+(correct, only slower); ``drop_final`` never sends ``win``; ``mute_spectators`` stops
 broadcasting moves to spectators; ``quiet_room`` stops broadcasting chat
 messages to anyone but the sender.
 """
@@ -56,9 +57,12 @@ class _Game:
 class GameServer:
     """The game's server; one instance per test server (codes are its own)."""
 
-    def __init__(self, *, drop_final: bool = False, mute_spectators: bool = False) -> None:
+    def __init__(
+        self, *, drop_final: bool = False, mute_spectators: bool = False, slow: float = 0.0
+    ) -> None:
         self.drop_final = drop_final
         self.mute_spectators = mute_spectators
+        self.slow = slow
         self.by_join: dict[str, _Game] = {}
         self.by_watch: dict[str, _Game] = {}
 
@@ -95,6 +99,7 @@ class GameServer:
                 await ws.send(_dump({"type": "watching", "game_id": game.game_id}))
             elif kind == "move" and game is not None:
                 game.moves += 1
+                await asyncio.sleep(self.slow)
                 player = game.players.index(ws) + 1 if ws in game.players else 0
                 move = {"type": "moved", "player": player, "x": msg["x"], "y": msg["y"]}
                 audience = game.players + ([] if self.mute_spectators else game.spectators)

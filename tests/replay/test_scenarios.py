@@ -106,6 +106,17 @@ async def test_identical_game_servers_are_equivalent_and_every_recorded_event_co
         assert len(scenarios) == 1 and None not in scenarios
 
 
+async def test_a_slower_but_correct_game_server_is_equivalent(
+    game_capture: Path, no_timing: Path
+) -> None:
+    """Waits across sessions follow the target: nobody hangs up before the slow last move."""
+    async with running(GameServer().handler) as base, running(GameServer(slow=0.3).handler) as cand:
+        code, report = await shadow(game_capture, base, cand, "--config", str(no_timing))
+    assert code == 0, report["differences"]
+    for recorded, replayed in recorded_and_replayed(game_capture, report["candidate"]["run"]):
+        assert replayed == recorded
+
+
 @pytest.mark.parametrize(
     ("candidate", "signature", "sessions"),
     [
