@@ -57,6 +57,7 @@ DEFAULT_WINDOW = 0.2
 _MIN_LEN = 6
 _PAIRS = 4  # field values kept per client message for the shared-value test
 _ZEROS = (0,) * _PAIRS
+_MIX = 1_000_003  # (session, text hash) -> one int, for the set of answers
 _SCAN = 32  # client messages looked at, latest first, for one server message's cause
 _WORD = re.compile(r"[a-z]+(?:[_\-.:/][a-z]+)*\Z")
 _ID_NUMBER = re.compile(r'"([^"\\]*[iI][dD])"\s*:\s*(-?[0-9]+)(?![0-9.eE])')
@@ -313,7 +314,7 @@ def discover_links(
                         hashes = frozenset(hash(p) for p in pairs)
                         quiet.append((at, number, si, event, hash(text), hashes))
                     else:
-                        echoes.add(hash((number, hash(text))))
+                        echoes.add(number * _MIX ^ hash(text))
                 si += 1
                 continue
             if text is not None:
@@ -365,7 +366,7 @@ def discover_links(
             if c_session[i] == b:
                 return None  # B's own message came later: an answer to B, not an effect
             if hashes is None:
-                if hash((c_session[i], echo)) in echoes:
+                if c_session[i] * _MIX ^ echo in echoes:
                     return i
                 continue
             if not hashes.isdisjoint(c_pairs[i * _PAIRS : i * _PAIRS + _PAIRS]):
