@@ -274,17 +274,18 @@ def compare_sessions(
     unordered: Collection[str] = (),
     base_stream: list[Normalized] | None = None,
     cache: ParseCache | None = None,
+    cand_stream: list[Normalized] | None = None,
 ) -> SessionComparison:
     """Every difference between two sessions of the same recorded session.
 
     ``unordered`` adds event keys aligned without regard to their position
-    (learned from baseline runs); ``base_stream`` reuses a normalized stream
-    and ``cache`` the parses of the baseline's messages.
+    (learned from baseline runs); ``base_stream`` / ``cand_stream`` reuse
+    normalized streams and ``cache`` the parses of the baseline's messages.
     """
     if cache is None:
         cache = {}
     bs = base_stream if base_stream is not None else norm.stream(base, cache)
-    cs = norm.stream(cand, cache)
+    cs = cand_stream if cand_stream is not None else norm.stream(cand, cache)
     loose = {k for k, rule in config.background.items() if rule.unordered} | set(unordered)
     optional = {k for k, rule in config.background.items() if rule.optional}
     pairs = align_streams([n.key for n in bs], [n.key for n in cs], config.ordering, loose)

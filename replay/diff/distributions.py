@@ -1,0 +1,278 @@
+"""Alignment-free field checks (pure): values the candidate produces that no baseline run does.
+
+Positional comparison pairs messages by alignment; when a server answers
+concurrent requests in completion order, every field of a mispaired reply
+"varies between baseline runs", is learned as noise, and a constant that
+changed in every reply hides behind it. These checks ignore alignment: for
+each (route, event, field path) they compare the set of normalized values
+(masks applied; a missing field counts as the value ``<absent>``) that the
+candidate produced with those of the baseline and noise runs, across all
+sessions.
+
+Which fields: every (route, event, path) that some comparison (baseline vs
+a noise run, or baseline vs candidate) found different, from that session
+on; a field no comparison ever found different is equal wherever the two
+were paired, so there is nothing to check. At most ``MAX_FIELDS`` per route.
+
+The statistical rule: each session run contributes each distinct value
+once. Under the hypothesis that the candidate draws from the baseline's
+distribution, the chance that one of its observations is a value the
+baseline never produced is the baseline's unseen mass, estimated by Good
+and Turing's rule as (N1 + 1) / (N + 1), where N is the number of baseline
+observations and N1 the number of values seen exactly once (the + 1 keeps a
+new value possible for a field that never varied). A field is a difference
+when the number k of candidate observations with never-seen values is
+improbable under that rate: the binomial tail P(X >= k) for n candidate
+observations is below ``[diff.noise] significance`` (default 0.01). The
+same test runs the other way (values every baseline run produced and the
+candidate never does). Volatile fields (ids, clocks) are mostly singletons,
+so their unseen mass is near 1 and they never become findings; a field with
+more than ``MAX_DISTINCT`` distinct values on either side is volatile by
+definition and not tested. Memory: per field, at most ``MAX_DISTINCT``
+values per side with their counts.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from wsshadow.replay.diff.normalize import Normalized
+
+__all__ = [
+    "ABSENT",
+    "MAX_DISTINCT",
+    "MAX_FIELDS",
+    "FieldDistributions",
+    "FieldFinding",
+    "binomial_tail",
+]
+
+ABSENT = b"<absent>"
+"""The value of a field a message does not have."""
+MAX_DISTINCT = 256
+MAX_FIELDS = 200
+MAX_SESSIONS = 20
+
+_MISSING = object()
+
+Mask = Callable[[Any], Any]
+
+
+def binomial_tail(k: int, n: int, p: float) -> float:
+    """P(X >= k) for X ~ Binomial(n, p), summed in log space."""
+    if k <= 0:
+        return 1.0
+    if k > n or p <= 0.0:
+        return 0.0
+    if p >= 1.0:
+        return 1.0
+    log_p, log_q = math.log(p), math.log1p(-p)
+    total = 0.0
+    lg = math.lgamma
+    for i in range(k, n + 1):
+        term = math.exp(lg(n + 1) - lg(i + 1) - lg(n - i + 1) + i * log_p + (n - i) * log_q)
+        total += term
+        if i > n * p and term < total * 1e-17:
+            break
+    return min(1.0, total)
+
+
+@dataclass(slots=True)
+class _Side:
+    counts: dict[bytes, int] = field(default_factory=dict)
+    shown: dict[bytes, Any] = field(default_factory=dict)
+    sessions: dict[bytes, list[str]] = field(default_factory=dict)
+    observations: int = 0
+    overflow: bool = False
+
+    def add(self, key: bytes, value: Any, session: str | None) -> None:
+        self.observations += 1
+        if self.overflow:
+            return
+        n = self.counts.get(key)
+        if n is None:
+            if len(self.counts) >= MAX_DISTINCT:
+                self.overflow = True
+                self.counts.clear()
+                self.shown.clear()
+                self.sessions.clear()
+                return
+            self.counts[key] = 1
+            self.shown[key] = value
+        else:
+            self.counts[key] = n + 1
+        if session is not None:
+            listed = self.sessions.setdefault(key, [])
+            if len(listed) < MAX_SESSIONS:
+                listed.append(session)
+
+    def unseen_mass(self) -> float:
+        singletons = sum(1 for n in self.counts.values() if n == 1)
+        return (singletons + 1) / (self.observations + 1)
+
+
+@dataclass(frozen=True, slots=True)
+class FieldFinding:
+    """A field whose candidate values no baseline run explains (or the other way)."""
+
+    route: str
+    event: str | None
+    path: str
+    expected: Any
+    actual: Any
+    sessions: tuple[str, ...]
+    count: int
+    p_value: float
+    reason: str
+
+
+def _value_at(value: Any, parts: tuple[str, ...]) -> Any:
+    for p in parts:
+        if isinstance(value, dict):
+            value = value.get(p, _MISSING)
+        elif isinstance(value, list) and p.isdigit() and int(p) < len(value):
+            value = value[int(p)]
+        else:
+            return _MISSING
+        if value is _MISSING:
+            return _MISSING
+    return value
+
+
+def _key(value: Any) -> bytes:
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # integers past 64 bits and the like
+        return repr(value).encode()
+
+
+class FieldDistributions:
+    """Per (route, event, path): baseline and candidate value counts across sessions."""
+
+    def __init__(self, significance: float = 0.01) -> None:
+        self.significance = significance
+        self.tracked: dict[str, dict[str | None, dict[str, tuple[str, ...]]]] = {}
+        self.fields: dict[tuple[str, str | None, str], tuple[_Side, _Side]] = {}
+
+    def track(self, route: str, fields: Iterable[tuple[str | None, str]]) -> None:
+        """Start watching these (event, path) fields of ``route``."""
+        by_event = self.tracked.setdefault(route, {})
+        size = sum(len(paths) for paths in by_event.values())
+        for event, path in fields:
+            paths = by_event.setdefault(event, {})
+            if path in paths or size >= MAX_FIELDS:
+                continue
+            paths[path] = tuple(path.split("."))
+            self.fields[route, event, path] = (_Side(), _Side())
+            size += 1
+
+    def _values(
+        self, route: str, stream: Iterable[Normalized], mask: Mask | None
+    ) -> set[tuple[str | None, str, bytes]] | dict[tuple[str | None, str, bytes], Any]:
+        by_event = self.tracked.get(route)
+        out: dict[tuple[str | None, str, bytes], Any] = {}
+        if not by_event:
+            return out
+        for n in stream:
+            if n.format != "json":
+                continue
+            paths = by_event.get(n.event)
+            if not paths:
+                continue
+            for path, parts in paths.items():
+                v = _value_at(n.value, parts)
+                if v is _MISSING:
+                    out.setdefault((n.event, path, ABSENT), "<absent>")
+                    continue
+                if mask is not None:
+                    v = mask(v)
+                out.setdefault((n.event, path, _key(v)), v)
+        return out
+
+    def add_session(
+        self,
+        session: str,
+        route: str,
+        baselines: Iterable[tuple[Iterable[Normalized], Mask | None]],
+        candidate: tuple[Iterable[Normalized], Mask | None],
+    ) -> None:
+        """Count one session's values: each baseline run's and the candidate's, once per run."""
+        if route not in self.tracked:
+            return
+        for stream, mask in baselines:
+            found = self._values(route, stream, mask)
+            assert isinstance(found, dict)
+            for (event, path, key), value in found.items():
+                self.fields[route, event, path][0].add(key, value, None)
+        stream, mask = candidate
+        found = self._values(route, stream, mask)
+        assert isinstance(found, dict)
+        for (event, path, key), value in found.items():
+            self.fields[route, event, path][1].add(key, value, session)
+
+    def volatile(self, route: str, event: str | None, path: str) -> bool:
+        """True for a watched field whose baseline values are mostly seen once (ids, clocks)."""
+        sides = self.fields.get((route, event, path))
+        if sides is None:
+            return False
+        base = sides[0]
+        return base.overflow or (base.observations > 0 and base.unseen_mass() > 0.5)
+
+    def findings(self) -> list[FieldFinding]:
+        """Fields whose candidate values the baseline's distribution does not explain."""
+        out = []
+        for (route, event, path), (base, cand) in self.fields.items():
+            if base.overflow or cand.overflow or not base.observations or not cand.observations:
+                continue
+            novel = [k for k in cand.counts if k not in base.counts]
+            gone = [k for k in base.counts if k not in cand.counts]
+            k_new = sum(cand.counts[k] for k in novel)
+            k_gone = sum(base.counts[k] for k in gone)
+            p_new = binomial_tail(k_new, cand.observations, base.unseen_mass())
+            p_gone = binomial_tail(k_gone, base.observations, cand.unseen_mass())
+            if min(p_new, p_gone) >= self.significance:
+                continue
+            actual_key = max(novel, key=lambda k: cand.counts[k]) if novel else None
+            expected_pool = gone or list(base.counts)
+            expected_key = max(expected_pool, key=lambda k: base.counts[k])
+            sessions: list[str] = []
+            for k in novel or list(cand.counts):
+                for s in cand.sessions.get(k, ()):
+                    if s not in sessions:
+                        sessions.append(s)
+            if p_new < self.significance and actual_key is not None:
+                reason = (
+                    f"the candidate produced {_show(cand.shown[actual_key])} "
+                    f"in {k_new:,} of {cand.observations:,} observations; "
+                    f"no baseline run ever did (p = {p_new:.2g})"
+                )
+            else:
+                reason = (
+                    f"every baseline run produced {_show(base.shown[expected_key])} "
+                    f"({k_gone:,} of {base.observations:,} observations); "
+                    f"the candidate never did (p = {p_gone:.2g})"
+                )
+            out.append(
+                FieldFinding(
+                    route,
+                    event,
+                    path,
+                    base.shown[expected_key],
+                    cand.shown[actual_key] if actual_key is not None else None,
+                    tuple(sessions),
+                    k_new if novel else cand.observations,
+                    min(p_new, p_gone),
+                    reason,
+                )
+            )
+        return out
+
+
+def _show(value: Any) -> str:
+    text = value if isinstance(value, str) else orjson.dumps(value).decode()
+    return text if len(text) <= 60 else text[:59] + "…"
