@@ -24,8 +24,11 @@ new value possible for a field that never varied). A field is a difference
 when the number k of candidate observations with never-seen values is
 improbable under that rate: the binomial tail P(X >= k) for n candidate
 observations is below ``[diff.noise] significance`` (default 0.01). The
-same test runs the other way (values every baseline run produced and the
-candidate never does). Volatile fields (ids, clocks) are mostly singletons,
+same test runs the other way (values the baseline produced and the
+candidate never does). And as for positional noise, what also happens
+between two baseline runs is noise: when the same test, run between the
+baseline run and the noise runs, finds a difference (a value fixed per run
+but different in every run), the field is not reported. Volatile fields (ids, clocks) are mostly singletons,
 so their unseen mass is near 1 and they never become findings; a field with
 more than ``MAX_DISTINCT`` distinct values on either side is volatile by
 definition and not tested. Memory: per field, at most ``MAX_DISTINCT``
@@ -157,7 +160,9 @@ class FieldDistributions:
     def __init__(self, significance: float = 0.01) -> None:
         self.significance = significance
         self.tracked: dict[str, dict[str | None, dict[str, tuple[str, ...]]]] = {}
-        self.fields: dict[tuple[str, str | None, str], tuple[_Side, _Side]] = {}
+        self.fields: dict[tuple[str, str | None, str], tuple[_Side, _Side, _Side, _Side]] = {}
+        """Per field: every baseline run pooled, the candidate, the first baseline run,
+        the noise runs pooled."""
 
     def track(self, route: str, fields: Iterable[tuple[str | None, str]]) -> None:
         """Start watching these (event, path) fields of ``route``."""
@@ -168,12 +173,12 @@ class FieldDistributions:
             if path in paths or size >= MAX_FIELDS:
                 continue
             paths[path] = tuple(path.split("."))
-            self.fields[route, event, path] = (_Side(), _Side())
+            self.fields[route, event, path] = (_Side(), _Side(), _Side(), _Side())
             size += 1
 
     def _values(
         self, route: str, stream: Iterable[Normalized], mask: Mask | None
-    ) -> set[tuple[str | None, str, bytes]] | dict[tuple[str | None, str, bytes], Any]:
+    ) -> dict[tuple[str | None, str, bytes], Any]:
         by_event = self.tracked.get(route)
         out: dict[tuple[str | None, str, bytes], Any] = {}
         if not by_event:
@@ -204,14 +209,14 @@ class FieldDistributions:
         """Count one session's values: each baseline run's and the candidate's, once per run."""
         if route not in self.tracked:
             return
-        for stream, mask in baselines:
+        for i, (stream, mask) in enumerate(baselines):
             found = self._values(route, stream, mask)
-            assert isinstance(found, dict)
             for (event, path, key), value in found.items():
-                self.fields[route, event, path][0].add(key, value, None)
+                sides = self.fields[route, event, path]
+                sides[0].add(key, value, None)
+                sides[2 if i == 0 else 3].add(key, value, None)
         stream, mask = candidate
         found = self._values(route, stream, mask)
-        assert isinstance(found, dict)
         for (event, path, key), value in found.items():
             self.fields[route, event, path][1].add(key, value, session)
 
@@ -226,15 +231,12 @@ class FieldDistributions:
     def findings(self) -> list[FieldFinding]:
         """Fields whose candidate values the baseline's distribution does not explain."""
         out = []
-        for (route, event, path), (base, cand) in self.fields.items():
+        for (route, event, path), (base, cand, first, again) in self.fields.items():
             if base.overflow or cand.overflow or not base.observations or not cand.observations:
                 continue
-            novel = [k for k in cand.counts if k not in base.counts]
-            gone = [k for k in base.counts if k not in cand.counts]
-            k_new = sum(cand.counts[k] for k in novel)
-            k_gone = sum(base.counts[k] for k in gone)
-            p_new = binomial_tail(k_new, cand.observations, base.unseen_mass())
-            p_gone = binomial_tail(k_gone, base.observations, cand.unseen_mass())
+            if again.observations and min(_tests(first, again)[:2]) < self.significance:
+                continue  # differs between baseline runs too: noise
+            p_new, p_gone, novel, gone, k_new, k_gone = _tests(base, cand)
             if min(p_new, p_gone) >= self.significance:
                 continue
             actual_key = max(novel, key=lambda k: cand.counts[k]) if novel else None
@@ -271,6 +273,21 @@ class FieldDistributions:
                 )
             )
         return out
+
+
+def _tests(
+    base: _Side, cand: _Side
+) -> tuple[float, float, list[bytes], list[bytes], int, int]:
+    """Both tails: (p new in cand, p gone from cand, new values, gone values, their counts)."""
+    if base.overflow or cand.overflow:
+        return 1.0, 1.0, [], [], 0, 0
+    novel = [k for k in cand.counts if k not in base.counts]
+    gone = [k for k in base.counts if k not in cand.counts]
+    k_new = sum(cand.counts[k] for k in novel)
+    k_gone = sum(base.counts[k] for k in gone)
+    p_new = binomial_tail(k_new, cand.observations, base.unseen_mass())
+    p_gone = binomial_tail(k_gone, base.observations, cand.unseen_mass())
+    return p_new, p_gone, novel, gone, k_new, k_gone
 
 
 def _show(value: Any) -> str:
