@@ -27,7 +27,7 @@ from wsshadow.replay.diff.compare import (
     compare_sessions,
     signature,
 )
-from wsshadow.replay.diff.distributions import FieldDistributions, FieldFinding
+from wsshadow.replay.diff.distributions import FieldDistributions
 from wsshadow.replay.diff.fidelity import (
     FidelityTally,
     SessionFidelity,
@@ -505,9 +505,7 @@ class DiffAccumulator:
         out["routes"] = self.budget.routes(noise, v, self.fields.volatile)
         return out
 
-    def _field_checks(
-        self, differences: list[dict[str, Any]], noise: list[dict[str, Any]]
-    ) -> None:
+    def _field_checks(self, differences: list[dict[str, Any]], noise: list[dict[str, Any]]) -> None:
         """Add the alignment-free field findings that positional comparison called noise."""
         found = self.fields.findings()
         if not found:
@@ -690,7 +688,7 @@ def diff_capture(
         rc, norm, raw = for_route(route)
         cand = store.get_session(ids[0]) if ids[0] is not None else None
         rest = ids[1:]
-        recorded = store.get_session(recorded_id)
+        recorded: Session | None = store.get_session(recorded_id)
         if baseline == RECORDED_BASELINE:
             base: Session | None = recorded
             recorded = None

@@ -275,9 +275,7 @@ class FieldDistributions:
         return out
 
 
-def _tests(
-    base: _Side, cand: _Side
-) -> tuple[float, float, list[bytes], list[bytes], int, int]:
+def _tests(base: _Side, cand: _Side) -> tuple[float, float, list[bytes], list[bytes], int, int]:
     """Both tails: (p new in cand, p gone from cand, new values, gone values, their counts)."""
     if base.overflow or cand.overflow:
         return 1.0, 1.0, [], [], 0, 0

@@ -273,9 +273,7 @@ class FidelityTally:
             fid = u.fidelity
             still = [sigs for sigs in fid.value_rows if not all(s in noise for s in sigs)]
             credited = len(fid.value_rows) - len(still)
-            share = (
-                1.0 if fid.events == 0 else (fid.reproduced_events + credited) / fid.events
-            )
+            share = 1.0 if fid.events == 0 else (fid.reproduced_events + credited) / fid.events
             events += fid.events
             reproduced_events += fid.reproduced_events + credited
             if share >= self.config.min_session_fidelity:

@@ -11,7 +11,7 @@ the reasons for an inconclusive one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from wsshadow.replay.config import VerdictConfig
@@ -104,7 +104,7 @@ class NoiseBudget:
 
 
 def decide_verdict(
-    differences: list[Mapping[str, Any]],
+    differences: Sequence[Mapping[str, Any]],
     fidelity: Mapping[str, Any],
     config: VerdictConfig,
 ) -> tuple[str, list[str]]:

@@ -92,12 +92,13 @@ def render_junit(report: dict[str, Any]) -> str:
                              time="0")  # fmt: skip
         failed = report["verdict"] == "inconclusive"
         text = "\n".join(reasons)
-        ET.SubElement(
-            case,
-            "failure" if failed else "system-out",
-            **({"type": "inconclusive", "message": _x(truncate(text, MESSAGE_LIMIT))}
-               if failed else {}),  # fmt: skip
-        ).text = _x(text, keep_newlines=True)
+        if failed:
+            node = ET.SubElement(
+                case, "failure", type="inconclusive", message=_x(truncate(text, MESSAGE_LIMIT))
+            )
+        else:
+            node = ET.SubElement(case, "system-out")
+        node.text = _x(text, keep_newlines=True)
         for key, value in (("tests", 1), ("failures", int(failed)), ("errors", 0), ("skipped", 0)):
             suite.set(key, str(value))
             totals[key] += value
