@@ -36,7 +36,7 @@ from wsshadow.replay.diff.fidelity import (
 )
 from wsshadow.replay.diff.noise import NoiseModel, SessionNoise, session_noise
 from wsshadow.replay.diff.normalize import Normalized, Normalizer, ParseCache, display_payload
-from wsshadow.replay.diff.verdict import NoiseBudget, count_values, decide_verdict
+from wsshadow.replay.diff.verdict import NoiseBudget, decide_verdict
 from wsshadow.replay.errors import BadInput
 from wsshadow.replay.report.build import LatencyHistogram, build_report
 
@@ -89,8 +89,6 @@ class SessionResult:
     """The noise runs' normalized server streams (unmasked)."""
     varying: set[tuple[str | None, str]] = field(default_factory=set)
     """(event, path) of every field some comparison of this session found different."""
-    values: int = 0
-    """Values the baseline stream offered for comparison (JSON leaves, or one per message)."""
     normalizer: Normalizer | None = None
 
 
@@ -216,7 +214,6 @@ def diff_session(
     result.varying.update(
         (f.event, f.path) for f in comp.findings if f.kind in _FIELD_KINDS and f.path is not None
     )
-    result.values = count_values(base_stream)
     return result
 
 
@@ -383,7 +380,7 @@ class DiffAccumulator:
         if r.comparison is not None:
             self.baseline_latency.extend(r.comparison.base_latencies)
             self.candidate_latency.extend(r.comparison.cand_latencies)
-            self.budget.add(r.route, r.values)
+            self.budget.add(r.route, r.comparison.base)
             if r.varying:
                 self.fields.track(r.route, r.varying)
             if r.route in self.fields.tracked:

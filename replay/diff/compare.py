@@ -275,12 +275,14 @@ def compare_sessions(
     base_stream: list[Normalized] | None = None,
     cache: ParseCache | None = None,
     cand_stream: list[Normalized] | None = None,
+    timed: bool = True,
 ) -> SessionComparison:
     """Every difference between two sessions of the same recorded session.
 
     ``unordered`` adds event keys aligned without regard to their position
     (learned from baseline runs); ``base_stream`` / ``cand_stream`` reuse
     normalized streams and ``cache`` the parses of the baseline's messages.
+    ``timed`` False skips latencies and timing findings.
     """
     if cache is None:
         cache = {}
@@ -291,8 +293,8 @@ def compare_sessions(
     pairs = align_streams([n.key for n in bs], [n.key for n in cs], config.ordering, loose)
     findings: list[Finding] = []
     fields: dict[int, list[str]] = {}
-    lat_b = latencies(base, norm.compare_control)
-    lat_c = latencies(cand, norm.compare_control)
+    lat_b = latencies(base, norm.compare_control) if timed else {}
+    lat_c = latencies(cand, norm.compare_control) if timed else {}
     timing = config.timing
     for row, p in enumerate(pairs):
         if p.base is None:

@@ -13,6 +13,8 @@ Which fields: every (route, event, path) that some comparison (baseline vs
 a noise run, or baseline vs candidate) found different, from that session
 on; a field no comparison ever found different is equal wherever the two
 were paired, so there is nothing to check. At most ``MAX_FIELDS`` per route.
+Every session of a route is read up to ``EXACT`` sessions, then one in
+``STRIDE`` (a sample: the test keeps its meaning, with less power).
 
 The statistical rule: each session run contributes each distinct value
 once. Under the hypothesis that the candidate draws from the baseline's
@@ -31,7 +33,7 @@ baseline run and the noise runs, finds a difference (a value fixed per run
 but different in every run), the field is not reported. Volatile fields (ids, clocks) are mostly singletons,
 so their unseen mass is near 1 and they never become findings; a field with
 more than ``MAX_DISTINCT`` distinct values on either side is volatile by
-definition and not tested. Memory: per field, at most ``MAX_DISTINCT``
+definition and not tested (once both sides are, it is no longer read). Memory: per field, at most ``MAX_DISTINCT``
 values per side with their counts.
 """
 
@@ -60,6 +62,8 @@ ABSENT = b"<absent>"
 MAX_DISTINCT = 256
 MAX_FIELDS = 200
 MAX_SESSIONS = 20
+EXACT = 200
+STRIDE = 4
 
 _MISSING = object()
 
@@ -87,13 +91,13 @@ def binomial_tail(k: int, n: int, p: float) -> float:
 
 @dataclass(slots=True)
 class _Side:
-    counts: dict[bytes, int] = field(default_factory=dict)
-    shown: dict[bytes, Any] = field(default_factory=dict)
-    sessions: dict[bytes, list[str]] = field(default_factory=dict)
+    counts: dict[str | bytes, int] = field(default_factory=dict)
+    shown: dict[str | bytes, Any] = field(default_factory=dict)
+    sessions: dict[str | bytes, list[str]] = field(default_factory=dict)
     observations: int = 0
     overflow: bool = False
 
-    def add(self, key: bytes, value: Any, session: str | None) -> None:
+    def add(self, key: str | bytes, value: Any, session: str | None) -> None:
         self.observations += 1
         if self.overflow:
             return
@@ -160,6 +164,7 @@ class FieldDistributions:
     def __init__(self, significance: float = 0.01) -> None:
         self.significance = significance
         self.tracked: dict[str, dict[str | None, dict[str, tuple[str, ...]]]] = {}
+        self.seen: dict[str, int] = {}
         self.fields: dict[tuple[str, str | None, str], tuple[_Side, _Side, _Side, _Side]] = {}
         """Per field: every baseline run pooled, the candidate, the first baseline run,
         the noise runs pooled."""
@@ -178,25 +183,28 @@ class FieldDistributions:
 
     def _values(
         self, route: str, stream: Iterable[Normalized], mask: Mask | None
-    ) -> dict[tuple[str | None, str, bytes], Any]:
+    ) -> dict[tuple[str | None, str, str | bytes], Any]:
         by_event = self.tracked.get(route)
-        out: dict[tuple[str | None, str, bytes], Any] = {}
+        out: dict[tuple[str | None, str, str | bytes], Any] = {}
         if not by_event:
             return out
         for n in stream:
-            if n.format != "json":
-                continue
             paths = by_event.get(n.event)
-            if not paths:
+            if not paths or n.format != "json":
                 continue
+            value = n.value
             for path, parts in paths.items():
-                v = _value_at(n.value, parts)
+                if len(parts) == 1 and type(value) is dict:
+                    v = value.get(parts[0], _MISSING)
+                else:
+                    v = _value_at(value, parts)
                 if v is _MISSING:
                     out.setdefault((n.event, path, ABSENT), "<absent>")
                     continue
                 if mask is not None:
                     v = mask(v)
-                out.setdefault((n.event, path, _key(v)), v)
+                # strings (the common case) are their own key; other values their JSON
+                out.setdefault((n.event, path, v if type(v) is str else _key(v)), v)
         return out
 
     def add_session(
@@ -209,6 +217,10 @@ class FieldDistributions:
         """Count one session's values: each baseline run's and the candidate's, once per run."""
         if route not in self.tracked:
             return
+        n = self.seen.get(route, 0)
+        self.seen[route] = n + 1
+        if n >= EXACT and n % STRIDE:
+            return
         for i, (stream, mask) in enumerate(baselines):
             found = self._values(route, stream, mask)
             for (event, path, key), value in found.items():
@@ -219,6 +231,18 @@ class FieldDistributions:
         found = self._values(route, stream, mask)
         for (event, path, key), value in found.items():
             self.fields[route, event, path][1].add(key, value, session)
+        self._retire(route)
+
+    def _retire(self, route: str) -> None:
+        """Stop extracting fields found volatile on both sides: their verdict cannot change."""
+        by_event = self.tracked[route]
+        for event, paths in by_event.items():
+            for path in [p for p in paths if self._overflowed(route, event, p)]:
+                del paths[path]
+
+    def _overflowed(self, route: str, event: str | None, path: str) -> bool:
+        base, cand, _, _ = self.fields[route, event, path]
+        return base.overflow and cand.overflow
 
     def volatile(self, route: str, event: str | None, path: str) -> bool:
         """True for a watched field whose baseline values are mostly seen once (ids, clocks)."""
@@ -275,7 +299,9 @@ class FieldDistributions:
         return out
 
 
-def _tests(base: _Side, cand: _Side) -> tuple[float, float, list[bytes], list[bytes], int, int]:
+def _tests(
+    base: _Side, cand: _Side
+) -> tuple[float, float, list[str | bytes], list[str | bytes], int, int]:
     """Both tails: (p new in cand, p gone from cand, new values, gone values, their counts)."""
     if base.overflow or cand.overflow:
         return 1.0, 1.0, [], [], 0, 0

@@ -151,6 +151,7 @@ def session_fidelity(
         base_stream=rec_stream,
         cache=cache,
         cand_stream=baseline_stream,
+        timed=False,
     )
     missing: list[str] = []
     extra: list[Normalized] = []
