@@ -127,6 +127,14 @@ def print_run_summary(result: RunResult, *, errors_shown: int = 5) -> None:
         f"{result.messages_sent} messages sent, {result.messages_received} received; "
         f"{seconds:.2f}s ({result.sessions / seconds:.1f} sessions/s)"
     )
+    if result.causal_timeouts:
+        waited = sum(1 for o in result.outcomes if o.causal_timeouts)
+        n = result.causal_timeouts
+        console.print(
+            f"  causal waits timed out {n} time{'s' * (n != 1)} in {waited} "
+            f"session{'s' * (waited != 1)}: {result.causal_waited:.1f} s lost waiting for "
+            "server messages that never came"
+        )
     shown = 0
     for outcome in result.outcomes:
         if outcome.error is None:

@@ -25,7 +25,7 @@ from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from wsshadow.replay.capture.model import Closer, Session
+from wsshadow.replay.capture.model import CausalWaits, Closer, Session
 from wsshadow.replay.config import RouteDiffConfig, VerdictConfig
 from wsshadow.replay.diff.compare import compare_sessions
 from wsshadow.replay.diff.noise import SessionNoise
@@ -194,12 +194,23 @@ def session_fidelity(
         cause = f"baseline did not send {_tally(missing)}"
     elif close_lost and counted_close:
         cause = f"baseline {_close_text(baseline)} where the recording was {_close_text(recorded)}"
+    waits = CausalWaits.from_tags(baseline.provenance.tags)
+    if waits is not None:
+        keys = [rec_stream[i].key for i in waits.awaited if i < len(rec_stream)]
+        timed_out = f"causal wait timed out {_times(waits.timeouts)}"
+        if keys:
+            timed_out += f" awaiting {_tally(keys)}"
+        cause = f"{cause}; {timed_out}" if cause else timed_out
     return SessionFidelity(
         events,
         events - lost,
         cause,
         [frozenset(sigs) for sigs in value_rows.values()],
     )
+
+
+def _times(n: int) -> str:
+    return "once" if n == 1 else f"{n} times"
 
 
 def _answer(extra: list[Normalized]) -> str:

@@ -193,7 +193,15 @@ class Pacer:
     act on ``what_to_send(now)``, wait for a server message or
     ``next_deadline()``, report what happened. ``finished`` turns True after
     a ``CloseSession`` action or ``server_closed``.
+
+    Under causal pacing, a client message sent only because the wait for
+    server messages timed out is counted: ``timeouts``, ``waited`` (seconds
+    spent waiting in vain past the recorded gap) and ``awaited`` (the
+    indexes of the recorded server messages that had not come, at most
+    ``MAX_AWAITED``).
     """
+
+    MAX_AWAITED = 20
 
     def __init__(self, plan: PacingPlan, settings: PacingSettings, start: float) -> None:
         self.plan = plan
@@ -210,6 +218,9 @@ class Pacer:
         self._total = len(plan.steps)
         self._causal = settings.pace is Pace.CAUSAL
         self._causal_timeout = settings.causal_timeout
+        self.timeouts = 0
+        self.waited = 0.0
+        self.awaited: list[int] = []
 
     # ---- events -------------------------------------------------------------
 
@@ -250,8 +261,10 @@ class Pacer:
                 last_send = self.last_send
                 while i < total:
                     step = steps[i]
-                    if step.after_server > count and now < last_send + step.gap + timeout:
-                        break
+                    if step.after_server > count:
+                        if now < last_send + step.gap + timeout:
+                            break
+                        self._timed_out(step, count, now - last_send - step.gap)
                     i += 1
                     last_send = now
             else:
@@ -299,6 +312,14 @@ class Pacer:
         return quiet_at
 
     # ---- rules ------------------------------------------------------------------
+
+    def _timed_out(self, step: ClientStep, count: int, waited: float) -> None:
+        self.timeouts += 1
+        self.waited += max(0.0, waited)
+        room = self.MAX_AWAITED - len(self.awaited)
+        if room > 0:
+            missing = [i for i in range(count, step.after_server) if i not in self.awaited]
+            self.awaited.extend(missing[:room])
 
     def _due(self, step: ClientStep, now: float) -> bool:
         s = self.settings

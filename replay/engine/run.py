@@ -34,6 +34,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketExce
 from websockets.typing import Subprotocol
 
 from wsshadow.replay.capture.model import (
+    CausalWaits,
     Close,
     Closer,
     Direction,
@@ -202,6 +203,10 @@ class SessionOutcome:
     recorded_server_messages: int
     close: Close | None
     duration: float
+    causal_timeouts: int = 0
+    """Client messages sent only because the causal wait for server messages timed out."""
+    causal_waited: float = 0.0
+    """Seconds spent waiting, past the recorded gaps, for server messages that never came."""
 
 
 @dataclass(frozen=True)
@@ -233,6 +238,16 @@ class RunResult:
     def completed(self) -> int:
         """Sessions that connected and ended without an error."""
         return sum(1 for o in self.outcomes if o.connected and o.error is None)
+
+    @property
+    def causal_timeouts(self) -> int:
+        """Client messages sent only because a causal wait timed out, over all sessions."""
+        return sum(o.causal_timeouts for o in self.outcomes)
+
+    @property
+    def causal_waited(self) -> float:
+        """Seconds lost waiting for server messages that never came, over all sessions."""
+        return sum(o.causal_waited for o in self.outcomes)
 
     @property
     def unreachable(self) -> bool:
@@ -672,8 +687,11 @@ async def _play(
     error = close.error if close is not None else "replay interrupted"
     outcome = SessionOutcome(
         origin, session_id, url, True, 101, error, len(flat) // 4 - server_count,
-        server_count, plan.server_total, close, now() - began,
+        server_count, plan.server_total, close, now() - began, pacer.timeouts, pacer.waited,
     )  # fmt: skip
+    if pacer.timeouts:
+        waits = CausalWaits(pacer.timeouts, pacer.waited, tuple(pacer.awaited))
+        provenance = replace(provenance, tags=(*provenance.tags, *waits.tags()))
     played = _Played(session_id, started_at, handshake, flat, close, provenance)
     # The fresh credentials were for the target; the capture gets placeholders back.
     return _scrub_played(played, credentials), _scrub_outcome(outcome, credentials)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import re
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -273,3 +274,44 @@ async def test_volatile_ids_in_whole_text_payloads_are_never_equivalent(
     route = next(r for r in report["fidelity"]["routes"] if r["route"] == "/txt")
     assert route["comparable"] is False and "whole payloads" in route["reason"]
     assert any("route /txt is not comparable" in r for r in report["fidelity"]["reasons"])
+
+
+# ---- causal waits that time out are visible ----------------------------------------
+
+
+def first_answer_only() -> Handler:
+    async def handler(ws: ServerConnection) -> None:
+        answered = False
+        async for _ in ws:
+            if not answered:
+                await ws.send(J({"type": "answer"}))
+                answered = True
+
+    return handler
+
+
+async def test_timed_out_causal_waits_are_counted_and_named(
+    tmp_path: Path, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    frames: list[tuple[str, str]] = []
+    for n in range(3):
+        frames += [("client", J({"type": "ask", "n": n})), ("server", J({"type": "answer"}))]
+    capture = store_capture(tmp_path / "waits.db", [session("w", "/ask", frames)])
+    async with server(first_answer_only()) as url:
+        code = await asyncio.to_thread(
+            main, ["replay", str(capture), "--target", url, "--config", str(config)]
+        )
+        out = capsys.readouterr().out
+        assert code == 0
+        assert re.search(
+            r"causal waits timed out 1 time in 1 session: \d+\.\d s lost waiting for "
+            "server messages that never came",
+            out,
+        ), out
+        code = await shadow(capture, url, url, "--config", str(config), "--format", "json")
+    report = json.loads(capsys.readouterr().out)
+    assert code == 3 and report["verdict"] == "inconclusive"
+    [cause] = report["fidelity"]["causes"]
+    assert cause["cause"] == (
+        "baseline did not send answer (x2); causal wait timed out once awaiting answer"
+    )
