@@ -221,6 +221,9 @@ class Pacer:
         self.timeouts = 0
         self.waited = 0.0
         self.awaited: list[int] = []
+        self.unanswered = 0
+        """Recorded server messages awaited in vain (each counted once)."""
+        self._awaited_upto = 0
 
     # ---- events -------------------------------------------------------------
 
@@ -316,6 +319,8 @@ class Pacer:
     def _timed_out(self, step: ClientStep, count: int, waited: float) -> None:
         self.timeouts += 1
         self.waited += max(0.0, waited)
+        self.unanswered += max(0, step.after_server - max(count, self._awaited_upto))
+        self._awaited_upto = max(self._awaited_upto, step.after_server)
         room = self.MAX_AWAITED - len(self.awaited)
         if room > 0:
             missing = [i for i in range(count, step.after_server) if i not in self.awaited]

@@ -286,6 +286,13 @@ class ReplayObserver:
     def message(self, origin: str, replayed: Message, recorded: Message | None) -> None:
         """A message was sent or received (only with ``follow``)."""
 
+    def recorded(self, origin: str, route: str, server: tuple[Message, ...]) -> None:
+        """The recorded server data messages of a session about to replay (only with ``follow``)."""
+
+    def waited(self, origin: str, seconds: float, messages: int) -> None:
+        """A causal wait timed out just now: ``seconds`` lost waiting for ``messages``
+        server messages that never came (only with ``follow``)."""
+
     def session_finished(self, outcome: SessionOutcome) -> None:
         """A session ended (successfully or not)."""
 
@@ -576,6 +583,8 @@ async def _play(
         if follow
         else ()
     )
+    if follow:
+        observer.recorded(origin, recorded.route, recorded_server)
     # From here on the plan is all this needs: the recorded session's other
     # objects can go now rather than live (and be scanned by the GC) as long as it.
     del recorded, frames
@@ -628,9 +637,13 @@ async def _play(
     arrived = pacer.server_message_arrived
     next_deadline = pacer.next_deadline
     at = t0  # the time of the last thing that happened (a fresh reading when it matters)
+    timeouts, waited, unanswered = 0, 0.0, 0
     try:
         while True:
             for action in what_to_send(at):
+                if follow and pacer.timeouts > timeouts:
+                    observer.waited(origin, pacer.waited - waited, pacer.unanswered - unanswered)
+                    timeouts, waited, unanswered = pacer.timeouts, pacer.waited, pacer.unanswered
                 if type(action) is CloseSession:
                     # A timed-out wait for the server's close is a difference the
                     # differ reports (closed by client, not server), not an error.

@@ -154,7 +154,7 @@ def test_causal_timeouts_are_counted_with_the_time_lost_and_the_messages_awaited
     assert p.waited == pytest.approx(2.1)
     p.server_message_arrived(102.7)  # one of the three q2 waits for
     assert _sent(p.what_to_send(106.2)) == ["q2"]
-    assert (p.timeouts, p.awaited) == (2, [0, 1, 2])
+    assert (p.timeouts, p.awaited, p.unanswered) == (2, [0, 1, 2], 3)
     assert p.waited == pytest.approx(2.1 + 2.1)
 
 

@@ -315,3 +315,39 @@ async def test_timed_out_causal_waits_are_counted_and_named(
     assert cause["cause"] == (
         "baseline did not send answer (x2); causal wait timed out once awaiting answer"
     )
+
+
+# ---- replay --follow aligns like the diff ------------------------------------------
+
+
+def skips_b() -> Handler:
+    async def handler(ws: ServerConnection) -> None:
+        async for raw in ws:
+            kind = json.loads(raw)["want"]
+            if kind != "b":
+                await ws.send(J({"type": kind, "v": 1}))
+
+    return handler
+
+
+async def test_follow_pairs_by_event_key_and_lists_what_never_came(
+    tmp_path: Path, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    frames: list[tuple[str, str]] = []
+    for kind in "abcd":
+        frames += [("client", J({"want": kind})), ("server", J({"type": kind, "v": 1}))]
+    capture = store_capture(tmp_path / "follow.db", [session("f", "/f", frames)])
+    async with server(skips_b()) as url:
+        code = await asyncio.to_thread(
+            main,
+            ["replay", str(capture), "--target", url, "--session", "f", "--follow",
+             "--config", str(config)],
+        )  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0
+    received = [line for line in out.splitlines() if "←" in line and "never" not in line]
+    assert len(received) == 3 and all(" = " in line for line in received), out
+    [never] = [line for line in out.splitlines() if "(never received)" in line]
+    assert '"type": "b"' in never and " - " in never
+    assert re.search(r"waited \d+\.\d s for 1 message that never came", out), out
+    assert "aligned as the diff aligns them: 3 equal, 1 missing" in out
