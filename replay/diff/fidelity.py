@@ -27,7 +27,8 @@ from typing import Any
 
 from wsshadow.replay.capture.model import CausalWaits, Closer, Session
 from wsshadow.replay.config import RouteDiffConfig, VerdictConfig
-from wsshadow.replay.diff.compare import compare_sessions
+from wsshadow.replay.diff.align import align_streams
+from wsshadow.replay.diff.compare import signature
 from wsshadow.replay.diff.noise import SessionNoise
 from wsshadow.replay.diff.normalize import Normalized, Normalizer, ParseCache
 
@@ -41,7 +42,6 @@ __all__ = [
 MAX_CAUSES = 20
 """Distinct causes listed in the report (the rest are counted under ``other``)."""
 MAX_CAUSE_SESSIONS = 5
-_VALUE_KINDS = frozenset(("changed_value", "type_changed"))
 _TEXT_KEYS = ("message", "error", "reason", "detail", "msg", "description", "text")
 _SNIPPET = 60
 
@@ -142,42 +142,59 @@ def session_fidelity(
             events, 0, f"handshake answered {hs_base} where the recording had {hs_rec}"
         )
     learned = noise.signatures if noise is not None else set()
-    comp = compare_sessions(
-        recorded,
-        baseline,
-        norm,
-        config,
-        unordered=noise.unordered if noise is not None else (),
-        base_stream=rec_stream,
-        cache=cache,
-        cand_stream=baseline_stream,
-        timed=False,
+    # Only keys, whole payloads and the close count (module docstring): align the
+    # keys and compare no JSON values, which keeps fidelity cheap next to the diff.
+    base_stream = baseline_stream if baseline_stream is not None else norm.stream(baseline, cache)
+    loose = {k for k, rule in config.background.items() if rule.unordered}
+    if noise is not None:
+        loose |= noise.unordered
+    optional = {k for k, rule in config.background.items() if rule.optional}
+    pairs = align_streams(
+        [n.key for n in rec_stream], [n.key for n in base_stream], config.ordering, loose
     )
     missing: list[str] = []
     extra: list[Normalized] = []
-    value_rows: dict[int, set[str]] = {}
-    close_lost = False
-    for f in comp.findings:
-        sig = f.signature(route)
-        if sig in learned:
-            continue
-        if f.kind == "missing_event" and f.row is not None:
-            p = comp.pairs[f.row]
+    value_rows: list[frozenset[str]] = []
+    for p in pairs:
+        if p.cand is None:
             assert p.base is not None
-            missing.append(comp.base[p.base].key)
-        elif f.kind == "extra_event" and f.row is not None:
-            p = comp.pairs[f.row]
-            assert p.cand is not None
-            extra.append(comp.cand[p.cand])
-        elif f.kind in _VALUE_KINDS and f.row is not None and f.path is None:
-            value_rows.setdefault(f.row, set()).add(sig)
-        elif f.kind == "close" and f.path in ("code", "by"):
+            r = rec_stream[p.base]
+            if (
+                r.key not in optional
+                and signature("missing_event", route, r.event, None) not in learned
+            ):
+                missing.append(r.key)
+            continue
+        c = base_stream[p.cand]
+        if p.base is None:
+            if (
+                c.key not in optional
+                and signature("extra_event", route, c.event, None) not in learned
+            ):
+                extra.append(c)
+            continue
+        r = rec_stream[p.base]
+        if r.format == "json" and c.format == "json":
+            continue
+        if r.format != c.format:
+            sig = signature("type_changed", route, r.event, None)
+        elif norm.equivalent(r, c):
+            continue
+        else:
+            sig = signature("changed_value", route, r.event, None)
+        if sig not in learned:
+            value_rows.append(frozenset((sig,)))
+    close_lost = False
+    rc, bc = recorded.close, baseline.close
+    for attr in ("code", "by"):
+        vr = getattr(rc, attr) if rc is not None else None
+        vb = getattr(bc, attr) if bc is not None else None
+        if vr != vb and signature("close", route, None, attr) not in learned:
             close_lost = True
     counted_close = events > len(rec_stream)
     lost = len(missing) + len(value_rows) + (1 if close_lost and counted_close else 0)
     cause: str | None = None
-    sent = len(comp.cand)
-    bc = baseline.close
+    sent = len(base_stream)
     if (
         bc is not None
         and bc.by is Closer.SERVER
@@ -205,7 +222,7 @@ def session_fidelity(
         events,
         events - lost,
         cause,
-        [frozenset(sigs) for sigs in value_rows.values()],
+        value_rows,
     )
 
 
