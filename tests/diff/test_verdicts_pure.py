@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from diffkit import S, session
 
+from tests.diff.diffkit import S, session
 from wsshadow.replay.capture.model import Close, Closer
 from wsshadow.replay.config import DiffConfig, VerdictConfig, load_config
 from wsshadow.replay.diff.capture import DiffAccumulator, diff_session

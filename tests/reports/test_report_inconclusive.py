@@ -6,8 +6,7 @@ import json
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from report_fixtures import load_fixture
-
+from tests.reports.report_fixtures import load_fixture
 from wsshadow.replay.report.build import exit_status
 from wsshadow.replay.report.render import render
 from wsshadow.replay.report.schema import validate_report

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
+from tests.timeouts import scaled
 from wsshadow.replay.capture.model import (
     Close,
     Closer,
@@ -73,7 +74,8 @@ def config(tmp_path: Path) -> Path:
     """Short waits (the servers answer in milliseconds), no timing differences."""
     path = tmp_path / "wsshadow.toml"
     path.write_text(
-        "[replay]\ncausal_timeout = 0.3\nidle_timeout = 0.3\n[diff.timing]\nfloor_ms = 60000\n"
+        f"[replay]\ncausal_timeout = {scaled(1.0)}\nidle_timeout = {scaled(0.5)}\n"
+        "[diff.timing]\nfloor_ms = 60000\n"
     )
     return path
 
@@ -149,11 +151,15 @@ async def test_unreproducible_sessions_are_inconclusive_with_the_cause(
     assert fidelity["measured"] is True
     assert fidelity["sessions"]["unreproduced"] == 12 and fidelity["sessions"]["reproduced"] == 0
     causes = [c["cause"] for c in fidelity["causes"]]
-    assert (
-        'baseline answered error "Game not found." (x5) where the recording had '
-        "play (x3), joined, win"
-    ) in causes, causes
-    assert "baseline did not send play (x3), win" in causes, causes
+    # (a loaded machine may add "; causal wait timed out ..." to a cause)
+    assert any(
+        c.startswith(
+            'baseline answered error "Game not found." (x5) where the recording had '
+            "play (x3), joined, win"
+        )
+        for c in causes
+    ), causes
+    assert any(c.startswith("baseline did not send play (x3), win") for c in causes), causes
     guest = next(d for d in report["session_details"] if d["session"] == "g0-guest")
     assert guest["reproduced"] == round(1 / 6, 4)  # 5 server events and the close: the close
     assert guest["cause"].startswith('baseline answered error "Game not found."')
