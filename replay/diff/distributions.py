@@ -39,6 +39,7 @@ values per side with their counts.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -62,6 +63,8 @@ ABSENT = b"<absent>"
 MAX_DISTINCT = 256
 MAX_FIELDS = 200
 MAX_SESSIONS = 20
+MAX_KEY = 256
+"""Values longer than this (as JSON) are counted by digest and shown cut."""
 EXACT = 200
 STRIDE = 4
 
@@ -110,7 +113,7 @@ class _Side:
                 self.sessions.clear()
                 return
             self.counts[key] = 1
-            self.shown[key] = value
+            self.shown[key] = _small(value)
         else:
             self.counts[key] = n + 1
         if session is not None:
@@ -153,9 +156,11 @@ def _value_at(value: Any, parts: tuple[str, ...]) -> Any:
 
 def _key(value: Any) -> bytes:
     try:
-        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+        key = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
     except TypeError:  # integers past 64 bits and the like
-        return repr(value).encode()
+        key = repr(value).encode()
+    # Memory stays flat whatever the payloads: a big value is kept as its digest.
+    return key if len(key) <= MAX_KEY else b"<sha256 " + hashlib.sha256(key).digest() + b">"
 
 
 class FieldDistributions:
@@ -204,7 +209,8 @@ class FieldDistributions:
                 if mask is not None:
                     v = mask(v)
                 # strings (the common case) are their own key; other values their JSON
-                out.setdefault((n.event, path, v if type(v) is str else _key(v)), v)
+                short = type(v) is str and len(v) <= MAX_KEY
+                out.setdefault((n.event, path, v if short else _key(v)), v)
         return out
 
     def add_session(
@@ -312,6 +318,16 @@ def _tests(
     p_new = binomial_tail(k_new, cand.observations, base.unseen_mass())
     p_gone = binomial_tail(k_gone, base.observations, cand.unseen_mass())
     return p_new, p_gone, novel, gone, k_new, k_gone
+
+
+def _small(value: Any) -> Any:
+    """``value``, or the start of its JSON when it is big (for examples only)."""
+    if isinstance(value, str):
+        return value if len(value) <= MAX_KEY else value[:MAX_KEY] + "…"
+    if isinstance(value, dict | list):
+        text = orjson.dumps(value, default=str).decode()
+        return value if len(text) <= MAX_KEY else text[:MAX_KEY] + "…"
+    return value
 
 
 def _show(value: Any) -> str:

@@ -243,3 +243,16 @@ def test_verdict_table_in_the_config(tmp_path: Path) -> None:
         path.write_text(bad)
         with pytest.raises(ConfigError, match=rf"{message.replace('[', '.').replace(']', '.')}"):
             load_config(path)
+
+
+def test_big_values_are_counted_by_digest_and_shown_cut() -> None:
+    fd = FieldDistributions(0.01)
+    fd.track(ROUTE, [("quote", "blob")])
+    for i in range(10):
+        base = NORM.stream(session("b", [S({"type": "quote", "blob": "x" * 5000})]))
+        cand = NORM.stream(session("c", [S({"type": "quote", "blob": "y" * 5000})]))
+        fd.add_session(f"s{i}", ROUTE, [(base, None)], (cand, None))
+    [f] = fd.findings()
+    assert f.expected == "x" * 256 + "…" and f.actual == "y" * 256 + "…"
+    base_side = fd.fields[ROUTE, "quote", "blob"][0]
+    assert all(len(k) <= 300 for k in base_side.counts)
