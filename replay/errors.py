@@ -13,6 +13,7 @@ __all__ = [
     "CaptureError",
     "ConfigError",
     "ExitStatus",
+    "Interrupted",
     "NewerFormat",
     "Unreachable",
     "WsShadowError",
@@ -28,6 +29,7 @@ class ExitStatus(IntEnum):
     INCONCLUSIVE = 3
     """No difference found, but not enough evidence of equivalence (replay fidelity,
     routes that noise makes incomparable)."""
+    INTERRUPTED = 130
 
 
 class WsShadowError(Exception):
@@ -54,3 +56,9 @@ class ConfigError(BadInput):
 
 class Unreachable(WsShadowError):
     """A target that could not be reached or did not speak WebSocket."""
+
+
+class Interrupted(WsShadowError):
+    """The user stopped a command (Ctrl-C); what it finished is kept."""
+
+    exit_status = ExitStatus.INTERRUPTED

@@ -106,6 +106,13 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
 """Converters from format version N to N+1, applied in a chain on open."""
 
 
+def _remove_capture_files(path: Path) -> None:
+    """Remove a capture and its SQLite side files (those missing are fine)."""
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        with contextlib.suppress(OSError):
+            Path(str(path) + suffix).unlink()
+
+
 class CaptureStore:
     """A capture file: sessions, their frames, and runs.
 
@@ -120,6 +127,8 @@ class CaptureStore:
         self.redactor = redactor
         self._background: BackgroundWriter | None = None
         self._background_users = 0
+        self.created = False
+        """True when ``open`` created the file (a failed command then removes it, if empty)."""
 
     # ---- opening -----------------------------------------------------------
 
@@ -139,6 +148,9 @@ class CaptureStore:
             raise CaptureError(f"{path}: no such capture file")
         if exists and path.is_dir():
             raise CaptureError(f"{path}: is a directory, not a capture file")
+        if exists and not create and path.stat().st_size == 0:
+            # Opening it would write a schema into a file a read-only command was given.
+            raise CaptureError(f"{path}: an empty file, not a wsshadow capture")
         if not exists:
             if not path.parent.exists():
                 raise CaptureError(f"{path}: directory {path.parent} does not exist")
@@ -150,12 +162,18 @@ class CaptureStore:
             raise CaptureError(f"{path}: cannot open ({e})") from None
         try:
             store = cls(sqlite_utils.Database(conn), path, redactor)
+            store.created = not exists
             store._prepare(fresh=not exists or path.stat().st_size == 0)
         except sqlite3.DatabaseError as e:
             conn.close()
             raise CaptureError(f"{path}: not a readable wsshadow capture ({e})") from None
         except CaptureError:
             conn.close()
+            raise
+        except BaseException:
+            conn.close()
+            if not exists:
+                _remove_capture_files(path)
             raise
         return store
 
@@ -235,11 +253,30 @@ class CaptureStore:
         # several captures open (merge) the error passes each one; only the damaged
         # one claims it (checked on this error path only).
         damaged = type(exc) is sqlite3.DatabaseError and not self._healthy()
-        self.close()
+        if exc is not None:
+            self.discard_if_unused()
+        else:
+            self.close()
         if damaged:
             raise CaptureError(
                 f"{self.path}: capture file is damaged or unreadable ({exc})"
             ) from None
+
+    def discard_if_unused(self) -> bool:
+        """Close; and when this open created the file and nothing was stored in it (a
+        command that failed), remove it with its ``-wal`` and ``-shm``. True if removed."""
+        empty = False
+        if self.created:
+            try:
+                empty = not self.db.conn.execute(
+                    "SELECT EXISTS (SELECT 1 FROM sessions) OR EXISTS (SELECT 1 FROM runs)"
+                ).fetchone()[0]
+            except sqlite3.Error:
+                empty = False  # unreadable: keep it, whatever it holds
+        self.close()
+        if empty:
+            _remove_capture_files(self.path)
+        return empty
 
     def _healthy(self) -> bool:
         try:
@@ -422,6 +459,24 @@ class CaptureStore:
         if row is None:
             raise CaptureError(f"{self.path}: no session {session_id!r}")
         return self._session_from_row(row, self._messages(session_id))
+
+    def get_session_head(self, session_id: str, frames: int = 32) -> Session:
+        """One session with only its first ``frames`` messages (enough to tell its dialect)."""
+        row = self.db.conn.execute(
+            f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE id = ?", (session_id,)
+        ).fetchone()
+        if row is None:
+            raise CaptureError(f"{self.path}: no session {session_id!r}")
+        rows = self.db.conn.execute(
+            "SELECT session_id, seq, t, direction, opcode, text, data FROM frames "
+            "WHERE session_id = ? ORDER BY seq LIMIT ?",
+            (session_id, frames),
+        )
+        try:
+            messages = _decode_frames(rows)
+        except (KeyError, ValueError, TypeError) as e:
+            raise CaptureError(f"{self.path}: session {session_id!r} is damaged ({e})") from None
+        return self._session_from_row(row, messages)
 
     def find_session(self, prefix: str) -> Session:
         """A session by its id or a unique prefix of it; raises CaptureError otherwise."""
@@ -774,11 +829,13 @@ class CaptureWriter:
             else:
                 if type(payload) is not bytes:
                     payload = bytes(payload)
+                if redact is not None:
+                    payload = redactor.data(opcode, payload)
                 rows.append((session_id, seq, t, directions[direction], opcodes[opcode], payload))
 
     def close_session(self, session_id: str, close: Close) -> None:
-        """Queue how a session ended."""
-        self._closes.append(_close_row(session_id, close))
+        """Queue how a session ended (its reason redacted)."""
+        self._closes.append(_close_row(session_id, self.store.redactor.close(close)))
 
     def add_session(
         self,
@@ -807,6 +864,7 @@ class CaptureWriter:
         redactor = self.store.redactor
         row = _session_row(session_id, started_at, redactor.handshake(handshake), provenance)
         if close is not None:
+            close = redactor.close(close)
             row = (*row[:13], close.code, close.reason, close.by.value, close.error, close.t)
         self._sessions.append(row)
         self._later.append((session_id, frames))
@@ -842,9 +900,10 @@ class CaptureWriter:
                 if op_text[opcode] == "text":
                     texts.extend((session_id, seq, t, dir_text[direction], "text", redact(payload)))  # type: ignore[arg-type]
                 else:
-                    others.extend(
-                        (session_id, seq, t, dir_text[direction], op_text[opcode], payload)
-                    )
+                    op = op_text[opcode]
+                    if redactor.enabled:
+                        payload = redactor.data(op, payload)  # type: ignore[arg-type]
+                    others.extend((session_id, seq, t, dir_text[direction], op, payload))
 
     def _batch(self) -> _Batch:
         """Everything queued, as SQL parameters (redacted); the queue is left as it is."""

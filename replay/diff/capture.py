@@ -16,7 +16,6 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any, Protocol
 
 from wsshadow.replay.capture.model import Run, Session
@@ -27,6 +26,7 @@ from wsshadow.replay.diff.compare import (
     compare_sessions,
     signature,
 )
+from wsshadow.replay.diff.dialects import Dialect, detect_dialect, get_dialect
 from wsshadow.replay.diff.distributions import FieldDistributions
 from wsshadow.replay.diff.fidelity import (
     FidelityTally,
@@ -51,6 +51,7 @@ __all__ = [
     "diff_capture",
     "diff_session",
     "fold_across_events",
+    "session_dialect",
     "unmasked_normalizer",
 ]
 
@@ -83,6 +84,7 @@ class SessionResult:
     handshake: dict[str, Any] | None = None
     close: dict[str, Any] | None = None
     noise_sessions: list[str] = field(default_factory=list)
+    dialect: str | None = None
     fidelity: SessionFidelity | None = None
     """How much of the recording the baseline replay reproduced (None: not measured)."""
     noise_streams: list[list[Normalized]] = field(default_factory=list)
@@ -101,6 +103,9 @@ def _failure(side: str, s: Session | None) -> str | None:
     if s.handshake.status is None:
         why = s.close.error if s.close is not None and s.close.error else "no answer"
         return f"{side} unreachable: {why}"
+    if s.close is not None and s.close.error and s.close.error.startswith("flooded"):
+        # Cut off at replay's message cap: what it holds is a prefix, not an answer.
+        return f"{side} {s.close.error}"
     return None
 
 
@@ -121,8 +126,20 @@ def _ends(base: Session | None, cand: Session | None) -> tuple[dict[str, Any], d
 
 
 def unmasked_normalizer(config: RouteDiffConfig) -> Normalizer:
-    """A normalizer for ``config`` without masks (ignore rules still apply): for learning noise."""
-    return Normalizer(replace(config, masks=(), custom_masks=MappingProxyType({})))
+    """A normalizer for ``config`` without masks (ignore rules still apply): for learning noise.
+
+    Custom masks stay known (not applied), so that text is still split into
+    its volatile tokens (``text_tokens``)."""
+    return Normalizer(replace(config, masks=()))
+
+
+def session_dialect(config: RouteDiffConfig, session: Session | None) -> Dialect | None:
+    """The dialect of a session: the configured one, else detected (None without a session).
+
+    Raises BadInput for a configured name no installed dialect has."""
+    if config.dialect is not None:
+        return get_dialect(config.dialect)
+    return detect_dialect(session) if session is not None else None
 
 
 def diff_session(
@@ -161,25 +178,33 @@ def diff_session(
         noise_sessions=[n.id for n in noise],
         normalizer=norm,
     )
+    dialect = session_dialect(config, baseline if baseline is not None else candidate)
+    result.dialect = dialect.name if dialect is not None else None
     base_error = _failure("baseline", baseline)
     error = base_error or _failure("candidate", candidate)
     if base_error is not None and recorded is not None:
-        result.fidelity = failed_fidelity(recorded, norm, base_error)
+        result.fidelity = failed_fidelity(recorded, norm, base_error, dialect)
     if base_error is not None:
         result.error = error
         result.findings = [Finding("error", None, None, None, error)]
         return result
     assert baseline is not None
     cache: ParseCache = {}
-    base_stream = norm.stream(baseline, cache)
+    base_stream = norm.stream(baseline, cache, dialect)
     comparisons = []
     live_noise = [other for other in noise if _failure("noise", other) is None]
     if live_noise:
         raw_cache: ParseCache = {}
-        raw_base = raw_norm.stream(baseline, raw_cache)
+        raw_base = raw_norm.stream(baseline, raw_cache, dialect)
         noise_comps = [
             compare_sessions(
-                baseline, other, raw_norm, config, base_stream=raw_base, cache=raw_cache
+                baseline,
+                other,
+                raw_norm,
+                config,
+                base_stream=raw_base,
+                cache=raw_cache,
+                dialect=dialect,
             )
             for other in live_noise
         ]
@@ -188,7 +213,7 @@ def diff_session(
     learned = session_noise(route, comparisons) if comparisons else None
     if recorded is not None:
         result.fidelity = session_fidelity(
-            recorded, baseline, norm, config, route, learned, base_stream, cache
+            recorded, baseline, norm, config, route, learned, base_stream, cache, dialect
         )
     if error is not None:
         result.error = error
@@ -207,6 +232,7 @@ def diff_session(
         unordered=learned.unordered if learned is not None else (),
         base_stream=base_stream,
         cache=cache,
+        dialect=dialect,
     )
     result.findings = comp.findings
     result.noise = learned
@@ -338,6 +364,7 @@ class DiffAccumulator:
         self.divergent_sigs: Counter[frozenset[str]] = Counter()
         self.baseline_latency = LatencyHistogram()
         self.candidate_latency = LatencyHistogram()
+        self.dialects: dict[str, Counter[str]] = {}
 
     def _group(self, f: Finding, route: str, sig: str) -> _Group:
         g = self.groups.get(sig)
@@ -347,6 +374,8 @@ class DiffAccumulator:
 
     def add(self, r: SessionResult) -> None:
         """Fold one session's result in."""
+        if r.dialect is not None:
+            self.dialects.setdefault(r.route, Counter())[r.dialect] += 1
         per_session_noise = r.noise.signatures if r.noise is not None else set()
         kept: list[tuple[str, Finding]] = []
         masked: set[str] = set()
@@ -401,6 +430,7 @@ class DiffAccumulator:
         self.details.append({
             "session": r.session, "route": r.route, "verdict": provisional, "error": r.error,
             "baseline_session": r.baseline_session, "candidate_session": r.candidate_session,
+            "dialect": r.dialect,
             "differences": [
                 {"kind": f.kind, "signature": sig, "event": f.event, "path": f.path,
                  "expected": f.expected, "actual": f.actual, "row": f.row}
@@ -484,6 +514,10 @@ class DiffAccumulator:
                 "candidate_p95_ms": self.candidate_latency.percentile(95),
             },
             "session_details": self.details,
+            "dialects": {
+                route: [name for name, _ in counts.most_common()]
+                for route, counts in sorted(self.dialects.items())
+            },
         }
 
     def _fidelity(self, noise: list[dict[str, Any]]) -> dict[str, Any]:
@@ -660,6 +694,9 @@ def diff_capture(
     for an unknown run name, CaptureError for an unreadable capture.
     """
     config = config if config is not None else DiffConfig()
+    for name in {config.dialect, *(o.dialect for o in config.routes.values())} - {None}:
+        assert name is not None
+        get_dialect(name)  # an unknown name is bad input before any work, not halfway
     if not candidate or candidate == RECORDED_BASELINE:
         raise BadInput("the candidate must be a replay run of the capture")
     for name, role in ((baseline, "baseline"), (candidate, "candidate")):

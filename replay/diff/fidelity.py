@@ -27,8 +27,9 @@ from typing import Any
 
 from wsshadow.replay.capture.model import CausalWaits, Closer, Session
 from wsshadow.replay.config import RouteDiffConfig, VerdictConfig
-from wsshadow.replay.diff.align import align_streams
+from wsshadow.replay.diff.align import align_correlated
 from wsshadow.replay.diff.compare import signature
+from wsshadow.replay.diff.dialects import Dialect
 from wsshadow.replay.diff.noise import SessionNoise
 from wsshadow.replay.diff.normalize import Normalized, Normalizer, ParseCache
 
@@ -76,9 +77,11 @@ def _count_events(recorded_stream: list[Normalized], recorded: Session) -> int:
     return len(recorded_stream) + (1 if ends else 0)
 
 
-def failed_fidelity(recorded: Session, norm: Normalizer, error: str) -> SessionFidelity:
+def failed_fidelity(
+    recorded: Session, norm: Normalizer, error: str, dialect: Dialect | None = None
+) -> SessionFidelity:
     """A baseline replay that got no answer reproduced nothing."""
-    events = _count_events(norm.stream(recorded), recorded)
+    events = _count_events(norm.stream(recorded, None, dialect), recorded)
     return SessionFidelity(events, 0, error)
 
 
@@ -126,15 +129,17 @@ def session_fidelity(
     noise: SessionNoise | None = None,
     baseline_stream: list[Normalized] | None = None,
     cache: ParseCache | None = None,
+    dialect: Dialect | None = None,
 ) -> SessionFidelity:
     """Compare the recording with its baseline replay: how much did the replay reproduce?
 
     Differences in the session's ``noise`` (what varied between the baseline
     runs) count as reproduced; reorderings and timing do not count against
-    fidelity. Pure.
+    fidelity. ``dialect`` decodes both sessions, and replies are paired by
+    correlation id as the diff pairs them. Pure.
     """
     cache = cache if cache is not None else {}
-    rec_stream = norm.stream(recorded, cache)
+    rec_stream = norm.stream(recorded, cache, dialect)
     events = _count_events(rec_stream, recorded)
     hs_rec, hs_base = recorded.handshake.status, baseline.handshake.status
     if hs_rec != hs_base:
@@ -144,14 +149,14 @@ def session_fidelity(
     learned = noise.signatures if noise is not None else set()
     # Only keys, whole payloads and the close count (module docstring): align the
     # keys and compare no JSON values, which keeps fidelity cheap next to the diff.
-    base_stream = baseline_stream if baseline_stream is not None else norm.stream(baseline, cache)
+    base_stream = (
+        baseline_stream if baseline_stream is not None else norm.stream(baseline, cache, dialect)
+    )
     loose = {k for k, rule in config.background.items() if rule.unordered}
     if noise is not None:
         loose |= noise.unordered
     optional = {k for k, rule in config.background.items() if rule.optional}
-    pairs = align_streams(
-        [n.key for n in rec_stream], [n.key for n in base_stream], config.ordering, loose
-    )
+    pairs = align_correlated(rec_stream, base_stream, config.ordering, loose)
     missing: list[str] = []
     extra: list[Normalized] = []
     value_rows: list[frozenset[str]] = []
@@ -342,11 +347,14 @@ class FidelityTally:
         return out, shares
 
 
+def _event_of(sig: str) -> str:
+    """The event part of a payload signature, in words (``-``: messages without a key)."""
+    event = " ".join(sig.split(" ")[2:])
+    return "messages without an event key" if event in ("", "-") else event
+
+
 def _value_cause(rows: list[frozenset[str]]) -> str:
     sigs = Counter(s for sigs in rows for s in sigs)
-    shown = [
-        (" ".join(sig.split(" ")[2:]) or "-") + (f" (x{n})" if n > 1 else "")
-        for sig, n in sigs.most_common(3)
-    ]
+    shown = [_event_of(sig) + (f" (x{n})" if n > 1 else "") for sig, n in sigs.most_common(3)]
     more = ", …" if len(sigs) > 3 else ""
     return f"payloads differ from the recording: {', '.join(shown)}{more}"

@@ -79,7 +79,9 @@ def test_text_payloads_that_vary_between_baseline_runs_are_credited_at_the_end()
     tally.add("r", ROUTE, fid)
     out, shares = tally.finish(noise=set())
     assert out["sessions"]["unreproduced"] == 1
-    assert shares["r"][1] == "payloads differ from the recording: - (x4)"
+    assert (
+        shares["r"][1] == "payloads differ from the recording: messages without an event key (x4)"
+    )
 
 
 def test_causes_are_grouped_with_counts_and_example_sessions() -> None:
