@@ -81,8 +81,10 @@ def _reasons(report: dict[str, Any]) -> Text | None:
 def _fidelity(report: dict[str, Any]) -> RenderableType | None:
     """Replay fidelity and the routes' noise budget (schema_version 2 reports)."""
     f = report.get("fidelity")
-    if not isinstance(f, dict) or not f.get("measured"):
+    if not isinstance(f, dict):
         return None
+    if not f.get("measured"):
+        return _budget(f)
     s = f.get("sessions") or {}
     ev = f.get("events") or {}
     total, reproduced = int(s.get("total") or 0), int(s.get("reproduced") or 0)
@@ -107,7 +109,29 @@ def _fidelity(report: dict[str, Any]) -> RenderableType | None:
                 _t(str(sessions[0])) if sessions else "",
             )
         parts.append(table)
+    budget = _budget(f)
+    if budget is not None:
+        parts.append(budget)
     return Group(*parts)
+
+
+def _budget(f: dict[str, Any]) -> Text | None:
+    """One line: each route's share of compared values suppressed as noise."""
+    routes = [r for r in f.get("routes") or [] if isinstance(r, dict)]
+    if not routes:
+        return None
+    line = Text("Noise budget  ", style="bold")
+    line.append(
+        " · ".join(
+            f"{_t(str(r.get('route')))} {float(r.get('suppressed_share') or 0):.1%}"
+            + ("" if r.get("comparable", True) else " (not comparable)")
+            for r in routes[:MAX_GROUPS]
+        )
+    )
+    limit = (f.get("thresholds") or {}).get("max_noise_share")
+    if isinstance(limit, int | float):
+        line.append(f"  of compared values suppressed as noise (max {limit:.0%})", "dim")
+    return line
 
 
 def _target(side: Any) -> str:

@@ -85,3 +85,16 @@ def test_a_version_1_report_still_renders_without_fidelity() -> None:
     assert report["schema_version"] == 1 and "fidelity" not in report
     text = render(report, "text")
     assert "Fidelity" not in text and text.startswith("DIVERGENT")
+
+
+def test_terminal_shows_each_routes_noise_budget() -> None:
+    report = inconclusive()
+    report["fidelity"]["thresholds"] = {"max_noise_share": 0.2}
+    report["fidelity"]["routes"].insert(
+        0, {"route": "/ws", "suppressed_share": 0.134, "comparable": True, "reason": None}
+    )
+    text = render(report, "text", width=200)
+    assert (
+        "Noise budget /ws 13.4% · /txt 0.0% (not comparable) of compared values suppressed "
+        "as noise (max 20%)"
+    ) in " ".join(text.split())
