@@ -561,9 +561,7 @@ def parse_config(data: Mapping[str, Any], file: str, path: Path | None = None) -
     rp = top.table_at("replay")
     if rp is not None:
         replay = _replay_table(rp)
-    credentials = top.string_table(
-        "credentials", "a string (use ${VAR} for environment variables)"
-    )
+    credentials = top.string_table("credentials", "a string (use ${VAR} for environment variables)")
     rules: list[CarryOverRule] = []
     if "carry_over" in data:
         items = data["carry_over"]
