@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from wsshadow.replay.capture.store import CaptureStore
-from wsshadow.replay.config import DiffConfig
+from wsshadow.replay.config import DiffConfig, VerdictConfig
 from wsshadow.replay.diff.capture import RECORDED_BASELINE, diff_capture
 from wsshadow.replay.engine.run import ReplayObserver, ReplayOptions, RunResult, replay_capture
 from wsshadow.replay.engine.scenarios import capture_links, with_scenarios
@@ -71,6 +71,7 @@ async def shadow_capture(
     prefix: str | None = None,
     progress: ReplayObserver | None = None,
     session_details: bool = True,
+    verdict: VerdictConfig | None = None,
 ) -> ShadowResult:
     """Replay ``store``'s sessions to ``baseline`` (a URL or ``"recorded"``) and ``candidate``.
 
@@ -109,6 +110,7 @@ async def shadow_capture(
         noise_runs=noise_names,
         config=config,
         session_details=session_details,
+        verdict=verdict,
     )
     if options.links:  # each session's scenario, for the report's filters
         report = with_scenarios(

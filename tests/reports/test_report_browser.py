@@ -144,3 +144,21 @@ async def test_scenario_filter_shows_one_scenarios_sessions(
         assert state["hidden"] is False and state["options"] == 2
         assert sorted(state["shown"]) == sorted(d["session"] for d in details[:2])
         assert browser.problems() == []
+
+
+async def test_inconclusive_report_shows_its_badge_and_reasons_first(tmp_path: Path) -> None:
+    from tests.reports.test_report_inconclusive import CAUSE, REASON, inconclusive
+
+    page = write_report(inconclusive(), tmp_path / "report.html")
+    async with Chromium(tmp_path) as browser:
+        await browser.navigate(page.resolve().as_uri(), READY)
+        badge = await browser.evaluate("""(() => { const v = document.getElementById('verdict');
+            return [v.textContent, v.className, getComputedStyle(v).backgroundColor]; })()""")
+        assert badge[:2] == ["inconclusive", "verdict inconclusive"]
+        assert badge[2] not in ("", "rgba(0, 0, 0, 0)")  # a badge of its own colour
+        reasons = await browser.evaluate(
+            "Array.from(document.querySelectorAll('#reasons li')).map(e => e.textContent)"
+        )
+        assert reasons[0] == REASON and f"3 × {CAUSE}" in reasons
+        fidelity = await browser.evaluate("document.querySelector('p.fidelity').textContent")
+        assert fidelity == "fidelity: 1 of 4 sessions reproduced by the baseline replay"
