@@ -104,6 +104,10 @@ async def test_identical_game_servers_are_equivalent_and_every_recorded_event_co
                 assert replayed == recorded  # every move and the win, in every session
         scenarios = {d["scenario"] for d in report["session_details"]}
         assert len(scenarios) == 1 and None not in scenarios
+        fidelity = report["fidelity"]  # the report's own measure agrees: all reproduced
+        assert fidelity["sessions"] == {"total": 4, "reproduced": 4, "unreproduced": 0}
+        assert fidelity["events"]["reproduced"] == fidelity["events"]["recorded"]
+        assert all(d["reproduced"] == 1.0 for d in report["session_details"])
 
 
 async def test_a_slower_but_correct_game_server_is_equivalent(
@@ -161,6 +165,11 @@ async def test_without_links_player_two_joins_with_a_stale_code(game_capture: Pa
     async with running(GameServer().handler) as target:
         with CaptureStore.open(game_capture) as store:
             result = await replay_capture(store, ReplayOptions(target, links=False), run="alone")
+        async with running(GameServer().handler) as candidate:
+            code, report = await shadow(game_capture, target, candidate, "--no-links")
+    # Alone, the baseline reproduces too little to prove anything: not a hollow "equivalent".
+    assert code != 0 and report["verdict"] == "inconclusive"
+    assert report["fidelity"]["sessions"]["unreproduced"] >= 3
     assert result.sessions == 4
     replayed = [got for _, got in recorded_and_replayed(game_capture, "alone")]
     assert sum(got.count("error") for got in replayed) == 3  # player 2 and both spectators
