@@ -281,6 +281,9 @@ class ScenarioPacer(Pacer):
                     if now < self.last_send + step.gap + s.causal_timeout:
                         break
                     self.board.timeouts += 1
+                    # Counted like an in-session timeout too (the session's cause says so).
+                    waited = now - self.last_send - step.gap
+                    self._timed_out(step, min(self.server_count, step.after_server), waited)
             elif s.pace is Pace.RECORDED:
                 due = self.start + step.t / s.speed
                 if now < due or (not values_ok and now < due + s.causal_timeout):
