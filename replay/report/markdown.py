@@ -19,6 +19,7 @@ from wsshadow.replay.report.common import (
     clean_text,
     count_word,
     details_by_session,
+    dialects_text,
     example_for,
     share,
     sorted_groups,
@@ -105,6 +106,9 @@ def _head(report: dict[str, Any]) -> list[str]:
         "",
         f"Baseline {_target(report.get('baseline'))} → candidate {_target(report.get('candidate'))}",
     ]
+    dialects = dialects_text(report)
+    if dialects is not None:
+        lines += ["", f"Dialects: {md_escape(dialects, 500)}"]
     timing = report.get("timing")
     if isinstance(timing, dict) and timing:
 

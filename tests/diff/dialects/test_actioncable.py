@@ -3,7 +3,7 @@ serves it; messages follow actioncable's connection and consumer code)."""
 
 import json
 
-from kit import C, S, detected, diff, names
+from dialectkit import C, S, detected, diff, names
 
 CHAT = json.dumps({"channel": "ChatChannel", "room": "1"})
 NEWS = json.dumps({"channel": "NewsChannel"})

@@ -1,6 +1,6 @@
 """Generic framed JSON and plain JSON detection (spec-free: the framing is the test)."""
 
-from kit import C, S, detected, diff, names
+from dialectkit import C, S, detected, diff, names
 
 
 def ndjson(n: int = 2) -> list:

@@ -3,7 +3,7 @@ package serves it; messages follow Phoenix.Socket.V2.JSONSerializer)."""
 
 import json
 
-from kit import C, S, detected, diff, names
+from dialectkit import C, S, detected, diff, names
 
 
 def m(*parts: object) -> str:

@@ -3,7 +3,7 @@ Python package serves it; records follow the HubProtocol spec)."""
 
 import json
 
-from kit import C, S, detected, diff, names
+from dialectkit import C, S, detected, diff, names
 
 RS = "\x1e"
 

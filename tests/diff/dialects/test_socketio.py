@@ -1,7 +1,7 @@
 """Socket.IO v5 / Engine.IO v4 from spec-derived frames (the real-server tests are in
 tests/recorders/test_dialects_e2e.py)."""
 
-from kit import C, S, detected, diff, names
+from dialectkit import C, S, detected, diff, names, session
 
 from wsshadow.replay.diff.dialects.socketio import SocketIO, parse_packet
 
@@ -58,8 +58,7 @@ def test_packet_grammar_namespaces_and_ack_ids():
 
 def test_binary_attachments_are_decoded_into_the_event():
     frames = [S('451-["file",{"_placeholder":true,"num":0}]'), S(b"\x01\x02"), S("2")]
-    events = [e for _, e in SocketIO().decode(
-        __import__("kit").session("x", frames).messages)]  # fmt: skip
+    events = [e for _, e in SocketIO().decode(session("x", frames).messages)]
     assert events[0].key == "file" and events[0].value == "AQI="
     assert events[1].control
     base = [C('42["get"]'), *frames]
