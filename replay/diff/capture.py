@@ -106,13 +106,15 @@ def unmasked_normalizer(config: RouteDiffConfig) -> Normalizer:
     return Normalizer(replace(config, masks=()))
 
 
-def session_dialect(config: RouteDiffConfig, session: Session | None) -> Dialect | None:
-    """The dialect of a session: the configured one, else detected (None without a session).
+def session_dialect(config: RouteDiffConfig, *sessions: Session | None) -> Dialect | None:
+    """The dialect of a session: the configured one, else detected over ``sessions``
+    (replays of one recorded session; None without any).
 
     Raises BadInput for a configured name no installed dialect has."""
     if config.dialect is not None:
         return get_dialect(config.dialect)
-    return detect_dialect(session) if session is not None else None
+    present = [s for s in sessions if s is not None]
+    return detect_dialect(*present) if present else None
 
 
 def diff_session(
@@ -145,7 +147,7 @@ def diff_session(
         close=close,
         noise_sessions=[n.id for n in noise],
     )
-    dialect = session_dialect(config, baseline if baseline is not None else candidate)
+    dialect = session_dialect(config, baseline, candidate)
     result.dialect = dialect.name if dialect is not None else None
     error = _failure("baseline", baseline) or _failure("candidate", candidate)
     if error is not None:

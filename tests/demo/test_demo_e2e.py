@@ -52,6 +52,10 @@ def test_demo_reports_exactly_the_five_regressions_three_times(
         assert isolated["examples"][0]["actual"].endswith("...")
         assert report["noise"], "the noise section is not empty"
         assert report["sessions"]["errored"] == 0
+        # every route of the demo speaks plain JSON, detected so
+        assert report["dialects"] == {
+            route: ["json"] for route in ("/websocket", "/ws", "/ws/factory", "/ws/isolated")
+        }, report["dialects"]
 
 
 def test_show_config_prints_the_packaged_file(capsys: pytest.CaptureFixture[str]) -> None:

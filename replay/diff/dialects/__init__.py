@@ -98,14 +98,19 @@ def get_dialect(name: str) -> Dialect:
     return found
 
 
-def detect_dialect(session: Session) -> Dialect:
+def detect_dialect(session: Session, *more: Session) -> Dialect:
     """The dialect that fits a session best: the highest ``detect`` score, plain
-    JSON when nothing claims it (``json`` also for sessions without messages)."""
-    head = session.messages[:32]
+    JSON when nothing claims it (``json`` also for sessions without messages).
+
+    With ``more`` sessions (replays of the same recorded session), each
+    dialect scores its best over all of them: the choice does not depend on
+    which one is named first.
+    """
+    heads = [(s.handshake, s.messages[:32]) for s in (session, *more)]
     best: Dialect = dialects()["json"]
     score = 0
     for d in dialects().values():
-        s = d.detect(session.handshake, head)
+        s = max(d.detect(handshake, head) for handshake, head in heads)
         if s > score:
             best, score = d, s
     return best
