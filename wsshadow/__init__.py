@@ -23,6 +23,7 @@ from wsshadow.replay.capture.redact import Redactor
 from wsshadow.replay.capture.store import CaptureStore, CaptureWriter
 from wsshadow.replay.config import Config, DiffConfig, load_config
 from wsshadow.replay.diff.capture import diff_capture, diff_session
+from wsshadow.replay.diff.dialects import Dialect, Event, detect_dialect
 from wsshadow.replay.engine.run import ReplayOptions, RunResult, replay_capture
 from wsshadow.replay.errors import BadInput, CaptureError, ExitStatus, NewerFormat, WsShadowError
 from wsshadow.replay.report.build import build_report, exit_status
@@ -38,8 +39,10 @@ __all__ = [
     "Close",
     "Closer",
     "Config",
+    "Dialect",
     "DiffConfig",
     "Direction",
+    "Event",
     "ExitStatus",
     "Handshake",
     "Message",
@@ -56,6 +59,7 @@ __all__ = [
     "WsShadowError",
     "__version__",
     "build_report",
+    "detect_dialect",
     "diff_capture",
     "diff_session",
     "exit_status",

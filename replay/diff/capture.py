@@ -21,7 +21,7 @@ from wsshadow.replay.capture.model import Session
 from wsshadow.replay.capture.store import CaptureStore
 from wsshadow.replay.config import DiffConfig, RouteDiffConfig
 from wsshadow.replay.diff.compare import Finding, SessionComparison, compare_sessions
-from wsshadow.replay.diff.dialects import Dialect, detect_dialect, get_dialect
+from wsshadow.replay.diff.dialects import get_dialect, session_dialect
 from wsshadow.replay.diff.noise import NoiseModel, SessionNoise, session_noise
 from wsshadow.replay.diff.normalize import Normalized, Normalizer, ParseCache, display_payload
 from wsshadow.replay.errors import BadInput
@@ -37,7 +37,6 @@ __all__ = [
     "diff_capture",
     "diff_session",
     "fold_across_events",
-    "session_dialect",
     "unmasked_normalizer",
 ]
 
@@ -104,17 +103,6 @@ def unmasked_normalizer(config: RouteDiffConfig) -> Normalizer:
     Custom masks stay known (not applied), so that text is still split into
     its volatile tokens (``text_tokens``)."""
     return Normalizer(replace(config, masks=()))
-
-
-def session_dialect(config: RouteDiffConfig, *sessions: Session | None) -> Dialect | None:
-    """The dialect of a session: the configured one, else detected over ``sessions``
-    (replays of one recorded session; None without any).
-
-    Raises BadInput for a configured name no installed dialect has."""
-    if config.dialect is not None:
-        return get_dialect(config.dialect)
-    present = [s for s in sessions if s is not None]
-    return detect_dialect(*present) if present else None
 
 
 def diff_session(

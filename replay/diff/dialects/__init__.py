@@ -21,6 +21,7 @@ from importlib.metadata import entry_points
 from types import MappingProxyType
 
 from wsshadow.replay.capture.model import Session
+from wsshadow.replay.config import RouteDiffConfig
 from wsshadow.replay.diff.dialects.actioncable import ActionCable
 from wsshadow.replay.diff.dialects.base import Dialect, Event, decode_nested
 from wsshadow.replay.diff.dialects.graphql import GraphQLWs
@@ -43,6 +44,7 @@ __all__ = [
     "dialect_names",
     "dialects",
     "get_dialect",
+    "session_dialect",
 ]
 
 ENTRY_POINT_GROUP = "wsshadow.dialects"
@@ -114,3 +116,14 @@ def detect_dialect(session: Session, *more: Session) -> Dialect:
         if s > score:
             best, score = d, s
     return best
+
+
+def session_dialect(config: RouteDiffConfig, *sessions: Session | None) -> Dialect | None:
+    """The dialect of a recorded session: the configured one, else detected over
+    ``sessions`` (its replays, or the recording; None without any).
+
+    Raises BadInput for a configured name no installed dialect has."""
+    if config.dialect is not None:
+        return get_dialect(config.dialect)
+    present = [s for s in sessions if s is not None]
+    return detect_dialect(*present) if present else None

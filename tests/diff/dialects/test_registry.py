@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
+from importlib.metadata import distributions
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,10 @@ def plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         "json = mypkg.pipes:Pipes\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
+    # The distribution's own entry points, as importlib.metadata reads them from its
+    # dist-info (not every installed one: other tests may install packages of their own).
+    [dist] = distributions(path=[str(tmp_path)])
+    monkeypatch.setattr(registry, "entry_points", lambda group: dist.entry_points.select(group=group))
     monkeypatch.setattr(registry, "_loaded", None)
     yield
     sys.modules.pop("mypkg.pipes", None)
