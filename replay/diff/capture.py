@@ -21,7 +21,7 @@ from wsshadow.replay.capture.model import Session
 from wsshadow.replay.capture.store import CaptureStore
 from wsshadow.replay.config import DiffConfig, RouteDiffConfig
 from wsshadow.replay.diff.compare import Finding, SessionComparison, compare_sessions
-from wsshadow.replay.diff.dialects import get_dialect, session_dialect
+from wsshadow.replay.diff.dialects import check_dialect_names, session_dialect
 from wsshadow.replay.diff.noise import NoiseModel, SessionNoise, session_noise
 from wsshadow.replay.diff.normalize import Normalized, Normalizer, ParseCache, display_payload
 from wsshadow.replay.errors import BadInput
@@ -413,10 +413,8 @@ class DiffAccumulator:
                 "candidate_p95_ms": self.candidate_latency.percentile(95),
             },
             "session_details": self.details,
-            "dialects": {
-                route: [name for name, _ in counts.most_common()]
-                for route, counts in sorted(self.dialects.items())
-            },
+            "dialects": {route: [name for name, _ in counts.most_common()]
+                         for route, counts in sorted(self.dialects.items())},
         }
 
     @staticmethod
@@ -534,9 +532,7 @@ def diff_capture(
     for an unknown run name, CaptureError for an unreadable capture.
     """
     config = config if config is not None else DiffConfig()
-    for name in {config.dialect, *(o.dialect for o in config.routes.values())} - {None}:
-        assert name is not None
-        get_dialect(name)  # an unknown name is bad input before any work, not halfway
+    check_dialect_names(config)  # an unknown name is bad input before any work, not halfway
     if not candidate or candidate == RECORDED:
         raise BadInput("the candidate must be a replay run of the capture")
     for name, role in ((baseline, "baseline"), (candidate, "candidate")):

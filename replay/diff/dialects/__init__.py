@@ -21,7 +21,7 @@ from importlib.metadata import entry_points
 from types import MappingProxyType
 
 from wsshadow.replay.capture.model import Session
-from wsshadow.replay.config import RouteDiffConfig
+from wsshadow.replay.config import DiffConfig, RouteDiffConfig
 from wsshadow.replay.diff.dialects.actioncable import ActionCable
 from wsshadow.replay.diff.dialects.base import Dialect, Event, decode_nested
 from wsshadow.replay.diff.dialects.graphql import GraphQLWs
@@ -39,6 +39,7 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "Dialect",
     "Event",
+    "check_dialect_names",
     "decode_nested",
     "detect_dialect",
     "dialect_names",
@@ -127,3 +128,10 @@ def session_dialect(config: RouteDiffConfig, *sessions: Session | None) -> Diale
         return get_dialect(config.dialect)
     present = [s for s in sessions if s is not None]
     return detect_dialect(*present) if present else None
+
+
+def check_dialect_names(config: DiffConfig) -> None:
+    """Raise BadInput when ``config`` (``[diff]`` or a route) names an unknown dialect."""
+    for name in (config.dialect, *(o.dialect for o in config.routes.values())):
+        if name is not None:
+            get_dialect(name)
