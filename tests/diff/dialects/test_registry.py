@@ -2,18 +2,39 @@
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from importlib.metadata import distributions
 from pathlib import Path
 
 import pytest
-from dialectkit import C, S, diff, names
+from dialectkit import C, S, diff, names, session
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import wsshadow.replay.diff.dialects as registry
 from wsshadow.replay.errors import BadInput
 
 DOC = Path(__file__).parents[3] / "docs" / "dialects.md"
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(
+        st.sampled_from(["type", "id", "event", "method", "result", "identifier", "data",
+                         "message", "invocationId", "target", "arguments", "payload"]), inner,
+        max_size=5),
+    max_leaves=12,
+)  # fmt: skip
+_PREFIXES = st.sampled_from(["", "0", "2", "3", "40", "42", "43", "451-", "46", "4/ns,", "6"])
+PAYLOADS = (
+    st.text(max_size=30)
+    | st.binary(max_size=40)
+    | _JSON.map(json.dumps)
+    | st.tuples(_PREFIXES, _JSON.map(json.dumps)).map("".join)
+    | st.lists(_JSON.map(json.dumps), max_size=3).map(lambda d: "\x1e".join(d) + "\x1e")
+    | st.sampled_from(["SEND\ndestination:/x\n\n{}\x00", "MESSAGE\n\n\x00\n", "\n"])
+)
 
 
 @pytest.fixture
@@ -65,3 +86,14 @@ def test_override_beats_detection() -> None:
     frames = [C('42["hi"]'), S('42["hello",{"n":1}]')]
     assert diff(frames, frames)[0] == "socketio"
     assert diff(frames, frames, dialect="raw")[0] == "raw"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["client", "server"]), PAYLOADS), max_size=6))
+def test_every_dialect_decodes_any_payload_without_raising(frames: list) -> None:
+    """Hostile or foreign payloads become events (``<text>``, ``<json>``, ``<malformed>``),
+    never exceptions: one odd message must not stop the diff of a capture."""
+    s = session("f", [(d, p, 0.0) for d, p in frames])
+    for dialect in registry.BUILTIN:
+        for _, event in dialect.decode(s.messages):
+            assert isinstance(event.key, str)
