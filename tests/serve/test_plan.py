@@ -8,8 +8,8 @@ from wsshadow.replay.capture.model import Direction, Message, Opcode, Session
 from wsshadow.replay.config import DiffConfig
 from wsshadow.replay.serve.plan import (
     Conversation,
-    MatchMode,
     Matcher,
+    MatchMode,
     OnMismatch,
     SessionPool,
     client_values,
@@ -91,7 +91,9 @@ def test_strict_uses_the_routes_dialect() -> None:
                        query="EIO=4&transport=websocket")  # fmt: skip
     m = matcher_for(MatchMode.STRICT, DiffConfig(), sio)
     assert m.dialect is not None and m.dialect.name == "socketio"
-    assert m.mismatch(client('42["say",{"text":"hi"}]'), client('42["say", {"text": "hi"}]')) is None
+    assert (
+        m.mismatch(client('42["say",{"text":"hi"}]'), client('42["say", {"text": "hi"}]')) is None
+    )
     why = m.mismatch(client('42["say",{"text":"hi"}]'), client('42["shout",{"text":"hi"}]'))
     assert why is not None and "shout" in why
     assert isinstance(m, Matcher)
@@ -165,7 +167,7 @@ def test_client_values_are_carried_into_served_messages() -> None:
     conv.receive(client(j(type="join", room="lobby", user="ann")))
     conv.sends()
     assert conv.receive(client(j(type="say", request_id="req-zzzzzz", text="hi"))).accepted
-    assert [m.payload for m in conv.sends()][0] == j(type="ack", request_id="req-zzzzzz")
+    assert next(m.payload for m in conv.sends()) == j(type="ack", request_id="req-zzzzzz")
 
 
 def test_due_keeps_recorded_gaps_scaled() -> None:
