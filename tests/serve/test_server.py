@@ -15,8 +15,8 @@ from tests.serve.helpers import chat_session, j, make_capture, served
 from tests.timeouts import scaled
 from wsshadow.replay.capture.model import Close, Closer, Direction, Session, Source
 from wsshadow.replay.capture.store import CaptureStore
-from wsshadow.replay.diff.capture import diff_capture
 from wsshadow.replay.config import DiffConfig
+from wsshadow.replay.diff.capture import diff_capture
 from wsshadow.replay.serve import MatchMode, OnMismatch, Pace, ServeOptions
 
 
