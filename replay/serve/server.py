@@ -91,6 +91,8 @@ class MockServer:
         self._errors = 0
         self._stored = 0
         self._store_lock = asyncio.Lock()
+        self._open: set[web.WebSocketResponse] = set()
+        self._stopping = False
 
     @property
     def mismatches(self) -> list[Mismatch]:
@@ -101,7 +103,14 @@ class MockServer:
         """The aiohttp application (one catch-all route)."""
         app = web.Application()
         app.router.add_route("GET", "/{tail:.*}", self._handle)
+        app.on_shutdown.append(self._shutdown)
         return app
+
+    async def _shutdown(self, _app: web.Application) -> None:
+        """Close open connections with 1001 (going away) when the server stops."""
+        self._stopping = True
+        for ws in list(self._open):
+            await ws.close(code=1001, message=b"wsshadow serve stopped")
 
     def _matcher(self, session: Session) -> Matcher:
         found = self._matchers.get(session.id)
@@ -185,6 +194,7 @@ class MockServer:
         selected = lead.handshake.subprotocol
         ws = web.WebSocketResponse(protocols=(selected,) if selected else (), max_msg_size=0)
         await ws.prepare(request)
+        self._open.add(ws)
         transcript: list[Message] = []
         close: Close | None = None
         failed = False
@@ -196,6 +206,8 @@ class MockServer:
             if isinstance(e, asyncio.CancelledError):
                 await self._record(self._served(conv, started, handshake, transcript, close), True)
                 raise
+        finally:
+            self._open.discard(ws)
         await self._record(self._served(conv, started, handshake, transcript, close), failed)
         return ws
 
@@ -234,6 +246,9 @@ class MockServer:
                     ws, recorded_close, loop.time() - opened
                 ), False
             msg = await ws.receive()
+            if self._stopping:
+                return Close(1001, "wsshadow serve stopped", Closer.SERVER,
+                             t=loop.time() - opened), not conv.done  # fmt: skip
             if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
                 code = ws.close_code
                 return Close(code, str(msg.extra or ""), Closer.CLIENT, t=loop.time() - opened), (
@@ -332,7 +347,7 @@ async def running_server(
         try:
             yield f"ws://{shown}:{bound[1]}"
         finally:
-            await runner.cleanup()
+            await runner.cleanup()  # open connections end (1001) and are stored
             server.end_run()
     finally:
-        await runner.cleanup()
+        await runner.cleanup()  # idempotent: a second call finds nothing left

@@ -120,3 +120,33 @@ def test_bad_input_is_one_line_and_exit_2(
         code, err = run_cli(capsys, "serve", str(path), "--listen", f"127.0.0.1:{port}")
     assert code == 2 and f"cannot listen on 127.0.0.1:{port}" in err
     assert len(err.splitlines()) == 1
+
+
+def test_stopping_closes_open_connections_with_1001_and_stores_them(tmp_path: Path) -> None:
+    path = make_capture(tmp_path / "c.db", [chat_session()])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wsshadow", "serve", str(path), "--listen", ":0", "--run", "r1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip()
+
+        async def client() -> tuple[int | None, str]:
+            async with connect(url + "/ws/chat") as ws:
+                await ws.recv()  # then sit idle while the server stops
+                os.kill(proc.pid, signal.SIGTERM)
+                await asyncio.wait_for(ws.wait_closed(), scaled(10))
+                return ws.close_code, ws.close_reason
+
+        assert asyncio.run(client()) == (1001, "wsshadow serve stopped")
+        _out, err = proc.communicate(timeout=scaled(20))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    with CaptureStore.open(path) as store:
+        (stored,) = list(store.iter_sessions("r1"))
+        assert stored.close is not None and stored.close.code == 1001
+        assert [m.payload for m in stored.server_messages()] == [j(type="hello", server="legacy")]
