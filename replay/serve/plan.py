@@ -25,6 +25,7 @@ from wsshadow.replay.capture.model import Direction, Message, Opcode, Session
 from wsshadow.replay.config import DiffConfig, RouteDiffConfig
 from wsshadow.replay.diff.dialects import Dialect, detect_dialect, get_dialect
 from wsshadow.replay.diff.normalize import Normalizer
+from wsshadow.replay.engine.carryover import CarryPlan, CarryTracker, plan_carry_over
 from wsshadow.replay.report.common import compact
 
 __all__ = [
@@ -37,12 +38,11 @@ __all__ = [
     "Pace",
     "ServeOptions",
     "SessionPool",
-    "client_values",
     "due",
     "matcher_for",
     "render_payload",
+    "reverse_carry_plan",
     "select_sessions",
-    "substitute",
 ]
 
 
@@ -254,82 +254,22 @@ def matcher_for(mode: MatchMode, config: DiffConfig, session: Session) -> Matche
 
 # ---- carry-over in reverse ---------------------------------------------------------
 
-_MIN_LEN = 4
+
+def _mirrored(session: Session) -> Session:
+    """The session with client and server swapped, so that replay's carry-over planning
+    (values one side issues and the other echoes later) reads it the other way round."""
+    flip = {Direction.CLIENT: Direction.SERVER, Direction.SERVER: Direction.CLIENT}
+    return session.with_messages(
+        tuple(Message(m.seq, m.t, flip[m.direction], m.opcode, m.payload) for m in session.messages)
+    )
 
 
-def _parse(payload: str | bytes) -> Any:
-    if not isinstance(payload, str):
-        return None
-    try:
-        return json.loads(payload)
-    except ValueError:
-        return None
-
-
-def _leaves(node: Any, at: tuple[Any, ...] = ()) -> Iterable[tuple[tuple[Any, ...], Any]]:
-    if isinstance(node, dict):
-        for k, v in node.items():
-            yield from _leaves(v, (*at, k))
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            yield from _leaves(v, (*at, i))
-    else:
-        yield at, node
-
-
-def client_values(expected: str | bytes, received: str | bytes) -> dict[Any, Any]:
-    """Values the client chose where the recording had others: recorded -> received,
-    for each scalar leaf at the same JSON path that differs (strings of 4+ characters,
-    integers other than booleans)."""
-    a, b = _parse(expected), _parse(received)
-    if a is None or b is None:
-        return {}
-    got = dict(_leaves(b))
-    out: dict[Any, Any] = {}
-    for path, old in _leaves(a):
-        if path not in got:
-            continue
-        new = got[path]
-        if old == new or type(old) is not type(new) or isinstance(old, bool):
-            continue
-        if (isinstance(old, str) and len(old) >= _MIN_LEN) or (
-            isinstance(old, int) and path and isinstance(path[-1], str) and "id" in path[-1].lower()
-        ):
-            out[old] = new
-    return out
-
-
-def _substitute(node: Any, subs: dict[Any, Any]) -> Any:
-    if isinstance(node, dict):
-        return {k: _substitute(v, subs) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_substitute(v, subs) for v in node]
-    if isinstance(node, bool) or node is None:
-        return node
-    if node in subs and type(subs[node]) is type(node):
-        return subs[node]
-    if isinstance(node, str):
-        for old, new in subs.items():
-            if isinstance(old, str) and len(old) >= 6 and old in node:
-                node = node.replace(old, new)
-    return node
-
-
-def substitute(payload: str | bytes, subs: dict[Any, Any]) -> str | bytes:
-    """A served payload with the client's values in place of the recorded ones."""
-    if not subs or not isinstance(payload, str):
-        return payload
-    value = _parse(payload)
-    if value is None:
-        out = payload
-        for old, new in subs.items():
-            if isinstance(old, str) and isinstance(new, str) and len(old) >= 6:
-                out = out.replace(old, new)
-        return out
-    changed = _substitute(value, subs)
-    if changed == value:
-        return payload
-    return json.dumps(changed, ensure_ascii=False, separators=(",", ":"))
+def reverse_carry_plan(session: Session, event_keys: tuple[str, ...]) -> CarryPlan:
+    """Values the recorded client generated that the recorded server echoed later
+    (request ids, correlation ids, client-chosen names): replay's ``plan_carry_over``
+    on the mirrored session. Its tracker observes the live client's messages and
+    rewrites the served server messages (by server data message index)."""
+    return plan_carry_over(_mirrored(session), event_keys=event_keys)
 
 
 # ---- one connection -------------------------------------------------------------------
@@ -363,8 +303,18 @@ class Conversation:
     position: int = 0
     received: list[Message] = field(default_factory=list)
     served: list[str | bytes] = field(default_factory=list)
-    subs: dict[Any, Any] = field(default_factory=dict)
     _scripts: dict[str, tuple[Message, ...]] = field(default_factory=dict)
+    _tracker: CarryTracker | None = None
+
+    @property
+    def tracker(self) -> CarryTracker:
+        """Reverse carry-over for the lead session: it has seen every client message so far."""
+        if self._tracker is None:
+            keys = self.matcher(self.lead).normalizer.config.event_keys
+            self._tracker = reverse_carry_plan(self.lead, keys).tracker()
+            for m in self.received:
+                self._tracker.observe_server(m.payload)
+        return self._tracker
 
     @property
     def lead(self) -> Session:
@@ -390,7 +340,7 @@ class Conversation:
         script, out = self.script(), []
         while self.position < len(script) and script[self.position].direction is Direction.SERVER:
             m = script[self.position]
-            payload = substitute(m.payload, self.subs)
+            payload = self.tracker.rewrite_client(len(self.served), m.payload)
             out.append(m if payload is m.payload else _with_payload(m, payload))
             self.served.append(m.payload)
             self.position += 1
@@ -426,6 +376,7 @@ class Conversation:
         lead, expected = self.lead, self.expected()
         why = None
         if expected is None and self.matcher(lead).mode is MatchMode.LOOSE:
+            self.tracker.observe_server(message.payload)
             self.received.append(message)
             return Outcome(True)
         if expected is None:
@@ -440,12 +391,13 @@ class Conversation:
                 if self._fits(other, message) and (claim is None or claim(other)):
                     self.candidates.remove(other)
                     self.candidates.insert(0, other)
+                    self._tracker = None  # planned again for the new lead
                     switched, why = lead.id, None
                     expected = self.expected()
                     break
         if why is None:
             assert expected is not None
-            self.subs.update(client_values(expected.payload, message.payload))
+            self.tracker.observe_server(message.payload)
             self.received.append(message)
             self.position += 1
             return Outcome(True, switched_from=switched)
@@ -458,6 +410,7 @@ class Conversation:
             why=why,
         )
         if self.on_mismatch is OnMismatch.CONTINUE and expected is not None:
+            self.tracker.observe_server(message.payload)
             self.received.append(message)
             self.position += 1
         return Outcome(False, mismatch)

@@ -12,11 +12,10 @@ from wsshadow.replay.serve.plan import (
     MatchMode,
     OnMismatch,
     SessionPool,
-    client_values,
     due,
     matcher_for,
+    reverse_carry_plan,
     select_sessions,
-    substitute,
 )
 
 
@@ -149,25 +148,39 @@ def test_switches_to_the_session_whose_client_side_fits() -> None:
 
 
 def test_client_values_are_carried_into_served_messages() -> None:
-    subs = client_values(j(type="say", request_id="req-000001", n=1, seq_id=7),
-                         j(type="say", request_id="req-abcdef", n=2, seq_id=9))  # fmt: skip
-    assert subs == {"req-000001": "req-abcdef", 7: 9}  # n is not id-like: not carried
-    assert substitute(j(type="ack", request_id="req-000001", seq_id=7), subs) == j(
-        type="ack", request_id="req-abcdef", seq_id=9
-    )
-    assert substitute("plain req-000001 text", subs) == "plain req-abcdef text"
-    assert substitute(b"\x01", subs) == b"\x01"
-    conv = conversation(chat_session())
-    conv.sends()
-    conv.receive(client(j(type="join", room="lobby", user="ann")))
-    conv.sends()
+    # Replay's carry-over planning on the mirrored session: the client issued req-000001,
+    # the server echoed it in the ack.
+    plan = reverse_carry_plan(chat_session(), ("type", "event"))
+    assert plan.active and "req-000001" in plan.uses[3]
     # A request id differing from the recorded one fails strict unless masked: use key.
     conv = conversation(chat_session(), mode=MatchMode.KEY)
     conv.sends()
     conv.receive(client(j(type="join", room="lobby", user="ann")))
     conv.sends()
     assert conv.receive(client(j(type="say", request_id="req-zzzzzz", text="hi"))).accepted
-    assert next(m.payload for m in conv.sends()) == j(type="ack", request_id="req-zzzzzz")
+    ack, message = conv.sends()
+    assert ack.payload == j(type="ack", request_id="req-zzzzzz")
+    assert message.payload == j(type="message", user="ann", text="hi")  # nothing to carry
+    # A client that repeats the recorded value gets the recorded messages unchanged.
+    conv = conversation(chat_session())
+    conv.sends()
+    conv.receive(client(j(type="join", room="lobby", user="ann")))
+    conv.sends()
+    conv.receive(client(j(type="say", request_id="req-000001", text="hi")))
+    assert conv.sends()[0].payload == j(type="ack", request_id="req-000001")
+
+
+def test_server_issued_values_are_not_carried() -> None:
+    # The server issued the id first; the client echoing another one changes nothing served.
+    s = make_session("srv", "/ws", [
+        ("server", "text", j(type="welcome", session_id="srv-123456")),
+        ("client", "text", j(type="hello", session_id="srv-123456")),
+        ("server", "text", j(type="ok", session_id="srv-123456")),
+    ])  # fmt: skip
+    conv = conversation(s, mode=MatchMode.KEY)
+    conv.sends()
+    conv.receive(client(j(type="hello", session_id="other-99999")))
+    assert conv.sends()[0].payload == j(type="ok", session_id="srv-123456")
 
 
 def test_due_keeps_recorded_gaps_scaled() -> None:
