@@ -22,6 +22,7 @@ from enum import StrEnum
 from typing import Any
 
 from wsshadow.replay.capture.model import Direction, Message, Opcode, Session
+from wsshadow.replay.capture.redact import PLACEHOLDER_RE
 from wsshadow.replay.config import DiffConfig, RouteDiffConfig
 from wsshadow.replay.diff.dialects import Dialect, detect_dialect, get_dialect
 from wsshadow.replay.diff.normalize import Normalizer
@@ -236,9 +237,22 @@ class Matcher:
             return f"has event {' '.join(got_keys) or '(none)'}, expected {' '.join(want_keys)}"
         if self.mode is MatchMode.KEY:
             return None
+        got = [(k, _redacted_like(w, g)) for (k, g), (_, w) in zip(got, want, strict=True)]
         if want != got:
             return "differs from the recorded one"
         return None
+
+
+def _redacted_like(recorded: Any, live: Any) -> Any:
+    """``live`` with the values the capture redacted (``${redacted:...}`` placeholders in
+    ``recorded``) replaced by the same placeholders: a live client's secrets match."""
+    if isinstance(recorded, str) and PLACEHOLDER_RE.fullmatch(recorded):
+        return recorded if isinstance(live, str) else live
+    if isinstance(recorded, dict) and isinstance(live, dict):
+        return {k: _redacted_like(recorded[k], v) if k in recorded else v for k, v in live.items()}
+    if isinstance(recorded, list) and isinstance(live, list) and len(recorded) == len(live):
+        return [_redacted_like(r, v) for r, v in zip(recorded, live, strict=True)]
+    return live
 
 
 def matcher_for(mode: MatchMode, config: DiffConfig, session: Session) -> Matcher:

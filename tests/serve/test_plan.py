@@ -75,6 +75,13 @@ def test_strict_masks_volatile_values_and_refuses_other_content() -> None:
     assert m.mismatch(recorded, client(b"\x00")) == "is binary, expected text"
 
 
+def test_strict_lets_a_live_secret_match_a_redacted_recording() -> None:
+    m = matcher_for(MatchMode.STRICT, DiffConfig(), chat_session())
+    recorded = client(j(type="auth", token="${redacted:json:token}", room="lobby"))
+    assert m.mismatch(recorded, client(j(type="auth", token="s3cr3t-live", room="lobby"))) is None
+    assert m.mismatch(recorded, client(j(type="auth", token="s3cr3t", room="other"))) is not None
+
+
 def test_key_and_loose_modes() -> None:
     s = chat_session()
     key = matcher_for(MatchMode.KEY, DiffConfig(), s)
