@@ -46,7 +46,13 @@ if TYPE_CHECKING:
     from wsshadow.replay.pytest_plugin.session import WsShadowReplayer
     from wsshadow.replay.serve.background import ServerThread
 
-__all__ = ["pytest_addoption", "pytest_configure", "wsshadow_replay", "wsshadow_server"]
+__all__ = [
+    "ServeFactory",
+    "pytest_addoption",
+    "pytest_configure",
+    "wsshadow_replay",
+    "wsshadow_server",
+]
 
 
 _PLUGIN_OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (

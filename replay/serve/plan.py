@@ -125,7 +125,7 @@ def render_payload(payload: str | bytes | None, limit: int = 200) -> str:
         return f"<{len(payload)} binary bytes>"
     try:
         value = json.loads(payload)
-    except ValueError:
+    except (ValueError, RecursionError):
         value = payload
     return compact(value, limit)
 
@@ -133,8 +133,9 @@ def render_payload(payload: str | bytes | None, limit: int = 200) -> str:
 def due(anchor_real: float, anchor_rec: float, t: float, speed: float) -> float:
     """When (on the real clock) a server message recorded at ``t`` is due.
 
-    The gap from the last client message (recorded at ``anchor_rec``,
-    received at ``anchor_real``), or from the opening, scaled by ``speed``.
+    The recorded gap since the previous message (a client message received,
+    or a server message sent, at ``anchor_real``; recorded at ``anchor_rec``)
+    or since the opening, divided by ``speed``; never before the anchor.
     """
     return anchor_real + max(0.0, t - anchor_rec) / max(speed, 1e-9)
 
