@@ -13,6 +13,7 @@ from tests.conftest import make_session
 from wsshadow.replay.capture.model import Close, Closer, Session
 from wsshadow.replay.capture.redact import Redactor
 from wsshadow.replay.capture.store import CaptureStore
+from wsshadow.replay.config import DiffConfig
 from wsshadow.replay.serve import MockServer, ServeOptions, running_server
 
 __all__ = ["chat_session", "j", "make_capture", "served"]
@@ -56,10 +57,13 @@ async def served(
     options: ServeOptions | None = None,
     store: CaptureStore | None = None,
     run: str | None = None,
+    config: DiffConfig | None = None,
 ) -> AsyncIterator[tuple[str, MockServer, list[str]]]:
     """A mock server of ``sessions`` on 127.0.0.1 (ephemeral port): its URL, itself and
     the lines it logged."""
     lines: list[str] = []
-    server = MockServer(sessions, options=options, store=store, run=run, log=lines.append)
+    server = MockServer(
+        sessions, config=config, options=options, store=store, run=run, log=lines.append
+    )
     async with running_server(server) as url:
         yield url, server, lines

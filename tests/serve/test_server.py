@@ -15,7 +15,7 @@ from tests.serve.helpers import chat_session, j, make_capture, served
 from tests.timeouts import scaled
 from wsshadow.replay.capture.model import Close, Closer, Direction, Session, Source
 from wsshadow.replay.capture.store import CaptureStore
-from wsshadow.replay.config import DiffConfig
+from wsshadow.replay.config import DiffConfig, load_config
 from wsshadow.replay.diff.capture import diff_capture
 from wsshadow.replay.serve import MatchMode, OnMismatch, Pace, ServeOptions
 
@@ -167,3 +167,22 @@ async def test_served_connections_are_stored_as_a_run(tmp_path: Path) -> None:
         assert stored.close is not None and stored.close.code == 1008
         report = diff_capture(store, baseline="recorded", candidate="serve-1", config=DiffConfig())
     assert report["verdict"] != "equivalent"
+
+
+async def test_strict_follows_the_routes_ignore_rules_from_the_config_file(tmp_path: Path) -> None:
+    toml = tmp_path / "wsshadow.toml"
+    toml.write_text('[routes."/ws/chat".events.join]\nignore = ["user"]\n', encoding="utf-8")
+    config = load_config(toml).diff
+    session = chat_session()
+    async with served([session], config=config) as (url, server, _lines):
+        async with connect(url + "/ws/chat") as ws:
+            await ws.recv()
+            await ws.send(j(type="join", room="lobby", user="zed"))  # user ignored on join
+            assert json.loads(await asyncio.wait_for(ws.recv(), scaled(10)))["type"] == "joined"
+        assert server.mismatches == []
+    async with served([session]) as (url, server, _lines):  # without the config: a mismatch
+        async with connect(url + "/ws/chat") as ws:
+            await ws.recv()
+            await ws.send(j(type="join", room="lobby", user="zed"))
+            await asyncio.wait_for(ws.wait_closed(), scaled(10))
+        assert ws.close_code == 1008 and len(server.mismatches) == 1
