@@ -19,6 +19,7 @@ from tests.replay.scenario_apps import (
     record,
     running,
 )
+from tests.timeouts import scaled
 from wsshadow.replay.capture.store import CaptureStore
 from wsshadow.replay.cli import main
 from wsshadow.replay.engine.run import ReplayOptions, replay_capture
@@ -147,7 +148,8 @@ async def test_the_game_replays_with_no_causal_timeout_and_each_session_reproduc
 ) -> None:
     async with running(GameServer().handler) as target:
         with CaptureStore.open(game_capture) as store:
-            result = await replay_capture(store, ReplayOptions(target), run="together")
+            options = ReplayOptions(target, causal_timeout=scaled(2.0))
+            result = await replay_capture(store, options, run="together")
     assert result.sessions == 4 and result.completed == 4
     assert result.scenario_timeouts == 0 and result.causal_timeouts == 0
     for recorded, replayed in recorded_and_replayed(game_capture, "together"):
