@@ -35,6 +35,7 @@ __all__ = [
     "RouteOverride",
     "Targets",
     "TimingConfig",
+    "VerdictConfig",
     "discover_config",
     "load_config",
     "parse_config",
@@ -83,10 +84,30 @@ class BackgroundRule:
 
 @dataclass(frozen=True, slots=True)
 class TimingConfig:
-    """A timing difference needs candidate > ``ratio`` x baseline and ``floor_ms`` slower."""
+    """When a latency difference is a finding (``[diff.timing]``, ``diff/timing.py``).
+
+    The candidate's median must be ``ratio`` x the baseline's and ``floor_ms``
+    slower, a one-sided Mann-Whitney U test over at least ``min_samples``
+    samples per side must give p < ``significance``, and the shift must be
+    more than ``noise_margin`` x the noise runs' own shift from the baseline.
+    """
 
     ratio: float = 2.0
     floor_ms: float = 50.0
+    min_samples: int = 20
+    significance: float = 0.01
+    noise_margin: float = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class VerdictConfig:
+    """The ``[verdict]`` table: what makes a report divergent.
+
+    ``timing``: ``"report"`` lists timing findings in their own section
+    without changing the verdict; ``"gate"`` makes them divergent.
+    """
+
+    timing: Literal["gate", "report"] = "report"
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,6 +256,7 @@ class Config:
     credentials: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     carry_over: tuple[CarryOverRule, ...] = ()
     diff: DiffConfig = DiffConfig()
+    verdict: VerdictConfig = VerdictConfig()
 
 
 # ---- validation --------------------------------------------------------------
@@ -393,8 +415,16 @@ def _diff(r: _Reader | None) -> DiffConfig:
     timing = TimingConfig()
     t = r.table_at("timing")
     if t is not None:
-        t.only("ratio", "floor_ms")
-        timing = TimingConfig(t.number("ratio", 2.0, 1.0), t.number("floor_ms", 50.0))
+        t.only("ratio", "floor_ms", "min_samples", "significance", "noise_margin")
+        timing = TimingConfig(
+            t.number("ratio", 2.0, 1.0),
+            t.number("floor_ms", 50.0),
+            t.integer("min_samples", 20, 2),
+            t.number("significance", 0.01),
+            t.number("noise_margin", 2.0),
+        )
+        if not 0 < timing.significance < 1:
+            raise t.fail("significance", "a number between 0 and 1", timing.significance)
     noise = NoiseConfig()
     n = r.table_at("noise")
     if n is not None:
@@ -486,7 +516,7 @@ def _replay_table(rp: _Reader) -> ReplayConfig:
 def parse_config(data: Mapping[str, Any], file: str, path: Path | None = None) -> Config:
     """Validate an already-parsed TOML table; ``file`` names it in errors."""
     top = _Reader(file, data, "")
-    top.only("targets", "replay", "credentials", "carry_over", "diff", "routes")
+    top.only("targets", "replay", "credentials", "carry_over", "diff", "routes", "verdict")
     targets = Targets()
     t = top.table_at("targets")
     if t is not None:
@@ -539,6 +569,11 @@ def parse_config(data: Mapping[str, Any], file: str, path: Path | None = None) -
             noise=diff.noise,
             routes=MappingProxyType(routes),
         )
+    verdict = VerdictConfig()
+    v = top.table_at("verdict")
+    if v is not None:
+        v.only("timing")
+        verdict = VerdictConfig(timing=v.choice("timing", ("gate", "report"), "report"))  # type: ignore[arg-type]
     return Config(
         path=path,
         targets=targets,
@@ -546,6 +581,7 @@ def parse_config(data: Mapping[str, Any], file: str, path: Path | None = None) -
         credentials=MappingProxyType(credentials),
         carry_over=tuple(rules),
         diff=diff,
+        verdict=verdict,
     )
 
 

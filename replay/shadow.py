@@ -3,7 +3,11 @@
 The baseline is replayed on the routes as recorded, the candidate through
 the route maps (old routes to the consolidated one), and the baseline again
 ``noise_runs`` times so that the differ learns what varies anyway. All runs
-go concurrently into the same capture; the report is the differ's.
+go concurrently into the same capture, in lockstep: each recorded session
+starts on every target at the same moment, the first target rotating, so
+the machine's load falls on all targets alike (the report's
+``timing.interleaving`` says so). Each run first replays ``warmup`` sessions
+unrecorded. The report is the differ's.
 """
 
 from __future__ import annotations
@@ -15,8 +19,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from wsshadow.replay.capture.store import CaptureStore
-from wsshadow.replay.config import DiffConfig
+from wsshadow.replay.config import DiffConfig, VerdictConfig
 from wsshadow.replay.diff.capture import RECORDED_BASELINE, diff_capture
+from wsshadow.replay.engine.interleave import Lockstep
 from wsshadow.replay.engine.run import ReplayObserver, ReplayOptions, RunResult, replay_capture
 from wsshadow.replay.engine.targets import RouteMap
 from wsshadow.replay.errors import BadInput, Unreachable
@@ -70,6 +75,7 @@ async def shadow_capture(
     prefix: str | None = None,
     progress: ReplayObserver | None = None,
     session_details: bool = True,
+    verdict: VerdictConfig | None = None,
 ) -> ShadowResult:
     """Replay ``store``'s sessions to ``baseline`` (a URL or ``"recorded"``) and ``candidate``.
 
@@ -91,8 +97,12 @@ async def shadow_capture(
         base_options = replace(options, target=baseline, maps=tuple(baseline_maps))
         plans.append((base_name, base_options))
         plans += [(name, base_options) for name in noise_names]
+    gate = Lockstep([name for name, _ in plans])
     results = await asyncio.gather(
-        *(replay_capture(store, opts, run=name, progress=progress) for name, opts in plans)
+        *(
+            replay_capture(store, opts, run=name, progress=progress, start_gate=gate)
+            for name, opts in plans
+        )
     )
     for (name, opts), result in zip(plans, results, strict=True):
         if result.unreachable:
@@ -108,7 +118,10 @@ async def shadow_capture(
         noise_runs=noise_names,
         config=config,
         session_details=session_details,
+        verdict=verdict,
     )
+    report["timing"]["interleaving"] = gate.describe()
+    report["timing"]["warmup"] = options.warmup
     return ShadowResult(
         report=report,
         baseline_run=None if recorded else base_name,

@@ -89,6 +89,7 @@ def diff(
             candidate=candidate,
             noise_runs=list(noise or ()),
             config=settings.diff,
+            verdict=settings.verdict,
             progress=tick,
         )
     return emit_report(report, fmt, out, reports)

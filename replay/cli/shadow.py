@@ -104,6 +104,7 @@ def shadow(
                 candidate=candidate,
                 options=options,
                 config=settings.diff,
+                verdict=settings.verdict,
                 noise_runs=noise,
                 baseline_maps=tuple(parse_route_map(m) for m in baseline_maps or ()),
                 prefix=prefix,

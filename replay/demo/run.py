@@ -94,6 +94,7 @@ async def run_demo(
                 candidate=servers.consolidated,
                 options=options,
                 config=config.diff,
+                verdict=config.verdict,
                 noise_runs=1,
                 prefix="demo",
             )

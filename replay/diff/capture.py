@@ -20,10 +20,11 @@ from types import MappingProxyType
 from typing import Any, Protocol
 
 from wsshadow.replay.capture.model import Run, Session
-from wsshadow.replay.config import DiffConfig, RouteDiffConfig
+from wsshadow.replay.config import DiffConfig, RouteDiffConfig, VerdictConfig
 from wsshadow.replay.diff.compare import Finding, SessionComparison, compare_sessions
 from wsshadow.replay.diff.noise import NoiseModel, SessionNoise, session_noise
 from wsshadow.replay.diff.normalize import Normalized, Normalizer, ParseCache, display_payload
+from wsshadow.replay.diff.timing import LatencySamples
 from wsshadow.replay.errors import BadInput
 from wsshadow.replay.report.build import LatencyHistogram, build_report
 
@@ -70,6 +71,7 @@ class SessionResult:
     handshake: dict[str, Any] | None = None
     close: dict[str, Any] | None = None
     noise_sessions: list[str] = field(default_factory=list)
+    noise_latencies: list[dict[str, list[float]]] = field(default_factory=list)
 
 
 def _failure(side: str, s: Session | None) -> str | None:
@@ -145,12 +147,20 @@ def diff_session(
     if live_noise:
         raw_cache: ParseCache = {}
         raw_base = raw_norm.stream(baseline, raw_cache)
-        comparisons = [
+        noise_comps = [
             compare_sessions(
-                baseline, other, raw_norm, config, base_stream=raw_base, cache=raw_cache
-            ).findings
+                baseline,
+                other,
+                raw_norm,
+                config,
+                base_stream=raw_base,
+                cache=raw_cache,
+                timing_findings=False,
+            )
             for other in live_noise
         ]
+        comparisons = [c.findings for c in noise_comps]
+        result.noise_latencies = [c.cand_by_event for c in noise_comps]
     learned = session_noise(route, comparisons) if comparisons else None
     comp = compare_sessions(
         baseline,
@@ -160,6 +170,7 @@ def diff_session(
         unordered=learned.unordered if learned is not None else (),
         base_stream=base_stream,
         cache=cache,
+        timing_findings=False,
     )
     result.findings = comp.findings
     result.noise = learned
@@ -267,8 +278,15 @@ class DiffAccumulator:
     Pure: feed ``add()`` in capture order, then call ``finish()`` once.
     """
 
-    def __init__(self, config: DiffConfig, keep_details: bool = True) -> None:
+    def __init__(
+        self,
+        config: DiffConfig,
+        keep_details: bool = True,
+        verdict: VerdictConfig | None = None,
+    ) -> None:
         self.config = config
+        self.verdict = verdict if verdict is not None else VerdictConfig()
+        self.samples = LatencySamples()
         self.model = NoiseModel(config.noise)
         self.groups: dict[str, _Group] = {}
         self.details: list[dict[str, Any]] = []
@@ -318,6 +336,10 @@ class DiffAccumulator:
         if r.comparison is not None:
             self.baseline_latency.extend(r.comparison.base_latencies)
             self.candidate_latency.extend(r.comparison.cand_latencies)
+            self.samples.add(
+                r.route, r.comparison.base_by_event, r.comparison.cand_by_event,
+                r.noise_latencies,
+            )  # fmt: skip
         provisional = "errored" if r.error else "divergent" if kept else "equivalent"
         self.verdicts[provisional] += 1
         if not self.keep_details:
@@ -400,6 +422,7 @@ class DiffAccumulator:
                 "candidate_p50_ms": self.candidate_latency.percentile(50),
                 "baseline_p95_ms": self.baseline_latency.percentile(95),
                 "candidate_p95_ms": self.candidate_latency.percentile(95),
+                **self.samples.summary(self.config.timing, self.verdict.timing),
             },
             "session_details": self.details,
         }
@@ -501,6 +524,7 @@ def diff_capture(
     now: float | None = None,
     progress: Callable[[int, int], None] | None = None,
     session_details: bool = True,
+    verdict: VerdictConfig | None = None,
 ) -> dict[str, Any]:
     """Diff a capture's baseline (a run name or ``"recorded"``) with a candidate run.
 
@@ -510,6 +534,7 @@ def diff_capture(
     in ``session_details`` are diffed again once the verdicts are known, so
     memory holds per-signature aggregates and one small entry per session
     (none with ``session_details=False``, which leaves that list empty).
+    ``verdict`` says whether timing findings make the report divergent.
     Returns the JSON report (a dict, docs/report-schema.md). Raises BadInput
     for an unknown run name, CaptureError for an unreadable capture.
     """
@@ -522,7 +547,7 @@ def diff_capture(
     for name in noise_runs:
         _check_run(store, name, "noise")
     runs = [candidate] + ([baseline] if baseline != RECORDED_BASELINE else []) + list(noise_runs)
-    acc = DiffAccumulator(config, keep_details=session_details)
+    acc = DiffAccumulator(config, keep_details=session_details, verdict=verdict)
     normalizers: dict[str, tuple[RouteDiffConfig, Normalizer, Normalizer]] = {}
 
     def for_route(route: str) -> tuple[RouteDiffConfig, Normalizer, Normalizer]:

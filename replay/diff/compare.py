@@ -95,6 +95,17 @@ class SessionComparison:
     fields: dict[int, list[str]] = field(default_factory=dict)
     base_latencies: list[float] = field(default_factory=list)
     cand_latencies: list[float] = field(default_factory=list)
+    base_by_event: dict[str, list[float]] = field(default_factory=dict)
+    cand_by_event: dict[str, list[float]] = field(default_factory=dict)
+
+
+def _by_event(stream: list[Normalized], lat: dict[int, float]) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {}
+    for n in stream:
+        v = lat.get(n.seq)
+        if v is not None:
+            out.setdefault(n.event if n.event is not None else "-", []).append(v)
+    return out
 
 
 def latencies(session: Session, control: bool = False) -> dict[int, float]:
@@ -274,12 +285,17 @@ def compare_sessions(
     unordered: Collection[str] = (),
     base_stream: list[Normalized] | None = None,
     cache: ParseCache | None = None,
+    *,
+    timing_findings: bool = True,
 ) -> SessionComparison:
     """Every difference between two sessions of the same recorded session.
 
     ``unordered`` adds event keys aligned without regard to their position
     (learned from baseline runs); ``base_stream`` reuses a normalized stream
-    and ``cache`` the parses of the baseline's messages.
+    and ``cache`` the parses of the baseline's messages. ``timing_findings``
+    False leaves out the per-message timing findings (a whole capture's
+    timing is judged on distributions, ``diff/timing.py``); the latencies
+    are kept by event key either way.
     """
     if cache is None:
         cache = {}
@@ -314,7 +330,8 @@ def compare_sessions(
             fields[row] = [f.path or "" for f in pair_findings]
         lb, lc = lat_b.get(b.seq), lat_c.get(c.seq)
         if (
-            lb is not None
+            timing_findings
+            and lb is not None
             and lc is not None
             and lc > timing.ratio * lb
             and (lc - lb) * 1000.0 >= timing.floor_ms
@@ -331,4 +348,6 @@ def compare_sessions(
         fields=fields,
         base_latencies=[lat_b[n.seq] for n in bs if n.seq in lat_b],
         cand_latencies=[lat_c[n.seq] for n in cs if n.seq in lat_c],
+        base_by_event=_by_event(bs, lat_b),
+        cand_by_event=_by_event(cs, lat_c),
     )
