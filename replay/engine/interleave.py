@@ -55,8 +55,14 @@ class Lockstep:
             return
         del self.waiting[index]
         k = index % len(self.order)
-        for run in self.order[k:] + self.order[:k]:
-            future = ready.get(run)
-            if future is not None and not future.done():
-                future.set_result(None)
+        order = [run for run in self.order[k:] + self.order[:k] if run in ready]
+        # Woken on the next loop turn, so that the run that arrived last (and
+        # released the others) waits its turn like everyone else.
+        asyncio.get_running_loop().call_soon(self._wake, [ready[run] for run in order])
         self.released += 1
+
+    @staticmethod
+    def _wake(futures: list[asyncio.Future[None]]) -> None:
+        for future in futures:
+            if not future.done():
+                future.set_result(None)
