@@ -95,8 +95,8 @@ REPLAY_OPTIONS: tuple[OptionSpec, ...] = (
     ),
     OptionSpec(
         "warmup", "--warmup", "int", "Replay the first N sessions once before the measured "
-        "replay, stored nowhere, so cold caches and pools of a fresh target do not count.", "N",
-        default=5, minimum=0,
+        "replay, stored nowhere, so cold caches and pools of a fresh target do not count "
+        "[default: 5 in shadow, 0 in replay].", "N", minimum=0,
     ),
     OptionSpec(
         "headers", "--header", "str", "'Name: value' replacing a recorded request header "

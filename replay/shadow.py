@@ -26,7 +26,16 @@ from wsshadow.replay.engine.run import ReplayObserver, ReplayOptions, RunResult,
 from wsshadow.replay.engine.targets import RouteMap
 from wsshadow.replay.errors import BadInput, Unreachable
 
-__all__ = ["RECORDED_BASELINE", "ShadowResult", "shadow_capture", "shadow_run_names"]
+__all__ = [
+    "DEFAULT_WARMUP",
+    "RECORDED_BASELINE",
+    "ShadowResult",
+    "shadow_capture",
+    "shadow_run_names",
+]
+
+DEFAULT_WARMUP = 5
+"""Sessions each target is warmed up with when ``--warmup`` / ``[replay] warmup`` is not set."""
 
 """``--baseline recorded``: diff against the recording itself, no baseline replay."""
 
@@ -91,6 +100,8 @@ async def shadow_capture(
     recorded = baseline == RECORDED_BASELINE
     if recorded:
         noise_runs = 0
+    if options.warmup is None:
+        options = replace(options, warmup=DEFAULT_WARMUP)
     base_name, cand_name, noise_names = shadow_run_names(store, prefix, noise_runs, time.time())
     plans: list[tuple[str, ReplayOptions]] = [(cand_name, replace(options, target=candidate))]
     if not recorded:

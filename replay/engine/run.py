@@ -137,11 +137,12 @@ class ReplayOptions:
     carry_over: bool = True
     carry_rules: tuple[CarryRule, ...] = ()
     event_keys: tuple[str, ...] = DEFAULT_EVENT_KEYS
-    warmup: int = 0
+    warmup: int | None = None
+    """Sessions replayed unrecorded before the measured replay; None: the command's default (0)."""
 
     def __post_init__(self) -> None:
         parse_target(self.target)
-        if self.warmup < 0:
+        if self.warmup is not None and self.warmup < 0:
             raise BadInput(f"warmup must not be negative, not {self.warmup}")
         if self.concurrency < 1:
             raise BadInput(f"concurrency must be at least 1, not {self.concurrency}")
@@ -183,7 +184,7 @@ class ReplayOptions:
             "shard": list(self.shard) if self.shard else None,
             "carry_over": self.carry_over,
             "carry_rules": [[r.server, r.client, r.event] for r in self.carry_rules],
-            "warmup": self.warmup,
+            "warmup": self.warmup or 0,
         }
 
 

@@ -199,3 +199,42 @@ async def test_an_unknown_timing_mode_is_one_line_and_exit_2(
     )  # fmt: skip
     err = capsys.readouterr().err
     assert code == 2 and "[verdict].timing" in err and err.count("\n") == 1
+
+
+class Counting(Shop):
+    def __init__(self) -> None:
+        super().__init__()
+        self.connections = 0
+
+    async def handler(self, ws: ServerConnection) -> None:
+        self.connections += 1
+        await super().handler(ws)
+
+
+async def test_replay_warmup_replays_the_first_sessions_unrecorded(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shop = Counting()
+    capture = make_capture(tmp_path / "warm.db")
+    async with server(shop) as target:
+        code = await asyncio.to_thread(
+            main, ["replay", str(capture), "--target", target, "--warmup", "3", "--run", "w",
+                   "--idle-timeout", "0.3"],
+        )  # fmt: skip
+    assert code == 0 and shop.connections == SESSIONS + 3
+    with CaptureStore.open(capture) as store:
+        assert store.count_sessions("w") == SESSIONS
+        assert [r.name for r in store.runs()] == ["w"]
+        assert store.get_run("w").settings["warmup"] == 3  # type: ignore[union-attr]
+    capsys.readouterr()
+
+
+async def test_a_negative_warmup_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capture = make_capture(tmp_path / "neg.db")
+    code = await asyncio.to_thread(
+        main, ["replay", str(capture), "--target", "ws://127.0.0.1:9", "--warmup", "-1"]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and "warmup" in err and err.count("\n") == 1
