@@ -1,4 +1,4 @@
-"""``python -m replay``: the ``wsshadow`` command line."""
+"""``python -m wsshadow.replay``: the ``wsshadow`` command line."""
 
 from wsshadow.replay.cli import main
 

@@ -22,7 +22,7 @@ def captures_merge(
     out: Annotated[Path, typer.Argument(help="Capture to merge into (created if missing).")],
     inputs: Annotated[list[Path], typer.Argument(help="Captures to merge from.")],
 ) -> None:
-    """Copy the sessions and runs of IN... into OUT; runs of the same name are combined."""
+    """Copy the sessions and runs of several captures into OUT (runs of one name are combined)."""
     if any(p.resolve() == out.resolve() for p in inputs if p.exists()):
         raise BadInput(f"{out}: cannot merge a capture into itself")
     with contextlib.ExitStack() as stack:

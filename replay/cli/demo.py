@@ -29,13 +29,14 @@ def _recorder(upstream: str, store: CaptureStore) -> RecordingProxy:
 @app.command("demo")
 def demo(
     out: Annotated[
-        Path, typer.Option("--out", help="Folder for the capture and the reports.")
+        Path, typer.Option("--out", metavar="DIR", help="Folder for the capture and the reports.")
     ] = Path("wsshadow-demo"),
     show_config: Annotated[
         bool, typer.Option("--show-config", help="Print the demo's wsshadow.toml and exit.")
     ] = False,
     seed: Annotated[
-        int | None, typer.Option("--seed", help="Fix the scripted traffic (random by default).")
+        int | None,
+        typer.Option("--seed", metavar="N", help="Fix the scripted traffic (random by default)."),
     ] = None,
 ) -> int:
     """Record a chat backend's legacy routes, shadow its consolidated rewrite, report.

@@ -58,15 +58,19 @@ def diff(
     capture: CaptureArg,
     baseline: Annotated[
         str,
-        typer.Option("--baseline", help="Baseline run name, or 'recorded' for the recording."),
+        typer.Option(
+            "--baseline", metavar="RUN", help="Baseline run name, or 'recorded' for the recording."
+        ),
     ] = "recorded",
     candidate: Annotated[
-        str, typer.Option("--candidate", help="Candidate run name.", show_default=False)
+        str,
+        typer.Option("--candidate", metavar="RUN", help="Candidate run name.", show_default=False),
     ] = "",
     noise: Annotated[
         list[str] | None,
         typer.Option(
             "--noise",
+            metavar="RUN",
             help="Another baseline run, to learn what varies anyway (repeatable).",
             show_default=False,
         ),

@@ -33,7 +33,10 @@ NoRedact = Annotated[
     bool,
     typer.Option(
         "--no-redact",
-        help="Keep credentials (Authorization, cookies, tokens) in the capture. Off by default.",
+        help="Store credentials as they came: the Authorization, Proxy-Authorization, Cookie "
+        "and Set-Cookie headers and other secret-named headers, token-bearing subprotocols, "
+        "and query parameters and JSON fields with secret-looking names (token, password, "
+        "secret, api_key, ...). Without it they are replaced by placeholders.",
     ),
 ]
 RedactField = Annotated[
@@ -46,7 +49,9 @@ RedactField = Annotated[
 ]
 RunOpt = Annotated[
     str | None,
-    typer.Option("--run", help="A replay run's sessions instead of the recorded ones."),
+    typer.Option(
+        "--run", metavar="NAME", help="A replay run's sessions instead of the recorded ones."
+    ),
 ]
 
 ConfigOpt = Annotated[

@@ -34,18 +34,29 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 def record(
     capture: CaptureArg,
     upstream: Annotated[
-        str, typer.Option("--upstream", help="Legacy server, ws://HOST:PORT or wss://...")
+        str,
+        typer.Option(
+            "--upstream", metavar="URL", help="Legacy server, ws://HOST:PORT or wss://..."
+        ),
     ],
     listen: Annotated[
-        str, typer.Option("--listen", help="Address to listen on, HOST:PORT.")
+        str, typer.Option("--listen", metavar="HOST:PORT", help="Address to listen on, HOST:PORT.")
     ] = "127.0.0.1:8765",
     route: Annotated[
         list[str] | None,
-        typer.Option("--route", help="Map a client path to an upstream path: PATH=UPSTREAM_PATH."),
+        typer.Option(
+            "--route",
+            metavar="PATH=UPSTREAM_PATH",
+            help="Map a client path to an upstream path: PATH=UPSTREAM_PATH.",
+        ),
     ] = None,
     mirror: Annotated[
         str | None,
-        typer.Option("--mirror", help="Candidate server to mirror live traffic to (run 'mirror')."),
+        typer.Option(
+            "--mirror",
+            metavar="URL",
+            help="Candidate server to mirror live traffic to (run 'mirror').",
+        ),
     ] = None,
     max_message_size: Annotated[
         int,

@@ -45,12 +45,14 @@ def replay(
         str | None,
         typer.Option(
             "--target",
+            metavar="URL",
             help="ws:// or wss:// URL to replay against [default: [targets].candidate].",
             show_default=False,
         ),
     ] = None,
     run: Annotated[
-        str | None, typer.Option("--run", help="Run name (default replay-<UTC time>).")
+        str | None,
+        typer.Option("--run", metavar="NAME", help="Run name (default replay-<UTC time>)."),
     ] = None,
     follow: Annotated[
         bool, typer.Option("--follow", help="With one --session: live and recorded side by side.")

@@ -39,6 +39,7 @@ def shadow(
         str | None,
         typer.Option(
             "--baseline",
+            metavar="URL|recorded",
             help="Baseline URL (the legacy server), or 'recorded' to compare with the "
             "recording [default: [targets].baseline].",
             show_default=False,
@@ -48,6 +49,7 @@ def shadow(
         str | None,
         typer.Option(
             "--candidate",
+            metavar="URL",
             help="Candidate URL (the new server) [default: [targets].candidate].",
             show_default=False,
         ),
@@ -56,6 +58,7 @@ def shadow(
         int | None,
         typer.Option(
             "--noise-runs",
+            metavar="N",
             help="Extra baseline replays that teach what varies anyway "
             "[default: 1 with a baseline URL, 0 with 'recorded'].",
             show_default=False,
@@ -63,11 +66,19 @@ def shadow(
     ] = None,
     baseline_maps: Annotated[
         list[str] | None,
-        typer.Option("--baseline-map", help="Route map for the baseline only (rarely needed)."),
+        typer.Option(
+            "--baseline-map",
+            metavar="FROM=TO",
+            help="Route map for the baseline only (rarely needed).",
+        ),
     ] = None,
     prefix: Annotated[
         str | None,
-        typer.Option("--run-prefix", help="Run names PREFIX-baseline, PREFIX-candidate, ..."),
+        typer.Option(
+            "--run-prefix",
+            metavar="PREFIX",
+            help="Run names PREFIX-baseline, PREFIX-candidate, ...",
+        ),
     ] = None,
     reports: ReportFileOpt = None,
     fmt: ReportFormatOpt = None,
