@@ -179,14 +179,26 @@ async def test_gate_makes_the_timing_finding_divergent(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     gate = config(tmp_path, '[verdict]\ntiming = "gate"\n')
+    files = {ext: tmp_path / f"report.{ext}" for ext in ("html", "md", "xml")}
+    reports = [arg for f in files.values() for arg in ("--report", str(f))]
     async with server(Shop()) as baseline, server(Shop(slow_data=0.1)) as candidate:
         code, report = await shadow(
-            make_capture(tmp_path / "gate.db"), baseline, candidate, "--config", gate
+            make_capture(tmp_path / "gate.db"), baseline, candidate, "--config", gate, *reports
         )
     assert code == 1 and report["verdict"] == "divergent"
     assert report["timing"]["mode"] == "gate" and report["differences"] == []
     assert [f["event"] for f in report["timing"]["findings"]] == ["data"]
     assert "timing /shop data" in capsys.readouterr().out
+    page = files["html"].read_text()
+    section = page[page.index('<section id="timing-events">') :]
+    section = section[: section.index("</section>")]
+    assert "timing /shop data" in section and section.count("<svg") == 1
+    assert "1 timing finding (gating)" in section and "http://" not in section.replace(
+        'xmlns="http://www.w3.org/2000/svg"', ""
+    )
+    assert "timing /shop data" in files["md"].read_text()
+    xml = files["xml"].read_text()
+    assert '<testsuite name="timing" tests="1" failures="1"' in xml
 
 
 async def test_an_unknown_timing_mode_is_one_line_and_exit_2(
