@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import random
+from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +35,7 @@ from wsshadow.replay.config import TimingConfig
 
 __all__ = [
     "MAX_SAMPLES",
+    "MAX_TRACKED",
     "METHOD",
     "LatencySamples",
     "Reservoir",
@@ -43,6 +45,12 @@ __all__ = [
 
 MAX_SAMPLES = 5000
 """Samples kept per (route, event, side); past this a uniform reservoir sample."""
+MAX_TRACKED = 1000
+"""(route, event) pairs measured; later ones are counted in ``events_untracked`` only.
+
+With 8-byte samples that bounds the memory at 1000 x 3 x 5000 x 8 bytes (120 MB)
+for a capture with absurdly many event keys, and a few hundred KB for a usual one.
+"""
 MAX_EVENTS = 200
 """Events listed in the report's per-event table (findings always are)."""
 METHOD = "mann-whitney-u"
@@ -59,7 +67,7 @@ class Reservoir:
 
     def __init__(self, cap: int = MAX_SAMPLES, seed: int = 0) -> None:
         self.cap = cap
-        self.values: list[float] = []
+        self.values = array("d")
         self.seen = 0
         self.rng = random.Random(seed)
 
@@ -142,10 +150,15 @@ class LatencySamples:
     def __init__(self, cap: int = MAX_SAMPLES) -> None:
         self.cap = cap
         self.events: dict[tuple[str, str], _Event] = {}
+        self.untracked: set[tuple[str, str]] = set()
 
-    def _event(self, route: str, event: str) -> _Event:
+    def _event(self, route: str, event: str) -> _Event | None:
         e = self.events.get((route, event))
         if e is None:
+            if len(self.events) >= MAX_TRACKED:
+                if len(self.untracked) < MAX_TRACKED:
+                    self.untracked.add((route, event))
+                return None
             seed = len(self.events)
             e = self.events[route, event] = _Event(
                 Reservoir(self.cap, 3 * seed), Reservoir(self.cap, 3 * seed + 1),
@@ -162,12 +175,18 @@ class LatencySamples:
     ) -> None:
         """One recorded session's latencies (seconds) by event key, per side."""
         for event, values in base.items():
-            self._event(route, event).base.extend(values)
+            e = self._event(route, event)
+            if e is not None:
+                e.base.extend(values)
         for event, values in cand.items():
-            self._event(route, event).cand.extend(values)
+            e = self._event(route, event)
+            if e is not None:
+                e.cand.extend(values)
         for by_event in noise:
             for event, values in by_event.items():
-                self._event(route, event).noise.extend(values)
+                e = self._event(route, event)
+                if e is not None:
+                    e.noise.extend(values)
 
     def summary(self, config: TimingConfig, mode: str) -> dict[str, Any]:
         """The report's timing findings and per-event table under ``config``.
@@ -194,6 +213,7 @@ class LatencySamples:
             "findings": findings,
             "events": rows[: max(MAX_EVENTS, len(findings))],
             "events_truncated": len(rows) > max(MAX_EVENTS, len(findings)),
+            "events_untracked": len(self.untracked),
         }
 
     @staticmethod

@@ -11,7 +11,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from wsshadow.replay.config import TimingConfig, VerdictConfig, load_config
-from wsshadow.replay.diff.timing import LatencySamples, Reservoir, mann_whitney_greater, quantile
+from wsshadow.replay.diff.timing import (
+    MAX_TRACKED,
+    LatencySamples,
+    Reservoir,
+    mann_whitney_greater,
+    quantile,
+)
 from wsshadow.replay.engine.interleave import Lockstep
 from wsshadow.replay.errors import ConfigError
 
@@ -164,3 +170,12 @@ async def test_lockstep_starts_each_session_on_every_run_together_rotating_the_f
         "baseline",
         "candidate",
     ]
+
+
+def test_event_keys_past_the_tracked_limit_are_counted_not_kept() -> None:
+    s = LatencySamples(cap=10)
+    for i in range(MAX_TRACKED + 5):
+        s.add("/ws", {f"e{i}": [0.001]}, {f"e{i}": [0.002]})
+    out = s.summary(TimingConfig(), "report")
+    assert len(s.events) == MAX_TRACKED and out["events_untracked"] == 5
+    assert len(out["events"]) == 200 and out["events_truncated"] is True
