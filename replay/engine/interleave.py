@@ -28,6 +28,8 @@ class Lockstep:
 
     def describe(self) -> str:
         """How the runs were interleaved, for the report."""
+        if len(self.order) == 1:
+            return "one run (the candidate only): nothing to interleave"
         return (
             f"lockstep: each session started on all {len(self.order)} runs at the same moment, "
             "the first run rotating from one session to the next"

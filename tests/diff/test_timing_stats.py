@@ -179,3 +179,10 @@ def test_event_keys_past_the_tracked_limit_are_counted_not_kept() -> None:
     out = s.summary(TimingConfig(), "report")
     assert len(s.events) == MAX_TRACKED and out["events_untracked"] == 5
     assert len(out["events"]) == 200 and out["events_truncated"] is True
+
+
+def test_lockstep_says_how_runs_were_interleaved() -> None:
+    assert (
+        Lockstep(["a", "b", "c"]).describe().startswith("lockstep: each session started on all 3")
+    )
+    assert "nothing to interleave" in Lockstep(["candidate"]).describe()
