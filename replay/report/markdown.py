@@ -96,6 +96,8 @@ def _head(report: dict[str, Any]) -> list[str]:
         verdict = (
             f"### ✅ wsshadow: equivalent — no differences in {count_word(s['total'], 'session')}"
         )
+    elif not report["differences"] and timing_findings(report):
+        verdict = f"### ❌ wsshadow: divergent — {timing_headline(report)}"
     else:
         groups = len(report["differences"])
         verdict = (

@@ -61,6 +61,8 @@ def _verdict(report: dict[str, Any]) -> Text:
             style="red",
         )
     headline = timing_headline(report)
+    if headline is not None and report["verdict"] != "equivalent" and not groups:
+        return Text(f"DIVERGENT  {headline}", style="bold red")
     if headline is not None:
         line.append(f"  · {headline}", style="red" if timing_gates(report) else "yellow")
     return line

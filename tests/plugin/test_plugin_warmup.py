@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from websockets.asyncio.server import serve
 
-from tests.shadow.test_timing import SESSIONS, Counting, make_capture
+from tests.shadow.test_timing import FACTOR, IDLE, SESSIONS, Counting, make_capture
 
 
 @pytest.fixture
@@ -28,9 +28,9 @@ def counting_server() -> Iterator[tuple[str, Counting]]:
 
     thread = threading.Thread(target=asyncio.run, args=(main(),), daemon=True)
     thread.start()
-    yield url.result(timeout=10), shop
+    yield url.result(timeout=10 * FACTOR), shop
     stop.set_result(None)
-    thread.join(timeout=10)
+    thread.join(timeout=10 * FACTOR)
 
 
 @pytest.mark.parametrize("warmup", [0, 2])
@@ -41,7 +41,7 @@ def test_plugin_warmup(
     capture = make_capture(tmp_path / "shop.db")
     rec = pytester.inline_run(
         "-p", "no:cacheprovider", f"--wsshadow-capture={capture}", f"--wsshadow-target={target}",
-        "--wsshadow-noise-runs=0", "--wsshadow-idle-timeout=0.3", f"--wsshadow-warmup={warmup}",
+        "--wsshadow-noise-runs=0", f"--wsshadow-idle-timeout={IDLE}", f"--wsshadow-warmup={warmup}",
     )  # fmt: skip
     passed, _, failed = rec.listoutcomes()
     assert failed == [] and len(passed) == SESSIONS

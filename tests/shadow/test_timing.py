@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -32,6 +33,9 @@ from wsshadow.replay.cli import main
 
 SESSIONS = 12
 RUNS = 10
+FACTOR = float(os.environ.get("WSSHADOW_TESTS_TIMEOUT_FACTOR", "1"))
+IDLE = f"{0.5 * FACTOR:g}"
+"""--idle-timeout: every session ends with the server's close; this only bounds a stuck one."""
 
 
 class Shop:
@@ -104,7 +108,7 @@ def make_capture(path: Path) -> Path:
 async def shadow(capture: Path, baseline: str, candidate: str, *extra: str) -> tuple[int, Any]:
     report = capture.with_suffix(".json")
     args = ["shadow", str(capture), "--baseline", baseline, "--candidate", candidate,
-            "--report", str(report), "--idle-timeout", "0.3", *extra]  # fmt: skip
+            "--report", str(report), "--idle-timeout", IDLE, *extra]  # fmt: skip
     code = await asyncio.to_thread(main, args)
     return code, json.loads(report.read_text())
 
@@ -165,7 +169,9 @@ async def test_a_steady_100_ms_on_one_event_is_found_every_time(
                 run, timing["events"],
             )  # fmt: skip
             found = timing["findings"][0]
-            assert found["candidate"]["median_ms"] - found["baseline"]["median_ms"] >= 90
+            # the server sleeps 100 ms; the baseline median moves with the machine's load
+            assert found["candidate"]["median_ms"] >= 100
+            assert found["candidate"]["median_ms"] - found["baseline"]["median_ms"] >= 50
             assert found["baseline"]["samples"] == found["candidate"]["samples"] == 2 * SESSIONS
             assert found["p_value"] < 0.01 and found["candidate"]["p95_ms"] >= 100
             # report (the default): listed, and the verdict stays equivalent
@@ -231,7 +237,7 @@ async def test_replay_warmup_replays_the_first_sessions_unrecorded(
     async with server(shop) as target:
         code = await asyncio.to_thread(
             main, ["replay", str(capture), "--target", target, "--warmup", "3", "--run", "w",
-                   "--idle-timeout", "0.3"],
+                   "--idle-timeout", IDLE],
         )  # fmt: skip
     assert code == 0 and shop.connections == SESSIONS + 3
     with CaptureStore.open(capture) as store:
