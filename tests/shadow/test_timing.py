@@ -34,7 +34,7 @@ from wsshadow.replay.cli import main
 SESSIONS = 12
 RUNS = 10
 FACTOR = float(os.environ.get("WSSHADOW_TESTS_TIMEOUT_FACTOR", "1"))
-IDLE = f"{0.5 * FACTOR:g}"
+IDLE = f"{2 * FACTOR:g}"
 """--idle-timeout: every session ends with the server's close; this only bounds a stuck one."""
 
 
