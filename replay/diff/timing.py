@@ -16,16 +16,21 @@ A (route, event) gets a timing finding only when all of these hold:
    ``candidate > ratio x baseline`` and ``candidate - baseline >= floor_ms``;
 4. the candidate's shift is clearly more than the noise runs' own shift
    from the baseline for the same event: more than ``noise_margin`` times
-   ``|median(noise) - median(baseline)|``.
+   ``|median(noise) - median(baseline)|``;
+5. the slowdown holds across sessions, not in one: the median over
+   sessions of each session's median latency passes the same ``ratio`` and
+   ``floor_ms`` (one session that streams many slow messages moves the
+   pooled median, not this one).
 
 A few slow sessions (a cold cache, a scheduler hiccup) move neither the
-rank test enough nor the medians at all, so they never make a finding.
+medians nor the per-session medians, so they never make a finding.
 """
 
 from __future__ import annotations
 
 import math
 import random
+import statistics
 from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -138,6 +143,8 @@ class _Event:
     base: Reservoir
     cand: Reservoir
     noise: Reservoir
+    base_sessions: Reservoir
+    cand_sessions: Reservoir
 
 
 def _ms(seconds: float) -> float:
@@ -159,11 +166,10 @@ class LatencySamples:
                 if len(self.untracked) < MAX_TRACKED:
                     self.untracked.add((route, event))
                 return None
-            seed = len(self.events)
+            seed = 5 * len(self.events)
             e = self.events[route, event] = _Event(
-                Reservoir(self.cap, 3 * seed), Reservoir(self.cap, 3 * seed + 1),
-                Reservoir(self.cap, 3 * seed + 2),
-            )  # fmt: skip
+                *(Reservoir(self.cap, seed + i) for i in range(5))
+            )
         return e
 
     def add(
@@ -176,12 +182,14 @@ class LatencySamples:
         """One recorded session's latencies (seconds) by event key, per side."""
         for event, values in base.items():
             e = self._event(route, event)
-            if e is not None:
+            if e is not None and values:
                 e.base.extend(values)
+                e.base_sessions.add(statistics.median(values))
         for event, values in cand.items():
             e = self._event(route, event)
-            if e is not None:
+            if e is not None and values:
                 e.cand.extend(values)
+                e.cand_sessions.add(statistics.median(values))
         for by_event in noise:
             for event, values in by_event.items():
                 e = self._event(route, event)
@@ -235,14 +243,22 @@ class LatencySamples:
             reasons.append(f"median not {config.ratio:g}x and {config.floor_ms:g} ms slower")
         if noise_delta is not None and not delta > config.noise_margin * noise_delta:
             reasons.append("within the noise runs' own shift")
+        sb, sc = (
+            statistics.median(e.base_sessions.values),
+            statistics.median(e.cand_sessions.values),
+        )
+        if not (sc > config.ratio * sb and (sc - sb) * 1000.0 >= config.floor_ms):
+            reasons.append("not slower across sessions (the per-session medians do not move)")
         return {
             "signature": f"timing {route} {event}",
             "route": route,
             "event": event,
             "baseline": {"median_ms": _ms(mb), "p95_ms": _ms(quantile(base, 0.95)),
-                         "samples": e.base.seen},
+                         "samples": e.base.seen, "sessions": e.base_sessions.seen,
+                         "session_median_ms": _ms(sb)},
             "candidate": {"median_ms": _ms(mc), "p95_ms": _ms(quantile(cand, 0.95)),
-                          "samples": e.cand.seen},
+                          "samples": e.cand.seen, "sessions": e.cand_sessions.seen,
+                          "session_median_ms": _ms(sc)},
             "noise": (
                 {"median_ms": _ms(mn), "p95_ms": _ms(quantile(noise, 0.95)),
                  "samples": e.noise.seen} if mn is not None else None

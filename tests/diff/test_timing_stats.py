@@ -186,3 +186,19 @@ def test_lockstep_says_how_runs_were_interleaved() -> None:
         Lockstep(["a", "b", "c"]).describe().startswith("lockstep: each session started on all 3")
     )
     assert "nothing to interleave" in Lockstep(["candidate"]).describe()
+
+
+def test_one_session_streaming_many_slow_messages_is_no_finding() -> None:
+    """60 slow samples from one session outnumber 25 fast sessions' samples: the pooled
+    median moves, the per-session medians do not."""
+    s = LatencySamples()
+    for i in range(25):
+        s.add("/ws", {"tick": _jitter(5, 1, i)}, {"tick": _jitter(5, 1, 100 + i)})
+    s.add("/ws", {"tick": _jitter(5, 60, 7)}, {"tick": _jitter(205, 60, 8)})
+    out = s.summary(TimingConfig(), "report")
+    [row] = out["events"]  # type: ignore[misc]
+    assert row["candidate"]["median_ms"] > 100, "the pooled median did move"
+    assert row["candidate"]["sessions"] == 26
+    assert out["findings"] == [] and row["why_not"] == [
+        "not slower across sessions (the per-session medians do not move)"
+    ]
