@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from websockets.asyncio.server import serve
 
-from tests.shadow.test_timing import FACTOR, IDLE, SESSIONS, Counting, make_capture
+from tests.shadow.test_timing import IDLE, SESSIONS, Counting, make_capture
+from tests.timeouts import scaled
 
 
 @pytest.fixture
@@ -28,9 +29,9 @@ def counting_server() -> Iterator[tuple[str, Counting]]:
 
     thread = threading.Thread(target=asyncio.run, args=(main(),), daemon=True)
     thread.start()
-    yield url.result(timeout=10 * FACTOR), shop
+    yield url.result(timeout=scaled(10)), shop
     stop.set_result(None)
-    thread.join(timeout=10 * FACTOR)
+    thread.join(timeout=scaled(10))
 
 
 @pytest.mark.parametrize("warmup", [0, 2])

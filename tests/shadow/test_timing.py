@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
+from tests.timeouts import scaled
 from wsshadow.replay.capture.model import (
     Close,
     Closer,
@@ -33,8 +33,7 @@ from wsshadow.replay.cli import main
 
 SESSIONS = 12
 RUNS = 10
-FACTOR = float(os.environ.get("WSSHADOW_TESTS_TIMEOUT_FACTOR", "1"))
-IDLE = f"{2 * FACTOR:g}"
+IDLE = f"{scaled(2):g}"
 """--idle-timeout: every session ends with the server's close; this only bounds a stuck one."""
 
 
