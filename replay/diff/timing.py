@@ -48,12 +48,12 @@ __all__ = [
     "quantile",
 ]
 
-MAX_SAMPLES = 5000
+MAX_SAMPLES = 2000
 """Samples kept per (route, event, side); past this a uniform reservoir sample."""
 MAX_TRACKED = 1000
 """(route, event) pairs measured; later ones are counted in ``events_untracked`` only.
 
-With 8-byte samples that bounds the memory at 1000 x 3 x 5000 x 8 bytes (120 MB)
+With 8-byte samples that bounds the memory at 1000 x 5 x 2000 x 8 bytes (80 MB)
 for a capture with absurdly many event keys, and a few hundred KB for a usual one.
 """
 MAX_EVENTS = 200
