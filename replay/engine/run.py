@@ -987,12 +987,13 @@ async def _replay_capture(
             writer.add(played)  # a capture that cannot be written ends the run (CaptureError)
         observer.session_finished(outcome)
 
-    if options.warmup and selected:
-        await _warm_up(store, selected[: options.warmup], options, run, credentials, context)
     t_start = loop.time()
     first = selected[0].started_at if selected else 0.0
     interrupted = False
     try:
+        if options.warmup and selected:  # inside: Ctrl-C here marks the run interrupted too
+            await _warm_up(store, selected[: options.warmup], options, run, credentials, context)
+            t_start = loop.time()
         for index, summary in enumerate(selected):
             when = t_start
             if options.pace is Pace.RECORDED:
