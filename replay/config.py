@@ -100,17 +100,6 @@ class TimingConfig:
 
 
 @dataclass(frozen=True, slots=True)
-class VerdictConfig:
-    """The ``[verdict]`` table: what makes a report divergent.
-
-    ``timing``: ``"report"`` lists timing findings in their own section
-    without changing the verdict; ``"gate"`` makes them divergent.
-    """
-
-    timing: Literal["gate", "report"] = "report"
-
-
-@dataclass(frozen=True, slots=True)
 class NoiseConfig:
     """Thresholds a noisy signature's candidate rate must pass to be reported."""
 
@@ -198,6 +187,26 @@ class DiffConfig:
             event_ignore=MappingProxyType({k: v.ignore for k, v in o.events.items()}),
             dialect=o.dialect if o.dialect is not None else self.dialect,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class VerdictConfig:
+    """The ``[verdict]`` table: what an ``equivalent`` verdict needs besides no difference.
+
+    A session is reproduced when its baseline replay produced at least
+    ``min_session_fidelity`` of its recorded server events; the verdict is
+    ``equivalent`` only when at least ``min_reproduced`` of the sessions are
+    reproduced and no route had more than ``max_noise_share`` of its compared
+    values suppressed as noise. ``timing`` says whether timing findings gate
+    the verdict (docs/timing.md).
+    """
+
+    min_session_fidelity: float = 0.9
+    min_reproduced: float = 0.95
+    max_noise_share: float = 0.2
+    timing: Literal["gate", "report"] = "report"
+    """``report``: timing findings are listed in their own section, the verdict
+    unchanged; ``gate``: a timing finding makes the verdict divergent."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -481,6 +490,23 @@ def _diff(r: _Reader | None) -> DiffConfig:
     )
 
 
+_VERDICT_SHARES = ("min_session_fidelity", "min_reproduced", "max_noise_share")
+
+
+def _verdict(r: _Reader | None) -> VerdictConfig:
+    """``[verdict]``: shares between 0 and 1."""
+    if r is None:
+        return VerdictConfig()
+    r.only(*_VERDICT_SHARES, "timing")
+    default = VerdictConfig()
+    values = {name: r.number(name, getattr(default, name)) for name in _VERDICT_SHARES}
+    for name, value in values.items():
+        if value > 1:
+            raise r.fail(name, "a share between 0 and 1", value)
+    timing = r.choice("timing", ("gate", "report"), default.timing)
+    return VerdictConfig(**values, timing=timing)  # type: ignore[arg-type]
+
+
 def _dialect(r: _Reader) -> str | None:
     # Names are checked against the installed dialects when the diff starts: plug-ins
     # register theirs by entry point, which the configuration does not load.
@@ -557,9 +583,7 @@ def parse_config(data: Mapping[str, Any], file: str, path: Path | None = None) -
     rp = top.table_at("replay")
     if rp is not None:
         replay = _replay_table(rp)
-    credentials = top.string_table(
-        "credentials", "a string (use ${VAR} for environment variables)"
-    )
+    credentials = top.string_table("credentials", "a string (use ${VAR} for environment variables)")
     rules: list[CarryOverRule] = []
     if "carry_over" in data:
         items = data["carry_over"]
@@ -578,11 +602,6 @@ def parse_config(data: Mapping[str, Any], file: str, path: Path | None = None) -
     routes = {route: _route(sub, diff.custom_masks) for route, sub in top.subtables("routes")}
     if routes:
         diff = replace(diff, routes=MappingProxyType(routes))
-    verdict = VerdictConfig()
-    v = top.table_at("verdict")
-    if v is not None:
-        v.only("timing")
-        verdict = VerdictConfig(timing=v.choice("timing", ("gate", "report"), "report"))  # type: ignore[arg-type]
     return Config(
         path=path,
         targets=targets,
@@ -590,7 +609,7 @@ def parse_config(data: Mapping[str, Any], file: str, path: Path | None = None) -
         credentials=MappingProxyType(credentials),
         carry_over=tuple(rules),
         diff=diff,
-        verdict=verdict,
+        verdict=_verdict(top.table_at("verdict")),
     )
 
 

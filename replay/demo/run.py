@@ -94,9 +94,9 @@ async def run_demo(
                 candidate=servers.consolidated,
                 options=options,
                 config=config.diff,
-                verdict=config.verdict,
                 noise_runs=1,
                 prefix="demo",
+                verdict=config.verdict,
             )
     for name in ("report.json", "report.html", "report.md", "junit.xml"):
         write_report(shadow.report, files[name])

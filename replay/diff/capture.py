@@ -20,11 +20,24 @@ from typing import Any, Protocol
 
 from wsshadow.replay.capture.model import Run, Session
 from wsshadow.replay.config import DiffConfig, RouteDiffConfig, VerdictConfig
-from wsshadow.replay.diff.compare import Finding, SessionComparison, compare_sessions
+from wsshadow.replay.diff.compare import (
+    Finding,
+    SessionComparison,
+    compare_sessions,
+    signature,
+)
 from wsshadow.replay.diff.dialects import Dialect, detect_dialect, get_dialect
+from wsshadow.replay.diff.distributions import FieldDistributions
+from wsshadow.replay.diff.fidelity import (
+    FidelityTally,
+    SessionFidelity,
+    failed_fidelity,
+    session_fidelity,
+)
 from wsshadow.replay.diff.noise import NoiseModel, SessionNoise, session_noise
 from wsshadow.replay.diff.normalize import Normalized, Normalizer, ParseCache, display_payload
 from wsshadow.replay.diff.timing import LatencySamples
+from wsshadow.replay.diff.verdict import NoiseBudget, decide_verdict
 from wsshadow.replay.errors import BadInput
 from wsshadow.replay.report.build import LatencyHistogram, build_report
 
@@ -74,6 +87,16 @@ class SessionResult:
     noise_sessions: list[str] = field(default_factory=list)
     noise_latencies: list[dict[str, list[float]]] = field(default_factory=list)
     dialect: str | None = None
+    fidelity: SessionFidelity | None = None
+    """How much of the recording the baseline replay reproduced (None: not measured)."""
+    noise_streams: list[list[Normalized]] = field(default_factory=list)
+    """The noise runs' normalized server streams (unmasked)."""
+    varying: set[tuple[str | None, str]] = field(default_factory=set)
+    """(event, path) of every field some comparison of this session found different."""
+    normalizer: Normalizer | None = None
+
+
+_FIELD_KINDS = ("changed_value", "type_changed")
 
 
 def _failure(side: str, s: Session | None) -> str | None:
@@ -130,8 +153,13 @@ def diff_session(
     config: RouteDiffConfig,
     normalizer: Normalizer | None = None,
     noise_normalizer: Normalizer | None = None,
+    recorded: Session | None = None,
 ) -> SessionResult:
     """Compare one recorded session's baseline and candidate, learning noise from ``noise``.
+
+    With ``recorded`` (the recorded session, when the baseline is a replay)
+    the result also says how much of it the baseline replay reproduced
+    (``fidelity``), compared with the same normalizer and the learned noise.
 
     Noise is learned on unmasked values: a field whose raw value differs
     between two baseline runs is noise for this session even where a mask
@@ -150,15 +178,19 @@ def diff_session(
         handshake=handshake,
         close=close,
         noise_sessions=[n.id for n in noise],
+        normalizer=norm,
     )
     dialect = session_dialect(config, baseline if baseline is not None else candidate)
     result.dialect = dialect.name if dialect is not None else None
-    error = _failure("baseline", baseline) or _failure("candidate", candidate)
-    if error is not None:
+    base_error = _failure("baseline", baseline)
+    error = base_error or _failure("candidate", candidate)
+    if base_error is not None and recorded is not None:
+        result.fidelity = failed_fidelity(recorded, norm, base_error, dialect)
+    if base_error is not None:
         result.error = error
         result.findings = [Finding("error", None, None, None, error)]
         return result
-    assert baseline is not None and candidate is not None
+    assert baseline is not None
     cache: ParseCache = {}
     base_stream = norm.stream(baseline, cache, dialect)
     comparisons = []
@@ -181,7 +213,21 @@ def diff_session(
         ]
         comparisons = [c.findings for c in noise_comps]
         result.noise_latencies = [c.cand_by_event for c in noise_comps]
+        result.noise_streams = [c.cand for c in noise_comps]
     learned = session_noise(route, comparisons) if comparisons else None
+    if recorded is not None:
+        result.fidelity = session_fidelity(
+            recorded, baseline, norm, config, route, learned, base_stream, cache, dialect
+        )
+    if error is not None:
+        result.error = error
+        result.findings = [Finding("error", None, None, None, error)]
+        return result
+    assert candidate is not None
+    for findings in comparisons:
+        result.varying.update(
+            (f.event, f.path) for f in findings if f.kind in _FIELD_KINDS and f.path is not None
+        )
     comp = compare_sessions(
         baseline,
         candidate,
@@ -196,6 +242,9 @@ def diff_session(
     result.findings = comp.findings
     result.noise = learned
     result.comparison = comp
+    result.varying.update(
+        (f.event, f.path) for f in comp.findings if f.kind in _FIELD_KINDS and f.path is not None
+    )
     return result
 
 
@@ -306,7 +355,11 @@ class DiffAccumulator:
         verdict: VerdictConfig | None = None,
     ) -> None:
         self.config = config
-        self.verdict = verdict if verdict is not None else VerdictConfig()
+        self.verdict_config = verdict if verdict is not None else VerdictConfig()
+        self.fidelity = FidelityTally(self.verdict_config)
+        self.budget = NoiseBudget()
+        self.fields = FieldDistributions(config.noise.significance)
+        self.field_findings: dict[str, list[dict[str, Any]]] = {}
         self.samples = LatencySamples()
         self.model = NoiseModel(config.noise)
         self.groups: dict[str, _Group] = {}
@@ -357,9 +410,22 @@ class DiffAccumulator:
             self.groups[sig].masked_sessions += 1
         if r.error is None:
             self.model.add(r.noise, {f.signature(r.route) for f in r.findings})
+        if r.fidelity is not None:
+            self.fidelity.add(r.session, r.route, r.fidelity)
         if r.comparison is not None:
             self.baseline_latency.extend(r.comparison.base_latencies)
             self.candidate_latency.extend(r.comparison.cand_latencies)
+            self.budget.add(r.route, r.comparison.base)
+            if r.varying:
+                self.fields.track(r.route, r.varying)
+            if r.route in self.fields.tracked:
+                mask = r.normalizer.mask_value if r.normalizer is not None else None
+                self.fields.add_session(
+                    r.session,
+                    r.route,
+                    [(r.comparison.base, mask), *((s, mask) for s in r.noise_streams)],
+                    (r.comparison.cand, mask),
+                )
             self.samples.add(
                 r.route, r.comparison.base_by_event, r.comparison.cand_by_event,
                 r.noise_latencies,
@@ -385,6 +451,8 @@ class DiffAccumulator:
             "handshake": r.handshake, "close": r.close,
             "rows": None, "rows_truncated": False,
             "noise_sessions": list(r.noise_sessions),
+            "reproduced": round(r.fidelity.share, 4) if r.fidelity is not None else None,
+            "cause": None,
         })  # fmt: skip
 
     def finish(self) -> dict[str, Any]:
@@ -422,6 +490,7 @@ class DiffAccumulator:
                     "occurrences": g.occurrences, "examples": list(g.examples),
                     "candidate_sessions": candidate_sessions, "noise_sessions": noise_sessions,
                 })  # fmt: skip
+        self._field_checks(differences, noise)
         differences, renamed = fold_across_events(differences)
         differences.sort(key=lambda d: (-d["count"], d["signature"]))
         noise.sort(key=lambda d: (-d["count"], d["signature"]))
@@ -434,11 +503,20 @@ class DiffAccumulator:
                 for d in detail["differences"]:
                     d["signature"] = renamed.get(d["signature"], d["signature"])
                 counts[detail["verdict"]] += 1
+            self._mark_field_findings(counts)
         else:  # provisionally divergent sessions whose every signature turned out noise
             healed = sum(n for sigs, n in self.divergent_sigs.items() if not (sigs - suppressed))
             counts["divergent"] -= healed
             counts["equivalent"] += healed
+        fidelity = self._fidelity(noise)
+        verdict, reasons = decide_verdict(differences, fidelity, self.verdict_config)
+        fidelity["reasons"] = reasons
+        timing_summary = self.samples.summary(self.config.timing, self.verdict_config.timing)
+        if self.verdict_config.timing == "gate" and timing_summary["findings"]:
+            verdict = "divergent"  # [verdict] timing = "gate": a timing finding is a difference
         return {
+            "verdict": verdict,
+            "fidelity": fidelity,
             "differences": differences,
             "noise": noise,
             "sessions": counts,
@@ -447,7 +525,7 @@ class DiffAccumulator:
                 "candidate_p50_ms": self.candidate_latency.percentile(50),
                 "baseline_p95_ms": self.baseline_latency.percentile(95),
                 "candidate_p95_ms": self.candidate_latency.percentile(95),
-                **self.samples.summary(self.config.timing, self.verdict.timing),
+                **timing_summary,
             },
             "session_details": self.details,
             "dialects": {
@@ -455,6 +533,66 @@ class DiffAccumulator:
                 for route, counts in sorted(self.dialects.items())
             },
         }
+
+    def _fidelity(self, noise: list[dict[str, Any]]) -> dict[str, Any]:
+        v = self.verdict_config
+        thresholds = {"min_session_fidelity": v.min_session_fidelity,
+                      "min_reproduced": v.min_reproduced, "max_noise_share": v.max_noise_share}  # fmt: skip
+        if self.fidelity.sessions:
+            out, shares = self.fidelity.finish(self.model.noise_sessions)
+            for detail in self.details:
+                entry = shares.get(detail["session"])
+                if entry is not None:
+                    detail["reproduced"], detail["cause"] = round(entry[0], 4), entry[1]
+        else:
+            out = {"measured": False}
+        out["thresholds"] = thresholds
+        out["routes"] = self.budget.routes(noise, v, self.fields.volatile)
+        return out
+
+    def _field_checks(self, differences: list[dict[str, Any]], noise: list[dict[str, Any]]) -> None:
+        """Add the alignment-free field findings that positional comparison called noise."""
+        found = self.fields.findings()
+        if not found:
+            return
+        reported = {d["signature"] for d in differences}
+        for f in found:
+            sig = signature("changed_value", f.route, f.event, f.path)
+            if sig in reported:
+                continue
+            noise[:] = [n for n in noise if n["signature"] != sig]
+            sessions = list(f.sessions)
+            example = {"session": sessions[0] if sessions else None,
+                       "expected": f.expected, "actual": f.actual}  # fmt: skip
+            differences.append({
+                "signature": sig, "kind": "changed_value", "route": f.route,
+                "event": f.event, "path": f.path, "sessions": sessions,
+                "count": max(len(sessions), 1), "sessions_truncated": True,
+                "occurrences": f.count, "examples": [example],
+                "candidate_sessions": self.model.candidate_sessions.get(sig, 0),
+                "noise_sessions": self.model.noise_sessions.get(sig, 0),
+                "check": "distribution", "reason": f.reason,
+            })  # fmt: skip
+            reported.add(sig)
+            for s in sessions:
+                self.field_findings.setdefault(s, []).append({
+                    "kind": "changed_value", "signature": sig, "event": f.event,
+                    "path": f.path, "expected": f.expected, "actual": f.actual, "row": None,
+                })  # fmt: skip
+
+    def _mark_field_findings(self, counts: dict[str, int]) -> None:
+        """The sessions a field check names get its difference (and are divergent)."""
+        for detail in self.details:
+            found = self.field_findings.get(detail["session"])
+            if not found:
+                continue
+            sigs = {d["signature"] for d in found}
+            detail["differences"].extend(found)
+            detail["noise"] = [n for n in detail["noise"] if n not in sigs]
+            if detail["verdict"] == "equivalent":
+                detail["verdict"] = "divergent"
+                counts["equivalent"] -= 1
+                counts["divergent"] += 1
 
     @staticmethod
     def _finalize(detail: dict[str, Any], sigs: frozenset[str], suppressed: set[str]) -> None:
@@ -563,7 +701,10 @@ def diff_capture(
     in ``session_details`` are diffed again once the verdicts are known, so
     memory holds per-signature aggregates and one small entry per session
     (none with ``session_details=False``, which leaves that list empty).
-    ``verdict`` says whether timing findings make the report divergent.
+    When the baseline is a run, each session's baseline replay is also
+    compared with the recording (fidelity); ``verdict`` holds the thresholds
+    an ``equivalent`` verdict must meet (``[verdict]``).
+    ``verdict.timing`` says whether timing findings make the report divergent.
     Returns the JSON report (a dict, docs/report-schema.md). Raises BadInput
     for an unknown run name, CaptureError for an unreadable capture.
     """
@@ -596,13 +737,15 @@ def diff_capture(
         rc, norm, raw = for_route(route)
         cand = store.get_session(ids[0]) if ids[0] is not None else None
         rest = ids[1:]
+        recorded: Session | None = store.get_session(recorded_id)
         if baseline == RECORDED_BASELINE:
-            base: Session | None = store.get_session(recorded_id)
+            base: Session | None = recorded
+            recorded = None
         else:
             base = store.get_session(rest[0]) if rest[0] is not None else None
             rest = rest[1:]
         noise = [store.get_session(i) for i in rest if i is not None]
-        acc.add(diff_session(recorded_id, route, base, cand, noise, rc, norm, raw))
+        acc.add(diff_session(recorded_id, route, base, cand, noise, rc, norm, raw, recorded))
         if progress is not None:
             progress(done, total)
     parts = acc.finish()
