@@ -28,7 +28,7 @@ from typing import Any
 from wsshadow.replay.capture.model import CausalWaits, Closer, Session
 from wsshadow.replay.config import RouteDiffConfig, VerdictConfig
 from wsshadow.replay.diff.align import align_correlated
-from wsshadow.replay.diff.compare import signature
+from wsshadow.replay.diff.compare import compare_text, signature
 from wsshadow.replay.diff.dialects import Dialect
 from wsshadow.replay.diff.noise import SessionNoise
 from wsshadow.replay.diff.normalize import Normalized, Normalizer, ParseCache
@@ -184,6 +184,13 @@ def session_fidelity(
         if r.format != c.format:
             sig = signature("type_changed", route, r.event, None)
         elif norm.equivalent(r, c):
+            continue
+        elif r.format == "text":
+            # Token by token, as the diff compares text: a number or an id that also
+            # varies between the baseline runs does not make the message unreproduced.
+            sigs = frozenset(f.signature(route) for f in compare_text(r, c, 0, norm)) - learned
+            if sigs:
+                value_rows.append(sigs)
             continue
         else:
             sig = signature("changed_value", route, r.event, None)
@@ -348,9 +355,12 @@ class FidelityTally:
 
 
 def _event_of(sig: str) -> str:
-    """The event part of a payload signature, in words (``-``: messages without a key)."""
-    event = " ".join(sig.split(" ")[2:])
-    return "messages without an event key" if event in ("", "-") else event
+    """The event (and field) part of a payload signature, in words (``-``: no event key)."""
+    parts = sig.split(" ")[2:]
+    if parts and parts[0] != "-":
+        return " ".join(parts)
+    path = " ".join(parts[1:])
+    return "messages without an event key" + (f" (at {path})" if path else "")
 
 
 def _value_cause(rows: list[frozenset[str]]) -> str:

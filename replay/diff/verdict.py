@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from wsshadow.replay.config import VerdictConfig
-from wsshadow.replay.diff.normalize import Normalized
+from wsshadow.replay.diff.normalize import Normalized, text_tokens
 
 __all__ = ["VALUE_KINDS", "NoiseBudget", "count_values", "decide_verdict"]
 
@@ -24,9 +24,13 @@ VALUE_KINDS = frozenset(("changed_value", "type_changed", "missing_event", "extr
 
 
 def count_values(stream: Iterable[Normalized]) -> int:
-    """The values a stream offers for comparison: JSON leaves, one per text or binary message."""
+    """The values a stream offers for comparison: JSON leaves; a text's skeleton and each of
+    its tokens (numbers, ids, times: compared one by one); one per binary message."""
     total = 0
     for n in stream:
+        if n.format == "text" and isinstance(n.raw, str):
+            total += 1 + len(text_tokens(n.raw)[1])
+            continue
         if n.format != "json":
             total += 1
             continue
