@@ -88,4 +88,5 @@ def build_replay_options(
         links=not cli.get("no_links", False),
         link_rules=link_rules,
         event_keys=config.diff.event_keys,
+        warmup=pick("warmup"),
     )
