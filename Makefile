@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint bench conformance captures fuzz clean browser
+.PHONY: install demo test test-lowest lint bench conformance captures fuzz clean browser
 
 install: $(STAMP)
 
@@ -24,6 +24,17 @@ captures: install
 
 test: install lint browser
 	$(PY) -m pytest -q
+
+# The suite again on the lowest versions pyproject.toml allows, so that its floors stay true.
+LOWEST := .venv-lowest
+test-lowest:
+	@mkdir -p build
+	$(PYTHON) .ci/lowest_constraints.py > build/lowest-constraints.txt
+	@test -x $(LOWEST)/bin/python || $(PYTHON) -m venv $(LOWEST)
+	$(LOWEST)/bin/python -m pip install --quiet --upgrade pip
+	$(LOWEST)/bin/python -m pip install --quiet -c build/lowest-constraints.txt -e '.[dev]'
+	$(LOWEST)/bin/python -m pip list 2>/dev/null | grep -iE '^(aiohttp|websockets|deepdiff|sqlite-utils|typer|rich|orjson|uvloop) '
+	$(LOWEST)/bin/python -m pytest -q
 
 lint: install
 	$(VENV)/bin/ruff check replay recorders tests bench fuzz wsshadow
@@ -56,4 +67,4 @@ fuzz: install
 	done
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(LOWEST) .pytest_cache .mypy_cache .ruff_cache

@@ -16,11 +16,12 @@ the client), a shutdown (1001 to both). Backpressure: while one side's
 socket buffer is full, reads from the other side pause, so memory stays
 bounded; ``cut_if_stalled`` ends a session whose peer stopped reading.
 
-aiohttp parts used beyond its documented API (hence the pin to 3.14.x):
-``set_parser`` on the server's ``RequestHandler`` and the client's
-``ResponseHandler`` (how aiohttp's own WebSocket support takes over a
-connection), their ``writing_paused`` and ``_drain_helper()``, and the
-transport and protocol of the client response's ``connection``.
+aiohttp parts used beyond its documented API (hence the pin to 3.14.x) are
+listed, and checked by a test, in ``aiohttp_private.py``: ``set_parser`` on
+the server's ``RequestHandler`` and the client's ``ResponseHandler`` (how
+aiohttp's own WebSocket support takes over a connection), their
+``writing_paused`` and ``_drain_helper()``, and the transport and protocol
+of the client response's ``connection``.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 ``serve_asgi(app)`` runs uvicorn on 127.0.0.1 with an ephemeral port and
 yields a ``ServedApp`` whose ``ws_url`` a client or ``wsshadow replay`` can
 use; leaving the ``with`` block shuts the server down (lifespan shutdown
-included). uvicorn is needed (it is in the ``dev`` extra), imported lazily.
+included). uvicorn is needed (``pip install "wsshadow[asgi]"``; the ``dev`` extra has it too),
+imported lazily.
 """
 
 from __future__ import annotations
@@ -53,8 +54,8 @@ def serve_asgi(
     """
     try:
         import uvicorn
-    except ImportError:  # pragma: no cover - uvicorn is a dev dependency
-        raise BadInput("serving an ASGI app needs uvicorn: pip install uvicorn") from None
+    except ImportError:  # pragma: no cover - the dev extra has uvicorn
+        raise BadInput('serving an ASGI app needs uvicorn: pip install "wsshadow[asgi]"') from None
 
     config = uvicorn.Config(
         app,

@@ -8,22 +8,30 @@ replayed session names its run and the recorded session it came from.
 
 Every write path redacts with the store's ``Redactor`` first, so no way
 into a capture can skip it. Files are created mode 0600, in WAL mode.
+
+sqlite-utils does what it is good at: creating the schema, migrating,
+introspecting (``Database``, ``table.exists()``, ``columns_dict``), and it
+keeps the file browsable with its CLI and Datasette. The hot paths (loading
+a session's frames for replay, inserting a recorder's batches, pairing
+replays with recordings) use the ``sqlite3`` connection directly with
+prepared statements (``schema.py``, ``rows.py``): one ``executemany`` or a
+64-row ``INSERT`` costs a fraction of sqlite-utils' per-row dict handling,
+measured in bench/store_write.py.
+
+Split for size: ``schema.py`` (SQL), ``rows.py`` (row encoding and
+decoding), ``writer.py`` (transactions and the background writer thread).
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import os
-import queue
 import sqlite3
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
 from dataclasses import dataclass
 from itertools import chain, groupby, repeat
-from operator import itemgetter
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -42,6 +50,38 @@ from wsshadow.replay.capture.model import (
     Source,
 )
 from wsshadow.replay.capture.redact import Redactor
+from wsshadow.replay.capture.rows import (
+    _FRAME_COLUMNS,
+    _FRAMES_FOR_REPLAY,
+    FrameColumns,
+    SessionHead,
+    SessionSummary,
+    _close_row,
+    _decode_frames,
+    _dump,
+    _first,
+    _frame_columns,
+    _frame_row,
+    _FrameTuple,
+    _headers_of,
+    _id_pages,
+    _insert_frames,
+    _same,
+    _session_row,
+    _split_rows,
+    _strings_of,
+)
+from wsshadow.replay.capture.schema import (
+    _CLOSERS,
+    _DIRECTION_TEXT,
+    _INSERT_SESSION,
+    _OPCODE_TEXT,
+    _SCHEMA,
+    _SESSION_COLUMNS,
+    _SOURCES,
+    _UPDATE_CLOSE,
+)
+from wsshadow.replay.capture.writer import BackgroundWriter, _Transaction
 from wsshadow.replay.errors import CaptureError, NewerFormat
 
 __all__ = [
@@ -64,368 +104,6 @@ RECORDED_ONLY: None = None
 
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
 """Converters from format version N to N+1, applied in a chain on open."""
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (
-    key TEXT PRIMARY KEY,
-    value TEXT
-);
-CREATE TABLE IF NOT EXISTS runs (
-    name TEXT PRIMARY KEY,
-    target TEXT,
-    source TEXT,
-    settings TEXT,
-    started_at REAL,
-    ended_at REAL,
-    sessions INTEGER,
-    errors INTEGER
-);
-CREATE TABLE IF NOT EXISTS sessions (
-    id TEXT PRIMARY KEY,
-    run TEXT REFERENCES runs(name),
-    origin TEXT,
-    source TEXT NOT NULL,
-    tags TEXT,
-    started_at REAL NOT NULL,
-    route TEXT NOT NULL,
-    query TEXT,
-    request_headers TEXT,
-    subprotocols TEXT,
-    status INTEGER,
-    subprotocol TEXT,
-    response_headers TEXT,
-    close_code INTEGER,
-    close_reason TEXT,
-    closed_by TEXT,
-    close_error TEXT,
-    close_t REAL
-);
-CREATE INDEX IF NOT EXISTS sessions_run ON sessions(run);
-CREATE TABLE IF NOT EXISTS frames (
-    session_id TEXT NOT NULL REFERENCES sessions(id),
-    seq INTEGER NOT NULL,
-    t REAL NOT NULL,
-    direction TEXT NOT NULL,
-    opcode TEXT NOT NULL,
-    text TEXT,
-    data BLOB,
-    PRIMARY KEY (session_id, seq)
-);
-"""
-
-_SESSION_COLUMNS = (
-    "id, run, origin, source, tags, started_at, route, query, request_headers, subprotocols, "
-    "status, subprotocol, response_headers, close_code, close_reason, closed_by, close_error, "
-    "close_t"
-)
-_INSERT_SESSION = f"INSERT INTO sessions ({_SESSION_COLUMNS}) VALUES ({', '.join('?' * 18)})"
-_UPDATE_CLOSE = (
-    "UPDATE sessions SET close_code = ?, close_reason = ?, closed_by = ?, close_error = ?, "
-    "close_t = ? WHERE id = ?"
-)
-
-
-# Text from the frames table to enum members: a dict lookup costs a tenth of ``Opcode(text)``.
-_OPCODES: dict[str, Opcode] = {o.value: o for o in Opcode}
-_DIRECTIONS: dict[str, Direction] = {d.value: d for d in Direction}
-_CLOSERS: dict[str, Closer] = {c.value: c for c in Closer}
-_SOURCES: dict[str, Source] = {s.value: s for s in Source}
-# And back, as exact str (what sqlite3 binds without trying adapters), from a member
-# or from its value (a StrEnum member and its value are the same key).
-_OPCODE_TEXT: dict[Opcode | str, str] = {o: str(o.value) for o in Opcode}
-_DIRECTION_TEXT: dict[Direction | str, str] = {d: str(d.value) for d in Direction}
-
-
-def _same(text: str) -> str:
-    return text
-
-
-# Pages of session ids loaded with one frames query (well under SQLite's variable limit).
-_LOAD_PAGE = 256
-
-
-def _id_pages(session_ids: Sequence[str]) -> Iterator[tuple[list[str], str]]:
-    """``session_ids`` a page at a time, each with its ``?, ?, ...`` placeholders."""
-    for i in range(0, len(session_ids), _LOAD_PAGE):
-        page = list(session_ids[i : i + _LOAD_PAGE])
-        yield page, ", ".join("?" * len(page))
-
-
-_first = itemgetter(0)
-_new = object.__new__
-_SLOTS: Any = Message.__dict__  # the slot descriptors, to fill a frozen Message directly
-_set_seq: Callable[[Message, Any], None] = _SLOTS["seq"].__set__
-_set_t: Callable[[Message, Any], None] = _SLOTS["t"].__set__
-_set_direction: Callable[[Message, Any], None] = _SLOTS["direction"].__set__
-_set_opcode: Callable[[Message, Any], None] = _SLOTS["opcode"].__set__
-_set_payload: Callable[[Message, Any], None] = _SLOTS["payload"].__set__
-
-
-def _decode_frames(rows: Iterable[tuple[Any, ...]]) -> tuple[Message, ...]:
-    """Messages from ``(session_id, seq, t, direction, opcode, text, data)`` rows.
-
-    Raises KeyError or TypeError when a row is damaged. Each ``Message`` is
-    built without its ``__post_init__`` check: the frozen dataclass
-    ``__init__`` costs more than the rest of decoding a frame, and the loop
-    upholds the check itself (text payloads for text frames, bytes for others).
-    """
-    out: list[Message] = []
-    append = out.append
-    text_op = Opcode.TEXT
-    opcodes, directions = _OPCODES, _DIRECTIONS
-    new, message = _new, Message
-    set_seq, set_t, set_direction = _set_seq, _set_t, _set_direction
-    set_opcode, set_payload = _set_opcode, _set_payload
-    for _, seq, t, direction, opcode, text, data in rows:
-        op = opcodes[opcode]
-        if op is text_op:
-            payload: str | bytes = text if text is not None else ""
-            if type(payload) is not str:
-                raise TypeError("a text message carries str")
-        else:
-            payload = bytes(data) if data is not None else b""
-        m = new(message)
-        set_seq(m, seq)
-        set_t(m, t)
-        set_direction(m, directions[direction])
-        set_opcode(m, op)
-        set_payload(m, payload)
-        append(m)
-    return tuple(out)
-
-
-_NO_FRAMES: tuple[Any, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class FrameColumns:
-    """A session's frames as columns, without a ``Message`` per frame.
-
-    Frame ``i`` is ``(seq[i], t[i], direction[i], opcode[i], payload[i])``;
-    directions and opcodes are their values (plain ``str``), payloads are
-    ``str`` for text frames and ``bytes`` for the others, as in ``Message``.
-    Replay works in this form both ways: it plans from recorded sessions
-    loaded so (``CaptureStore.get_session_frames``; building 40 frozen
-    ``Message`` objects per session cost more than the rest of loading it)
-    and hands its replayed frames to ``CaptureWriter.add_session`` so (the
-    cheapest form to write). ``messages()`` builds the ``Message`` values
-    when they are needed after all.
-    """
-
-    seq: Sequence[int] = _NO_FRAMES
-    t: Sequence[float] = _NO_FRAMES
-    direction: Sequence[str] = _NO_FRAMES
-    opcode: Sequence[str] = _NO_FRAMES
-    payload: Sequence[str | bytes] = _NO_FRAMES
-
-    def __len__(self) -> int:
-        return len(self.seq)
-
-    def __iter__(self) -> Iterator[tuple[int, float, str, str, str | bytes]]:
-        return zip(self.seq, self.t, self.direction, self.opcode, self.payload, strict=True)
-
-    def messages(self) -> tuple[Message, ...]:
-        """The frames as ``Message`` values."""
-        return tuple(Message(seq, t, _DIRECTIONS[d], _OPCODES[o], p) for seq, t, d, o, p in self)
-
-    @classmethod
-    def of(cls, messages: Sequence[Message]) -> FrameColumns:
-        """The columns of ``messages``."""
-        if not messages:
-            return cls()
-        return cls(
-            tuple(m.seq for m in messages),
-            tuple(m.t for m in messages),
-            tuple(_DIRECTION_TEXT[m.direction] for m in messages),
-            tuple(_OPCODE_TEXT[m.opcode] for m in messages),
-            tuple(m.payload for m in messages),
-        )
-
-
-# Replay's frames query hands direction and opcode over as one small integer (and
-# the payload as one column): fewer values to convert per row, and the strings
-# come from these tables instead of being built per row. NULL when either is
-# not a known value, which the decoder reports as damage.
-_KIND_DIRECTIONS = ("client", "server")
-_KIND_OPCODES = tuple(o.value for o in Opcode)
-_KIND_SQL = (
-    "CASE direction "
-    + " ".join(f"WHEN '{d}' THEN {i}" for i, d in enumerate(_KIND_DIRECTIONS))
-    + " END + 2 * CASE opcode "
-    + " ".join(f"WHEN '{o}' THEN {i}" for i, o in enumerate(_KIND_OPCODES))
-    + " END"
-)
-_KIND_DIRECTION = tuple(d for _ in _KIND_OPCODES for d in _KIND_DIRECTIONS)
-_KIND_OPCODE = tuple(o for o in _KIND_OPCODES for _ in _KIND_DIRECTIONS)
-_KINDS = frozenset(range(len(_KIND_OPCODE)))
-_TEXT_KINDS = frozenset({0, 1})
-_FRAMES_FOR_REPLAY = (
-    f"SELECT session_id, seq, t, {_KIND_SQL}, coalesce(text, data) FROM frames "
-    "WHERE session_id IN ({marks}) ORDER BY session_id, seq"
-)
-
-
-def _frame_columns(rows: Sequence[tuple[Any, ...]]) -> FrameColumns:
-    """Columns from ``(session_id, seq, t, kind, payload)`` rows (``_FRAMES_FOR_REPLAY``).
-
-    Raises KeyError or TypeError when a row is damaged, as ``_decode_frames``
-    does. Transposed and checked in C (``zip``, sets, ``map``): the common
-    session, all text, takes no Python step per frame.
-    """
-    _, seqs, ts, kinds, values = zip(*rows, strict=True)
-    seen = set(kinds)
-    for kind in seen.difference(_KINDS):
-        raise KeyError(f"unknown direction or opcode ({kind})")
-    directions = tuple(map(_KIND_DIRECTION.__getitem__, kinds))
-    opcodes = tuple(map(_KIND_OPCODE.__getitem__, kinds))
-    payloads: tuple[str | bytes, ...]
-    if seen <= _TEXT_KINDS:
-        payloads = values
-        if set(map(type, values)) != {str}:
-            payloads = tuple("" if x is None else x for x in values)
-            if set(map(type, payloads)) != {str}:
-                raise TypeError("a text message carries str")
-    else:
-        mixed: list[str | bytes] = []
-        for kind, value in zip(kinds, values, strict=True):
-            if kind in _TEXT_KINDS:
-                value = "" if value is None else value
-                if type(value) is not str:
-                    raise TypeError("a text message carries str")
-            else:
-                value = b"" if value is None else value
-                if type(value) is not bytes:
-                    raise TypeError("a binary or control frame carries bytes")
-            mixed.append(value)
-        payloads = tuple(mixed)
-    return FrameColumns(seqs, ts, directions, opcodes, payloads)
-
-
-# Sessions of one client repeat the same header, subprotocol and tag lists: each
-# distinct JSON text is decoded once (the values are tuples, safe to share).
-@functools.lru_cache(maxsize=4096)
-def _headers_of(text: str | None) -> tuple[tuple[str, str], ...]:
-    return tuple((k, v) for k, v in json.loads(text or "[]"))
-
-
-@functools.lru_cache(maxsize=4096)
-def _strings_of(text: str | None) -> tuple[str, ...]:
-    return tuple(json.loads(text or "[]"))
-
-
-# json.dumps with arguments builds an encoder per call; one made once does the same.
-_dump: Callable[[Any], str] = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-
-
-def _session_row(
-    session_id: str, started_at: float, handshake: Handshake, provenance: Provenance
-) -> tuple[Any, ...]:
-    return (
-        session_id,
-        provenance.run,
-        provenance.origin,
-        provenance.source.value,
-        _dump(list(provenance.tags)),
-        started_at,
-        handshake.route,
-        handshake.query,
-        _dump([list(h) for h in handshake.request_headers]),
-        _dump(list(handshake.subprotocols)),
-        handshake.status,
-        handshake.subprotocol,
-        _dump([list(h) for h in handshake.response_headers]),
-        None,
-        None,
-        None,
-        None,
-        None,
-    )
-
-
-_FrameTuple = tuple[int, float, Direction | str, Opcode | str, str | bytes]
-"""A frame as ``CaptureWriter.add_session`` takes it: (seq, t, direction, opcode, payload)."""
-
-# A frame row as bound: (session_id, seq, t, direction, opcode, payload). The payload
-# goes into ``text`` for text frames and into ``data`` for the others; the other
-# column is left out of the INSERT, never bound as None: sqlite3 (3.11) binds only
-# exact int, float, str and bytearray directly and sends anything else, None
-# included, through its adapter lookup, which raises and swallows an
-# AttributeError each time (a quarter of the instructions of inserting a 100-byte frame).
-_FRAME_COLUMNS = 6
-_ROWS_PER_INSERT = 64  # 384 variables per statement, far below SQLite's limit
-
-
-@functools.lru_cache(maxsize=2 * _ROWS_PER_INSERT)
-def _multi_insert(column: str, rows: int) -> str:
-    """``INSERT INTO frames`` of ``rows`` rows in one statement, payloads into ``column``."""
-    one = "(" + ", ".join("?" * _FRAME_COLUMNS) + ")"
-    return (
-        f"INSERT INTO frames (session_id, seq, t, direction, opcode, {column}) VALUES "
-        + ", ".join([one] * rows)
-    )
-
-
-def _insert_frames(conn: sqlite3.Connection, column: str, params: list[Any]) -> int:
-    """Insert frame rows given as one flat list of column values; returns rows written.
-
-    ``column`` is where the payloads go (``text`` or ``data``). One ``INSERT
-    ... VALUES (...), (...), ...`` of _ROWS_PER_INSERT rows costs SQLite and
-    sqlite3 half of what as many single-row executions do.
-    """
-    width = _FRAME_COLUMNS
-    step = _ROWS_PER_INSERT * width
-    full = len(params) - len(params) % step
-    for i in range(0, full, step):
-        conn.execute(_multi_insert(column, _ROWS_PER_INSERT), params[i : i + step])
-    if full < len(params):
-        conn.execute(_multi_insert(column, (len(params) - full) // width), params[full:])
-    return len(params) // width
-
-
-def _split_rows(rows: Iterable[tuple[Any, ...]]) -> tuple[list[Any], list[Any]]:
-    """Frame rows (see ``_FRAME_COLUMNS``) as flat text-frame and other-frame parameters."""
-    texts: list[Any] = []
-    others: list[Any] = []
-    for row in rows:
-        (texts if row[4] == "text" else others).extend(row)
-    return texts, others
-
-
-def _frame_row(session_id: str, m: Message) -> tuple[Any, ...]:
-    return (session_id, m.seq, m.t, _DIRECTION_TEXT[m.direction], _OPCODE_TEXT[m.opcode], m.payload)
-
-
-def _close_row(session_id: str, close: Close) -> tuple[Any, ...]:
-    return (close.code, close.reason, close.by.value, close.error, close.t, session_id)
-
-
-@dataclass(frozen=True, slots=True)
-class SessionHead:
-    """What selecting sessions needs of one (``CaptureStore.heads``): no frames read."""
-
-    id: str
-    route: str
-    started_at: float
-
-
-@dataclass(frozen=True, slots=True)
-class SessionSummary:
-    """One session's row for listings: no payloads loaded."""
-
-    id: str
-    route: str
-    started_at: float
-    duration: float | None
-    client_messages: int
-    server_messages: int
-    bytes: int
-    status: int | None
-    close_code: int | None
-    closed_by: str | None
-    close_error: str | None
-    source: str
-    run: str | None
-    origin: str | None
 
 
 class CaptureStore:
@@ -1019,40 +697,6 @@ class CaptureStore:
         )
 
 
-class _Transaction:
-    """BEGIN / COMMIT around a block, ROLLBACK on error; SQLite errors become CaptureError."""
-
-    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
-        self.conn = conn
-        self.path = path
-
-    def __enter__(self) -> sqlite3.Connection:
-        try:
-            self.conn.execute("BEGIN")
-        except sqlite3.Error as e:
-            raise CaptureError(f"{self.path}: cannot write ({e})") from None
-        return self.conn
-
-    def _rollback(self) -> None:
-        if self.conn.in_transaction:
-            with contextlib.suppress(sqlite3.Error):
-                self.conn.execute("ROLLBACK")
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: object
-    ) -> None:
-        if kind is None:
-            try:
-                self.conn.execute("COMMIT")
-                return
-            except sqlite3.Error as e:
-                self._rollback()  # SQLite may have rolled back already (disk full)
-                raise CaptureError(f"{self.path}: cannot write ({e})") from None
-        self._rollback()
-        if isinstance(exc, sqlite3.Error):
-            raise CaptureError(f"{self.path}: cannot write ({exc})") from None
-
-
 class CaptureWriter:
     """Batched appends for recorders: many live sessions, one writer.
 
@@ -1261,68 +905,3 @@ class _Batch:
         written += _insert_frames(conn, "data", self.others)
         conn.executemany(_UPDATE_CLOSE, self.closes)
         return written
-
-
-class BackgroundWriter:
-    """Runs ``CaptureWriter`` batches' SQL on a thread, with a connection of its own.
-
-    The calling thread still builds and redacts the rows (``CaptureWriter.take``);
-    this thread inserts them, one transaction per batch, in the order
-    submitted. sqlite3 lets go of the GIL while SQLite works, so an event
-    loop goes on meanwhile: replay writes a run this way. At most ``depth``
-    batches wait; ``submit`` blocks beyond that. The first error is kept,
-    later batches are not written, and ``submit``/``wait``/``close`` raise it
-    as CaptureError.
-    """
-
-    def __init__(self, path: Path, depth: int = 4) -> None:
-        self.path = path
-        try:
-            self._conn = sqlite3.connect(
-                path, check_same_thread=False, isolation_level=None, timeout=30.0
-            )
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-        except sqlite3.Error as e:
-            raise CaptureError(f"{path}: cannot write ({e})") from None
-        self._jobs: queue.Queue[_Batch | None] = queue.Queue(maxsize=depth)
-        self._error: CaptureError | None = None
-        self._thread = threading.Thread(target=self._run, name="wsshadow-writer", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            batch = self._jobs.get()
-            try:
-                if batch is None:
-                    return
-                if self._error is None:
-                    with _Transaction(self._conn, self.path) as conn:
-                        batch.write(conn)
-            except CaptureError as e:
-                self._error = e
-            except Exception as e:  # never die silently: the caller hears of it
-                self._error = CaptureError(f"{self.path}: cannot write ({e})")
-            finally:
-                self._jobs.task_done()
-
-    def _raise(self) -> None:
-        if self._error is not None:
-            raise self._error
-
-    def submit(self, writer: CaptureWriter) -> None:
-        """Queue everything ``writer`` holds (taken from it now) for the thread to write."""
-        self._raise()
-        self._jobs.put(writer.take())
-
-    def wait(self) -> None:
-        """Return once every submitted batch is written (or raise what went wrong)."""
-        self._jobs.join()
-        self._raise()
-
-    def close(self) -> None:
-        """Write what is queued, stop the thread, close its connection (or raise)."""
-        if self._thread.is_alive():
-            self._jobs.put(None)
-            self._thread.join()
-            self._conn.close()
-        self._raise()

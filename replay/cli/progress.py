@@ -43,11 +43,13 @@ class ProgressBar(ReplayObserver):
         self.errors: dict[str, int] = {}
 
     def __enter__(self) -> ProgressBar:
-        self.progress.start()
+        if self.enabled:  # a disabled rich Progress still writes a newline on stop (rich < 15)
+            self.progress.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
+        if self.enabled:
+            self.progress.stop()
 
     def run_started(self, run: str, total: int) -> None:
         # One bar per run: shadow replays several runs at once through one observer.

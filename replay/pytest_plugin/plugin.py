@@ -39,39 +39,32 @@ if TYPE_CHECKING:
 __all__ = ["pytest_addoption", "pytest_configure", "wsshadow_replay"]
 
 
+_PLUGIN_OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("--wsshadow-capture", {"metavar": "FILE", "default": None,
+        "help": "Capture file: one test per recorded session (the plugin is off without it)."}),
+    ("--wsshadow-target", {"metavar": "URL", "default": None,
+        "help": "ws:// or wss:// URL to replay against (default: [targets] candidate)."}),
+    ("--wsshadow-config", {"metavar": "FILE", "default": None,
+        "help": "wsshadow.toml (default: ./wsshadow.toml or [tool.wsshadow] in pyproject.toml)."}),
+    ("--wsshadow-no-maps", {"action": "store_true", "default": False,
+        "help": "Replay the recorded routes as they are (ignore the config's maps)."}),
+    ("--wsshadow-noise-runs", {"metavar": "N", "type": int, "default": 1,
+        "help": "Extra replays per session to learn what varies anyway (default 1; 0: none)."}),
+    ("--wsshadow-run", {"metavar": "NAME", "default": None,
+        "help": "Also store the replays in the capture as run NAME (noise: NAME-noise-N)."}),
+    ("--wsshadow-timing", {"action": "store_true", "default": False,
+        "help": "Also fail on latency differences against the recording ([diff.timing])."}),
+)  # fmt: skip
+"""The plugin's own options; the replay options come from ``REPLAY_OPTIONS``."""
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     """The ``--wsshadow-*`` options (inert until ``--wsshadow-capture`` is given)."""
     group = parser.getgroup("wsshadow", "wsshadow: recorded WebSocket sessions as tests")
-    group.addoption(
-        "--wsshadow-capture", metavar="FILE", default=None,
-        help="Capture file: one test per recorded session (the plugin is off without it).",
-    )  # fmt: skip
-    group.addoption(
-        "--wsshadow-target", metavar="URL", default=None,
-        help="ws:// or wss:// URL to replay against (default: [targets] candidate).",
-    )  # fmt: skip
-    group.addoption(
-        "--wsshadow-config", metavar="FILE", default=None,
-        help="wsshadow.toml (default: ./wsshadow.toml or [tool.wsshadow] in pyproject.toml).",
-    )  # fmt: skip
-    group.addoption(
-        "--wsshadow-no-maps", action="store_true", default=False,
-        help="Replay the recorded routes as they are (ignore the config's maps).",
-    )  # fmt: skip
+    for flag, kwargs in _PLUGIN_OPTIONS:
+        group.addoption(flag, **kwargs)
     for spec in REPLAY_OPTIONS:  # the replay options, from their one declaration
         group.addoption(f"--wsshadow-{spec.flag[2:]}", **_addoption_kwargs(spec))
-    group.addoption(
-        "--wsshadow-noise-runs", metavar="N", type=int, default=1,
-        help="Extra replays per session to learn what varies anyway (default 1; 0: none).",
-    )  # fmt: skip
-    group.addoption(
-        "--wsshadow-run", metavar="NAME", default=None,
-        help="Also store the replays in the capture as run NAME (noise: NAME-noise-N).",
-    )  # fmt: skip
-    group.addoption(
-        "--wsshadow-timing", action="store_true", default=False,
-        help="Also fail on latency differences against the recording ([diff.timing]).",
-    )  # fmt: skip
 
 
 _TYPES: dict[str, type] = {"float": float, "int": int, "str": str, "path": str}

@@ -11,7 +11,7 @@ import os
 from typing import Any
 
 import pytest
-from report_fixtures import GOLDEN
+from report_fixtures import GOLDEN, columns_collapsed
 
 from wsshadow.replay.report.render import render
 
@@ -31,7 +31,11 @@ def test_rendering_matches_golden(report: dict[str, Any], name: str) -> None:
     if os.environ.get("UPDATE_GOLDEN") == "1":
         path.write_text(text, encoding="utf-8", newline="\n")
     assert path.exists(), f"no golden file {path}: run with UPDATE_GOLDEN=1 once, then review it"
-    assert text == path.read_text(encoding="utf-8")
+    golden = path.read_text(encoding="utf-8")
+    if name.endswith(".txt"):  # rich's column widths vary by release; lines and words do not
+        assert columns_collapsed(text) == columns_collapsed(golden)
+    else:
+        assert text == golden
 
 
 def test_plain_text_is_stable_and_has_no_escape_sequences(report: dict[str, Any]) -> None:
