@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-lowest lint bench conformance captures fuzz clean browser
+.PHONY: install demo test test-lowest lint bench conformance captures fuzz clean browser broker
 
 install: $(STAMP)
 
@@ -22,7 +22,7 @@ captures: install
 	$(VENV)/bin/wsshadow demo --out build/captures-demo --seed 7 > /dev/null
 	$(VENV)/bin/wsshadow captures export build/captures-demo/capture.db captures/demo-legacy.jsonl --recorded
 
-test: install lint browser
+test: install lint browser broker
 	$(PY) -m pytest -q
 
 # The suite again on the lowest versions pyproject.toml allows, so that its floors stay true.
@@ -46,6 +46,11 @@ lint: install
 APT := DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600
 browser:
 	@test -x /usr/bin/chromium || ($(APT) update && $(APT) install -y chromium)
+
+# The mosquitto MQTT broker (Debian's package) for the MQTT dialect's end-to-end test
+# (tests/shadow/test_dialects_e2e.py); nothing to do once it is installed.
+broker:
+	@test -x /usr/sbin/mosquitto || ($(APT) update && $(APT) install -y mosquitto)
 
 bench: install
 	$(PY) bench/run_all.py

@@ -117,6 +117,7 @@ class RouteOverride:
     compare_headers: tuple[str, ...] | None = None
     background: Mapping[str, BackgroundRule] | None = None
     events: Mapping[str, EventOverride] = field(default_factory=lambda: MappingProxyType({}))
+    dialect: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +138,8 @@ class RouteDiffConfig:
     background: Mapping[str, BackgroundRule]
     timing: TimingConfig
     event_ignore: Mapping[str, tuple[str, ...]]
+    dialect: str | None = None
+    """A dialect name (``socketio``, ``raw``, ...), or None to detect it per session."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +157,7 @@ class DiffConfig:
     timing: TimingConfig = TimingConfig()
     noise: NoiseConfig = NoiseConfig()
     routes: Mapping[str, RouteOverride] = field(default_factory=lambda: MappingProxyType({}))
+    dialect: str | None = None
 
     def for_route(self, route: str) -> RouteDiffConfig:
         """The settings for ``route`` (the recorded path), its overrides applied."""
@@ -171,6 +175,7 @@ class DiffConfig:
             background=o.background if o.background is not None else self.background,
             timing=self.timing,
             event_ignore=MappingProxyType({k: v.ignore for k, v in o.events.items()}),
+            dialect=o.dialect if o.dialect is not None else self.dialect,
         )
 
 
@@ -372,6 +377,7 @@ _DIFF_COMMON = (
     "control_frames",
     "compare_headers",
     "background",
+    "dialect",
 )
 
 
@@ -422,7 +428,16 @@ def _diff(r: _Reader | None) -> DiffConfig:
         background=_background(r.table_at("background")) or MappingProxyType({}),
         timing=timing,
         noise=noise,
+        dialect=_dialect(r),
     )
+
+
+def _dialect(r: _Reader) -> str | None:
+    # Names are checked against the installed dialects when the diff starts: plug-ins
+    # register theirs by entry point, which the configuration does not load.
+    name = r.get("dialect", lambda v: isinstance(v, str) and bool(re.fullmatch(r"[A-Za-z0-9_.-]+", v)),
+                 "a dialect name such as socketio, jsonrpc or raw", None)  # fmt: skip
+    return name
 
 
 def _route(r: _Reader, custom: Mapping[str, str]) -> RouteOverride:
@@ -448,6 +463,7 @@ def _route(r: _Reader, custom: Mapping[str, str]) -> RouteOverride:
         compare_headers=r.strings("compare_headers", None),
         background=_background(r.table_at("background")),
         events=MappingProxyType(events),
+        dialect=_dialect(r),
     )
 
 
@@ -538,6 +554,7 @@ def parse_config(data: Mapping[str, Any], file: str, path: Path | None = None) -
             timing=diff.timing,
             noise=diff.noise,
             routes=MappingProxyType(routes),
+            dialect=diff.dialect,
         )
     return Config(
         path=path,

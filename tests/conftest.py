@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.timeouts import FACTOR
 from wsshadow.replay.capture.model import (
     Close,
     Closer,
@@ -20,6 +21,13 @@ from wsshadow.replay.capture.model import (
 # pytester runs the pytest plugin in the plugin tests (tests/plugin); it must be
 # requested from a top-level conftest.
 pytest_plugins = ["pytester"]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Scale pytest-timeout's per-test limit by WSSHADOW_TESTS_TIMEOUT_FACTOR too."""
+    if FACTOR != 1 and config.getoption("timeout", None) is None:
+        config.option.timeout = float(config.getini("timeout") or 300) * FACTOR
 
 
 def make_session(

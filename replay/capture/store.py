@@ -423,6 +423,24 @@ class CaptureStore:
             raise CaptureError(f"{self.path}: no session {session_id!r}")
         return self._session_from_row(row, self._messages(session_id))
 
+    def get_session_head(self, session_id: str, frames: int = 32) -> Session:
+        """One session with only its first ``frames`` messages (enough to tell its dialect)."""
+        row = self.db.conn.execute(
+            f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE id = ?", (session_id,)
+        ).fetchone()
+        if row is None:
+            raise CaptureError(f"{self.path}: no session {session_id!r}")
+        rows = self.db.conn.execute(
+            "SELECT session_id, seq, t, direction, opcode, text, data FROM frames "
+            "WHERE session_id = ? ORDER BY seq LIMIT ?",
+            (session_id, frames),
+        )
+        try:
+            messages = _decode_frames(rows)
+        except (KeyError, ValueError, TypeError) as e:
+            raise CaptureError(f"{self.path}: session {session_id!r} is damaged ({e})") from None
+        return self._session_from_row(row, messages)
+
     def find_session(self, prefix: str) -> Session:
         """A session by its id or a unique prefix of it; raises CaptureError otherwise."""
         ids = [

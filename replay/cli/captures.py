@@ -12,22 +12,48 @@ import typer
 
 from wsshadow.recorders.har import looks_like_har, read_har
 from wsshadow.replay.capture.jsonl import read_jsonl, write_jsonl
-from wsshadow.replay.capture.store import CaptureStore
+from wsshadow.replay.capture.store import CaptureStore, SessionSummary
 from wsshadow.replay.cli import console
 from wsshadow.replay.cli.app import captures_app
-from wsshadow.replay.cli.options import CaptureArg, NoRedact, RedactField, RunOpt, make_redactor
+from wsshadow.replay.cli.options import (
+    CaptureArg,
+    ConfigOpt,
+    DialectOpt,
+    NoRedact,
+    RedactField,
+    RunOpt,
+    make_redactor,
+    with_dialects,
+)
+from wsshadow.replay.config import DiffConfig, discover_config
+from wsshadow.replay.diff.capture import session_dialect
 from wsshadow.replay.errors import BadInput
 
 __all__ = ["captures_export", "captures_import", "captures_ls", "captures_show"]
 
 
+def _dialects(config: Path | None, dialect: list[str] | None) -> DiffConfig:
+    return with_dialects(discover_config(config).diff, dialect)
+
+
 @captures_app.command("ls")
-def captures_ls(capture: CaptureArg, run: RunOpt = None) -> None:
-    """One row per session: id, route, start, duration, messages each way, close, source."""
+def captures_ls(
+    capture: CaptureArg, run: RunOpt = None, config: ConfigOpt = None, dialect: DialectOpt = None
+) -> None:
+    """One row per session: id, route, start, duration, messages each way, close, source,
+    dialect."""
+    diff = _dialects(config, dialect)
     with CaptureStore.open(capture) as store:
         if run is not None and store.get_run(run) is None:
             raise BadInput(f"{capture}: no run called {run!r}")
-        console.print_session_table(store.summaries(run), title=f"{capture}")
+
+        def dialect_of(s: SessionSummary) -> str:
+            rc = diff.for_route(s.route)
+            chosen = session_dialect(rc, store.get_session_head(s.id))
+            return chosen.name if chosen is not None else "-"
+
+        console.print_session_table(store.summaries(run), title=f"{capture}",
+                                    dialect_of=dialect_of)  # fmt: skip
 
 
 @captures_app.command("show")
@@ -35,10 +61,19 @@ def captures_show(
     capture: CaptureArg,
     session: Annotated[str, typer.Argument(help="Session id (or a unique prefix).")],
     full: Annotated[bool, typer.Option("--full", help="Print whole payloads.")] = False,
+    raw: Annotated[
+        bool, typer.Option("--raw", help="The frames as stored, not the decoded events.")
+    ] = False,
+    config: ConfigOpt = None,
+    dialect: DialectOpt = None,
 ) -> None:
-    """The handshake and every message of one session, timed and direction-marked."""
+    """The handshake and every message of one session, timed and direction-marked:
+    decoded events (event key, #correlation id, value) in the session's dialect."""
+    diff = _dialects(config, dialect)
     with CaptureStore.open(capture) as store:
-        console.print_session(store.find_session(session), full=full)
+        found = store.find_session(session)
+        chosen = session_dialect(diff.for_route(found.route), found)
+        console.print_session(found, full=full, dialect=chosen, raw=raw)
 
 
 @captures_app.command("export")

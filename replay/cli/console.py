@@ -6,6 +6,7 @@ and colour, in a pipe plain, stable text.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -19,6 +20,7 @@ from rich.table import Table
 
 from wsshadow.replay.capture.model import Direction, Message, Session
 from wsshadow.replay.capture.store import SessionSummary
+from wsshadow.replay.diff.dialects import Dialect
 
 __all__ = [
     "error",
@@ -96,8 +98,12 @@ def _fmt_close(s: SessionSummary) -> str:
     return f"{code} by {s.closed_by}"
 
 
-def print_session_table(summaries: Iterable[SessionSummary], title: str = "") -> None:
-    """The ``captures ls`` table."""
+def print_session_table(
+    summaries: Iterable[SessionSummary],
+    title: str = "",
+    dialect_of: Callable[[SessionSummary], str] | None = None,
+) -> None:
+    """The ``captures ls`` table; ``dialect_of`` names each session's dialect."""
     console = stdout_console()
     table = Table(
         title=title if console.is_terminal else None,
@@ -114,8 +120,9 @@ def print_session_table(summaries: Iterable[SessionSummary], title: str = "") ->
         ("server", "right"),
         ("close", "left"),
         ("source", "left"),
+        *((("dialect", "left"),) if dialect_of is not None else ()),
     ):
-        table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+        table.add_column(name, justify=justify, no_wrap=True)
     rows = 0
     for s in summaries:
         source = s.source if s.run is None else f"{s.source}:{s.run}"
@@ -128,6 +135,7 @@ def print_session_table(summaries: Iterable[SessionSummary], title: str = "") ->
             str(s.server_messages),
             escape(_fmt_close(s)),
             escape(source),
+            *((escape(dialect_of(s)),) if dialect_of is not None else ()),
         )
         rows += 1
     console.print(table)
@@ -148,8 +156,14 @@ def payload_preview(message: Message, full: bool = False, limit: int = 160) -> s
     return f"<{len(data)} bytes> {shown.hex(' ')}{more}"
 
 
-def print_session(session: Session, full: bool = False) -> None:
-    """The ``captures show`` view: handshake, then every message with time and direction."""
+def print_session(
+    session: Session, full: bool = False, dialect: Dialect | None = None, raw: bool = False
+) -> None:
+    """The ``captures show`` view: handshake, then every message with time and direction.
+
+    With a ``dialect`` that decodes, its events (key, correlation id, value)
+    instead of the frames as stored, unless ``raw``.
+    """
     console = stdout_console()
     h = session.handshake
     p = session.provenance
@@ -169,14 +183,13 @@ def print_session(session: Session, full: bool = False) -> None:
         console.print(f"  > {escape(name)}: {escape(value)}")
     for name, value in h.response_headers:
         console.print(f"  < {escape(name)}: {escape(value)}")
+    if dialect is not None:
+        console.print(f"dialect   {dialect.name} ({escape(dialect.title)})")
     console.print()
-    for m in session.messages:
-        arrow = "C→S" if m.direction is Direction.CLIENT else "S→C"
-        style = "cyan" if m.direction is Direction.CLIENT else "green"
-        console.print(
-            f"{m.t:9.3f}s  {arrow}  {m.opcode.value:<6} {escape(payload_preview(m, full))}",
-            style=style if console.is_terminal else None,
-        )
+    if dialect is not None and dialect.decodes and not raw:
+        _print_events(console, session, dialect, full)
+    else:
+        _print_frames(console, session, full)
     c = session.close
     if c is None:
         console.print("(no close recorded)")
@@ -190,6 +203,33 @@ def print_session(session: Session, full: bool = False) -> None:
             what += f": {escape(c.error)}"
         t = f"{c.t:9.3f}s" if c.t is not None else " " * 10
         console.print(f"{t}  {what}")
+
+
+def _print_frames(console: Console, session: Session, full: bool) -> None:
+    """The frames as stored: time, direction, opcode, payload."""
+    for m in session.messages:
+        arrow = "C→S" if m.direction is Direction.CLIENT else "S→C"
+        style = "cyan" if m.direction is Direction.CLIENT else "green"
+        console.print(
+            f"{m.t:9.3f}s  {arrow}  {m.opcode.value:<6} {escape(payload_preview(m, full))}",
+            style=style if console.is_terminal else None,
+        )
+
+
+def _print_events(console: Console, session: Session, dialect: Dialect, full: bool) -> None:
+    """Decoded events: time, direction, event key, #correlation id, value (control dimmed)."""
+    for m, ev in dialect.decode(session.messages):
+        arrow = "C→S" if m.direction is Direction.CLIENT else "S→C"
+        style = "dim" if ev.control else "cyan" if m.direction is Direction.CLIENT else "green"
+        corr = f" #{ev.corr}" if ev.corr is not None else ""
+        tag = " (reply)" if ev.reply else " (control)" if ev.control else ""
+        value = "" if ev.value is None else " " + json.dumps(ev.value, ensure_ascii=False)
+        if not full and len(value) > 160:
+            value = value[:160] + "…"
+        console.print(
+            f"{m.t:9.3f}s  {arrow}  event  {escape(ev.key)}{escape(corr)}{tag}{escape(value)}",
+            style=style if console.is_terminal else None,
+        )
 
 
 @contextmanager

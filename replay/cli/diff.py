@@ -13,10 +13,12 @@ from wsshadow.replay.cli.app import app
 from wsshadow.replay.cli.options import (
     CaptureArg,
     ConfigOpt,
+    DialectOpt,
     ReportFileOpt,
     ReportFormat,
     ReportFormatOpt,
     ReportOutputOpt,
+    with_dialects,
 )
 from wsshadow.replay.config import discover_config
 from wsshadow.replay.diff.capture import diff_capture
@@ -76,6 +78,7 @@ def diff(
         ),
     ] = None,
     config: ConfigOpt = None,
+    dialect: DialectOpt = None,
     fmt: ReportFormatOpt = None,
     out: ReportOutputOpt = None,
     reports: ReportFileOpt = None,
@@ -92,7 +95,7 @@ def diff(
             baseline=baseline,
             candidate=candidate,
             noise_runs=list(noise or ()),
-            config=settings.diff,
+            config=with_dialects(settings.diff, dialect),
             progress=tick,
         )
     return emit_report(report, fmt, out, reports)

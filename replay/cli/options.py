@@ -5,18 +5,24 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable
+from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
+from types import MappingProxyType
 from typing import Annotated, Any, TypeVar
 
 import typer
 
 from wsshadow.replay.capture.redact import Redactor
+from wsshadow.replay.config import DiffConfig, RouteOverride
+from wsshadow.replay.diff.dialects import get_dialect
+from wsshadow.replay.errors import BadInput
 from wsshadow.replay.options import REPLAY_OPTIONS, OptionSpec, ReplayOverrides
 
 __all__ = [
     "CaptureArg",
     "ConfigOpt",
+    "DialectOpt",
     "NoRedact",
     "RedactField",
     "ReportFileOpt",
@@ -25,6 +31,7 @@ __all__ = [
     "ReportOutputOpt",
     "RunOpt",
     "make_redactor",
+    "with_dialects",
     "with_replay_options",
 ]
 
@@ -97,6 +104,36 @@ ReportFileOpt = Annotated[
         show_default=False,
     ),
 ]
+
+
+DialectOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--dialect",
+        help="ROUTE=NAME: decode ROUTE's messages as NAME (socketio, graphql, jsonrpc, stomp, "
+        "phoenix, signalr, actioncable, mqtt, generic, json, raw) instead of detecting it "
+        "per session; NAME alone for every route (repeatable).",
+        show_default=False,
+    ),
+]
+
+
+def with_dialects(diff: DiffConfig, items: list[str] | None) -> DiffConfig:
+    """``diff`` with ``--dialect ROUTE=NAME`` overrides; raises BadInput for an unknown name."""
+    if not items:
+        return diff
+    routes = dict(diff.routes)
+    default = diff.dialect
+    for item in items:
+        route, sep, name = item.rpartition("=")
+        get_dialect(name)
+        if not sep:
+            default = name
+            continue
+        if not route.startswith("/"):
+            raise BadInput(f"--dialect {item!r}: expected ROUTE=NAME with ROUTE starting with /")
+        routes[route] = replace(routes.get(route, RouteOverride()), dialect=name)
+    return replace(diff, routes=MappingProxyType(routes), dialect=default)
 
 
 # ---- replay options, derived from their one declaration (wsshadow.replay.options) ----

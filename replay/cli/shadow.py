@@ -15,9 +15,11 @@ from wsshadow.replay.cli.diff import emit_report
 from wsshadow.replay.cli.options import (
     CaptureArg,
     ConfigOpt,
+    DialectOpt,
     ReportFileOpt,
     ReportFormatOpt,
     ReportOutputOpt,
+    with_dialects,
     with_replay_options,
 )
 from wsshadow.replay.cli.progress import ProgressBar
@@ -84,6 +86,7 @@ def shadow(
     fmt: ReportFormatOpt = None,
     out: ReportOutputOpt = None,
     config: ConfigOpt = None,
+    dialect: DialectOpt = None,
     *,
     overrides: ReplayOverrides = NO_OVERRIDES,
 ) -> int:
@@ -114,7 +117,7 @@ def shadow(
                 baseline=baseline,
                 candidate=candidate,
                 options=options,
-                config=settings.diff,
+                config=with_dialects(settings.diff, dialect),
                 noise_runs=noise,
                 baseline_maps=tuple(parse_route_map(m) for m in baseline_maps or ()),
                 prefix=prefix,

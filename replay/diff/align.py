@@ -9,6 +9,12 @@ position relative to other events never counts. Under ``window:N`` a move
 of at most N positions is not a reordering.
 
 The alignment is a mirror image when the two streams are swapped.
+
+``align_correlated`` first sets apart the messages a dialect correlated
+(replies to requests, a subscription's messages, by correlation id): each
+correlation id's messages are aligned with the other side's of the same id,
+so the order in which replies complete never counts; everything else is
+aligned as above.
 """
 
 from __future__ import annotations
@@ -16,11 +22,11 @@ from __future__ import annotations
 import difflib
 from collections import defaultdict, deque
 from collections.abc import Collection, Sequence
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from wsshadow.replay.config import Ordering
 
-__all__ = ["Pair", "align_streams", "lcs_pairs"]
+__all__ = ["Keyed", "Pair", "align_correlated", "align_streams", "lcs_pairs"]
 
 _STRICT = Ordering()
 
@@ -153,6 +159,65 @@ def _align(
             leftovers.append(Pair(i, None))
     extras = [Pair(None, j) for j in range(len(cand)) if j not in used_b]
     return _display_order(matched + leftovers, extras)
+
+
+class Keyed(Protocol):
+    """What ``align_correlated`` reads of a message: its key and correlation id."""
+
+    @property
+    def key(self) -> str: ...
+
+    @property
+    def corr(self) -> str | None: ...
+
+
+def _subset(
+    base: Sequence[Keyed],
+    cand: Sequence[Keyed],
+    at_a: list[int],
+    at_b: list[int],
+    ordering: Ordering,
+    unordered: Collection[str],
+) -> list[Pair]:
+    """``align_streams`` over the messages at ``at_a`` / ``at_b``, as indexes of the whole."""
+    rows = align_streams([base[i].key for i in at_a], [cand[j].key for j in at_b], ordering,
+                         unordered)  # fmt: skip
+    return [
+        Pair(
+            at_a[p.base] if p.base is not None else None,
+            at_b[p.cand] if p.cand is not None else None,
+            p.moved,
+        )
+        for p in rows
+    ]
+
+
+def align_correlated(
+    base: Sequence[Keyed],
+    cand: Sequence[Keyed],
+    ordering: Ordering = _STRICT,
+    unordered: Collection[str] = (),
+) -> list[Pair]:
+    """Align two streams of messages, correlated ones by correlation id (see the module).
+
+    Without any correlation id this is ``align_streams`` over the keys.
+    """
+    groups_a: dict[str, list[int]] = defaultdict(list)
+    groups_b: dict[str, list[int]] = defaultdict(list)
+    free_a: list[int] = []
+    free_b: list[int] = []
+    for i, n in enumerate(base):
+        (free_a if n.corr is None else groups_a[n.corr]).append(i)
+    for j, n in enumerate(cand):
+        (free_b if n.corr is None else groups_b[n.corr]).append(j)
+    if not groups_a and not groups_b:
+        return align_streams([n.key for n in base], [n.key for n in cand], ordering, unordered)
+    rows = _subset(base, cand, free_a, free_b, ordering, unordered)
+    for corr in dict.fromkeys([*groups_a, *groups_b]):
+        rows += _subset(base, cand, groups_a.get(corr, []), groups_b.get(corr, []), ordering,
+                        unordered)  # fmt: skip
+    return _display_order([p for p in rows if p.base is not None],
+                          [p for p in rows if p.base is None])  # fmt: skip
 
 
 def _display_order(with_base: list[Pair], extras: list[Pair]) -> list[Pair]:

@@ -16,12 +16,12 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any, Protocol
 
 from wsshadow.replay.capture.model import Run, Session
 from wsshadow.replay.config import DiffConfig, RouteDiffConfig
 from wsshadow.replay.diff.compare import Finding, SessionComparison, compare_sessions
+from wsshadow.replay.diff.dialects import Dialect, detect_dialect, get_dialect
 from wsshadow.replay.diff.noise import NoiseModel, SessionNoise, session_noise
 from wsshadow.replay.diff.normalize import Normalized, Normalizer, ParseCache, display_payload
 from wsshadow.replay.errors import BadInput
@@ -38,6 +38,7 @@ __all__ = [
     "diff_capture",
     "diff_session",
     "fold_across_events",
+    "session_dialect",
     "unmasked_normalizer",
 ]
 
@@ -70,6 +71,7 @@ class SessionResult:
     handshake: dict[str, Any] | None = None
     close: dict[str, Any] | None = None
     noise_sessions: list[str] = field(default_factory=list)
+    dialect: str | None = None
 
 
 def _failure(side: str, s: Session | None) -> str | None:
@@ -98,8 +100,20 @@ def _ends(base: Session | None, cand: Session | None) -> tuple[dict[str, Any], d
 
 
 def unmasked_normalizer(config: RouteDiffConfig) -> Normalizer:
-    """A normalizer for ``config`` without masks (ignore rules still apply): for learning noise."""
-    return Normalizer(replace(config, masks=(), custom_masks=MappingProxyType({})))
+    """A normalizer for ``config`` without masks (ignore rules still apply): for learning noise.
+
+    Custom masks stay known (not applied), so that text is still split into
+    its volatile tokens (``text_tokens``)."""
+    return Normalizer(replace(config, masks=()))
+
+
+def session_dialect(config: RouteDiffConfig, session: Session | None) -> Dialect | None:
+    """The dialect of a session: the configured one, else detected (None without a session).
+
+    Raises BadInput for a configured name no installed dialect has."""
+    if config.dialect is not None:
+        return get_dialect(config.dialect)
+    return detect_dialect(session) if session is not None else None
 
 
 def diff_session(
@@ -132,6 +146,8 @@ def diff_session(
         close=close,
         noise_sessions=[n.id for n in noise],
     )
+    dialect = session_dialect(config, baseline if baseline is not None else candidate)
+    result.dialect = dialect.name if dialect is not None else None
     error = _failure("baseline", baseline) or _failure("candidate", candidate)
     if error is not None:
         result.error = error
@@ -139,15 +155,16 @@ def diff_session(
         return result
     assert baseline is not None and candidate is not None
     cache: ParseCache = {}
-    base_stream = norm.stream(baseline, cache)
+    base_stream = norm.stream(baseline, cache, dialect)
     comparisons = []
     live_noise = [other for other in noise if _failure("noise", other) is None]
     if live_noise:
         raw_cache: ParseCache = {}
-        raw_base = raw_norm.stream(baseline, raw_cache)
+        raw_base = raw_norm.stream(baseline, raw_cache, dialect)
         comparisons = [
             compare_sessions(
-                baseline, other, raw_norm, config, base_stream=raw_base, cache=raw_cache
+                baseline, other, raw_norm, config, base_stream=raw_base, cache=raw_cache,
+                dialect=dialect,
             ).findings
             for other in live_noise
         ]
@@ -160,6 +177,7 @@ def diff_session(
         unordered=learned.unordered if learned is not None else (),
         base_stream=base_stream,
         cache=cache,
+        dialect=dialect,
     )
     result.findings = comp.findings
     result.noise = learned
@@ -278,6 +296,7 @@ class DiffAccumulator:
         self.divergent_sigs: Counter[frozenset[str]] = Counter()
         self.baseline_latency = LatencyHistogram()
         self.candidate_latency = LatencyHistogram()
+        self.dialects: dict[str, Counter[str]] = {}
 
     def _group(self, f: Finding, route: str, sig: str) -> _Group:
         g = self.groups.get(sig)
@@ -287,6 +306,8 @@ class DiffAccumulator:
 
     def add(self, r: SessionResult) -> None:
         """Fold one session's result in."""
+        if r.dialect is not None:
+            self.dialects.setdefault(r.route, Counter())[r.dialect] += 1
         per_session_noise = r.noise.signatures if r.noise is not None else set()
         kept: list[tuple[str, Finding]] = []
         masked: set[str] = set()
@@ -328,6 +349,7 @@ class DiffAccumulator:
         self.details.append({
             "session": r.session, "route": r.route, "verdict": provisional, "error": r.error,
             "baseline_session": r.baseline_session, "candidate_session": r.candidate_session,
+            "dialect": r.dialect,
             "differences": [
                 {"kind": f.kind, "signature": sig, "event": f.event, "path": f.path,
                  "expected": f.expected, "actual": f.actual, "row": f.row}
@@ -402,6 +424,10 @@ class DiffAccumulator:
                 "candidate_p95_ms": self.candidate_latency.percentile(95),
             },
             "session_details": self.details,
+            "dialects": {
+                route: [name for name, _ in counts.most_common()]
+                for route, counts in sorted(self.dialects.items())
+            },
         }
 
     @staticmethod
@@ -514,6 +540,9 @@ def diff_capture(
     for an unknown run name, CaptureError for an unreadable capture.
     """
     config = config if config is not None else DiffConfig()
+    for name in {config.dialect, *(o.dialect for o in config.routes.values())} - {None}:
+        assert name is not None
+        get_dialect(name)  # an unknown name is bad input before any work, not halfway
     if not candidate or candidate == RECORDED_BASELINE:
         raise BadInput("the candidate must be a replay run of the capture")
     for name, role in ((baseline, "baseline"), (candidate, "candidate")):

@@ -24,8 +24,15 @@ from deepdiff import DeepDiff
 
 from wsshadow.replay.capture.model import Direction, Opcode, Session
 from wsshadow.replay.config import RouteDiffConfig
-from wsshadow.replay.diff.align import Pair, align_streams
-from wsshadow.replay.diff.normalize import Normalized, Normalizer, ParseCache, display_payload
+from wsshadow.replay.diff.align import Pair, align_correlated
+from wsshadow.replay.diff.dialects import Dialect
+from wsshadow.replay.diff.normalize import (
+    Normalized,
+    Normalizer,
+    ParseCache,
+    display_payload,
+    text_tokens,
+)
 
 __all__ = [
     "KINDS",
@@ -66,7 +73,9 @@ class Finding:
     """One difference between a baseline and a candidate session.
 
     ``expected`` / ``actual`` are JSON-ready values (None when absent);
-    ``row`` indexes the alignment row it belongs to, if any.
+    ``row`` indexes the alignment row it belongs to, if any. ``whole_text``
+    marks a text that changed beyond its volatile tokens: never learned as
+    noise, so that a volatile token cannot hide the rest of the text.
     """
 
     kind: str
@@ -75,6 +84,7 @@ class Finding:
     expected: Any = None
     actual: Any = None
     row: int | None = None
+    whole_text: bool = False
 
     def signature(self, route: str) -> str:
         """This finding's group signature on ``route``."""
@@ -217,9 +227,8 @@ def _compare_pair(b: Normalized, c: Normalized, row: int, norm: Normalizer) -> l
     if b.format != c.format:
         return [Finding("type_changed", b.event, None, _display(b), _display(c), row)]
     if b.format == "text":
-        assert isinstance(b.value, str) and isinstance(c.value, str)
-        return [Finding("changed_value", b.event, None, _text_value(b.value),
-                        _text_value(c.value), row)]  # fmt: skip
+        assert isinstance(b.raw, str) and isinstance(c.raw, str)
+        return _compare_text(b, c, row, norm)
     if b.format == "binary":
         assert isinstance(b.value, bytes) and isinstance(c.value, bytes)
         return [Finding("changed_value", b.event, None, _bytes_value(b.value),
@@ -230,6 +239,27 @@ def _compare_pair(b: Normalized, c: Normalized, row: int, norm: Normalizer) -> l
     return [
         Finding(kind, b.event, path, exp, act, row)
         for kind, path, exp, act in compare_values(va, vb)
+    ]
+
+
+def _compare_text(b: Normalized, c: Normalized, row: int, norm: Normalizer) -> list[Finding]:
+    """Text that no dialect decodes, compared token by token where only tokens differ.
+
+    When both texts are the same once their volatile tokens (uuids, times,
+    hex ids, custom masks) are set aside, each differing token is its own
+    finding, its path naming the token (``<uuid>2``: the second token);
+    otherwise the whole text is one finding, marked ``whole_text``.
+    """
+    assert isinstance(b.raw, str) and isinstance(c.raw, str)
+    skel_b, tokens_b = text_tokens(b.raw, norm.text_masks)
+    skel_c, tokens_c = text_tokens(c.raw, norm.text_masks)
+    if skel_b != skel_c or len(tokens_b) != len(tokens_c):
+        return [Finding("changed_value", b.event, None, _text_value(b.raw), _text_value(c.raw),
+                        row, whole_text=True)]  # fmt: skip
+    return [
+        Finding("changed_value", b.event, f"{name}{i}", old, new, row)
+        for i, ((name, old), (_, new)) in enumerate(zip(tokens_b, tokens_c, strict=True), 1)
+        if old != new and norm.mask_text(old) != norm.mask_text(new)
     ]
 
 
@@ -274,20 +304,28 @@ def compare_sessions(
     unordered: Collection[str] = (),
     base_stream: list[Normalized] | None = None,
     cache: ParseCache | None = None,
+    dialect: Dialect | None = None,
 ) -> SessionComparison:
     """Every difference between two sessions of the same recorded session.
 
     ``unordered`` adds event keys aligned without regard to their position
     (learned from baseline runs); ``base_stream`` reuses a normalized stream
-    and ``cache`` the parses of the baseline's messages.
+    and ``cache`` the parses of the baseline's messages; ``dialect`` decodes
+    both sessions (None: plain JSON). Replies are aligned with their
+    requests' replies by correlation id: the order in which they complete
+    is never a difference, and a request answered in the baseline but not
+    at all in the candidate is one ``missing_event`` named after it.
     """
     if cache is None:
         cache = {}
-    bs = base_stream if base_stream is not None else norm.stream(base, cache)
-    cs = norm.stream(cand, cache)
+    bs = base_stream if base_stream is not None else norm.stream(base, cache, dialect)
+    cs = norm.stream(cand, cache, dialect)
     loose = {k for k, rule in config.background.items() if rule.unordered} | set(unordered)
     optional = {k for k, rule in config.background.items() if rule.optional}
-    pairs = align_streams([n.key for n in bs], [n.key for n in cs], config.ordering, loose)
+    pairs = align_correlated(bs, cs, config.ordering, loose)
+    base_corrs = {n.corr for n in bs if n.corr is not None}
+    cand_corrs = {n.corr for n in cs if n.corr is not None}
+    unanswered: set[str] = set()
     findings: list[Finding] = []
     fields: dict[int, list[str]] = {}
     lat_b = latencies(base, norm.compare_control)
@@ -297,12 +335,22 @@ def compare_sessions(
         if p.base is None:
             assert p.cand is not None
             c = cs[p.cand]
-            if c.key not in optional:
+            if c.corr is not None and c.corr not in base_corrs:
+                if c.corr not in unanswered:  # a whole exchange the baseline never had
+                    unanswered.add(c.corr)
+                    findings.append(Finding("extra_event", c.request or c.event, None, None,
+                                            _display(c), row))  # fmt: skip
+            elif c.key not in optional:
                 findings.append(Finding("extra_event", c.event, None, None, _display(c), row))
             continue
         b = bs[p.base]
         if p.cand is None:
-            if b.key not in optional:
+            if b.corr is not None and b.corr not in cand_corrs:
+                if b.corr not in unanswered:  # the request got no reply at all
+                    unanswered.add(b.corr)
+                    findings.append(Finding("missing_event", b.request or b.event, None,
+                                            _display(b), None, row))  # fmt: skip
+            elif b.key not in optional:
                 findings.append(Finding("missing_event", b.event, None, _display(b), None, row))
             continue
         c = cs[p.cand]

@@ -89,6 +89,8 @@ def session_noise(route: str, comparisons: Iterable[list[Finding]]) -> SessionNo
     for findings in comparisons:
         noise.runs += 1
         for f in findings:
+            if f.whole_text:
+                continue  # only a text's volatile tokens can be noise, never all of it
             noise.signatures.add(f.signature(route))
             if f.kind in ("reordered", "missing_event", "extra_event") and f.event is not None:
                 noise.unordered.add(f.event)

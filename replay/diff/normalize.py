@@ -10,6 +10,12 @@ the raw texts, then walks two parsed values together applying masks and
 ignore rules only where they differ; the full masked values are built only
 for pairs that really differ. Control frames (ping, pong) are dropped
 unless the config compares them.
+
+A session spoken in a dialect (``replay.diff.dialects``: Socket.IO,
+GraphQL, JSON-RPC, ...) is normalized from its decoded events instead:
+the event key and correlation id come from the dialect, the value is the
+decoded payload, protocol control traffic is dropped, and a reply is named
+after the request it answers (``add result``).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import orjson
 
 from wsshadow.replay.capture.model import Direction, Message, Opcode, Session
 from wsshadow.replay.config import RouteDiffConfig
+from wsshadow.replay.diff.dialects import Dialect
 
 __all__ = [
     "MAX_JSON_DEPTH",
@@ -34,6 +41,7 @@ __all__ = [
     "ParseCache",
     "display_payload",
     "get_path",
+    "text_tokens",
 ]
 
 Format = Literal["json", "text", "binary"]
@@ -68,6 +76,8 @@ _INNER = {
     "hex": re.compile(r"(?<![0-9A-Za-z])" + _HEX + r"(?![0-9A-Za-z])"),
 }
 _MASK_ORDER = ("uuid", "iso8601", "epoch", "hex")
+_HELD = re.compile("\x00(\\d+)\x00")
+_TOKENS = re.compile("|".join(f"(?P<{name}>{_INNER[name].pattern})" for name in _MASK_ORDER))
 
 
 _HEX_CHARS = frozenset("0123456789abcdefABCDEF")
@@ -115,7 +125,9 @@ class Normalized(NamedTuple):
     ``value`` the parsed JSON (unmasked), the masked text or the bytes;
     ``raw`` the original payload, for reports. ``key`` is
     what alignment matches on: the event key, or ``<text>`` / ``<binary>`` /
-    ``<json>`` / ``<ping>`` / ``<pong>`` when there is none.
+    ``<json>`` / ``<ping>`` / ``<pong>`` when there is none. ``corr`` is the
+    dialect's correlation id (None without one) and ``request`` the event
+    key of the client request with that id, when the session has it.
     """
 
     seq: int
@@ -126,6 +138,8 @@ class Normalized(NamedTuple):
     masked: str | bytes
     value: Any
     raw: str | bytes
+    corr: str | None = None
+    request: str | None = None
 
 
 def _too_deep(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
@@ -146,14 +160,39 @@ def _too_deep(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
 
 
 def display_payload(n: Normalized) -> Any:
-    """The original payload as a JSON-ready value: parsed JSON, text, or base64."""
+    """The payload as a JSON-ready value: parsed (or decoded) JSON, text, or base64."""
     if n.format == "json":
-        assert isinstance(n.raw, str)
-        return json.loads(n.raw)
+        return json.loads(json.dumps(n.value))  # a fresh copy: reports may be changed
     if n.format == "text":
         return n.raw
     assert isinstance(n.raw, bytes)
     return base64.b64encode(n.raw).decode("ascii")
+
+
+def text_tokens(
+    text: str, custom: Iterable[tuple[re.Pattern[str], str]] = ()
+) -> tuple[str, list[tuple[str, str]]]:
+    """The volatile tokens of a text: every built-in mask's matches, after ``custom``
+    (regex, ``<name>``) pairs. Returns the text with each token replaced by its
+    ``<name>`` (the skeleton) and the (name, token) pairs, custom ones first."""
+    custom_found: list[tuple[str, str]] = []
+    for regex, name in custom:
+
+        def hold(m: re.Match[str], name: str = name) -> str:
+            custom_found.append((name, m.group()))
+            return f"\x00{len(custom_found) - 1}\x00"
+
+        text = regex.sub(hold, text)
+    found: list[tuple[str, str]] = []
+
+    def builtin(m: re.Match[str]) -> str:
+        found.append((f"<{m.lastgroup}>", m.group()))
+        return f"<{m.lastgroup}>"
+
+    skeleton = _TOKENS.sub(builtin, text)
+    if custom_found:
+        skeleton = _HELD.sub(lambda m: custom_found[int(m.group(1))][0], skeleton)
+    return skeleton, custom_found + found
 
 
 def get_path(value: Any, path: str | None) -> Any:
@@ -253,6 +292,9 @@ class Normalizer:
             for name, regex in config.custom_masks.items()
             if name in config.masks
         ]
+        self.text_masks = [(re.compile(regex), f"<{name}>") for name, regex in
+                           config.custom_masks.items()]  # fmt: skip
+        """Every custom mask, in force or not: what ``text_tokens`` finds volatile."""
         self._builtin = tuple(m for m in _MASK_ORDER if m in config.masks)
         self._epoch = "epoch" in self._builtin
         self._keys = tuple(tuple(k.split(".")) for k in config.event_keys)
@@ -373,7 +415,7 @@ class Normalizer:
             if cache is not None:
                 cache[text] = hit
         fmt, key, event, fast, value = hit
-        return _new(Normalized, (seq, t, fmt, key, event, fast, value, text))
+        return _new(Normalized, (seq, t, fmt, key, event, fast, value, text, None, None))
 
     def _parse(self, text: str) -> _Parsed:
         try:
@@ -391,8 +433,15 @@ class Normalizer:
         event = self.event_key(value)
         return ("json", event if event is not None else "<json>", event, text, value)
 
-    def stream(self, session: Session, cache: ParseCache | None = None) -> list[Normalized]:
-        """The server messages of a session, normalized, in order."""
+    def stream(
+        self, session: Session, cache: ParseCache | None = None, dialect: Dialect | None = None
+    ) -> list[Normalized]:
+        """The server messages of a session, normalized, in order.
+
+        With a ``dialect`` that decodes (not plain JSON or raw), its events.
+        """
+        if dialect is not None and dialect.decodes:
+            return self.decoded(session, dialect)
         if cache is None:
             cache = {}
         out = []
@@ -406,11 +455,35 @@ class Normalizer:
                 hit = cache.get(text)
                 if hit is None:
                     hit = cache[text] = self._parse(text)
-                out.append(_new(Normalized, (m.seq, m.t, *hit, text)))
+                out.append(_new(Normalized, (m.seq, m.t, *hit, text, None, None)))
             else:
                 n = self.message(m, cache)
                 if n is not None:
                     out.append(n)
+        return out
+
+    def decoded(self, session: Session, dialect: Dialect) -> list[Normalized]:
+        """A session's server events as ``dialect`` decodes them, in order.
+
+        Client requests are decoded too, only to name the replies after them.
+        """
+        out: list[Normalized] = []
+        requests: dict[str, str] = {}
+        client = Direction.CLIENT
+        compare_control = self.compare_control
+        for m, ev in dialect.decode(session.messages):
+            corr = ev.corr
+            if m.direction is client:
+                if corr is not None and not ev.reply:
+                    requests.setdefault(corr, ev.key)
+                continue
+            if ev.control and not compare_control:
+                continue
+            request = requests.get(corr) if corr is not None else None
+            key = f"{request} {ev.key}" if ev.reply and request is not None else ev.key
+            raw = ev.raw if ev.raw is not None else m.payload
+            fields = (m.seq, m.t, "json", key, key, raw, ev.value, m.payload, corr, request)
+            out.append(_new(Normalized, fields))
         return out
 
     # ---- ignore rules ----------------------------------------------------------

@@ -60,6 +60,11 @@ from wsshadow.replay.engine.carryover import (
     plan_carry_over,
 )
 from wsshadow.replay.engine.credentials import Credentials, MissingCredential
+from wsshadow.replay.engine.engineio import (
+    fresh_engineio_url,
+    needs_engineio_handshake,
+    socketio_namespaces,
+)
 from wsshadow.replay.engine.pacing import (
     ClientStep,
     CloseSession,
@@ -539,6 +544,11 @@ async def _play(
         url = build_url(options.target, recorded.route, filled.query, options.maps)
     except (MissingCredential, BadInput) as e:
         return failed(shown, "", str(e), loop.time() - began)
+    if needs_engineio_handshake(url):  # Socket.IO upgraded from polling: a fresh sid
+        url = await fresh_engineio_url(
+            url, socketio_namespaces(frames.payload), headers=filled.request_headers,
+            ssl_context=ssl_context, timeout=options.open_timeout,
+        )  # fmt: skip
     path = url.split("://", 1)[1].partition("/")[2]
     route, _, query = ("/" + path).partition("?")
     shown = Handshake(route, query, headers, request.subprotocols, status=None)

@@ -89,6 +89,7 @@ def build_report(
         "noise": parts["noise"],
         "timing": parts["timing"],
         "session_details": parts["session_details"],
+        "dialects": dict(parts.get("dialects", {})),
     }
 
 

@@ -13,6 +13,8 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
+from tests.timeouts import scaled
+
 VOLATILE = {"timestamp", "server_time", "connection_id", "run_id", "request_id"}
 USER = "judy-jablonski"  # longer than eight characters
 
@@ -55,7 +57,7 @@ async def transcript(base: str, route: str, script: str, *, browser: bool) -> Tr
     got: list[Any] = []
     async with connect(base + route, **kwargs) as ws:
         try:
-            async with asyncio.timeout(5):
+            async with asyncio.timeout(scaled(5)):
                 if script == "unauth":
                     while True:
                         got.append(json.loads(await ws.recv()))

@@ -13,6 +13,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Subprotocol
 
+from tests.timeouts import scaled
 from wsshadow.replay.demo import create_legacy_app, select_mode, serve_app
 from wsshadow.replay.demo.chat import AGENT_EVENTS, Mode, derive_content
 
@@ -34,7 +35,7 @@ def _connect(base: str, route: str, user: str | None = "alice-anderson", how: st
 
 
 async def recv(ws: ClientConnection) -> Any:
-    return json.loads(await asyncio.wait_for(ws.recv(), 5))
+    return json.loads(await asyncio.wait_for(ws.recv(), scaled(5)))
 
 
 async def recv_n(ws: ClientConnection, n: int) -> list[Any]:
@@ -145,7 +146,7 @@ async def test_main_without_token(legacy: str, route: str) -> None:
 
 
 async def test_invalid_token_is_no_token(legacy: str) -> None:
-    async with connect(legacy + "/ws?token=admin", open_timeout=5) as ws:
+    async with connect(legacy + "/ws?token=admin", open_timeout=scaled(5)) as ws:
         got, code = await closed(ws)
     assert got[0]["error_code"] == "NO_TOKEN" and code == 1011
 

@@ -22,6 +22,7 @@ from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
+from tests.timeouts import scaled
 from wsshadow.replay.capture.model import (
     Close,
     Closer,
@@ -88,7 +89,7 @@ async def play(url: str, sid: str, text: str, run: str | None, origin: str | Non
             await ws.send(payload)
             try:
                 while True:
-                    got = await asyncio.wait_for(ws.recv(), 0.3)
+                    got = await asyncio.wait_for(ws.recv(), scaled(0.3))
                     assert isinstance(got, str)
                     record(Direction.SERVER, got)
                     if json.loads(got)["type"] == "agent_completed":

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from diffkit import C, S, session
 
+from tests.diff.diffkit import C, S, session
 from wsshadow.replay.capture.model import Close, Closer, Direction, Message, Opcode
 from wsshadow.replay.config import BackgroundRule, DiffConfig, Ordering, RouteOverride
 from wsshadow.replay.diff.capture import DiffAccumulator, diff_session

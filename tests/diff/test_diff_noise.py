@@ -5,8 +5,8 @@ from __future__ import annotations
 import random
 
 import pytest
-from diffkit import S, session
 
+from tests.diff.diffkit import S, session
 from wsshadow.replay.config import DiffConfig, NoiseConfig
 from wsshadow.replay.diff.capture import DiffAccumulator, diff_session
 from wsshadow.replay.diff.noise import NoiseModel, SessionNoise, clearly_above, fisher_greater

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from diffkit import S, session
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from tests.diff.diffkit import S, session
 from wsshadow.replay.config import DiffConfig, Ordering
 from wsshadow.replay.diff.align import align_streams
 from wsshadow.replay.diff.compare import compare_sessions

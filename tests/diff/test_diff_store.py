@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from diffkit import C, S, session
 
+from tests.diff.diffkit import C, S, session
 from wsshadow.replay.capture.model import Close, Closer, Run, Session
 from wsshadow.replay.capture.store import CaptureStore
 from wsshadow.replay.cli import main

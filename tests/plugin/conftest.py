@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.plugin.relay import recording_relay
+from tests.timeouts import scaled
 from wsshadow.replay.capture.model import Session
 from wsshadow.replay.capture.redact import Redactor
 from wsshadow.replay.capture.store import CaptureStore
@@ -78,7 +79,7 @@ def recorded_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recorded
     thread = threading.Thread(target=asyncio.run, args=(main(),), daemon=True)
     thread.start()
     try:
-        yield started.result(timeout=60)
+        yield started.result(timeout=scaled(60))
     finally:
         if loop is not None and stop is not None:
             loop.call_soon_threadsafe(stop.set)

@@ -13,6 +13,7 @@ from fastapi import FastAPI, WebSocket
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from tests.timeouts import scaled
 from wsshadow.recorders.asgi import WsShadowRecorder
 from wsshadow.recorders.serve import serve_asgi
 from wsshadow.replay.capture.model import Closer, Direction, Opcode, Session, Source
@@ -102,7 +103,7 @@ async def test_client_close_and_denied_handshake_and_http_untouched(tmp_path: Pa
         with pytest.raises(InvalidStatus) as denied:
             async with connect(f"{served.ws_url}/ws/deny"):
                 pass
-        with urllib.request.urlopen(f"{served.http_url}/", timeout=5) as r:
+        with urllib.request.urlopen(f"{served.http_url}/", timeout=scaled(5)) as r:
             body = r.read()
     recorder.close()
     assert seen["close"] == (1000, "done")
@@ -279,7 +280,7 @@ def test_interpreter_exit_flushes(tmp_path: Path) -> None:
     )
     root = Path(__file__).resolve().parents[2]
     done = subprocess.run(
-        [sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=scaled(60)
     )
     assert done.returncode == 0, done.stderr
     (s,) = recorded(capture)

@@ -14,6 +14,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from tests.timeouts import scaled
 from wsshadow.recorders.proxy import RecordingProxy
 from wsshadow.replay.capture.model import Closer, Direction, Opcode, Source
 from wsshadow.replay.capture.store import CaptureStore
@@ -186,7 +187,7 @@ async def test_pings_and_pongs_are_forwarded_and_recorded(upstream, capture_path
     async with proxy_for(upstream, capture_path) as proxy:
         async with connect(proxy.url + "/echo", ping_interval=None) as ws:
             pong = await ws.ping(b"are you there")
-            await asyncio.wait_for(pong, 5)  # the upstream's pong came back through
+            await asyncio.wait_for(pong, scaled(5))  # the upstream's pong came back through
     [s] = sessions(capture_path)
     control = [(m.direction, m.opcode, m.payload) for m in s.messages if not m.opcode.is_data]
     assert control[:2] == [
@@ -415,7 +416,7 @@ async def _raw_exchange(port: int, frames: bytes) -> tuple[bytes, bytes]:
     """Upgrade by hand on ``port``, send ``frames`` in one write, return (101 head, all after)."""
     reader, writer, head = await raw_upgrade(port)
     writer.write(frames)
-    rest = await asyncio.wait_for(reader.read(), 10)
+    rest = await asyncio.wait_for(reader.read(), scaled(10))
     writer.close()
     return head, rest
 

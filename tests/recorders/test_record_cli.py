@@ -12,6 +12,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from tests.timeouts import scaled
 from wsshadow.replay.capture.model import Direction, Opcode
 from wsshadow.replay.capture.store import CaptureStore
 from wsshadow.replay.cli import main
@@ -31,7 +32,7 @@ async def start_record(*args: str) -> tuple[asyncio.subprocess.Process, str]:
         stderr=asyncio.subprocess.PIPE,
     )
     assert proc.stderr is not None
-    line = (await asyncio.wait_for(proc.stderr.readline(), 20)).decode()
+    line = (await asyncio.wait_for(proc.stderr.readline(), scaled(20))).decode()
     match = re.search(r"recording (ws://\S+)", line)
     assert match, line
     return proc, match.group(1)
@@ -58,7 +59,7 @@ async def test_sigterm_during_load_loses_nothing(upstream: Upstream, capture_pat
             return ws.close_code
 
     streamer = asyncio.create_task(steady_stream())
-    await asyncio.wait_for(streaming.wait(), 20)
+    await asyncio.wait_for(streaming.wait(), scaled(20))
     async with connect(url + "/echo") as ws:
         sent = [f'{{"n":{i},"pad":"{"x" * 80}"}}' for i in range(N)]
 
@@ -74,8 +75,8 @@ async def test_sigterm_during_load_loses_nothing(upstream: Upstream, capture_pat
             await ws.recv()
         assert ws.close_code == 1001
     assert got == sent
-    assert await asyncio.wait_for(streamer, 20) == 1001
-    assert await asyncio.wait_for(proc.wait(), 20) == 0
+    assert await asyncio.wait_for(streamer, scaled(20)) == 1001
+    assert await asyncio.wait_for(proc.wait(), scaled(20)) == 0
     assert proc.stderr is not None
     tail = (await proc.stderr.read()).decode()
     assert re.search(r"recorded 2 sessions, \d+ messages, \d+ bytes, 0 dropped", tail), tail

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 
+from tests.timeouts import scaled
 from wsshadow.recorders.proxy import RecordingProxy
 from wsshadow.replay.capture.store import CaptureStore
 
@@ -79,7 +80,7 @@ async def _one(chunks: list[bytes], cuts: list[int], capture: Path) -> None:
             # The upstream ends most such sessions itself (1002); a frame left
             # incomplete waits for its rest, as it would directly: then the client goes.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(reader.read(), 0.5)
+                await asyncio.wait_for(reader.read(), scaled(0.5))
             writer.close()
             async with connect(proxy.url + "/after") as ws:  # the proxy still serves
                 await ws.send("still here")

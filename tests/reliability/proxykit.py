@@ -13,6 +13,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.timeouts import scaled
+
 __all__ = [
     "ROOT",
     "RawClient",
@@ -82,7 +84,7 @@ async def start_record(capture: Path, upstream: str, *args: str) -> RecordProces
         cwd=ROOT,
     )
     assert proc.stderr is not None
-    line = (await asyncio.wait_for(proc.stderr.readline(), 30)).decode()
+    line = (await asyncio.wait_for(proc.stderr.readline(), scaled(30))).decode()
     match = re.search(r"recording (ws://\S+)", line)
     assert match, line
     rec = RecordProcess(proc, match.group(1), [line])
@@ -106,7 +108,7 @@ async def start_echo_process() -> tuple[asyncio.subprocess.Process, str]:
         cwd=ROOT,
     )
     assert proc.stdout is not None
-    port = int((await asyncio.wait_for(proc.stdout.readline(), 30)).decode())
+    port = int((await asyncio.wait_for(proc.stdout.readline(), scaled(30))).decode())
     return proc, f"ws://127.0.0.1:{port}"
 
 
@@ -146,7 +148,7 @@ class RawClient:
                 "Sec-WebSocket-Version: 13\r\n\r\n"
             ).encode()
         )
-        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), scaled(30))
         assert head.startswith(b"HTTP/1.1 101"), head
         return cls(reader, writer)
 

@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from kit import assert_one_error, cli, digest, make_capture, recorded, ws_server
 
+from tests.reliability.kit import assert_one_error, cli, digest, make_capture, recorded, ws_server
 from wsshadow.replay.capture.jsonl import write_jsonl
 from wsshadow.replay.capture.store import CaptureStore
 

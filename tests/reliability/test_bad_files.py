@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kit import assert_one_error, cli, make_capture, recorded
 
+from tests.reliability.kit import assert_one_error, cli, make_capture, recorded
 from wsshadow.replay.capture.jsonl import session_to_dict
 from wsshadow.replay.capture.store import CaptureStore
 

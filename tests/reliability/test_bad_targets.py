@@ -10,9 +10,9 @@ import socket
 from pathlib import Path
 
 import pytest
-from kit import assert_one_error, cli, http_server, recorded, ws_server
 from websockets.sync.server import ServerConnection
 
+from tests.reliability.kit import assert_one_error, cli, http_server, recorded, ws_server
 from wsshadow.replay.capture.model import Run, Source
 from wsshadow.replay.capture.store import CaptureStore
 

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from kit import assert_one_error, cli, make_capture, recorded, ws_server
 
+from tests.reliability.kit import assert_one_error, cli, make_capture, recorded, ws_server
 from wsshadow.recorders.asgi import WsShadowRecorder
 from wsshadow.recorders.serve import serve_asgi
 from wsshadow.replay.capture.jsonl import write_jsonl

@@ -10,11 +10,11 @@ import string
 from pathlib import Path
 from typing import Any
 
-from diffkit_path import S, session
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from kit import cli, recorded
 
+from tests.diff.diffkit import S, session
+from tests.reliability.kit import cli, recorded
 from wsshadow.replay.capture.model import Direction, Message, Opcode, Run, Source
 from wsshadow.replay.capture.store import CaptureStore
 from wsshadow.replay.config import Config, DiffConfig, Ordering, load_config, parse_config

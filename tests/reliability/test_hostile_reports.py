@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
 
 import pytest
-from kit import cli, recorded
 
+from tests.reliability.kit import cli, recorded
+from tests.reports.chromium import CHROMIUM, Chromium
 from wsshadow.replay.capture.model import Run, Source
 from wsshadow.replay.capture.store import CaptureStore
-
-sys.path.insert(0, str(Path(__file__).parent.parent / "reports"))
-from chromium import CHROMIUM, Chromium
 
 HOSTILE = [
     "<script>window.__pwned=1</script>",

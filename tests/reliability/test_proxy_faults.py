@@ -23,6 +23,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests.recorders import conftest as recorder_fixtures
+from tests.timeouts import scaled
 from wsshadow.recorders.proxy import RecordingProxy
 from wsshadow.replay.capture.model import Closer, Direction, Opcode, Session
 from wsshadow.replay.capture.store import CaptureStore
@@ -100,7 +101,7 @@ async def test_upstream_process_killed_mid_session_closes_client_1014(capture_pa
                 upstream_proc.kill()
                 await upstream_proc.wait()
                 with pytest.raises(ConnectionClosed):
-                    await asyncio.wait_for(ws.recv(), 20)
+                    await asyncio.wait_for(ws.recv(), scaled(20))
                 assert ws.close_code == 1014
     finally:
         if upstream_proc.returncode is None:
@@ -154,9 +155,12 @@ async def test_client_half_close_without_close_frame_ends_both_sides(upstream, c
     async with RecordingProxy(upstream.url, capture_path, listen=("127.0.0.1", 0)) as proxy:
         raw = await RawClient.connect(proxy.url, "/echo")
         raw.writer.write(frame(0x1, b"before the half-close"))
-        assert await asyncio.wait_for(raw.read_frame(), 20) == (0x1, b"before the half-close")
+        assert await asyncio.wait_for(raw.read_frame(), scaled(20)) == (
+            0x1,
+            b"before the half-close",
+        )
         raw.writer.write_eof()  # shutdown(SHUT_WR): no close frame, the read side stays open
-        rest = await asyncio.wait_for(raw.reader.read(), 20)  # the proxy ends its side too
+        rest = await asyncio.wait_for(raw.reader.read(), scaled(20))  # the proxy ends its side too
         raw.close()
         await eventually(lambda: upstream.closes, 20)
     # What the proxy may say before closing: at most a close frame.
@@ -181,7 +185,7 @@ async def test_upstream_half_close_without_close_frame_ends_both_sides(capture_p
                 await ws.send("x")
                 assert await ws.recv() == "x"
                 with pytest.raises(ConnectionClosed):
-                    await asyncio.wait_for(ws.recv(), 20)
+                    await asyncio.wait_for(ws.recv(), scaled(20))
                 assert ws.close_code == 1014
     [s] = sessions(capture_path)
     assert s.close.by is Closer.ERROR and "upstream" in s.close.error
@@ -254,14 +258,14 @@ async def test_slow_reader_of_a_big_message_is_not_cut(capture_path):
             got = bytearray()
             start = time.monotonic()
             while len(got) < len(big) + 4:
-                chunk = await asyncio.wait_for(raw.reader.read(128 * 1024), 20)
+                chunk = await asyncio.wait_for(raw.reader.read(128 * 1024), scaled(20))
                 assert chunk, "the proxy cut a slow but reading client"
                 got += chunk
                 await asyncio.sleep(0.05)
             took = time.monotonic() - start
             raw.writer.write(frame(0x1, b"thanks"))
             raw.writer.write(frame(0x8, b"\x03\xe8"))
-            await asyncio.wait_for(raw.read_frame(), 20)
+            await asyncio.wait_for(raw.read_frame(), scaled(20))
             raw.close()
     print(f"\nslow reader: 12 MiB read in {took:.1f} s with a 1 s stall timeout, not cut")
     assert bytes(got[10:]) == big  # 10-byte frame header (64-bit length), payload intact
@@ -297,17 +301,17 @@ async def _flood(url: str) -> tuple[int, list[float]]:
             in_flood = pongs[0] < PINGS
             t = time.monotonic()
             await other.send(f"still there {i}")
-            assert await asyncio.wait_for(other.recv(), 20) == f"still there {i}"
+            assert await asyncio.wait_for(other.recv(), scaled(20)) == f"still there {i}"
             if in_flood:
                 latencies.append(time.monotonic() - t)
             during += in_flood
             i += 1
             assert i < 100_000
     await flooder.writer.drain()
-    await asyncio.wait_for(reader, 60)
+    await asyncio.wait_for(reader, scaled(60))
     assert pongs[0] == PINGS
     flooder.writer.write(frame(0x8, b"\x03\xe8"))
-    assert (await asyncio.wait_for(flooder.read_frame(), 20))[0] == 0x8
+    assert (await asyncio.wait_for(flooder.read_frame(), scaled(20)))[0] == 0x8
     flooder.close()
     return during, sorted(latencies)
 
@@ -373,7 +377,10 @@ async def test_thousand_connections_for_thirty_seconds_all_recorded(upstream, ca
         clients: list[ClientConnection] = []
         for first in range(0, CONNECTIONS, 50):  # 50 handshakes at a time
             clients += await asyncio.gather(
-                *(connect(rec.url + f"/c{k}", open_timeout=60) for k in range(first, first + 50))
+                *(
+                    connect(rec.url + f"/c{k}", open_timeout=scaled(60))
+                    for k in range(first, first + 50)
+                )
             )
         connected = rss_mib(rec.pid)
         end = time.monotonic() + HOLD
@@ -385,7 +392,7 @@ async def test_thousand_connections_for_thirty_seconds_all_recorded(upstream, ca
                 while time.monotonic() < end:
                     mine.append(f"{k}:{len(mine)}")
                     await ws.send(mine[-1])
-                    assert await asyncio.wait_for(ws.recv(), 30) == mine[-1]
+                    assert await asyncio.wait_for(ws.recv(), scaled(30)) == mine[-1]
                     await asyncio.sleep(1.0)
                 await ws.close()
             except BaseException as e:
@@ -510,7 +517,7 @@ async def test_sigterm_with_mirror_and_several_clients_loses_nothing(
     ]
     await eventually(lambda: all(len(log) > 50 for log in logs), 60)
     assert await rec.stop(signal.SIGTERM) == 0
-    codes = await asyncio.wait_for(asyncio.gather(*tasks), 30)
+    codes = await asyncio.wait_for(asyncio.gather(*tasks), scaled(30))
     assert codes == [1001] * CLIENTS
     nsessions, messages, _, dropped = rec.final()
     assert (nsessions, dropped) == (CLIENTS, 0)
@@ -548,13 +555,13 @@ async def test_sigkill_under_load_capture_opens_and_loses_only_the_last_flush(
     await asyncio.sleep(1.0)
     killed_at = time.monotonic()
     assert await rec.stop(signal.SIGKILL) == -signal.SIGKILL
-    await asyncio.wait_for(asyncio.gather(*tasks), 30)
+    await asyncio.wait_for(asyncio.gather(*tasks), scaled(30))
     ls = subprocess.run(
         [sys.executable, "-m", "replay", "captures", "ls", str(capture_path)],
         capture_output=True,
         text=True,
         cwd=ROOT,
-        timeout=60,
+        timeout=scaled(60),
     )
     assert ls.returncode == 0, ls.stderr
     recorded = {s.handshake.route: s for s in sessions(capture_path)}

@@ -14,7 +14,6 @@ import stat
 import time
 from pathlib import Path
 
-from kit import cli, recorded, ws_server
 from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -22,6 +21,8 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.server import ServerConnection
 
+from tests.reliability.kit import cli, recorded, ws_server
+from tests.timeouts import scaled
 from wsshadow.recorders.asgi import WsShadowRecorder
 from wsshadow.recorders.har import write_har
 from wsshadow.recorders.serve import serve_asgi
@@ -203,7 +204,7 @@ def test_replay_stores_placeholders_not_the_fresh_credentials(tmp_path: Path, ca
             argv += ["--credential", f"{name}={value}"]
         code, out, err = cli(capsys, argv)
         # the server's handler thread may still be reading the last message
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + scaled(5)
         while len(seen.get("messages", [])) < 2 and time.monotonic() < deadline:  # type: ignore[arg-type]
             time.sleep(0.01)
     assert code == 0, err

@@ -37,7 +37,9 @@ def test_import_ls_show_export_round_trip(
         "server",
         "close",
         "source",
+        "dialect",
     ]
+    assert lines[1].split()[-1] == "json"
     assert "s-chat-0001" in lines[1] and "1000 by client" in lines[1]
     assert "4001 by server" in lines[2] and "refused 403" in lines[3]
     code, shown, _ = run(capsys, "captures", "show", str(db), "s-bin")
@@ -145,3 +147,33 @@ def test_corrupted_pages_give_one_line_never_a_traceback(
             assert err.count("\n") == 1 and "wsshadow: error:" in err
     # exporting reads every page: the damage is always noticed there
     assert codes[1] == 2
+
+
+def test_show_decodes_events_and_ls_names_the_dialect(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.conftest import make_session
+    from wsshadow.replay.capture.store import CaptureStore
+
+    db = tmp_path / "c.db"
+    sio = make_session("s-sio", route="/socket.io/", query="EIO=4&transport=websocket", messages=[
+        ("server", "text", '0{"sid":"x1","upgrades":[],"pingInterval":25000}'),
+        ("client", "text", '421["chat",{"text":"hi"}]'),
+        ("server", "text", '431[{"ok":true}]'),
+        ("server", "text", "2"),
+    ])  # fmt: skip
+    with CaptureStore.open(db, create=True) as store:
+        store.put_sessions([sio])
+    code, listing, _ = run(capsys, "captures", "ls", str(db))
+    assert code == 0 and listing.splitlines()[1].split()[-1] == "socketio"
+    code, shown, _ = run(capsys, "captures", "show", str(db), "s-sio")
+    assert code == 0 and "dialect   socketio" in shown
+    assert 'C→S  event  chat #/#1 {"text": "hi"}' in shown
+    assert 'S→C  event  ack #/#1 (reply) {"ok": true}' in shown
+    assert "S→C  event  ping (control)" in shown
+    code, shown, _ = run(capsys, "captures", "show", str(db), "s-sio", "--raw")
+    assert code == 0 and '431[{"ok":true}]' in shown
+    code, shown, _ = run(capsys, "captures", "show", str(db), "s-sio", "--dialect", "raw")
+    assert code == 0 and "dialect   raw" in shown and '431[{"ok":true}]' in shown
+    code, _, err = run(capsys, "captures", "show", str(db), "s-sio", "--dialect", "nope")
+    assert code == 2 and "unknown dialect 'nope'" in err

@@ -13,10 +13,11 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 
 import pytest
-from engine_helpers import capture, conversation  # noqa: F401
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request, Response
 
+from tests.replay.engine_helpers import capture, conversation  # noqa: F401
+from tests.timeouts import scaled
 from wsshadow.replay.capture.model import Close, Closer, Direction, Message
 from wsshadow.replay.engine.pacing import Pace
 from wsshadow.replay.engine.run import (
@@ -277,7 +278,7 @@ async def test_down_target_gives_per_session_errors(capture) -> None:
     store.put_sessions(conversation(f"d{i}", [("client", {"n": i})]) for i in range(3))
     async with ws_server(lambda ws: ws.wait_closed()) as url:
         pass  # the port is free again: nothing listens there now
-    result = await replay_capture(store, ReplayOptions(url, open_timeout=2), run="down")
+    result = await replay_capture(store, ReplayOptions(url, open_timeout=scaled(2)), run="down")
     assert result.unreachable and result.errors == 3
     assert all((o.error or "").startswith("unreachable") for o in result.outcomes)
     assert store.count_sessions("down") == 3

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from engine_helpers import conversation
 from websockets.sync.server import ServerConnection, serve
 
+from tests.replay.engine_helpers import conversation
 from wsshadow.replay.capture.store import CaptureStore
 from wsshadow.replay.cli import main
 

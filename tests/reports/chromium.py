@@ -21,6 +21,8 @@ from typing import Any
 
 import websockets
 
+from tests.timeouts import scaled
+
 CHROMIUM = "/usr/bin/chromium"
 
 FLAGS = (
@@ -107,7 +109,7 @@ class Chromium:
     async def __aexit__(self, *exc: object) -> None:
         if self._ws is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.send("Browser.close", page=False), 5)
+                await asyncio.wait_for(self.send("Browser.close", page=False), scaled(5))
             with contextlib.suppress(Exception):
                 await self._ws.close()
         if self._reader is not None:
@@ -116,12 +118,12 @@ class Chromium:
                 await self._reader
         if self.proc is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(timeout=5)
+                self.proc.wait(timeout=scaled(5))
             # Renderer and zygote children share the group even after the main one exits.
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
             with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(timeout=5)
+                self.proc.wait(timeout=scaled(5))
         self.log.close()
 
     async def _devtools_port(self, path: Path, timeout: float = 30.0) -> tuple[int, str]:

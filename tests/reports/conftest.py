@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from report_fixtures import large_report, load_fixture
+
+from tests.reports.report_fixtures import large_report, load_fixture
 
 
 @pytest.fixture

@@ -6,15 +6,11 @@ Run: .venv/bin/python tests/reports/make_docs_screenshot.py
 from __future__ import annotations
 
 import asyncio
-import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from chromium import Chromium
-from report_fixtures import load_fixture
-
+from tests.reports.chromium import Chromium
+from tests.reports.report_fixtures import load_fixture
 from wsshadow.replay.report.render import write_report
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -16,6 +16,7 @@ def columns_collapsed(text: str) -> str:
     (13.8 to 15 lay the same table out a few spaces apart), the words and rows do not."""
     return "\n".join(re.sub(r" {2,}", " ", line).rstrip() for line in text.splitlines())
 
+
 XSS_PAYLOADS = (
     "<script>alert(1)</script>",
     '"><img src=x onerror=alert(1)>',

@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from chromium import CHROMIUM, Chromium
 
+from tests.reports.chromium import CHROMIUM, Chromium
+from tests.timeouts import scaled
 from wsshadow.replay.report.render import write_report
 
 pytestmark = pytest.mark.slow
@@ -102,7 +103,7 @@ async def test_ten_thousand_sessions_stay_usable(
     page = write_report(big_report, tmp_path / "big.html")
     url = page.resolve().as_uri()
     async with Chromium(tmp_path) as browser:
-        seconds = await browser.navigate(url, READY, timeout=60)
+        seconds = await browser.navigate(url, READY, timeout=scaled(60))
         state = await browser.evaluate("""({nodes: document.getElementsByTagName('*').length,
             rows: document.querySelectorAll('tr.session').length,
             total: document.getElementById('count-total').textContent,

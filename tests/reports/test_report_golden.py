@@ -11,8 +11,8 @@ import os
 from typing import Any
 
 import pytest
-from report_fixtures import GOLDEN, columns_collapsed
 
+from tests.reports.report_fixtures import GOLDEN, columns_collapsed
 from wsshadow.replay.report.render import render
 
 CASES = {
