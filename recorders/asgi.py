@@ -341,6 +341,7 @@ class WsShadowRecorder:
         self._seen = 0
         self._sampled = 0
         self._queue_dropped = 0
+        self._observe_failures = 0
         self._queue_dropped_sessions: set[str] = set()
 
     # ---- lifecycle -----------------------------------------------------------
@@ -437,6 +438,15 @@ class WsShadowRecorder:
             log.warning("wsshadow recorder: cannot record a session (%s)", e)
             return None
 
+    def _not_recorded(self, what: str, exc: BaseException) -> None:
+        """An event the recorder failed to take: counted as a dropped frame, warned once."""
+        self._queue_dropped += 1
+        self._observe_failures += 1
+        if self._observe_failures == 1:
+            log.warning(
+                "wsshadow recorder: a %s was not recorded (%s); counted as dropped", what, exc
+            )
+
     def _put(self, item: tuple[Any, ...]) -> None:
         """Queue one event for the writer thread; drops (and counts) when full."""
         if item[0] == "msg" and self._queue.qsize() >= self.max_queue:
@@ -518,7 +528,7 @@ class WsShadowRecorder:
             try:
                 self._observe_receive(session, event, session.t())
             except Exception as e:  # fail open: never let recording break the app
-                log.debug("wsshadow recorder: receive not recorded (%s)", e)
+                self._not_recorded("receive", e)
             return event
 
         async def wrapped_send(event: Event) -> None:
@@ -527,7 +537,7 @@ class WsShadowRecorder:
             try:
                 self._observe_send(session, event, t)
             except Exception as e:
-                log.debug("wsshadow recorder: send not recorded (%s)", e)
+                self._not_recorded("send", e)
 
         try:
             await self.app(scope, wrapped_receive, wrapped_send)
@@ -553,4 +563,4 @@ class WsShadowRecorder:
                 # The app returned without closing: the server drops the connection.
                 self._close(session, Close(None, "", Closer.SERVER, None, t))
         except Exception as e:
-            log.debug("wsshadow recorder: end not recorded (%s)", e)
+            self._not_recorded("end", e)

@@ -41,6 +41,8 @@ from typing import IO, Any
 from urllib.parse import urlsplit
 
 from wsshadow.replay.capture.model import (
+    MAX_EPOCH,
+    MAX_SESSION_SECONDS,
     Close,
     Closer,
     Direction,
@@ -300,6 +302,11 @@ def _messages(
         when = m.get("time")
         if not isinstance(when, int | float) or isinstance(when, bool) or when != when:
             raise CaptureError(f"{where}.time: expected a number (epoch seconds)")
+        if not 0 <= when <= MAX_EPOCH * 1000:
+            raise CaptureError(
+                f"{where}.time: {when!r} is not a time since 1970 "
+                "(epoch seconds or milliseconds, up to the year 5138)"
+            )
         opcode = m.get("opcode", 1)
         if kind != "error" and (
             not isinstance(opcode, int)
@@ -320,6 +327,11 @@ def _messages(
     close: Close | None = None
     for seconds, direction, opcode, data, where in parsed:
         t = max(0.0, seconds - base)
+        if t > MAX_SESSION_SECONDS:
+            raise CaptureError(
+                f"{where}.time: {seconds - base:,.0f} s after the session started "
+                f"(at most {MAX_SESSION_SECONDS:,}: a year)"
+            )
         if direction is None:  # Chrome's "error" frame: the connection failed
             text = data if isinstance(data, str) else "WebSocket error"
             close = Close(code=None, by=Closer.ERROR, error=text, t=t)

@@ -197,17 +197,20 @@ class MirrorLink:
         seq = [0]
 
         def record(direction: Direction, opcode: Opcode, payload: bytes) -> None:
-            self.recorder.message(
+            self.recorder.mirror_message(
                 self.session_id, seq[0], time.monotonic() - t0, direction, opcode, payload
             )
             seq[0] += 1
 
         receiver = asyncio.get_running_loop().create_task(self._receive(ws, record, t0))
+        failure: BaseException | None = None
         try:
             close = await self._send(ws, record)
             if close is not None and not ws.closed:
                 code = close.code if close.code and close.by is not Closer.ERROR else 1000
                 await ws.close(code=code, message=close.reason.encode())
+        except Exception as e:  # the session still gets its close row, naming the failure
+            failure = e
         finally:
             if not receiver.done():
                 with contextlib.suppress(TimeoutError):
@@ -219,11 +222,25 @@ class MirrorLink:
                 drop_connection(ws)
             if self._deadline is not None:
                 self._deadline.cancel()
-        end = receiver.result() if receiver.done() and not receiver.cancelled() else None
-        self.recorder.close_session(
-            self.session_id,
-            end or Close(ws.close_code, by=Closer.CLIENT, t=time.monotonic() - t0),
-        )
+            end: Close | None = None
+            if receiver.done() and not receiver.cancelled():
+                problem = receiver.exception()
+                if problem is not None and failure is None:
+                    failure = problem
+                elif problem is None:
+                    end = receiver.result()
+            if failure is not None:
+                self.stats.errors += 1
+                end = Close(
+                    None,
+                    by=Closer.ERROR,
+                    error=f"mirror failed: {type(failure).__name__}: {failure}",
+                    t=time.monotonic() - t0,
+                )
+            self.recorder.close_session(
+                self.session_id,
+                end or Close(ws.close_code, by=Closer.CLIENT, t=time.monotonic() - t0),
+            )
 
     async def _send(self, ws: Any, record: Any) -> Close | None:
         while True:
@@ -234,11 +251,13 @@ class MirrorLink:
                         await asyncio.wait_for(self._caught_up.wait(), self.catch_up)
                 return item
             if ws.closed:
+                self.stats.dropped += 1  # the candidate is gone: this one never reached it
                 continue
             kind, data = item
             try:
                 await ws.send_frame(data, kind)
             except (ConnectionError, RuntimeError):
+                self.stats.dropped += 1
                 continue
             record(Direction.CLIENT, _OPCODES[kind], data)
 

@@ -30,6 +30,11 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from wsshadow.recorders.frames import close_frame, deflate_offer, negotiated_deflate
+from wsshadow.recorders.guard import (
+    DEFAULT_HANDSHAKE_TIMEOUT,
+    GuardedServer,
+    default_max_connections,
+)
 from wsshadow.recorders.hops import (
     HOP_BY_HOP,
     WS_OWN,
@@ -75,6 +80,23 @@ def _raw_headers(message: Any) -> tuple[tuple[str, str], ...]:
     return tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in message.raw_headers)
 
 
+def _request_target(raw: str) -> tuple[str, str] | None:
+    """(path, query) of a request target in origin form (``/x?y``) or absolute form
+    (``http://host/x?y``, which RFC 9112 3.2.2 says a server must accept, as sent by
+    clients that think they talk to a forward proxy); None for anything else."""
+    if raw.startswith("/"):
+        path, _, query = raw.partition("?")
+        return path, query
+    scheme, sep, rest = raw.partition("://")
+    if not sep or scheme.lower() not in ("http", "https", "ws", "wss"):
+        return None
+    _authority, slash, tail = rest.partition("/")
+    target = slash + tail if slash else "/"
+    target = target.partition("#")[0]
+    path, _, query = target.partition("?")
+    return path, query
+
+
 @dataclass(frozen=True, slots=True)
 class ProxyStats:
     """What went through the proxy: sessions, messages and payload bytes recorded,
@@ -87,6 +109,8 @@ class ProxyStats:
     mirror_sessions: int = 0
     mirror_errors: int = 0
     mirror_dropped: int = 0
+    handshake_timeouts: int = 0
+    refused_connections: int = 0
 
 
 class RecordingProxy:
@@ -102,6 +126,13 @@ class RecordingProxy:
     ``stall_timeout`` ends a session whose client (or upstream) has taken
     none of the data waiting for it for that long (None: never);
     until then, backpressure holds one socket write buffer per connection.
+    ``handshake_read_timeout`` (default 10 s) closes a connection that has not
+    sent a whole request head by then (408); ``max_connections`` (default:
+    what the file descriptor limit allows, see ``default_max_connections``)
+    refuses connections past it (503). Both log a warning when they apply.
+    ``queue_bytes`` bounds the payload bytes waiting for the disk (256 MiB);
+    the live mirror's candidate gets a budget of its own on top, a quarter of
+    it, dropped first and counted in ``stats.mirror_dropped``.
 
     Recording is batched: the writer commits what was queued every 50 ms
     (``CaptureRecorder.linger``), in transactions of at most 5,000 events.
@@ -130,6 +161,9 @@ class RecordingProxy:
         connect_timeout: float = 10.0,
         handshake_timeout: float = 30.0,
         stall_timeout: float | None = 60.0,
+        handshake_read_timeout: float | None = DEFAULT_HANDSHAKE_TIMEOUT,
+        max_connections: int | None = None,
+        queue_bytes: int = 256 * 2**20,
     ) -> None:
         self.upstream = self._check_url(upstream, "--upstream")
         self.mirror = self._check_url(mirror, "--mirror") if mirror else None
@@ -139,6 +173,16 @@ class RecordingProxy:
             raise BadInput("--max-message-size must be a positive number of bytes")
         if stall_timeout is not None and stall_timeout <= 0:
             raise BadInput("--stall-timeout must be a positive number of seconds")
+        if handshake_read_timeout is not None and not handshake_read_timeout > 0:
+            raise BadInput("--handshake-read-timeout must be a positive number of seconds")
+        if max_connections is not None and max_connections < 1:
+            raise BadInput("--max-connections must be at least 1")
+        self.handshake_read_timeout = handshake_read_timeout
+        self.max_connections = (
+            max_connections if max_connections is not None else default_max_connections()
+        )
+        self._server: GuardedServer | None = None
+        self.queue_bytes = queue_bytes
         self.listen = listen
         self.routes = dict(routes or {})
         self.max_message_size = max_message_size
@@ -195,7 +239,9 @@ class RecordingProxy:
             dropped=(r.dropped if r else 0),
             mirror_sessions=m.sessions,
             mirror_errors=m.errors,
-            mirror_dropped=m.dropped,
+            mirror_dropped=m.dropped + (r.mirror_dropped if r else 0),
+            handshake_timeouts=self._server.timed_out.count if self._server else 0,
+            refused_connections=self._server.refused.count if self._server else 0,
         )
 
     async def start(self) -> None:
@@ -205,7 +251,7 @@ class RecordingProxy:
         else:
             self._store = CaptureStore.open(self._store_arg, create=True, redactor=self._redactor)
             self._owns_store = True
-        self._recorder = CaptureRecorder(self._store)
+        self._recorder = CaptureRecorder(self._store, max_queue_bytes=self.queue_bytes)
         self._recorder.start()
         if self.mirror is not None:
             self._mirror_started = time.time()
@@ -216,7 +262,13 @@ class RecordingProxy:
             skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding"),
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.connect_timeout),
         )
-        server = web.Server(self._handle, access_log=None)
+        server = GuardedServer(
+            self._handle,
+            access_log=None,
+            handshake_timeout=self.handshake_read_timeout,
+            max_connections=self.max_connections,
+        )
+        self._server = server
         self._runner = web.ServerRunner(server, shutdown_timeout=self.close_timeout + 1)
         await self._runner.setup()
         self._site = web.TCPSite(
@@ -225,7 +277,7 @@ class RecordingProxy:
         try:
             await self._site.start()
         except BaseException:
-            await self._teardown()
+            await self._teardown(failed=True)
             raise
         self.port = self._site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         if self.stall_timeout is not None:
@@ -258,7 +310,7 @@ class RecordingProxy:
             await asyncio.wait(list(self._handlers), timeout=self.close_timeout + 2)
         await self._teardown()
 
-    async def _teardown(self) -> None:
+    async def _teardown(self, failed: bool = False) -> None:
         if self._watchdog is not None:
             self._watchdog.cancel()
             await asyncio.gather(self._watchdog, return_exceptions=True)
@@ -280,7 +332,10 @@ class RecordingProxy:
                 self._recorder.put_run(self._mirror_run(ended=True))
             await self._recorder.aclose()
         if self._owns_store and self._store is not None:
-            self._store.close()
+            if failed:
+                self._store.discard_if_unused()  # a capture it created for nothing goes
+            else:
+                self._store.close()
             self._owns_store = False
 
     def _mirror_run(self, ended: bool = False) -> Run:
@@ -320,10 +375,20 @@ class RecordingProxy:
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
         task = asyncio.current_task()
         assert task is not None
+        if self._server is not None:
+            self._server.request_started(request.protocol)
         self._handlers.add(task)
         try:
             if self._stopping:
                 return web.Response(status=503, text="wsshadow: proxy shutting down\n")
+            if _request_target(request.raw_path) is None:
+                log.warning(
+                    "refused a request whose target is neither a path nor an absolute URL: %.200r",
+                    request.raw_path,
+                )
+                return web.Response(
+                    status=400, text="wsshadow: the request target must be a path or a URL\n"
+                )
             upgrade = request.headers.get("Upgrade", "").lower() == "websocket"
             if upgrade and request.method == "GET":
                 return await self._websocket(request)
@@ -332,33 +397,54 @@ class RecordingProxy:
             self._handlers.discard(task)
 
     async def _http_pass(self, request: web.BaseRequest) -> web.StreamResponse:
-        """Plain HTTP goes to the upstream unrecorded."""
+        """Plain HTTP goes to the upstream unrecorded, streamed both ways.
+
+        Neither body is held whole: an upload goes upstream as it arrives (no
+        size limit but the upstream's), and the answer reaches the client chunk
+        by chunk as the upstream sends it, so server-sent events arrive as they
+        are sent and a download costs the proxy one chunk of memory, not its size.
+        """
         assert self._http is not None
-        path, _, query = request.raw_path.partition("?")
+        path, query = _request_target(request.raw_path) or ("/", "")
         base = self.upstream.with_scheme("https" if self.upstream.scheme == "wss" else "http")
         target = self._target(base, path, query)
-        body = await request.read() if request.body_exists else None
+        headers = forward_headers(request.headers, WS_OWN)
+        data: Any = None
+        if request.body_exists:
+            data = request.content
+            if request.content_length is not None:
+                headers["Content-Length"] = str(request.content_length)
         try:
-            async with self._http.request(
-                request.method,
-                target,
-                headers=forward_headers(request.headers, WS_OWN),
-                data=body,
-                allow_redirects=False,
-            ) as resp:
-                data = await resp.read()
-                headers = forward_headers(resp.headers, frozenset({"content-length"}))
-                return web.Response(
-                    status=resp.status, reason=resp.reason, body=data, headers=headers
-                )
+            resp = await self._http.request(
+                request.method, target, headers=headers, data=data, allow_redirects=False
+            )
         except (aiohttp.ClientError, OSError, TimeoutError) as e:
             return web.Response(status=502, text=f"wsshadow: upstream unreachable: {e}\n")
+        out = web.StreamResponse(
+            status=resp.status,
+            reason=resp.reason,
+            headers=forward_headers(resp.headers, frozenset()),
+        )
+        try:
+            await out.prepare(request)
+            async for chunk in resp.content.iter_any():
+                await out.write(chunk)
+            await out.write_eof()
+        except (aiohttp.ClientError, OSError, TimeoutError, RuntimeError) as e:
+            # Mid-stream: the status went out already, so the client learns of the
+            # failure as HTTP lets it, from a connection cut before the body's end.
+            log.warning("HTTP pass-through %s %s cut: %s", request.method, path, e)
+            if request.transport is not None:
+                request.transport.abort()
+        finally:
+            resp.close()
+        return out
 
     async def _websocket(self, request: web.BaseRequest) -> web.StreamResponse:
         assert self._http is not None and self._recorder is not None
         session_id = uuid.uuid4().hex[:12]
         started, t0 = time.time(), time.monotonic()
-        path, _, query = request.raw_path.partition("?")
+        path, query = _request_target(request.raw_path) or ("/", "")
         offered = tuple(
             p.strip()
             for value in request.headers.getall("Sec-WebSocket-Protocol", ())

@@ -31,7 +31,12 @@ __all__ = ["CaptureRecorder", "RecorderStats"]
 
 log = logging.getLogger("wsshadow.record")
 
-_OPEN, _MSG, _CLOSE, _RUN = 0, 1, 2, 3
+_OPEN, _MSG, _CLOSE, _RUN, _MIRROR_MSG = 0, 1, 2, 3, 4
+
+MIRROR_SHARE = 4
+"""The live mirror's messages get a budget of their own, a quarter of the primary's
+(events and bytes), on top of it: a flooding candidate fills its own budget and
+loses its own messages, never the recording's."""
 
 WRITER_NICE = 10
 """How much nicer than the relay the writer thread runs (Linux).
@@ -61,6 +66,8 @@ class RecorderStats:
     bytes: int = 0
     dropped: int = 0
     written: int = 0
+    mirror_dropped: int = 0
+    """Messages of the live mirror's sessions dropped (their own budget full, or the store)."""
 
 
 class CaptureRecorder:
@@ -72,7 +79,9 @@ class CaptureRecorder:
     ``max_queue`` bounds the events waiting for the writer and
     ``max_queue_bytes`` their payload bytes; past either, messages are
     dropped and counted (the disk cannot keep up, traffic must not wait,
-    and memory must stay bounded even when the messages are large).
+    and memory must stay bounded even when the messages are large). The
+    live mirror's messages (``mirror_message``) have a separate budget of a
+    ``MIRROR_SHARE``th of both, and are counted in ``mirror_dropped``.
     """
 
     def __init__(
@@ -89,7 +98,15 @@ class CaptureRecorder:
         self._stats = RecorderStats()
         self.max_queue = max_queue
         self.max_queue_bytes = max_queue_bytes
-        self._queued_bytes = 0  # payload bytes of the messages in the queue
+        self._queued_bytes = 0  # payload bytes of the recording's messages in the queue
+        self._queued = 0  # the recording's events in the queue (not the mirror's)
+        self.max_mirror_queue = max(1, max_queue // MIRROR_SHARE)
+        self.max_mirror_bytes = max(1, max_queue_bytes // MIRROR_SHARE)
+        self._mirror_queued = 0
+        self._mirror_queued_bytes = 0
+        self._mirror_dropped = 0
+        self._mirror_dropped_on_write = 0  # only touched by the writer thread
+        self._mirror_pending = 0  # mirror frames in the writer's unflushed batch
         self.batch = batch
         self._queue: deque[tuple[Any, ...]] = deque()
         self._wake = asyncio.Event()
@@ -109,17 +126,28 @@ class CaptureRecorder:
         """A snapshot of the counters."""
         s = self._stats
         return RecorderStats(
-            s.sessions, s.messages, s.bytes, s.dropped + self._dropped_on_write, self._written
+            s.sessions,
+            s.messages,
+            s.bytes,
+            s.dropped + self._dropped_on_write,
+            self._written,
+            self._mirror_dropped + self._mirror_dropped_on_write,
         )
 
     # ---- producer side (event loop, never blocks) --------------------------
 
     def _put(self, item: tuple[Any, ...], frames: int = 0) -> bool:
-        if len(self._queue) >= self.max_queue:
+        if item[0] == _CLOSE:
+            # A close is one small event a session: always kept, so no session
+            # (the mirror's included) is left without its end.
+            self._queue.append(item)
+        elif self._queued >= self.max_queue:
             self._stats.dropped += frames
             self._warn_once("recording queue full: the capture store cannot keep up")
             return False
-        self._queue.append(item)
+        else:
+            self._queued += 1
+            self._queue.append(item)
         if not self._wake.is_set():
             self._wake.set()
         return True
@@ -152,12 +180,46 @@ class CaptureRecorder:
         stats.bytes += size
         # The hot path: _put() inlined, with the bound on queued bytes that only messages need.
         queue = self._queue
-        if len(queue) >= self.max_queue or self._queued_bytes + size > self.max_queue_bytes:
+        if self._queued >= self.max_queue or self._queued_bytes + size > self.max_queue_bytes:
             stats.dropped += 1
             self._warn_once("recording queue full: the capture store cannot keep up")
             return
         self._queued_bytes += size
+        self._queued += 1
         queue.append((_MSG, session_id, seq, t, direction, opcode, payload))
+        if not self._wake.is_set():
+            self._wake.set()
+
+    def mirror_message(
+        self,
+        session_id: str,
+        seq: int,
+        t: float,
+        direction: Direction,
+        opcode: Opcode,
+        payload: bytes | str,
+    ) -> None:
+        """``message`` for the live mirror's sessions, within the mirror's own budget:
+        past it the message is dropped and counted in ``mirror_dropped``."""
+        size = len(payload)
+        self._stats.messages += 1
+        self._stats.bytes += size
+        if (
+            self._mirror_queued >= self.max_mirror_queue
+            or self._mirror_queued_bytes + size > self.max_mirror_bytes
+        ):
+            if self._mirror_dropped == 0:
+                log.warning(
+                    "mirror recording budget full (%d messages, %d bytes waiting): the "
+                    "candidate's messages are dropped and counted, the recording's are not",
+                    self._mirror_queued,
+                    self._mirror_queued_bytes,
+                )
+            self._mirror_dropped += 1
+            return
+        self._mirror_queued += 1
+        self._mirror_queued_bytes += size
+        self._queue.append((_MIRROR_MSG, session_id, seq, t, direction, opcode, payload))
         if not self._wake.is_set():
             self._wake.set()
 
@@ -202,13 +264,23 @@ class CaptureRecorder:
                 await asyncio.sleep(self.linger)
             batch = []
             queue = self._queue
-            taken = 0
+            taken = count = mirror_taken = mirror_count = 0
             for _ in range(min(len(queue), self.batch)):
                 item = queue.popleft()
-                if item[0] == _MSG:
+                kind = item[0]
+                if kind == _MSG:
                     taken += len(item[6])
+                    count += 1
+                elif kind == _MIRROR_MSG:
+                    mirror_taken += len(item[6])
+                    mirror_count += 1
+                elif kind != _CLOSE:
+                    count += 1
                 batch.append(item)
             self._queued_bytes -= taken
+            self._queued -= count
+            self._mirror_queued_bytes -= mirror_taken
+            self._mirror_queued -= mirror_count
             try:
                 await loop.run_in_executor(self._thread, self._write, batch)
             except Exception as e:  # fail open: never let recording stop traffic
@@ -227,6 +299,12 @@ class CaptureRecorder:
                     self._dropped_on_write += 1
                 else:
                     frames.append(item[1:])
+            elif kind == _MIRROR_MSG:
+                if item[1] in lost:
+                    self._mirror_dropped_on_write += 1
+                else:
+                    frames.append(item[1:])
+                    self._mirror_pending += 1
             elif kind == _OPEN:
                 writer.open_session(item[1], item[2], item[3], item[4])
                 opened.append(item[1])
@@ -248,9 +326,12 @@ class CaptureRecorder:
             self._written += self._writer.flush()
         except (WsShadowError, sqlite3.Error, OSError) as e:
             _, frames = self._writer.discard()
-            self._dropped_on_write += frames
+            mirror = min(frames, self._mirror_pending)
+            self._dropped_on_write += frames - mirror
+            self._mirror_dropped_on_write += mirror
             self._lost_sessions.update(opened)
             self._warn_once(f"capture store failed, traffic continues unrecorded: {e}")
+        self._mirror_pending = 0
         opened.clear()
 
     def _warn_once(self, text: str) -> None:

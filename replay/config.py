@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal, TypeVar
@@ -310,6 +310,28 @@ class _Reader:
         )
         return default if value is None else tuple(value)
 
+    def subtables(self, key: str) -> list[tuple[str, _Reader]]:
+        """``(name, reader)`` for each table inside table ``key`` (none when absent)."""
+        table = self.table_at(key)
+        if table is None:
+            return []
+        out = []
+        for name in table.table:
+            sub = table.table_at(name)
+            assert sub is not None
+            out.append((name, sub))
+        return out
+
+    def string_table(self, key: str, expected: str) -> dict[str, str]:
+        """A table whose every value is a string (``{}`` when absent)."""
+        table = self.table_at(key)
+        if table is None:
+            return {}
+        for name, value in table.table.items():
+            if not isinstance(value, str):
+                raise table.fail(name, expected, value)
+        return dict(table.table)
+
     def table_at(self, key: str) -> _Reader | None:
         if key not in self.table:
             return None
@@ -385,17 +407,14 @@ def _diff(r: _Reader | None) -> DiffConfig:
     if r is None:
         return DiffConfig()
     r.only(*_DIFF_COMMON, "custom_masks", "timing", "noise")
-    custom: dict[str, str] = {}
+    custom = r.string_table("custom_masks", "a regular expression string")
     cm = r.table_at("custom_masks")
-    if cm is not None:
-        for name, regex in cm.table.items():
-            if not isinstance(regex, str):
-                raise cm.fail(name, "a regular expression string", regex)
-            try:
-                re.compile(regex)
-            except re.error as e:
-                raise cm.fail(name, f"a valid regular expression ({e})", regex) from None
-            custom[name] = regex
+    for name, regex in custom.items():
+        try:
+            re.compile(regex)
+        except re.error as e:
+            assert cm is not None
+            raise cm.fail(name, f"a valid regular expression ({e})", regex) from None
     timing = TimingConfig()
     t = r.table_at("timing")
     if t is not None:
@@ -443,15 +462,11 @@ def _dialect(r: _Reader) -> str | None:
 def _route(r: _Reader, custom: Mapping[str, str]) -> RouteOverride:
     r.only(*_DIFF_COMMON, "events")
     events: dict[str, EventOverride] = {}
-    ev = r.table_at("events")
-    if ev is not None:
-        for name in ev.table:
-            e = ev.table_at(name)
-            assert e is not None
-            e.only("ignore")
-            ignore = e.strings("ignore", ())
-            _check_paths(e, "ignore", ignore)
-            events[name] = EventOverride(ignore)
+    for name, e in r.subtables("events"):
+        e.only("ignore")
+        ignore = e.strings("ignore", ())
+        _check_paths(e, "ignore", ignore)
+        events[name] = EventOverride(ignore)
     ignore = r.strings("ignore", ())
     _check_paths(r, "ignore", ignore)
     return RouteOverride(
@@ -512,13 +527,9 @@ def parse_config(data: Mapping[str, Any], file: str, path: Path | None = None) -
     rp = top.table_at("replay")
     if rp is not None:
         replay = _replay_table(rp)
-    credentials: dict[str, str] = {}
-    c = top.table_at("credentials")
-    if c is not None:
-        for name, value in c.table.items():
-            if not isinstance(value, str):
-                raise c.fail(name, "a string (use ${VAR} for environment variables)", value)
-            credentials[name] = value
+    credentials = top.string_table(
+        "credentials", "a string (use ${VAR} for environment variables)"
+    )
     rules: list[CarryOverRule] = []
     if "carry_over" in data:
         items = data["carry_over"]
@@ -534,28 +545,9 @@ def parse_config(data: Mapping[str, Any], file: str, path: Path | None = None) -
             _check_paths(cr, "client", (client,))
             rules.append(CarryOverRule(server, client, cr.string("event", None)))
     diff = _diff(top.table_at("diff"))
-    routes: dict[str, RouteOverride] = {}
-    ro = top.table_at("routes")
-    if ro is not None:
-        for route in ro.table:
-            sub = ro.table_at(route)
-            assert sub is not None
-            routes[route] = _route(sub, diff.custom_masks)
+    routes = {route: _route(sub, diff.custom_masks) for route, sub in top.subtables("routes")}
     if routes:
-        diff = DiffConfig(
-            event_keys=diff.event_keys,
-            ordering=diff.ordering,
-            ignore=diff.ignore,
-            masks=diff.masks,
-            custom_masks=diff.custom_masks,
-            control_frames=diff.control_frames,
-            compare_headers=diff.compare_headers,
-            background=diff.background,
-            timing=diff.timing,
-            noise=diff.noise,
-            routes=MappingProxyType(routes),
-            dialect=diff.dialect,
-        )
+        diff = replace(diff, routes=MappingProxyType(routes))
     return Config(
         path=path,
         targets=targets,

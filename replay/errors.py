@@ -13,6 +13,7 @@ __all__ = [
     "CaptureError",
     "ConfigError",
     "ExitStatus",
+    "Interrupted",
     "NewerFormat",
     "Unreachable",
     "WsShadowError",
@@ -25,6 +26,7 @@ class ExitStatus(IntEnum):
     EQUIVALENT = 0
     DIVERGENT = 1
     ERROR = 2
+    INTERRUPTED = 130
 
 
 class WsShadowError(Exception):
@@ -51,3 +53,9 @@ class ConfigError(BadInput):
 
 class Unreachable(WsShadowError):
     """A target that could not be reached or did not speak WebSocket."""
+
+
+class Interrupted(WsShadowError):
+    """The user stopped a command (Ctrl-C); what it finished is kept."""
+
+    exit_status = ExitStatus.INTERRUPTED

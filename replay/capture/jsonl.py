@@ -16,6 +16,8 @@ from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
 from wsshadow.replay.capture.model import (
+    MAX_EPOCH,
+    MAX_SESSION_SECONDS,
     Close,
     Closer,
     Direction,
@@ -168,7 +170,30 @@ class _Fields:
         value = self._get(key, True)
         if not isinstance(value, int | float) or isinstance(value, bool):
             raise BadInput(f"{self.where}.{key}: expected a number")
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:
+            raise BadInput(f"{self.where}.{key}: {value} is too large a number") from None
+
+    def time_(self, key: str, required: bool = True) -> float | None:
+        """Seconds since the session opened: finite, 0 to MAX_SESSION_SECONDS."""
+        value = self.float_(key) if required else self.opt_float(key)
+        if value is not None and not 0.0 <= value <= MAX_SESSION_SECONDS:
+            raise BadInput(
+                f"{self.where}.{key}: {value!r} is not a time in seconds since the session "
+                f"opened (0 to {MAX_SESSION_SECONDS:,})"
+            )
+        return value
+
+    def epoch(self, key: str) -> float:
+        """Wall-clock seconds since 1970: finite, 0 to MAX_EPOCH."""
+        value = self.float_(key)
+        if not 0.0 <= value <= MAX_EPOCH:
+            raise BadInput(
+                f"{self.where}.{key}: {value!r} is not a time in seconds since 1970 "
+                f"(0 to {MAX_EPOCH:.0e})"
+            )
+        return value
 
     def opt_float(self, key: str) -> float | None:
         value = self._get(key, False)
@@ -176,7 +201,10 @@ class _Fields:
             return None
         if not isinstance(value, int | float) or isinstance(value, bool):
             raise BadInput(f"{self.where}.{key}: expected a number or null")
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:
+            raise BadInput(f"{self.where}.{key}: {value} is too large a number") from None
 
     def list_(self, key: str) -> list[Any]:
         value = self._get(key, False)
@@ -229,7 +257,7 @@ def message_from_dict(obj: Any, where: str = "message") -> Message:
             raise BadInput(f"{where}.b64: not valid base64") from None
     return Message(
         seq=f.int_("seq"),
-        t=f.float_("t"),
+        t=f.time_("t") or 0.0,
         direction=f.enum("dir", Direction),
         opcode=opcode,
         payload=payload,
@@ -260,7 +288,7 @@ def close_from_dict(obj: Any, where: str = "close") -> Close | None:
         reason=f.str_("reason", ""),
         by=f.enum("by", Closer),
         error=f.opt_str("error"),
-        t=f.opt_float("t"),
+        t=f.time_("t", required=False),
     )
 
 
@@ -271,9 +299,16 @@ def session_from_dict(obj: Any, where: str = "session") -> Session:
     messages = tuple(
         message_from_dict(m, f"{where}.messages[{i}]") for i, m in enumerate(f.list_("messages"))
     )
+    first: dict[int, int] = {}
+    for i, m in enumerate(messages):
+        j = first.setdefault(m.seq, i)
+        if j != i:
+            raise BadInput(
+                f"{where}.messages[{i}].seq: {m.seq} is already the seq of messages[{j}]"
+            )
     return Session(
         id=f.str_("id"),
-        started_at=f.float_("started_at"),
+        started_at=f.epoch("started_at"),
         handshake=handshake_from_dict(f.obj.get("handshake"), f"{where}.handshake"),
         messages=messages,
         close=close_from_dict(f.obj.get("close"), f"{where}.close"),

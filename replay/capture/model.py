@@ -13,6 +13,8 @@ from enum import StrEnum
 from typing import Any
 
 __all__ = [
+    "MAX_EPOCH",
+    "MAX_SESSION_SECONDS",
     "Close",
     "Closer",
     "Direction",
@@ -28,6 +30,12 @@ __all__ = [
 
 Headers = tuple[tuple[str, str], ...]
 """Headers as an ordered tuple of (name, value) pairs; names keep their case."""
+
+MAX_SESSION_SECONDS = 366 * 86_400
+"""The latest a message or close may come after its session opened (importers refuse more)."""
+
+MAX_EPOCH = 1e11
+"""The latest wall-clock time (seconds since 1970, the year 5138) importers accept."""
 
 
 class Direction(StrEnum):

@@ -16,18 +16,23 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl, quote
 
-from wsshadow.replay.capture.model import Handshake, Headers, Message, Opcode, Session
+from wsshadow.replay.capture.model import Close, Handshake, Headers, Message, Opcode, Session
 
 __all__ = [
     "DEFAULT_SECRET_FIELDS",
     "PLACEHOLDER_RE",
     "SECRET_HEADERS",
+    "SECRET_HEADER_SUFFIXES",
     "Redactor",
     "placeholder",
 ]
 
 SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
 """Headers whose whole value is a credential."""
+
+SECRET_HEADER_SUFFIXES = ("-api-key", "-apikey", "-token", "-secret", "-password")
+"""Header names ending like this (``X-Api-Key``, ``X-Auth-Token``) hold a credential too,
+as do headers named like a secret field (``Api-Key``, ``Token``)."""
 
 DEFAULT_SECRET_FIELDS = (
     "token",
@@ -55,6 +60,14 @@ _TOKEN_SUBPROTOCOL = re.compile(
     re.IGNORECASE,
 )
 _BARE_JWT = re.compile(r"^eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$")
+
+# ``name=value`` or ``name: value`` in text that is not JSON: form-encoded
+# messages (``password=...&token=...``), close reasons (``bad token=...``),
+# log-like text. The value runs to the next separator; a quoted value to its quote.
+_NAMED_VALUE = re.compile(
+    r"(?P<name>[A-Za-z][A-Za-z0-9_.\-]*)(?P<sep>[\"']?\s*[=:]\s*)"
+    r"(?:(?P<q>[\"'])(?P<quoted>.*?)(?P=q)|(?P<bare>[^\s&;,\"']+))"
+)
 
 
 def placeholder(kind: str, name: str) -> str:
@@ -112,8 +125,14 @@ class Redactor:
         return _squash(name) in self._fields
 
     def is_secret_header(self, name: str) -> bool:
-        """True when a header called ``name`` holds a credential."""
-        return name.lower() in self._headers
+        """True when a header called ``name`` holds a credential (``Authorization``,
+        ``Cookie``, ``X-Api-Key``, ``X-Auth-Token``, ``Client-Secret``, ...)."""
+        low = name.lower()
+        return (
+            low in self._headers
+            or low.endswith(SECRET_HEADER_SUFFIXES)
+            or self.is_secret_field(low)
+        )
 
     # ---- pieces ------------------------------------------------------------
 
@@ -124,8 +143,9 @@ class Redactor:
         out = []
         for name, value in headers:
             low = name.lower()
-            if low in self._headers:
-                value = placeholder("header", low)
+            if self.is_secret_header(low):
+                if not PLACEHOLDER_RE.fullmatch(value):
+                    value = placeholder("header", low)
             elif low == "sec-websocket-protocol":
                 value = ", ".join(self.subprotocol(p.strip()) for p in value.split(","))
             out.append((name, value))
@@ -161,17 +181,80 @@ class Redactor:
         return "&".join(parts) if changed else query
 
     def text(self, text: str) -> str:
-        """A text message with secret JSON fields replaced (other text is kept as is)."""
+        """A text message with secret JSON fields replaced; text that is not JSON
+        has its secret ``name=value`` / ``name: value`` pairs replaced (form-encoded
+        messages, ``key: value`` lines); anything else is kept as is."""
         if not self.enabled or not self._maybe_secret(text):
             return text
         try:
             doc = json.loads(text)
         except (ValueError, RecursionError):
-            return text
+            return self.free_text(text)
         new, changed = self._walk(doc)
         if not changed:
-            return text
+            # JSON, but a bare string or a document whose secret-looking words are in
+            # values: a JSON string may still carry ``password=...`` inside.
+            return self.free_text(text) if isinstance(doc, str) else text
         return json.dumps(new, ensure_ascii=False, separators=(",", ":"))
+
+    def free_text(self, text: str) -> str:
+        """``text`` with the value of every secret-named ``name=value`` or
+        ``name: value`` pair replaced by a ``form`` placeholder."""
+        if not self.enabled or not self._maybe_secret(text):
+            return text
+
+        def sub(m: re.Match[str]) -> str:
+            name = m.group("name")
+            if not self.is_secret_field(name):
+                return m.group(0)
+            value = m.group("quoted") if m.group("quoted") is not None else m.group("bare")
+            marker = placeholder("form", name.lower())
+            if value == marker or not value:
+                return m.group(0)
+            if m.group("quoted") is not None:
+                q = m.group("q")
+                return f"{name}{m.group('sep')}{q}{marker}{q}"
+            return f"{name}{m.group('sep')}{marker}"
+
+        return _NAMED_VALUE.sub(sub, text)
+
+    def binary(self, data: bytes) -> bytes:
+        """A binary message redacted as ``text`` would when it is UTF-8 text
+        (JSON or form-encoded, as many clients send them); other bytes as they are."""
+        if not self.enabled or not data:
+            return data
+        low = data.lower()
+        if not any(fragment.encode() in low for fragment in self._fragments):
+            return data
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            return data
+        new = self.text(text)
+        return data if new is text else new.encode("utf-8")
+
+    def data(self, opcode: str, payload: bytes) -> bytes:
+        """The payload of a non-text frame (``opcode`` an ``Opcode`` or its value)
+        redacted: a close frame's reason after its 2-byte code, anything else as
+        ``binary``."""
+        if not self.enabled or len(payload) <= 2:
+            return payload
+        if opcode == "close":
+            head, reason = payload[:2], payload[2:]
+            new = self.binary(reason)
+            return payload if new is reason else head + new
+        return self.binary(payload)
+
+    def reason(self, reason: str) -> str:
+        """A close reason (or error text) with secret ``name=value`` pairs and JSON fields replaced."""
+        return self.text(reason) if reason else reason
+
+    def close(self, close: Close) -> Close:
+        """A close with its reason redacted."""
+        if not self.enabled or not close.reason:
+            return close
+        reason = self.reason(close.reason)
+        return close if reason is close.reason else replace(close, reason=reason)
 
     def texts(self, texts: Sequence[str]) -> Sequence[str]:
         """Many text messages at once, as ``text`` would redact each (the same sequence
@@ -218,12 +301,18 @@ class Redactor:
         )
 
     def message(self, message: Message) -> Message:
-        """A message with secret JSON fields replaced (binary is left alone)."""
-        if not self.enabled or message.opcode is not Opcode.TEXT:
+        """A message with secret JSON fields and ``name=value`` pairs replaced,
+        binary messages and control frames that are UTF-8 text included."""
+        if not self.enabled:
             return message
-        assert isinstance(message.payload, str)
-        text = self.text(message.payload)
-        return message if text is message.payload else replace(message, payload=text)
+        payload = message.payload
+        if message.opcode is Opcode.TEXT:
+            assert isinstance(payload, str)
+            new: str | bytes = self.text(payload)
+        else:
+            assert isinstance(payload, bytes)
+            new = self.data(message.opcode, payload)
+        return message if new is payload else replace(message, payload=new)
 
     def messages(self, messages: Iterable[Message]) -> tuple[Message, ...]:
         """Every message redacted."""
@@ -237,4 +326,5 @@ class Redactor:
             session,
             handshake=self.handshake(session.handshake),
             messages=self.messages(session.messages),
+            close=None if session.close is None else self.close(session.close),
         )

@@ -29,21 +29,18 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
-from dataclasses import dataclass
-from itertools import chain, groupby, repeat
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import groupby
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 import sqlite_utils
 
 from wsshadow.replay.capture.model import (
     Close,
     Closer,
-    Direction,
     Handshake,
     Message,
-    Opcode,
     Provenance,
     Run,
     Session,
@@ -51,7 +48,6 @@ from wsshadow.replay.capture.model import (
 )
 from wsshadow.replay.capture.redact import Redactor
 from wsshadow.replay.capture.rows import (
-    _FRAME_COLUMNS,
     _FRAMES_FOR_REPLAY,
     FrameColumns,
     SessionHead,
@@ -62,26 +58,22 @@ from wsshadow.replay.capture.rows import (
     _first,
     _frame_columns,
     _frame_row,
-    _FrameTuple,
     _headers_of,
     _id_pages,
     _insert_frames,
-    _same,
     _session_row,
     _split_rows,
     _strings_of,
 )
 from wsshadow.replay.capture.schema import (
     _CLOSERS,
-    _DIRECTION_TEXT,
     _INSERT_SESSION,
-    _OPCODE_TEXT,
     _SCHEMA,
     _SESSION_COLUMNS,
     _SOURCES,
     _UPDATE_CLOSE,
 )
-from wsshadow.replay.capture.writer import BackgroundWriter, _Transaction
+from wsshadow.replay.capture.writer import BackgroundWriter, CaptureWriter, _Transaction
 from wsshadow.replay.errors import CaptureError, NewerFormat
 
 __all__ = [
@@ -106,6 +98,13 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
 """Converters from format version N to N+1, applied in a chain on open."""
 
 
+def _remove_capture_files(path: Path) -> None:
+    """Remove a capture and its SQLite side files (those missing are fine)."""
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        with contextlib.suppress(OSError):
+            Path(str(path) + suffix).unlink()
+
+
 class CaptureStore:
     """A capture file: sessions, their frames, and runs.
 
@@ -120,6 +119,8 @@ class CaptureStore:
         self.redactor = redactor
         self._background: BackgroundWriter | None = None
         self._background_users = 0
+        self.created = False
+        """True when ``open`` created the file (a failed command then removes it, if empty)."""
 
     # ---- opening -----------------------------------------------------------
 
@@ -139,6 +140,9 @@ class CaptureStore:
             raise CaptureError(f"{path}: no such capture file")
         if exists and path.is_dir():
             raise CaptureError(f"{path}: is a directory, not a capture file")
+        if exists and not create and path.stat().st_size == 0:
+            # Opening it would write a schema into a file a read-only command was given.
+            raise CaptureError(f"{path}: an empty file, not a wsshadow capture")
         if not exists:
             if not path.parent.exists():
                 raise CaptureError(f"{path}: directory {path.parent} does not exist")
@@ -150,12 +154,18 @@ class CaptureStore:
             raise CaptureError(f"{path}: cannot open ({e})") from None
         try:
             store = cls(sqlite_utils.Database(conn), path, redactor)
+            store.created = not exists
             store._prepare(fresh=not exists or path.stat().st_size == 0)
         except sqlite3.DatabaseError as e:
             conn.close()
             raise CaptureError(f"{path}: not a readable wsshadow capture ({e})") from None
         except CaptureError:
             conn.close()
+            raise
+        except BaseException:
+            conn.close()
+            if not exists:
+                _remove_capture_files(path)
             raise
         return store
 
@@ -235,11 +245,30 @@ class CaptureStore:
         # several captures open (merge) the error passes each one; only the damaged
         # one claims it (checked on this error path only).
         damaged = type(exc) is sqlite3.DatabaseError and not self._healthy()
-        self.close()
+        if exc is not None:
+            self.discard_if_unused()
+        else:
+            self.close()
         if damaged:
             raise CaptureError(
                 f"{self.path}: capture file is damaged or unreadable ({exc})"
             ) from None
+
+    def discard_if_unused(self) -> bool:
+        """Close; and when this open created the file and nothing was stored in it (a
+        command that failed), remove it with its ``-wal`` and ``-shm``. True if removed."""
+        empty = False
+        if self.created:
+            try:
+                empty = not self.db.conn.execute(
+                    "SELECT EXISTS (SELECT 1 FROM sessions) OR EXISTS (SELECT 1 FROM runs)"
+                ).fetchone()[0]
+            except sqlite3.Error:
+                empty = False  # unreadable: keep it, whatever it holds
+        self.close()
+        if empty:
+            _remove_capture_files(self.path)
+        return empty
 
     def _healthy(self) -> bool:
         try:
@@ -713,213 +742,3 @@ class CaptureStore:
                 origin=origin,
             ),
         )
-
-
-class CaptureWriter:
-    """Batched appends for recorders: many live sessions, one writer.
-
-    Calls queue rows in memory; ``flush()`` (called automatically every
-    ``batch_size`` frames) writes them in one transaction. Redaction happens
-    here, before anything is queued (for ``add_session``'s frames: as they
-    are written). Not thread-safe: one writer task or thread owns it.
-    ``flush()`` raises ``sqlite3.Error`` subclasses wrapped in CaptureError
-    when the disk refuses; the queued rows are kept, so a caller that fails
-    open can count them as dropped or retry.
-    """
-
-    def __init__(self, store: CaptureStore, batch_size: int = 2000) -> None:
-        self.store = store
-        self.batch_size = batch_size
-        self._sessions: list[tuple[Any, ...]] = []
-        self._frames: list[tuple[Any, ...]] = []
-        self._closes: list[tuple[Any, ...]] = []
-        # add_session's frames, turned into rows only while flush() writes them
-        self._later: list[tuple[str, Iterable[_FrameTuple]]] = []
-        self._later_count = 0
-        self.written_frames = 0
-        self.written_sessions = 0
-
-    @property
-    def pending(self) -> int:
-        """Frames queued and not yet written (``add_session``'s when they have a length)."""
-        return len(self._frames) + self._later_count
-
-    def open_session(
-        self,
-        session_id: str,
-        started_at: float,
-        handshake: Handshake,
-        provenance: Provenance | None = None,
-    ) -> None:
-        """Queue a new session's row (its handshake is redacted)."""
-        self._sessions.append(
-            _session_row(
-                session_id,
-                started_at,
-                self.store.redactor.handshake(handshake),
-                provenance or Provenance(),
-            )
-        )
-
-    def append(self, session_id: str, message: Message) -> None:
-        """Queue one message of an open session (redacted); may flush."""
-        self._frames.append(_frame_row(session_id, self.store.redactor.message(message)))
-        if len(self._frames) >= self.batch_size:
-            self.flush()
-
-    def append_frames(
-        self, frames: Iterable[tuple[str, int, float, Direction, Opcode, Any]]
-    ) -> None:
-        """Queue frames of open sessions in one go; does not flush.
-
-        ``frames`` are ``(session_id, seq, t, direction, opcode, payload)``;
-        a text payload may be UTF-8 bytes (invalid sequences are replaced).
-        Redacted as ``append`` redacts. For recorders that see frames by
-        the thousand: this skips building a ``Message`` per frame.
-        """
-        redactor = self.store.redactor
-        redact = redactor.text if redactor.enabled else None
-        text_op = Opcode.TEXT
-        directions, opcodes = _DIRECTION_TEXT, _OPCODE_TEXT
-        rows = self._frames
-        for session_id, seq, t, direction, opcode, payload in frames:
-            if opcode is text_op:
-                if type(payload) is not str:
-                    payload = str(payload, "utf-8", "replace")
-                if redact is not None:
-                    payload = redact(payload)
-                rows.append((session_id, seq, t, directions[direction], "text", payload))
-            else:
-                if type(payload) is not bytes:
-                    payload = bytes(payload)
-                rows.append((session_id, seq, t, directions[direction], opcodes[opcode], payload))
-
-    def close_session(self, session_id: str, close: Close) -> None:
-        """Queue how a session ended."""
-        self._closes.append(_close_row(session_id, close))
-
-    def add_session(
-        self,
-        session_id: str,
-        started_at: float,
-        handshake: Handshake,
-        provenance: Provenance,
-        frames: Iterable[_FrameTuple],
-        close: Close | None,
-    ) -> None:
-        """Queue a finished session in one go; does not flush.
-
-        ``frames`` are ``(seq, t, direction, opcode, payload)`` tuples, with
-        the payload types a ``Message`` requires; direction and opcode may be
-        the enum members or their values. A ``FrameColumns`` is written fastest. Redacted exactly as
-        ``CaptureStore.put_sessions`` redacts (the handshake, text payloads);
-        the id must not be in the capture yet (see ``CaptureStore.existing_ids``).
-        For writers that hold whole sessions, such as replay, this skips
-        building a ``Message`` per frame.
-
-        ``frames`` is read when ``flush()`` writes it, one row at a time, so
-        no row outlives its insert (thousands of queued row tuples would make
-        the garbage collector's passes slower); an iterator is read once, so
-        a retry after a failed flush needs a list or another collection.
-        """
-        redactor = self.store.redactor
-        row = _session_row(session_id, started_at, redactor.handshake(handshake), provenance)
-        if close is not None:
-            row = (*row[:13], close.code, close.reason, close.by.value, close.error, close.t)
-        self._sessions.append(row)
-        self._later.append((session_id, frames))
-        if isinstance(frames, Sized):
-            self._later_count += len(frames)
-
-    def _later_params(self, texts: list[Any], others: list[Any]) -> None:
-        """Append the column values of ``add_session``'s frames, redacted, to the
-        text-frame and other-frame parameters (see ``_FRAME_COLUMNS``)."""
-        redactor = self.store.redactor
-        redact = redactor.text if redactor.enabled else _same
-        # Plain str values, not the enum members: sqlite3 binds an exact str directly
-        # but tries (and fails) two adaptation protocols on a str subclass first.
-        dir_text, op_text = _DIRECTION_TEXT, _OPCODE_TEXT
-        for session_id, frames in self._later:
-            if type(frames) is FrameColumns and frames.opcode.count("text") == len(frames.opcode):
-                # All text (replay's usual case): the rows are put together in C.
-                redacted = redactor.texts(cast("Sequence[str]", frames.payload))
-                texts.extend(
-                    chain.from_iterable(
-                        zip(
-                            repeat(session_id),
-                            frames.seq,
-                            frames.t,
-                            map(dir_text.__getitem__, frames.direction),
-                            repeat("text"),
-                            redacted,
-                        )
-                    )
-                )
-                continue
-            for seq, t, direction, opcode, payload in frames:
-                if op_text[opcode] == "text":
-                    texts.extend((session_id, seq, t, dir_text[direction], "text", redact(payload)))  # type: ignore[arg-type]
-                else:
-                    others.extend(
-                        (session_id, seq, t, dir_text[direction], op_text[opcode], payload)
-                    )
-
-    def _batch(self) -> _Batch:
-        """Everything queued, as SQL parameters (redacted); the queue is left as it is."""
-        # In (session, seq) order: multi-row inserts of interleaved sessions
-        # cost more than they save; in index order, half of executemany.
-        texts, others = _split_rows(sorted(self._frames))
-        if self._later:
-            self._later_params(texts, others)
-        return _Batch(list(self._sessions), texts, others, list(self._closes))
-
-    def flush(self) -> int:
-        """Write everything queued in one transaction; returns frames written."""
-        if not (self._sessions or self._frames or self._closes or self._later):
-            return 0
-        batch = self._batch()
-        with self.store._transaction() as conn:
-            written = batch.write(conn)
-        self._written(batch)
-        self.discard()
-        return written
-
-    def take(self) -> _Batch:
-        """Everything queued, as a batch for ``BackgroundWriter``; the queue is emptied."""
-        batch = self._batch()
-        self._written(batch)
-        self.discard()
-        return batch
-
-    def _written(self, batch: _Batch) -> None:
-        self.written_frames += (len(batch.texts) + len(batch.others)) // _FRAME_COLUMNS
-        self.written_sessions += len(batch.sessions)
-
-    def discard(self) -> tuple[int, int]:
-        """Drop everything queued (after a failed flush); returns (sessions, frames) dropped."""
-        dropped = (len(self._sessions), self.pending)
-        self._sessions.clear()
-        self._frames.clear()
-        self._closes.clear()
-        self._later.clear()
-        self._later_count = 0
-        return dropped
-
-
-@dataclass(frozen=True, slots=True)
-class _Batch:
-    """Rows for one transaction: session rows, text-frame and other-frame parameters
-    (flat, see ``_FRAME_COLUMNS``), close updates."""
-
-    sessions: list[tuple[Any, ...]]
-    texts: list[Any]
-    others: list[Any]
-    closes: list[tuple[Any, ...]]
-
-    def write(self, conn: sqlite3.Connection) -> int:
-        """Insert the rows (inside the caller's transaction); returns frames written."""
-        conn.executemany(_INSERT_SESSION, self.sessions)
-        written = _insert_frames(conn, "text", self.texts)
-        written += _insert_frames(conn, "data", self.others)
-        conn.executemany(_UPDATE_CLOSE, self.closes)
-        return written

@@ -69,6 +69,21 @@ def record(
             help="Seconds a peer may leave data unread before its session is cut.",
         ),
     ] = 60.0,
+    handshake_read_timeout: Annotated[
+        float,
+        typer.Option(
+            "--handshake-read-timeout",
+            help="Seconds a client has to send its whole request head (then 408).",
+        ),
+    ] = 10.0,
+    max_connections: Annotated[
+        int | None,
+        typer.Option(
+            "--max-connections",
+            help="Open connections at most (more get 503) [default: (open-file limit - 64) / 3].",
+            show_default=False,
+        ),
+    ] = None,
     upstream_ca: Annotated[
         Path | None, typer.Option("--upstream-ca", help="CA bundle to verify a wss:// upstream.")
     ] = None,
@@ -107,6 +122,8 @@ def record(
         mirror=mirror,
         max_message_size=max_message_size,
         stall_timeout=stall_timeout,
+        handshake_read_timeout=handshake_read_timeout,
+        max_connections=max_connections,
         upstream_ca=upstream_ca,
         tls_cert=tls_cert,
         tls_key=tls_key,
@@ -130,5 +147,10 @@ def record(
         line += (
             f"; mirror: {stats.mirror_sessions} sessions, {stats.mirror_errors} errors, "
             f"{stats.mirror_dropped} dropped"
+        )
+    if stats.handshake_timeouts or stats.refused_connections:
+        line += (
+            f"; {stats.handshake_timeouts} connections timed out before their handshake, "
+            f"{stats.refused_connections} refused at the connection limit"
         )
     console.note(line)

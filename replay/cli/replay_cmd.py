@@ -21,10 +21,22 @@ from wsshadow.replay.cli.progress import FollowView, ProgressBar, print_run_summ
 from wsshadow.replay.config import discover_config
 from wsshadow.replay.engine.options import build_replay_options
 from wsshadow.replay.engine.run import ReplayObserver, ReplayOptions, RunResult, replay_capture
-from wsshadow.replay.errors import BadInput, Unreachable
+from wsshadow.replay.errors import BadInput, Interrupted, Unreachable
 from wsshadow.replay.options import NO_OVERRIDES, ReplayOverrides
 
-__all__ = ["default_run_name", "replay"]
+__all__ = ["default_run_name", "interrupted_run", "replay"]
+
+
+def interrupted_run(store: CaptureStore, name: str) -> Interrupted:
+    """The one line for a replay stopped by Ctrl-C: what its run kept."""
+    row = store.get_run(name)
+    if row is None:
+        return Interrupted("interrupted before the run started; nothing was stored")
+    total = row.settings.get("selected", row.sessions)
+    return Interrupted(
+        f"interrupted: run {name!r} keeps the {row.sessions} of {total} sessions that "
+        f"finished, marked interrupted in {store.path}"
+    )
 
 
 def default_run_name(store: CaptureStore, now: float) -> str:
@@ -76,7 +88,10 @@ def replay(
     )
     with CaptureStore.open(capture) as store:
         name = run or default_run_name(store, time.time())
-        result = _run(store, options, name)
+        try:
+            result = _run(store, options, name)
+        except KeyboardInterrupt:
+            raise interrupted_run(store, name) from None
     print_run_summary(result)
     if result.unreachable:
         raise Unreachable(

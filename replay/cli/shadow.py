@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+from collections.abc import Iterator
 from typing import Annotated
 
 import typer
@@ -26,7 +28,7 @@ from wsshadow.replay.cli.progress import ProgressBar
 from wsshadow.replay.config import discover_config
 from wsshadow.replay.engine.options import build_replay_options
 from wsshadow.replay.engine.targets import parse_route_map
-from wsshadow.replay.errors import BadInput
+from wsshadow.replay.errors import BadInput, Interrupted
 from wsshadow.replay.options import NO_OVERRIDES, ReplayOverrides
 from wsshadow.replay.shadow import RECORDED_BASELINE, shadow_capture
 
@@ -110,7 +112,7 @@ def shadow(
         overrides,
         os.environ,
     )
-    with CaptureStore.open(capture) as store, ProgressBar() as bar:
+    with CaptureStore.open(capture) as store, ProgressBar() as bar, _interruptible(store):
         result = asyncio.run(
             shadow_capture(
                 store,
@@ -129,3 +131,23 @@ def shadow(
         runs.insert(0, result.baseline_run)
     console.note(f"runs stored in {capture}: {', '.join([*runs, *result.noise_runs])}")
     return emit_report(result.report, fmt, out, reports)
+
+
+@contextlib.contextmanager
+def _interruptible(store: CaptureStore) -> Iterator[None]:
+    """Ctrl-C becomes one line naming the runs that kept their finished sessions."""
+    before = {r.name for r in store.runs()}
+    try:
+        yield
+    except KeyboardInterrupt:
+        cut = [r for r in store.runs() if r.name not in before]
+        if not cut:
+            raise Interrupted("interrupted before any run started; nothing was stored") from None
+        kept = ", ".join(
+            f"{r.name} {r.sessions} of {r.settings.get('selected', r.sessions)}"
+            + (" (marked interrupted)" if r.settings.get("interrupted") else "")
+            for r in sorted(cut, key=lambda r: r.name)
+        )
+        raise Interrupted(
+            f"interrupted: the runs keep the sessions that finished: {kept}, in {store.path}"
+        ) from None

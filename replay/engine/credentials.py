@@ -111,6 +111,34 @@ class Credentials:
                 raise MissingCredential(self.broken[key])
         return None
 
+    def check_supplied(self, texts: Iterable[str | bytes]) -> None:
+        """Raise one MissingCredential naming every placeholder in ``texts`` that no
+        credential fills (so a session missing three names all three at once)."""
+        missing: dict[str, str] = {}
+        for text in texts:
+            if type(text) is bytes:
+                if b"${redacted:" not in text:
+                    continue
+                text = text.decode("utf-8", "replace")
+            if "${redacted:" not in text:
+                continue
+            for m in PLACEHOLDER_RE.finditer(text):  # type: ignore[arg-type]
+                if m.group(0) not in missing and self.lookup(m.group(1), m.group(2)) is None:
+                    missing[m.group(0)] = m.group(2)
+        if len(missing) == 1:
+            ((marker, name),) = missing.items()
+            raise MissingCredential(
+                f"the session needs credential {marker}, which nobody supplied "
+                f"(--credential {name}=VALUE or [credentials] in the config file)"
+            )
+        if missing:
+            names = sorted(set(missing.values()))
+            raise MissingCredential(
+                f"the session needs {len(missing)} credentials nobody supplied: "
+                f"{', '.join(missing)} (--credential NAME=VALUE for each of "
+                f"{', '.join(names)}, or [credentials] in the config file)"
+            )
+
     def _fill(self, text: str, encode: str) -> str:
         if "${redacted:" not in text:
             return text
@@ -124,7 +152,7 @@ class Credentials:
                 )
             if encode == "json":
                 return json.dumps(value, ensure_ascii=False)[1:-1]
-            if encode == "query":
+            if encode == "query" or (encode == "text" and m.group(1) == "form"):
                 return quote(value, safe="")
             return value
 
@@ -139,7 +167,10 @@ class Credentials:
         return self._fill(query, "query")
 
     def fill_json_text(self, text: str) -> str:
-        """A text message with placeholders filled (values escaped for a JSON string)."""
+        """A text message with placeholders filled (values escaped for a JSON string;
+        ``form`` placeholders, from ``name=value`` text, percent-encoded)."""
+        if "${redacted:form:" in text and text.lstrip()[:1] not in ("{", "["):
+            return self._fill(text, "text")
         return self._fill(text, "json")
 
     def fill_handshake(self, handshake: Handshake) -> Handshake:
@@ -152,7 +183,8 @@ class Credentials:
         )
 
     def fill_messages(self, messages: Iterable[Message]) -> tuple[Message, ...]:
-        """Client text messages with placeholders filled (binary is left alone)."""
+        """Client messages with placeholders filled (binary ones too: redaction puts them
+        only in UTF-8 text)."""
         messages = tuple(messages)
         payloads = self.fill_payloads(m.payload for m in messages)
         return tuple(
@@ -164,7 +196,21 @@ class Credentials:
         """``fill_messages`` for bare payloads (replay's client steps): the same
         objects back where nothing was filled."""
         fill = self.fill_json_text
-        return [fill(p) if type(p) is str and "${redacted:" in p else p for p in payloads]
+
+        def fill_bytes(data: bytes) -> bytes:
+            try:
+                return fill(data.decode("utf-8")).encode("utf-8")
+            except UnicodeDecodeError:
+                return data
+
+        return [
+            fill(p)
+            if type(p) is str and "${redacted:" in p
+            else fill_bytes(p)
+            if type(p) is bytes and b"${redacted:" in p
+            else p
+            for p in payloads
+        ]
 
     # ---- keeping fresh values out of stored replays ----------------------------
 

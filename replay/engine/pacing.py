@@ -21,6 +21,12 @@ nobody did), wait until the target has sent as many server data messages as
 recorded or has been idle for ``idle_timeout``, then close with the recorded
 code; when the server closed it, wait up to ``close_timeout`` for the
 target to close, then close.
+
+Both waits are bounded from the end of the script (the moment the last
+client message went), whatever the target keeps sending: at most twice the
+recording's own tail (its close time minus its last client message) plus
+the timeout. A target that sends a message every second forever no longer
+holds a session open forever (``end_bound``).
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ __all__ = [
     "Pacer",
     "PacingPlan",
     "PacingSettings",
+    "flood_limit",
     "plan_frames",
     "plan_session",
 ]
@@ -65,6 +72,10 @@ class PacingSettings:
     causal_timeout: float = 2.0
     idle_timeout: float = 1.0
     close_timeout: float = 5.0
+
+    max_server_messages: int | None = None
+    """Past this many server data messages a session is closed as ``flooded``
+    (None: ``flood_limit`` of the recorded count)."""
 
     def __post_init__(self) -> None:
         if self.speed <= 0:
@@ -116,6 +127,15 @@ class PacingPlan:
 
 
 _new_step = tuple.__new__
+
+FLOOD_FACTOR = 10
+FLOOD_MINIMUM = 10_000
+
+
+def flood_limit(recorded_server_messages: int) -> int:
+    """How many server data messages a replayed session takes before it counts as
+    flooded: ten times the recording's, and at least 10,000."""
+    return max(FLOOD_FACTOR * recorded_server_messages, FLOOD_MINIMUM)
 
 
 Frames = Iterable[tuple[int, float, str, str, str | bytes]]
@@ -210,6 +230,15 @@ class Pacer:
         self._total = len(plan.steps)
         self._causal = settings.pace is Pace.CAUSAL
         self._causal_timeout = settings.causal_timeout
+        # The end-of-session bound (see end_bound): the recording's tail after its last
+        # client message, and when the script ended (set once every step went).
+        last_t = plan.steps[-1].t if plan.steps else 0.0
+        tail = max(0.0, plan.close_t - last_t)
+        if settings.pace is Pace.RECORDED:
+            tail /= settings.speed
+        wait = settings.close_timeout if plan.closed_by is Closer.SERVER else settings.idle_timeout
+        self._after_script = 2 * tail + wait
+        self.script_end: float | None = None if plan.steps else start
 
     # ---- events -------------------------------------------------------------
 
@@ -265,6 +294,7 @@ class Pacer:
                 self.last_activity = now
             if i < total:
                 return steps[first:i]  # a slice of the plan's tuple: no list, no copy per step
+            self.script_end = now
         close = self._close_due(now)
         if close is None:
             return steps[first:i]
@@ -289,14 +319,23 @@ class Pacer:
             if s.pace is Pace.RECORDED:
                 return self.start + step.t / s.speed
             return self.last_send + step.gap + s.causal_timeout
+        bound = self.end_bound
         if self.plan.closed_by is Closer.SERVER:
-            return self.last_activity + s.close_timeout
+            return min(self.last_activity + s.close_timeout, bound)
         quiet_at = self.last_activity + s.idle_timeout
         if self.server_count >= self.plan.server_total:
             quiet_at = self.last_send
         if s.pace is Pace.RECORDED:
-            return max(quiet_at, self.start + self.plan.close_t / s.speed)
-        return quiet_at
+            quiet_at = max(quiet_at, self.start + self.plan.close_t / s.speed)
+        return min(quiet_at, bound)
+
+    @property
+    def end_bound(self) -> float:
+        """The latest a session waits after its script: the end of the script plus
+        twice the recording's tail plus ``close_timeout`` (the recording ended with
+        the server closing) or ``idle_timeout``, however busy the target is."""
+        end = self.script_end if self.script_end is not None else self.last_send
+        return end + self._after_script
 
     # ---- rules ------------------------------------------------------------------
 
@@ -313,11 +352,14 @@ class Pacer:
     def _close_due(self, now: float) -> CloseSession | None:
         s = self.settings
         plan = self.plan
+        bounded = now >= self.end_bound
         if plan.closed_by is Closer.SERVER:
-            if now >= self.last_activity + s.close_timeout:
+            if now >= self.last_activity + s.close_timeout or bounded:
                 return CloseSession(1000, "", timed_out=True)
             return None
         quiet = self.server_count >= plan.server_total or now >= self.last_activity + s.idle_timeout
+        if bounded:
+            return CloseSession(plan.close_code, plan.close_reason)
         if not quiet:
             return None
         if s.pace is Pace.RECORDED and now < self.start + plan.close_t / s.speed:

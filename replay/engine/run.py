@@ -71,6 +71,7 @@ from wsshadow.replay.engine.pacing import (
     Pace,
     Pacer,
     PacingSettings,
+    flood_limit,
     plan_frames,
 )
 from wsshadow.replay.engine.targets import RouteMap, build_url, parse_target
@@ -539,8 +540,16 @@ async def _play(
     shown = Handshake(request.route, request.query, headers, request.subprotocols, status=None)
 
     try:
-        filled = credentials.fill_handshake(shown)  # the request side, headers already cut
-        payloads = credentials.fill_payloads(s.payload for s in plan.steps)
+        try:
+            filled = credentials.fill_handshake(shown)  # the request side, headers already cut
+            payloads = credentials.fill_payloads(s.payload for s in plan.steps)
+        except MissingCredential:
+            # Name every credential the session lacks at once, not one per run.
+            credentials.check_supplied(
+                (shown.query, *(v for _, v in shown.request_headers), *shown.subprotocols,
+                 *(s.payload for s in plan.steps))
+            )  # fmt: skip
+            raise
         url = build_url(options.target, recorded.route, filled.query, options.maps)
     except (MissingCredential, BadInput) as e:
         return failed(shown, "", str(e), loop.time() - began)
@@ -596,6 +605,11 @@ async def _play(
         return failed(handshake, url, f"handshake refused: HTTP {status}", loop.time() - began)
     except (OSError, TimeoutError, WebSocketException) as e:
         return failed(shown, url, f"unreachable: {e or type(e).__name__}", loop.time() - began)
+    except ValueError as e:
+        # websockets refuses what no client may send (a subprotocol with a space...):
+        # the recording's fault, said as such, never "internal error".
+        why = f"the recorded handshake cannot be sent as it is: {e}"
+        return failed(shown, url, why, loop.time() - began)
 
     t0 = loop.time()
     handshake = Handshake(
@@ -607,7 +621,10 @@ async def _play(
         ws.subprotocol,
         tuple(ws.response.headers.raw_items()) if ws.response else (),
     )
-    pacer = Pacer(plan, pacing or options.pacing(), t0)
+    settings = pacing or options.pacing()
+    pacer = Pacer(plan, settings, t0)
+    # A target that keeps sending is cut off here: memory and time stay bounded.
+    cap = settings.max_server_messages or flood_limit(plan.server_total)
     alarm = _Alarm(loop)
     # Frames stay plain values until someone needs a Message (the run writer stores rows).
     flat: list[Any] = []  # t, direction, opcode, payload per frame (see _Played)
@@ -662,6 +679,15 @@ async def _play(
             finally:
                 alarm.waiting = False
             at = now()
+            if server_count >= cap:
+                why = (
+                    f"flooded: the target sent more than {cap:,} messages "
+                    f"(the recording has {plan.server_total:,}); closed with 1008"
+                )
+                pacer.server_closed(at)
+                close = Close(1008, "flooded", Closer.ERROR, error=why, t=at - t0)
+                await ws.close(1008, "flooded")
+                break
             arrived(at)
             if carry:
                 tracker.observe_server(data)
@@ -917,6 +943,7 @@ async def _replay_capture(
 
     t_start = loop.time()
     first = selected[0].started_at if selected else 0.0
+    interrupted = False
     try:
         for index, summary in enumerate(selected):
             when = t_start
@@ -933,6 +960,10 @@ async def _replay_capture(
             task.add_done_callback(tasks.discard)
         if tasks:
             await asyncio.gather(*tasks)
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        # Ctrl-C: the sessions that finished are kept, the run says it was cut short.
+        interrupted = True
+        raise
     finally:
         for task in tasks:
             task.cancel()
@@ -946,12 +977,15 @@ async def _replay_capture(
             started_at,
             time.time(),
         )
+        settings = options.settings()
+        if interrupted:
+            settings.update(interrupted=True, selected=len(selected))
         store.put_run(
             Run(
                 run,
                 options.target,
                 Source.REPLAY,
-                options.settings(),
+                settings,
                 started_at,
                 result.ended_at,
                 result.sessions,

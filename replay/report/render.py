@@ -97,7 +97,8 @@ def format_for_path(path: str | Path) -> str:
 def write_report(report: dict[str, Any], path: str | Path, fmt: str | None = None) -> Path:
     """Write ``report`` to ``path`` in the format its extension names (or ``fmt``).
 
-    The file is replaced atomically, so a reader never sees half a report.
+    The file is replaced atomically, so a reader never sees half a report; it is
+    mode 0600, since it holds payloads.
     """
     p = Path(path)
     text = render(report, fmt or format_for_path(p), width=100)
@@ -108,7 +109,7 @@ def write_report(report: dict[str, Any], path: str | Path, fmt: str | None = Non
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
             f.write(text)
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, 0o600)  # reports hold payloads: owner-only, like the capture
         os.replace(tmp, p)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

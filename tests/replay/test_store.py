@@ -128,8 +128,15 @@ def test_older_format_is_migrated_through_the_chain(
 )
 def test_foreign_files_are_refused(capture_path: Path, content: bytes, message: str | None) -> None:
     capture_path.write_bytes(content)
-    if message is None:  # an empty file is a fresh capture
-        CaptureStore.open(capture_path).close()
+    if message is None:
+        # An empty file is refused by a reader (which must not write a schema into
+        # it) and becomes a fresh capture for a writer.
+        with pytest.raises(CaptureError, match="an empty file, not a wsshadow capture"):
+            CaptureStore.open(capture_path)
+        assert capture_path.stat().st_size == 0
+        CaptureStore.open(capture_path, create=True).close()
+        with CaptureStore.open(capture_path) as store:
+            assert store.meta()["format_version"]
         return
     with pytest.raises(CaptureError, match=message):
         CaptureStore.open(capture_path)

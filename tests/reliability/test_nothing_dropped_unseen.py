@@ -1,0 +1,87 @@
+"""Issue 19, items 2 and 10: the live mirror never costs the recording a message, and
+every message the mirror loses is counted.
+
+Real proxy, upstream and candidate on 127.0.0.1. The flooding candidate sends
+16 KiB messages as fast as it can for as long as it is connected; the proxy's
+queue for the disk is made small (4 MiB) so that the flood outruns the writer
+within the test's time, as a flood on a production machine outruns 256 MiB.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Any
+
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from tests.reliability.kit import ws_server
+from wsshadow.recorders.mirror import MIRROR_RUN
+from wsshadow.recorders.proxy import RecordingProxy
+from wsshadow.replay.capture.model import Direction
+from wsshadow.replay.capture.store import RECORDED_ONLY, CaptureStore
+
+FACTOR = float(os.environ.get("WSSHADOW_TESTS_TIMEOUT_FACTOR", "1"))
+MESSAGES = 300
+
+
+def _flood(ws: Any) -> None:
+    chunk = b"\x00" * 16384
+    try:
+        while True:
+            ws.send(chunk)
+    except ConnectionClosed:
+        return
+
+
+async def test_a_flooding_mirror_candidate_costs_the_recording_nothing(tmp_path: Path) -> None:
+    cap = tmp_path / "cap.db"
+    with ws_server() as upstream, ws_server(_flood) as candidate:
+        async with RecordingProxy(
+            upstream, cap, listen=("127.0.0.1", 0), mirror=candidate, queue_bytes=4 * 2**20
+        ) as proxy:
+            async with connect(proxy.url + "/ws", max_size=None) as ws:
+                for i in range(MESSAGES):
+                    text = f"message {i} " + "y" * 4000
+                    await ws.send(text)
+                    assert await asyncio.wait_for(ws.recv(), 30 * FACTOR) == text
+        stats = proxy.stats
+    with CaptureStore.open(cap) as store:
+        (primary,) = list(store.iter_sessions(RECORDED_ONLY))
+        (mirrored,) = list(store.iter_sessions(MIRROR_RUN))
+    data = [m for m in primary.messages if m.opcode.is_data]
+    assert len(data) == 2 * MESSAGES  # every message the client saw acknowledged, both ways
+    assert stats.dropped == 0
+    # the flood went over the mirror's own budget: dropped there and counted there
+    assert stats.mirror_dropped > 0, stats
+    flood = [m for m in mirrored.messages if m.direction is Direction.SERVER]
+    assert len(flood) > 0
+    assert mirrored.close is not None
+
+
+async def test_every_message_a_closed_candidate_never_got_is_counted(tmp_path: Path) -> None:
+    """A candidate that hangs up at once: each client message is either in the mirror's
+    session or counted dropped (before, messages sent after the hang-up vanished)."""
+
+    def hang_up(ws: Any) -> None:
+        ws.close(1001, "going away")
+
+    cap = tmp_path / "cap.db"
+    with ws_server() as upstream, ws_server(hang_up) as candidate:
+        async with RecordingProxy(
+            upstream, cap, listen=("127.0.0.1", 0), mirror=candidate
+        ) as proxy:
+            async with connect(proxy.url + "/ws") as ws:
+                await asyncio.sleep(0.3 * FACTOR)  # the candidate has hung up by now
+                for i in range(20):
+                    await ws.send(f"m{i}")
+                    assert await ws.recv() == f"m{i}"
+        stats = proxy.stats
+    with CaptureStore.open(cap) as store:
+        (mirrored,) = list(store.iter_sessions(MIRROR_RUN))
+    reached = [m for m in mirrored.messages if m.direction is Direction.CLIENT and m.opcode.is_data]
+    assert len(reached) + stats.mirror_dropped == 20, (len(reached), stats)
+    assert stats.mirror_dropped > 0
+    assert mirrored.close is not None
