@@ -35,6 +35,7 @@ __all__ = [
     "RouteOverride",
     "Targets",
     "TimingConfig",
+    "VerdictConfig",
     "discover_config",
     "load_config",
     "parse_config",
@@ -180,6 +181,22 @@ class DiffConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class VerdictConfig:
+    """The ``[verdict]`` table: what an ``equivalent`` verdict needs besides no difference.
+
+    A session is reproduced when its baseline replay produced at least
+    ``min_session_fidelity`` of its recorded server events; the verdict is
+    ``equivalent`` only when at least ``min_reproduced`` of the sessions are
+    reproduced and no route had more than ``max_noise_share`` of its compared
+    values suppressed as noise.
+    """
+
+    min_session_fidelity: float = 0.9
+    min_reproduced: float = 0.95
+    max_noise_share: float = 0.2
+
+
+@dataclass(frozen=True, slots=True)
 class CarryOverRule:
     """A value a server message issues and a later client message echoes."""
 
@@ -240,6 +257,7 @@ class Config:
     credentials: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     carry_over: tuple[CarryOverRule, ...] = ()
     diff: DiffConfig = DiffConfig()
+    verdict: VerdictConfig = VerdictConfig()
 
 
 # ---- validation --------------------------------------------------------------
@@ -451,6 +469,22 @@ def _diff(r: _Reader | None) -> DiffConfig:
     )
 
 
+_VERDICT_SHARES = ("min_session_fidelity", "min_reproduced", "max_noise_share")
+
+
+def _verdict(r: _Reader | None) -> VerdictConfig:
+    """``[verdict]``: shares between 0 and 1."""
+    if r is None:
+        return VerdictConfig()
+    r.only(*_VERDICT_SHARES)
+    default = VerdictConfig()
+    values = {name: r.number(name, getattr(default, name)) for name in _VERDICT_SHARES}
+    for name, value in values.items():
+        if value > 1:
+            raise r.fail(name, "a share between 0 and 1", value)
+    return VerdictConfig(**values)
+
+
 def _dialect(r: _Reader) -> str | None:
     # Names are checked against the installed dialects when the diff starts: plug-ins
     # register theirs by entry point, which the configuration does not load.
@@ -517,7 +551,7 @@ def _replay_table(rp: _Reader) -> ReplayConfig:
 def parse_config(data: Mapping[str, Any], file: str, path: Path | None = None) -> Config:
     """Validate an already-parsed TOML table; ``file`` names it in errors."""
     top = _Reader(file, data, "")
-    top.only("targets", "replay", "credentials", "carry_over", "diff", "routes")
+    top.only("targets", "replay", "credentials", "carry_over", "diff", "routes", "verdict")
     targets = Targets()
     t = top.table_at("targets")
     if t is not None:
@@ -527,9 +561,7 @@ def parse_config(data: Mapping[str, Any], file: str, path: Path | None = None) -
     rp = top.table_at("replay")
     if rp is not None:
         replay = _replay_table(rp)
-    credentials = top.string_table(
-        "credentials", "a string (use ${VAR} for environment variables)"
-    )
+    credentials = top.string_table("credentials", "a string (use ${VAR} for environment variables)")
     rules: list[CarryOverRule] = []
     if "carry_over" in data:
         items = data["carry_over"]
@@ -555,6 +587,7 @@ def parse_config(data: Mapping[str, Any], file: str, path: Path | None = None) -
         credentials=MappingProxyType(credentials),
         carry_over=tuple(rules),
         diff=diff,
+        verdict=_verdict(top.table_at("verdict")),
     )
 
 

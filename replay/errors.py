@@ -26,6 +26,9 @@ class ExitStatus(IntEnum):
     EQUIVALENT = 0
     DIVERGENT = 1
     ERROR = 2
+    INCONCLUSIVE = 3
+    """No difference found, but not enough evidence of equivalence (replay fidelity,
+    routes that noise makes incomparable)."""
     INTERRUPTED = 130
 
 

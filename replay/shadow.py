@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from wsshadow.replay.capture.store import CaptureStore
-from wsshadow.replay.config import DiffConfig
+from wsshadow.replay.config import DiffConfig, VerdictConfig
 from wsshadow.replay.diff.capture import RECORDED_BASELINE, diff_capture
 from wsshadow.replay.engine.run import ReplayObserver, ReplayOptions, RunResult, replay_capture
 from wsshadow.replay.engine.targets import RouteMap
@@ -70,6 +70,7 @@ async def shadow_capture(
     prefix: str | None = None,
     progress: ReplayObserver | None = None,
     session_details: bool = True,
+    verdict: VerdictConfig | None = None,
 ) -> ShadowResult:
     """Replay ``store``'s sessions to ``baseline`` (a URL or ``"recorded"``) and ``candidate``.
 
@@ -108,6 +109,7 @@ async def shadow_capture(
         noise_runs=noise_names,
         config=config,
         session_details=session_details,
+        verdict=verdict,
     )
     return ShadowResult(
         report=report,

@@ -15,6 +15,7 @@ from typing import Any
 __all__ = [
     "MAX_EPOCH",
     "MAX_SESSION_SECONDS",
+    "CausalWaits",
     "Close",
     "Closer",
     "Direction",
@@ -155,6 +156,45 @@ class Close:
     by: Closer = Closer.SERVER
     error: str | None = None
     t: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CausalWaits:
+    """A replayed session's causal waits that timed out (kept in its provenance tags).
+
+    ``timeouts`` client messages were sent only because the server messages
+    they waited for never came; ``waited`` seconds were lost waiting past the
+    recorded gaps; ``awaited`` are the indexes (among the recorded server
+    data messages) of the messages that were awaited in vain.
+    """
+
+    timeouts: int
+    waited: float
+    awaited: tuple[int, ...] = ()
+
+    _PREFIXES = ("causal-timeouts:", "causal-waited-s:", "awaited:")
+
+    def tags(self) -> tuple[str, ...]:
+        """The provenance tags that hold it."""
+        t, w, a = self._PREFIXES
+        return (
+            f"{t}{self.timeouts}",
+            f"{w}{self.waited:.3f}",
+            a + ",".join(map(str, self.awaited)),
+        )
+
+    @classmethod
+    def from_tags(cls, tags: tuple[str, ...]) -> CausalWaits | None:
+        """Read it back from provenance tags; None when no wait timed out (or tags are bad)."""
+        t, w, a = cls._PREFIXES
+        found = {p: tag[len(p) :] for tag in tags for p in (t, w, a) if tag.startswith(p)}
+        try:
+            timeouts = int(found.get(t, "0"))
+            waited = float(found.get(w, "0"))
+            awaited = tuple(int(x) for x in found.get(a, "").split(",") if x)
+        except ValueError:
+            return None
+        return cls(timeouts, waited, awaited) if timeouts > 0 else None
 
 
 @dataclass(frozen=True, slots=True)

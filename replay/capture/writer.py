@@ -46,7 +46,6 @@ if TYPE_CHECKING:
 __all__ = ["BackgroundWriter", "CaptureWriter"]
 
 
-
 class _Transaction:
     """BEGIN / COMMIT around a block, ROLLBACK on error; SQLite errors become CaptureError."""
 

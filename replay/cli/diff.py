@@ -35,7 +35,7 @@ def emit_report(
     out: Path | None = None,
     reports: list[Path] | None = None,
 ) -> int:
-    """Write a report as ``diff`` and ``shadow`` do; returns the exit code (0 or 1).
+    """Write a report as ``diff`` and ``shadow`` do; returns the exit code (0, 1 or 3).
 
     Each of ``reports`` gets the format its extension names. The report in
     ``fmt`` (default text, or what ``out``'s extension names) goes to ``out``
@@ -83,7 +83,10 @@ def diff(
     out: ReportOutputOpt = None,
     reports: ReportFileOpt = None,
 ) -> int:
-    """Diff the candidate run's server streams against the baseline's; exit 0 equivalent, 1 divergent."""
+    """Diff the candidate run's server streams against the baseline's.
+
+    Exit 0 equivalent, 1 divergent, 3 inconclusive (see ``shadow``).
+    """
     if not candidate:
         raise BadInput("diff needs --candidate RUN")
     settings = discover_config(config)
@@ -97,5 +100,6 @@ def diff(
             noise_runs=list(noise or ()),
             config=with_dialects(settings.diff, dialect),
             progress=tick,
+            verdict=settings.verdict,
         )
     return emit_report(report, fmt, out, reports)

@@ -18,7 +18,7 @@ from wsshadow.replay.cli.options import (
     with_replay_options,
 )
 from wsshadow.replay.cli.progress import FollowView, ProgressBar, print_run_summary
-from wsshadow.replay.config import discover_config
+from wsshadow.replay.config import DiffConfig, discover_config
 from wsshadow.replay.engine.options import build_replay_options
 from wsshadow.replay.engine.run import ReplayObserver, ReplayOptions, RunResult, replay_capture
 from wsshadow.replay.errors import BadInput, Interrupted, Unreachable
@@ -89,7 +89,7 @@ def replay(
     with CaptureStore.open(capture) as store:
         name = run or default_run_name(store, time.time())
         try:
-            result = _run(store, options, name)
+            result = _run(store, options, name, settings.diff)
         except KeyboardInterrupt:
             raise interrupted_run(store, name) from None
     print_run_summary(result)
@@ -104,10 +104,10 @@ def replay(
     return 0
 
 
-def _run(store: CaptureStore, options: ReplayOptions, name: str) -> RunResult:
+def _run(store: CaptureStore, options: ReplayOptions, name: str, diff: DiffConfig) -> RunResult:
     observer: ReplayObserver
     if options.follow:
-        observer = FollowView()
+        observer = FollowView(config=diff)
         return asyncio.run(replay_capture(store, options, run=name, progress=observer))
     with ProgressBar() as bar:
         return asyncio.run(replay_capture(store, options, run=name, progress=bar))

@@ -94,7 +94,9 @@ def shadow(
 ) -> int:
     """Replay every session to the baseline and the candidate concurrently, then diff.
 
-    Exit 0 equivalent, 1 divergent, 2 bad input or an unreachable target.
+    Exit 0 equivalent, 1 divergent, 2 bad input or an unreachable target,
+    3 inconclusive (no difference, but the replay did not reproduce enough of
+    the recording or noise made a route incomparable).
     Candidate maps (--map) apply to the candidate only.
     """
     settings = discover_config(config)
@@ -124,6 +126,7 @@ def shadow(
                 baseline_maps=tuple(parse_route_map(m) for m in baseline_maps or ()),
                 prefix=prefix,
                 progress=bar,
+                verdict=settings.verdict,
             )
         )
     runs = [result.candidate_run]

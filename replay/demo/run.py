@@ -96,6 +96,7 @@ async def run_demo(
                 config=config.diff,
                 noise_runs=1,
                 prefix="demo",
+                verdict=config.verdict,
             )
     for name in ("report.json", "report.html", "report.md", "junit.xml"):
         write_report(shadow.report, files[name])

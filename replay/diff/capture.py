@@ -19,11 +19,24 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from wsshadow.replay.capture.model import Run, Session
-from wsshadow.replay.config import DiffConfig, RouteDiffConfig
-from wsshadow.replay.diff.compare import Finding, SessionComparison, compare_sessions
+from wsshadow.replay.config import DiffConfig, RouteDiffConfig, VerdictConfig
+from wsshadow.replay.diff.compare import (
+    Finding,
+    SessionComparison,
+    compare_sessions,
+    signature,
+)
 from wsshadow.replay.diff.dialects import Dialect, detect_dialect, get_dialect
+from wsshadow.replay.diff.distributions import FieldDistributions
+from wsshadow.replay.diff.fidelity import (
+    FidelityTally,
+    SessionFidelity,
+    failed_fidelity,
+    session_fidelity,
+)
 from wsshadow.replay.diff.noise import NoiseModel, SessionNoise, session_noise
 from wsshadow.replay.diff.normalize import Normalized, Normalizer, ParseCache, display_payload
+from wsshadow.replay.diff.verdict import NoiseBudget, decide_verdict
 from wsshadow.replay.errors import BadInput
 from wsshadow.replay.report.build import LatencyHistogram, build_report
 
@@ -72,6 +85,16 @@ class SessionResult:
     close: dict[str, Any] | None = None
     noise_sessions: list[str] = field(default_factory=list)
     dialect: str | None = None
+    fidelity: SessionFidelity | None = None
+    """How much of the recording the baseline replay reproduced (None: not measured)."""
+    noise_streams: list[list[Normalized]] = field(default_factory=list)
+    """The noise runs' normalized server streams (unmasked)."""
+    varying: set[tuple[str | None, str]] = field(default_factory=set)
+    """(event, path) of every field some comparison of this session found different."""
+    normalizer: Normalizer | None = None
+
+
+_FIELD_KINDS = ("changed_value", "type_changed")
 
 
 def _failure(side: str, s: Session | None) -> str | None:
@@ -128,8 +151,13 @@ def diff_session(
     config: RouteDiffConfig,
     normalizer: Normalizer | None = None,
     noise_normalizer: Normalizer | None = None,
+    recorded: Session | None = None,
 ) -> SessionResult:
     """Compare one recorded session's baseline and candidate, learning noise from ``noise``.
+
+    With ``recorded`` (the recorded session, when the baseline is a replay)
+    the result also says how much of it the baseline replay reproduced
+    (``fidelity``), compared with the same normalizer and the learned noise.
 
     Noise is learned on unmasked values: a field whose raw value differs
     between two baseline runs is noise for this session even where a mask
@@ -148,15 +176,19 @@ def diff_session(
         handshake=handshake,
         close=close,
         noise_sessions=[n.id for n in noise],
+        normalizer=norm,
     )
     dialect = session_dialect(config, baseline if baseline is not None else candidate)
     result.dialect = dialect.name if dialect is not None else None
-    error = _failure("baseline", baseline) or _failure("candidate", candidate)
-    if error is not None:
+    base_error = _failure("baseline", baseline)
+    error = base_error or _failure("candidate", candidate)
+    if base_error is not None and recorded is not None:
+        result.fidelity = failed_fidelity(recorded, norm, base_error, dialect)
+    if base_error is not None:
         result.error = error
         result.findings = [Finding("error", None, None, None, error)]
         return result
-    assert baseline is not None and candidate is not None
+    assert baseline is not None
     cache: ParseCache = {}
     base_stream = norm.stream(baseline, cache, dialect)
     comparisons = []
@@ -164,14 +196,34 @@ def diff_session(
     if live_noise:
         raw_cache: ParseCache = {}
         raw_base = raw_norm.stream(baseline, raw_cache, dialect)
-        comparisons = [
+        noise_comps = [
             compare_sessions(
-                baseline, other, raw_norm, config, base_stream=raw_base, cache=raw_cache,
+                baseline,
+                other,
+                raw_norm,
+                config,
+                base_stream=raw_base,
+                cache=raw_cache,
                 dialect=dialect,
-            ).findings
+            )
             for other in live_noise
         ]
+        comparisons = [c.findings for c in noise_comps]
+        result.noise_streams = [c.cand for c in noise_comps]
     learned = session_noise(route, comparisons) if comparisons else None
+    if recorded is not None:
+        result.fidelity = session_fidelity(
+            recorded, baseline, norm, config, route, learned, base_stream, cache, dialect
+        )
+    if error is not None:
+        result.error = error
+        result.findings = [Finding("error", None, None, None, error)]
+        return result
+    assert candidate is not None
+    for findings in comparisons:
+        result.varying.update(
+            (f.event, f.path) for f in findings if f.kind in _FIELD_KINDS and f.path is not None
+        )
     comp = compare_sessions(
         baseline,
         candidate,
@@ -185,6 +237,9 @@ def diff_session(
     result.findings = comp.findings
     result.noise = learned
     result.comparison = comp
+    result.varying.update(
+        (f.event, f.path) for f in comp.findings if f.kind in _FIELD_KINDS and f.path is not None
+    )
     return result
 
 
@@ -288,8 +343,18 @@ class DiffAccumulator:
     Pure: feed ``add()`` in capture order, then call ``finish()`` once.
     """
 
-    def __init__(self, config: DiffConfig, keep_details: bool = True) -> None:
+    def __init__(
+        self,
+        config: DiffConfig,
+        keep_details: bool = True,
+        verdict: VerdictConfig | None = None,
+    ) -> None:
         self.config = config
+        self.verdict_config = verdict if verdict is not None else VerdictConfig()
+        self.fidelity = FidelityTally(self.verdict_config)
+        self.budget = NoiseBudget()
+        self.fields = FieldDistributions(config.noise.significance)
+        self.field_findings: dict[str, list[dict[str, Any]]] = {}
         self.model = NoiseModel(config.noise)
         self.groups: dict[str, _Group] = {}
         self.details: list[dict[str, Any]] = []
@@ -339,9 +404,22 @@ class DiffAccumulator:
             self.groups[sig].masked_sessions += 1
         if r.error is None:
             self.model.add(r.noise, {f.signature(r.route) for f in r.findings})
+        if r.fidelity is not None:
+            self.fidelity.add(r.session, r.route, r.fidelity)
         if r.comparison is not None:
             self.baseline_latency.extend(r.comparison.base_latencies)
             self.candidate_latency.extend(r.comparison.cand_latencies)
+            self.budget.add(r.route, r.comparison.base)
+            if r.varying:
+                self.fields.track(r.route, r.varying)
+            if r.route in self.fields.tracked:
+                mask = r.normalizer.mask_value if r.normalizer is not None else None
+                self.fields.add_session(
+                    r.session,
+                    r.route,
+                    [(r.comparison.base, mask), *((s, mask) for s in r.noise_streams)],
+                    (r.comparison.cand, mask),
+                )
         provisional = "errored" if r.error else "divergent" if kept else "equivalent"
         self.verdicts[provisional] += 1
         if not self.keep_details:
@@ -363,6 +441,8 @@ class DiffAccumulator:
             "handshake": r.handshake, "close": r.close,
             "rows": None, "rows_truncated": False,
             "noise_sessions": list(r.noise_sessions),
+            "reproduced": round(r.fidelity.share, 4) if r.fidelity is not None else None,
+            "cause": None,
         })  # fmt: skip
 
     def finish(self) -> dict[str, Any]:
@@ -400,6 +480,7 @@ class DiffAccumulator:
                     "occurrences": g.occurrences, "examples": list(g.examples),
                     "candidate_sessions": candidate_sessions, "noise_sessions": noise_sessions,
                 })  # fmt: skip
+        self._field_checks(differences, noise)
         differences, renamed = fold_across_events(differences)
         differences.sort(key=lambda d: (-d["count"], d["signature"]))
         noise.sort(key=lambda d: (-d["count"], d["signature"]))
@@ -412,11 +493,17 @@ class DiffAccumulator:
                 for d in detail["differences"]:
                     d["signature"] = renamed.get(d["signature"], d["signature"])
                 counts[detail["verdict"]] += 1
+            self._mark_field_findings(counts)
         else:  # provisionally divergent sessions whose every signature turned out noise
             healed = sum(n for sigs, n in self.divergent_sigs.items() if not (sigs - suppressed))
             counts["divergent"] -= healed
             counts["equivalent"] += healed
+        fidelity = self._fidelity(noise)
+        verdict, reasons = decide_verdict(differences, fidelity, self.verdict_config)
+        fidelity["reasons"] = reasons
         return {
+            "verdict": verdict,
+            "fidelity": fidelity,
             "differences": differences,
             "noise": noise,
             "sessions": counts,
@@ -432,6 +519,66 @@ class DiffAccumulator:
                 for route, counts in sorted(self.dialects.items())
             },
         }
+
+    def _fidelity(self, noise: list[dict[str, Any]]) -> dict[str, Any]:
+        v = self.verdict_config
+        thresholds = {"min_session_fidelity": v.min_session_fidelity,
+                      "min_reproduced": v.min_reproduced, "max_noise_share": v.max_noise_share}  # fmt: skip
+        if self.fidelity.sessions:
+            out, shares = self.fidelity.finish(self.model.noise_sessions)
+            for detail in self.details:
+                entry = shares.get(detail["session"])
+                if entry is not None:
+                    detail["reproduced"], detail["cause"] = round(entry[0], 4), entry[1]
+        else:
+            out = {"measured": False}
+        out["thresholds"] = thresholds
+        out["routes"] = self.budget.routes(noise, v, self.fields.volatile)
+        return out
+
+    def _field_checks(self, differences: list[dict[str, Any]], noise: list[dict[str, Any]]) -> None:
+        """Add the alignment-free field findings that positional comparison called noise."""
+        found = self.fields.findings()
+        if not found:
+            return
+        reported = {d["signature"] for d in differences}
+        for f in found:
+            sig = signature("changed_value", f.route, f.event, f.path)
+            if sig in reported:
+                continue
+            noise[:] = [n for n in noise if n["signature"] != sig]
+            sessions = list(f.sessions)
+            example = {"session": sessions[0] if sessions else None,
+                       "expected": f.expected, "actual": f.actual}  # fmt: skip
+            differences.append({
+                "signature": sig, "kind": "changed_value", "route": f.route,
+                "event": f.event, "path": f.path, "sessions": sessions,
+                "count": max(len(sessions), 1), "sessions_truncated": True,
+                "occurrences": f.count, "examples": [example],
+                "candidate_sessions": self.model.candidate_sessions.get(sig, 0),
+                "noise_sessions": self.model.noise_sessions.get(sig, 0),
+                "check": "distribution", "reason": f.reason,
+            })  # fmt: skip
+            reported.add(sig)
+            for s in sessions:
+                self.field_findings.setdefault(s, []).append({
+                    "kind": "changed_value", "signature": sig, "event": f.event,
+                    "path": f.path, "expected": f.expected, "actual": f.actual, "row": None,
+                })  # fmt: skip
+
+    def _mark_field_findings(self, counts: dict[str, int]) -> None:
+        """The sessions a field check names get its difference (and are divergent)."""
+        for detail in self.details:
+            found = self.field_findings.get(detail["session"])
+            if not found:
+                continue
+            sigs = {d["signature"] for d in found}
+            detail["differences"].extend(found)
+            detail["noise"] = [n for n in detail["noise"] if n not in sigs]
+            if detail["verdict"] == "equivalent":
+                detail["verdict"] = "divergent"
+                counts["equivalent"] -= 1
+                counts["divergent"] += 1
 
     @staticmethod
     def _finalize(detail: dict[str, Any], sigs: frozenset[str], suppressed: set[str]) -> None:
@@ -530,6 +677,7 @@ def diff_capture(
     now: float | None = None,
     progress: Callable[[int, int], None] | None = None,
     session_details: bool = True,
+    verdict: VerdictConfig | None = None,
 ) -> dict[str, Any]:
     """Diff a capture's baseline (a run name or ``"recorded"``) with a candidate run.
 
@@ -539,6 +687,9 @@ def diff_capture(
     in ``session_details`` are diffed again once the verdicts are known, so
     memory holds per-signature aggregates and one small entry per session
     (none with ``session_details=False``, which leaves that list empty).
+    When the baseline is a run, each session's baseline replay is also
+    compared with the recording (fidelity); ``verdict`` holds the thresholds
+    an ``equivalent`` verdict must meet (``[verdict]``).
     Returns the JSON report (a dict, docs/report-schema.md). Raises BadInput
     for an unknown run name, CaptureError for an unreadable capture.
     """
@@ -554,7 +705,7 @@ def diff_capture(
     for name in noise_runs:
         _check_run(store, name, "noise")
     runs = [candidate] + ([baseline] if baseline != RECORDED_BASELINE else []) + list(noise_runs)
-    acc = DiffAccumulator(config, keep_details=session_details)
+    acc = DiffAccumulator(config, keep_details=session_details, verdict=verdict)
     normalizers: dict[str, tuple[RouteDiffConfig, Normalizer, Normalizer]] = {}
 
     def for_route(route: str) -> tuple[RouteDiffConfig, Normalizer, Normalizer]:
@@ -571,13 +722,15 @@ def diff_capture(
         rc, norm, raw = for_route(route)
         cand = store.get_session(ids[0]) if ids[0] is not None else None
         rest = ids[1:]
+        recorded: Session | None = store.get_session(recorded_id)
         if baseline == RECORDED_BASELINE:
-            base: Session | None = store.get_session(recorded_id)
+            base: Session | None = recorded
+            recorded = None
         else:
             base = store.get_session(rest[0]) if rest[0] is not None else None
             rest = rest[1:]
         noise = [store.get_session(i) for i in rest if i is not None]
-        acc.add(diff_session(recorded_id, route, base, cand, noise, rc, norm, raw))
+        acc.add(diff_session(recorded_id, route, base, cand, noise, rc, norm, raw, recorded))
         if progress is not None:
             progress(done, total)
     parts = acc.finish()

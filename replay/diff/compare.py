@@ -39,6 +39,7 @@ __all__ = [
     "Finding",
     "SessionComparison",
     "compare_sessions",
+    "compare_text",
     "compare_values",
     "latencies",
     "signature",
@@ -221,14 +222,19 @@ def _canonical(v: Any) -> str:
     return json.dumps(v, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def _compare_pair(b: Normalized, c: Normalized, row: int, norm: Normalizer) -> list[Finding]:
+def _compare_pair(
+    b: Normalized, c: Normalized, row: int, norm: Normalizer, tokens: bool = True
+) -> list[Finding]:
     if norm.equivalent(b, c):
         return []
     if b.format != c.format:
         return [Finding("type_changed", b.event, None, _display(b), _display(c), row)]
     if b.format == "text":
         assert isinstance(b.raw, str) and isinstance(c.raw, str)
-        return _compare_text(b, c, row, norm)
+        if not tokens:  # the raw dialect: payloads compared whole, as they are
+            return [Finding("changed_value", b.event, None, _text_value(b.raw),
+                            _text_value(c.raw), row, whole_text=True)]  # fmt: skip
+        return compare_text(b, c, row, norm)
     if b.format == "binary":
         assert isinstance(b.value, bytes) and isinstance(c.value, bytes)
         return [Finding("changed_value", b.event, None, _bytes_value(b.value),
@@ -242,7 +248,7 @@ def _compare_pair(b: Normalized, c: Normalized, row: int, norm: Normalizer) -> l
     ]
 
 
-def _compare_text(b: Normalized, c: Normalized, row: int, norm: Normalizer) -> list[Finding]:
+def compare_text(b: Normalized, c: Normalized, row: int, norm: Normalizer) -> list[Finding]:
     """Text that no dialect decodes, compared token by token where only tokens differ.
 
     When both texts are the same once their volatile tokens (uuids, times,
@@ -320,6 +326,7 @@ def compare_sessions(
         cache = {}
     bs = base_stream if base_stream is not None else norm.stream(base, cache, dialect)
     cs = norm.stream(cand, cache, dialect)
+    tokens = dialect is None or dialect.name != "raw"
     loose = {k for k, rule in config.background.items() if rule.unordered} | set(unordered)
     optional = {k for k, rule in config.background.items() if rule.optional}
     pairs = align_correlated(bs, cs, config.ordering, loose)
@@ -356,7 +363,7 @@ def compare_sessions(
         c = cs[p.cand]
         if p.moved:
             findings.append(Finding("reordered", b.event, None, p.base, p.cand, row))
-        pair_findings = _compare_pair(b, c, row, norm)
+        pair_findings = _compare_pair(b, c, row, norm, tokens)
         if pair_findings:
             findings.extend(pair_findings)
             fields[row] = [f.path or "" for f in pair_findings]

@@ -59,7 +59,9 @@ async def fresh_engineio_url(
     scheme = "https" if parts.scheme == "wss" else "http"
     query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
              if k not in ("sid", "transport", "t")]  # fmt: skip
-    polling = urlunsplit((scheme, parts.netloc, parts.path, urlencode([*query, ("transport", "polling")]), ""))
+    polling = urlunsplit(
+        (scheme, parts.netloc, parts.path, urlencode([*query, ("transport", "polling")]), "")
+    )
     wanted = {k: v for k, v in headers if k.lower() in ("cookie", "authorization")}
     try:
         async with aiohttp.ClientSession(

@@ -213,7 +213,15 @@ class Pacer:
     act on ``what_to_send(now)``, wait for a server message or
     ``next_deadline()``, report what happened. ``finished`` turns True after
     a ``CloseSession`` action or ``server_closed``.
+
+    Under causal pacing, a client message sent only because the wait for
+    server messages timed out is counted: ``timeouts``, ``waited`` (seconds
+    spent waiting in vain past the recorded gap) and ``awaited`` (the
+    indexes of the recorded server messages that had not come, at most
+    ``MAX_AWAITED``).
     """
+
+    MAX_AWAITED = 20
 
     def __init__(self, plan: PacingPlan, settings: PacingSettings, start: float) -> None:
         self.plan = plan
@@ -230,6 +238,12 @@ class Pacer:
         self._total = len(plan.steps)
         self._causal = settings.pace is Pace.CAUSAL
         self._causal_timeout = settings.causal_timeout
+        self.timeouts = 0
+        self.waited = 0.0
+        self.awaited: list[int] = []
+        self.unanswered = 0
+        """Recorded server messages awaited in vain (each counted once)."""
+        self._awaited_upto = 0
         # The end-of-session bound (see end_bound): the recording's tail after its last
         # client message, and when the script ended (set once every step went).
         last_t = plan.steps[-1].t if plan.steps else 0.0
@@ -279,8 +293,10 @@ class Pacer:
                 last_send = self.last_send
                 while i < total:
                     step = steps[i]
-                    if step.after_server > count and now < last_send + step.gap + timeout:
-                        break
+                    if step.after_server > count:
+                        if now < last_send + step.gap + timeout:
+                            break
+                        self._timed_out(step, count, now - last_send - step.gap)
                     i += 1
                     last_send = now
             else:
@@ -338,6 +354,16 @@ class Pacer:
         return end + self._after_script
 
     # ---- rules ------------------------------------------------------------------
+
+    def _timed_out(self, step: ClientStep, count: int, waited: float) -> None:
+        self.timeouts += 1
+        self.waited += max(0.0, waited)
+        self.unanswered += max(0, step.after_server - max(count, self._awaited_upto))
+        self._awaited_upto = max(self._awaited_upto, step.after_server)
+        room = self.MAX_AWAITED - len(self.awaited)
+        if room > 0:
+            missing = [i for i in range(count, step.after_server) if i not in self.awaited]
+            self.awaited.extend(missing[:room])
 
     def _due(self, step: ClientStep, now: float) -> bool:
         s = self.settings

@@ -34,6 +34,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketExce
 from websockets.typing import Subprotocol
 
 from wsshadow.replay.capture.model import (
+    CausalWaits,
     Close,
     Closer,
     Direction,
@@ -208,6 +209,10 @@ class SessionOutcome:
     recorded_server_messages: int
     close: Close | None
     duration: float
+    causal_timeouts: int = 0
+    """Client messages sent only because the causal wait for server messages timed out."""
+    causal_waited: float = 0.0
+    """Seconds spent waiting, past the recorded gaps, for server messages that never came."""
 
 
 @dataclass(frozen=True)
@@ -239,6 +244,16 @@ class RunResult:
     def completed(self) -> int:
         """Sessions that connected and ended without an error."""
         return sum(1 for o in self.outcomes if o.connected and o.error is None)
+
+    @property
+    def causal_timeouts(self) -> int:
+        """Client messages sent only because a causal wait timed out, over all sessions."""
+        return sum(o.causal_timeouts for o in self.outcomes)
+
+    @property
+    def causal_waited(self) -> float:
+        """Seconds lost waiting for server messages that never came, over all sessions."""
+        return sum(o.causal_waited for o in self.outcomes)
 
     @property
     def unreachable(self) -> bool:
@@ -276,6 +291,13 @@ class ReplayObserver:
 
     def message(self, origin: str, replayed: Message, recorded: Message | None) -> None:
         """A message was sent or received (only with ``follow``)."""
+
+    def recorded(self, origin: str, route: str, server: tuple[Message, ...]) -> None:
+        """The recorded server data messages of a session about to replay (only with ``follow``)."""
+
+    def waited(self, origin: str, seconds: float, messages: int) -> None:
+        """A causal wait timed out just now: ``seconds`` lost waiting for ``messages``
+        server messages that never came (only with ``follow``)."""
 
     def session_finished(self, outcome: SessionOutcome) -> None:
         """A session ended (successfully or not)."""
@@ -580,6 +602,8 @@ async def _play(
         if follow
         else ()
     )
+    if follow:
+        observer.recorded(origin, recorded.route, recorded_server)
     # From here on the plan is all this needs: the recorded session's other
     # objects can go now rather than live (and be scanned by the GC) as long as it.
     del recorded, frames
@@ -640,9 +664,13 @@ async def _play(
     arrived = pacer.server_message_arrived
     next_deadline = pacer.next_deadline
     at = t0  # the time of the last thing that happened (a fresh reading when it matters)
+    timeouts, waited, unanswered = 0, 0.0, 0
     try:
         while True:
             for action in what_to_send(at):
+                if follow and pacer.timeouts > timeouts:
+                    observer.waited(origin, pacer.waited - waited, pacer.unanswered - unanswered)
+                    timeouts, waited, unanswered = pacer.timeouts, pacer.waited, pacer.unanswered
                 if type(action) is CloseSession:
                     # A timed-out wait for the server's close is a difference the
                     # differ reports (closed by client, not server), not an error.
@@ -708,8 +736,11 @@ async def _play(
     error = close.error if close is not None else "replay interrupted"
     outcome = SessionOutcome(
         origin, session_id, url, True, 101, error, len(flat) // 4 - server_count,
-        server_count, plan.server_total, close, now() - began,
+        server_count, plan.server_total, close, now() - began, pacer.timeouts, pacer.waited,
     )  # fmt: skip
+    if pacer.timeouts:
+        waits = CausalWaits(pacer.timeouts, pacer.waited, tuple(pacer.awaited))
+        provenance = replace(provenance, tags=(*provenance.tags, *waits.tags()))
     played = _Played(session_id, started_at, handshake, flat, close, provenance)
     # The fresh credentials were for the target; the capture gets placeholders back.
     return _scrub_played(played, credentials), _scrub_outcome(outcome, credentials)

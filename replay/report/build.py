@@ -1,4 +1,4 @@
-"""The JSON report (schema_version 1): building it and its exit code.
+"""The JSON report (schema_version 2): building it and its exit code.
 
 ``build_report`` assembles the contract of docs/report-schema.md from the
 differ's computed parts; ``exit_status`` maps a report to the exit code.
@@ -22,7 +22,7 @@ __all__ = [
     "exit_status",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class LatencyHistogram:
@@ -80,10 +80,11 @@ def build_report(
         "tool": {"name": "wsshadow", "version": __version__},
         "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(generated_at)),
         "capture": capture,
-        "verdict": "divergent" if parts["differences"] else "equivalent",
+        "verdict": parts.get("verdict") or ("divergent" if parts["differences"] else "equivalent"),
         "baseline": dict(baseline),
         "candidate": dict(candidate),
         "noise_runs": list(noise_runs),
+        "fidelity": parts.get("fidelity") or {"measured": False},
         "sessions": parts["sessions"],
         "differences": parts["differences"],
         "noise": parts["noise"],
@@ -93,6 +94,13 @@ def build_report(
     }
 
 
+_EXIT = {
+    "equivalent": ExitStatus.EQUIVALENT,
+    "divergent": ExitStatus.DIVERGENT,
+    "inconclusive": ExitStatus.INCONCLUSIVE,
+}
+
+
 def exit_status(report: Mapping[str, Any]) -> ExitStatus:
-    """0 for an equivalent report, 1 for a divergent one."""
-    return ExitStatus.EQUIVALENT if report["verdict"] == "equivalent" else ExitStatus.DIVERGENT
+    """The exit code of a report: 0 equivalent, 1 divergent, 3 inconclusive."""
+    return _EXIT.get(report["verdict"], ExitStatus.DIVERGENT)

@@ -20,6 +20,7 @@ __all__ = [
     "count_word",
     "details_by_session",
     "example_for",
+    "fidelity_reasons",
     "is_marked",
     "path_tokens",
     "pretty_lines",
@@ -87,6 +88,14 @@ def sorted_groups(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
             str(g.get("signature")),
         ),
     )
+
+
+def fidelity_reasons(report: dict[str, Any]) -> list[str]:
+    """Why the evidence falls short of equivalence (``fidelity.reasons``; none in version 1)."""
+    f = report.get("fidelity")
+    if not isinstance(f, dict):
+        return []
+    return [str(r) for r in f.get("reasons") or [] if isinstance(r, str)]
 
 
 def details_by_session(report: dict[str, Any]) -> dict[str, dict[str, Any]]:

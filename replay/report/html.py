@@ -61,6 +61,7 @@ _PAGE = """<!DOCTYPE html>
   <h1>wsshadow report</h1>
   <span id="verdict" class="verdict"></span>
   <div id="meta" class="meta"></div>
+  <ul id="reasons" class="reasons"></ul>
 </header>
 <main>
 <section id="summary">

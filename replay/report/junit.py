@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ET
 from collections import defaultdict
 from typing import Any
 
-from wsshadow.replay.report.common import clean_text, compact, truncate
+from wsshadow.replay.report.common import clean_text, compact, fidelity_reasons, truncate
 
 __all__ = ["render_junit"]
 
@@ -83,11 +83,30 @@ def render_junit(report: dict[str, Any]) -> str:
         by_route[str(detail.get("route") or "-")].append(detail)
 
     root = ET.Element("testsuites", name="wsshadow")
-    totals = {"tests": 0, "failures": 0, "errors": 0}
+    totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+    reasons = fidelity_reasons(report)
+    if reasons:
+        # The verdict's reasons first: a test case of their own.
+        suite = ET.SubElement(root, "testsuite", name="wsshadow.verdict")
+        case = ET.SubElement(suite, "testcase", name="verdict", classname="wsshadow.verdict",
+                             time="0")  # fmt: skip
+        failed = report["verdict"] == "inconclusive"
+        text = "\n".join(reasons)
+        if failed:
+            node = ET.SubElement(
+                case, "failure", type="inconclusive", message=_x(truncate(text, MESSAGE_LIMIT))
+            )
+        else:
+            node = ET.SubElement(case, "system-out")
+        node.text = _x(text, keep_newlines=True)
+        for key, value in (("tests", 1), ("failures", int(failed)), ("errors", 0), ("skipped", 0)):
+            suite.set(key, str(value))
+            totals[key] += value
+        suite.set("time", "0")
     for route in sorted(by_route):
         cases = by_route[route]
         suite = ET.SubElement(root, "testsuite", name=_x(route))
-        counts = {"tests": len(cases), "failures": 0, "errors": 0}
+        counts = {"tests": len(cases), "failures": 0, "errors": 0, "skipped": 0}
         for detail in cases:
             case = ET.SubElement(
                 suite,
@@ -108,6 +127,14 @@ def render_junit(report: dict[str, Any]) -> str:
                 err.text = _x(
                     _failure_text(detail) or detail.get("error") or "error", keep_newlines=True
                 )
+            elif verdict == "equivalent" and detail.get("cause"):
+                # not evidence of equivalence: the baseline replay did not reproduce it
+                ET.SubElement(
+                    case,
+                    "skipped",
+                    message=_x(truncate(f"not reproduced: {detail['cause']}", MESSAGE_LIMIT)),
+                )
+                counts["skipped"] += 1
             elif verdict == "divergent" or detail.get("differences"):
                 counts["failures"] += 1
                 sigs = _signatures(detail)
@@ -121,10 +148,10 @@ def render_junit(report: dict[str, Any]) -> str:
         for key, value in counts.items():
             suite.set(key, str(value))
             totals[key] += value
-        suite.set("skipped", "0")
         suite.set("time", "0")
     for key, value in totals.items():
-        root.set(key, str(value))
+        if key != "skipped" or value:
+            root.set(key, str(value))
     root.set("time", "0")
     ET.indent(root, space="  ")
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

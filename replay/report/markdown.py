@@ -20,6 +20,7 @@ from wsshadow.replay.report.common import (
     count_word,
     details_by_session,
     example_for,
+    fidelity_reasons,
     share,
     sorted_groups,
     truncate,
@@ -91,20 +92,41 @@ def _head(report: dict[str, Any]) -> list[str]:
         verdict = (
             f"### ✅ wsshadow: equivalent — no differences in {count_word(s['total'], 'session')}"
         )
+    elif report["verdict"] == "inconclusive":
+        verdict = (
+            f"### ⚠️ wsshadow: inconclusive — no differences in "
+            f"{count_word(s['total'], 'session')}, but not enough evidence of equivalence"
+        )
     else:
         groups = len(report["differences"])
         verdict = (
             f"### ❌ wsshadow: divergent — {count_word(groups, 'difference group')} in "
             f"{s['divergent'] + s['errored']:,} of {count_word(s['total'], 'session')}"
         )
-    lines = [
-        verdict,
+    lines = [verdict]
+    reasons = fidelity_reasons(report)
+    if reasons:
+        lines.append("")
+        lines += [f"- ⚠️ {md_escape(r, 500)}" for r in reasons[:10]]
+    lines += [
         "",
         f"**{s['total']:,}** sessions: **{s['equivalent']:,}** equivalent · "
         f"**{s['divergent']:,}** divergent · **{s['errored']:,}** errored",
         "",
         f"Baseline {_target(report.get('baseline'))} → candidate {_target(report.get('candidate'))}",
     ]
+    fidelity = report.get("fidelity")
+    if isinstance(fidelity, dict) and fidelity.get("measured"):
+        fs = fidelity.get("sessions") or {}
+        total, reproduced = int(fs.get("total") or 0), int(fs.get("reproduced") or 0)
+        lines += [
+            "",
+            f"Fidelity: **{reproduced:,}** of {count_word(total, 'session')} reproduced by the "
+            f"baseline replay ({share(reproduced, total)})",
+        ]
+        for c in (fidelity.get("causes") or [])[:5]:
+            if isinstance(c, dict):
+                lines.append(f"- {int(c.get('count') or 0):,} × {md_escape(c.get('cause'), 300)}")
     timing = report.get("timing")
     if isinstance(timing, dict) and timing:
 

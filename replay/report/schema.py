@@ -1,4 +1,4 @@
-"""Loading and checking a JSON report (schema_version 1, docs/report-schema.md).
+"""Loading and checking a JSON report (schema_version 2 or 1, docs/report-schema.md).
 
 Renderers trust what passes :func:`validate_report`: the required keys are
 present with the right types. Optional keys (``session_details``, ``timing``,
@@ -15,7 +15,10 @@ from wsshadow.replay.errors import BadInput
 
 __all__ = ["SCHEMA_VERSION", "load_report", "validate_report"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+"""Reports this wsshadow reads: version 1 has no ``fidelity`` and no ``inconclusive``."""
+VERDICTS = ("equivalent", "divergent", "inconclusive")
 
 _COUNTS = ("total", "equivalent", "divergent", "errored")
 
@@ -33,7 +36,7 @@ def validate_report(report: Any, where: str = "report") -> dict[str, Any]:
     version = report["schema_version"]
     if not isinstance(version, int) or isinstance(version, bool):
         raise _fail(where, f"schema_version must be an integer, got {version!r}")
-    if version != SCHEMA_VERSION:
+    if version not in READABLE_VERSIONS:
         newer = " (written by a newer wsshadow: upgrade)" if version > SCHEMA_VERSION else ""
         raise BadInput(
             f"{where}: report schema_version {version} is not supported, "
@@ -42,8 +45,10 @@ def validate_report(report: Any, where: str = "report") -> dict[str, Any]:
     missing = [k for k in ("verdict", "sessions", "differences", "noise") if k not in report]
     if missing:
         raise _fail(where, "missing " + ", ".join(missing))
-    if report["verdict"] not in ("equivalent", "divergent"):
-        raise _fail(where, f"verdict must be equivalent or divergent, got {report['verdict']!r}")
+    if report["verdict"] not in VERDICTS:
+        raise _fail(
+            where, f"verdict must be one of {', '.join(VERDICTS)}, got {report['verdict']!r}"
+        )
     sessions = report["sessions"]
     if not isinstance(sessions, dict):
         raise _fail(where, "sessions must be an object")
@@ -73,6 +78,19 @@ def validate_report(report: Any, where: str = "report") -> dict[str, Any]:
                 not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows)
             ):
                 raise _fail(where, f"session_details[{i}].rows must be a list of objects")
+    fidelity = report.get("fidelity")
+    if fidelity is not None:
+        if not isinstance(fidelity, dict):
+            raise _fail(where, "fidelity must be an object")
+        for key in ("reasons", "causes", "routes"):
+            items = fidelity.get(key, [])
+            if not isinstance(items, list):
+                raise _fail(where, f"fidelity.{key} must be a list")
+        if not all(isinstance(r, str) for r in fidelity.get("reasons", [])):
+            raise _fail(where, "fidelity.reasons must be a list of strings")
+        for key in ("causes", "routes"):
+            if not all(isinstance(c, dict) for c in fidelity.get(key, [])):
+                raise _fail(where, f"fidelity.{key} must be a list of objects")
     for key in ("timing", "baseline", "candidate"):
         if report.get(key) is not None and not isinstance(report[key], dict):
             raise _fail(where, f"{key} must be an object")

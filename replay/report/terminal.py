@@ -21,6 +21,7 @@ from wsshadow.replay.report.common import (
     count_word,
     details_by_session,
     example_for,
+    fidelity_reasons,
     is_marked,
     pretty_lines,
     share,
@@ -46,6 +47,13 @@ def _verdict(report: dict[str, Any]) -> Text:
     if report["verdict"] == "equivalent":
         line = Text("EQUIVALENT", style="bold green")
         line.append(f"  no differences in {count_word(s['total'], 'session')}", style="green")
+    elif report["verdict"] == "inconclusive":
+        line = Text("INCONCLUSIVE", style="bold yellow")
+        line.append(
+            f"  no differences in {count_word(s['total'], 'session')}, "
+            "but not enough evidence of equivalence",
+            style="yellow",
+        )
     else:
         affected = s["divergent"] + s["errored"]
         line = Text("DIVERGENT", style="bold red")
@@ -54,6 +62,75 @@ def _verdict(report: dict[str, Any]) -> Text:
             f"{count_word(s['total'], 'session')}",
             style="red",
         )
+    return line
+
+
+def _reasons(report: dict[str, Any]) -> Text | None:
+    """Why the evidence falls short of equivalence: right under the verdict."""
+    reasons = fidelity_reasons(report)
+    if not reasons:
+        return None
+    out = Text()
+    for i, reason in enumerate(reasons):
+        if i:
+            out.append("\n")
+        out.append(f"  {_t(truncate(reason, 400))}", style="yellow")
+    return out
+
+
+def _fidelity(report: dict[str, Any]) -> RenderableType | None:
+    """Replay fidelity and the routes' noise budget (schema_version 2 reports)."""
+    f = report.get("fidelity")
+    if not isinstance(f, dict):
+        return None
+    if not f.get("measured"):
+        return _budget(f)
+    s = f.get("sessions") or {}
+    ev = f.get("events") or {}
+    total, reproduced = int(s.get("total") or 0), int(s.get("reproduced") or 0)
+    head = Text("Fidelity  ", style="bold")
+    head.append(
+        f"{reproduced:,} of {count_word(total, 'session')} reproduced by the baseline replay "
+        f"({share(reproduced, total)}) · {int(ev.get('reproduced') or 0):,} of "
+        f"{int(ev.get('recorded') or 0):,} recorded events"
+    )
+    parts: list[RenderableType] = [head]
+    causes = [c for c in f.get("causes") or [] if isinstance(c, dict)]
+    if causes:
+        table = Table(box=None, pad_edge=False, show_header=False, padding=(0, 2))
+        table.add_column(justify="right", no_wrap=True)
+        table.add_column(overflow="fold", ratio=1)
+        table.add_column(style="dim", overflow="fold", max_width=24)
+        for c in causes[:MAX_NOISE]:
+            sessions = c.get("sessions") or []
+            table.add_row(
+                f"{int(c.get('count') or 0):,}",
+                _t(truncate(str(c.get("cause") or ""), 300)),
+                _t(str(sessions[0])) if sessions else "",
+            )
+        parts.append(table)
+    budget = _budget(f)
+    if budget is not None:
+        parts.append(budget)
+    return Group(*parts)
+
+
+def _budget(f: dict[str, Any]) -> Text | None:
+    """One line: each route's share of compared values suppressed as noise."""
+    routes = [r for r in f.get("routes") or [] if isinstance(r, dict)]
+    if not routes:
+        return None
+    line = Text("Noise budget  ", style="bold")
+    line.append(
+        " · ".join(
+            f"{_t(str(r.get('route')))} {float(r.get('suppressed_share') or 0):.1%}"
+            + ("" if r.get("comparable", True) else " (not comparable)")
+            for r in routes[:MAX_GROUPS]
+        )
+    )
+    limit = (f.get("thresholds") or {}).get("max_noise_share")
+    if isinstance(limit, int | float):
+        line.append(f"  of compared values suppressed as noise (max {limit:.0%})", "dim")
     return line
 
 
@@ -244,6 +321,9 @@ def render_terminal(
     )
     groups = sorted_groups(report["differences"])
     console.print(_verdict(report))
+    reasons = _reasons(report)
+    if reasons is not None:
+        console.print(reasons)
     console.print(_header(report))
     console.print()
     console.print(_sessions(report))
@@ -253,6 +333,10 @@ def render_terminal(
     if errored is not None:
         console.print()
         console.print(errored)
+    fidelity = _fidelity(report)
+    if fidelity is not None:
+        console.print()
+        console.print(fidelity)
     console.print()
     console.print(_noise(report))
     console.print()

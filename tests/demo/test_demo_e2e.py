@@ -52,6 +52,13 @@ def test_demo_reports_exactly_the_five_regressions_three_times(
         assert isolated["examples"][0]["actual"].endswith("...")
         assert report["noise"], "the noise section is not empty"
         assert report["sessions"]["errored"] == 0
+        # every session reproduced by the baseline replay, every route comparable
+        fidelity = report["fidelity"]
+        total = report["sessions"]["total"]
+        assert fidelity["sessions"] == {"total": total, "reproduced": total, "unreproduced": 0}
+        assert fidelity["reasons"] == [] and fidelity["causes"] == []
+        assert all(r["comparable"] for r in fidelity["routes"]), fidelity["routes"]
+        assert all(d["reproduced"] >= 0.9 for d in report["session_details"])
 
 
 def test_show_config_prints_the_packaged_file(capsys: pytest.CaptureFixture[str]) -> None:

@@ -155,7 +155,7 @@ def test_cli_diff_exit_codes_and_outputs(
     assert text.startswith("DIVERGENT")
     assert "close /ws - code" in text and "noise" in text.lower()
     report = json.loads(out.read_text())
-    assert report["schema_version"] == 1 and len(report["differences"]) == 4
+    assert report["schema_version"] == 2 and len(report["differences"]) == 4
 
     assert main([*args, "--candidate", "candidate-2", "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["verdict"] == "equivalent"

@@ -144,3 +144,24 @@ def test_a_refused_recording_closes_at_once_when_the_target_accepts() -> None:
     plan = plan_session(refused)
     assert plan.closed_by is None
     assert Pacer(plan, PacingSettings(), start=0.0).what_to_send(0.0) == (CloseSession(1000, ""),)
+
+
+def test_causal_timeouts_are_counted_with_the_time_lost_and_the_messages_awaited() -> None:
+    p = Pacer(plan_session(_session()), PacingSettings(causal_timeout=2.0), start=100.0)
+    assert p.what_to_send(102.0) == ()  # q1 waits for the welcome until 100 + 0.5 + 2
+    assert _sent(p.what_to_send(102.6)) == ["q1"]  # it never came
+    assert (p.timeouts, p.awaited) == (1, [0])
+    assert p.waited == pytest.approx(2.1)
+    p.server_message_arrived(102.7)  # one of the three q2 waits for
+    assert _sent(p.what_to_send(106.2)) == ["q2"]
+    assert (p.timeouts, p.awaited, p.unanswered) == (2, [0, 1, 2], 3)
+    assert p.waited == pytest.approx(2.1 + 2.1)
+
+
+def test_causal_waits_round_trip_through_provenance_tags() -> None:
+    from wsshadow.replay.capture.model import CausalWaits
+
+    waits = CausalWaits(3, 6.25, (0, 4))
+    assert CausalWaits.from_tags(("other", *waits.tags())) == waits
+    assert CausalWaits.from_tags(()) is None
+    assert CausalWaits.from_tags(("causal-timeouts:x",)) is None

@@ -122,3 +122,21 @@ async def test_ten_thousand_sessions_stay_usable(
         assert set(browser.requests()) == {url}
     print(f"10,000-session report ({page.stat().st_size / 1e6:.1f} MB) ready in {seconds:.2f}s")
     assert seconds < 30
+
+
+async def test_inconclusive_report_shows_its_badge_and_reasons_first(tmp_path: Path) -> None:
+    from tests.reports.test_report_inconclusive import CAUSE, REASON, inconclusive
+
+    page = write_report(inconclusive(), tmp_path / "report.html")
+    async with Chromium(tmp_path) as browser:
+        await browser.navigate(page.resolve().as_uri(), READY)
+        badge = await browser.evaluate("""(() => { const v = document.getElementById('verdict');
+            return [v.textContent, v.className, getComputedStyle(v).backgroundColor]; })()""")
+        assert badge[:2] == ["inconclusive", "verdict inconclusive"]
+        assert badge[2] not in ("", "rgba(0, 0, 0, 0)")  # a badge of its own colour
+        reasons = await browser.evaluate(
+            "Array.from(document.querySelectorAll('#reasons li')).map(e => e.textContent)"
+        )
+        assert reasons[0] == REASON and f"3 × {CAUSE}" in reasons
+        fidelity = await browser.evaluate("document.querySelector('p.fidelity').textContent")
+        assert fidelity == "fidelity: 1 of 4 sessions reproduced by the baseline replay"

@@ -60,7 +60,7 @@ def test_output_file_format_from_extension(
         ('{"schema_version": 1, "verdict": "divergent"}', "missing sessions, differences, noise"),
         (
             '{"schema_version": 1, "verdict": "maybe", "sessions": {}, "differences": [], "noise": []}',
-            "verdict must be equivalent or divergent",
+            "verdict must be one of equivalent, divergent, inconclusive",
         ),
         (
             '{"schema_version": 1, "verdict": "equivalent", "sessions": {"total": 1}, '

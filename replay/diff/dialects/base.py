@@ -144,9 +144,7 @@ class Dialect:
                 for event in self.decode_message(m.direction, m.payload):
                     yield m, event
 
-    def rewrite_client(
-        self, payload: str | bytes, transform: Callable[[str], str]
-    ) -> str | bytes:
+    def rewrite_client(self, payload: str | bytes, transform: Callable[[str], str]) -> str | bytes:
         """A client message with ``transform`` applied to every string inside it.
 
         The default finds the JSON documents inside the text (after a short

@@ -107,7 +107,11 @@ class Mqtt(Dialect):
         if (handshake.subprotocol or "").lower().startswith("mqtt"):
             return 95
         for m in first_data(first, 1):
-            if isinstance(m.payload, bytes) and m.payload[:1] == b"\x10" and b"MQ" in m.payload[:12]:
+            if (
+                isinstance(m.payload, bytes)
+                and m.payload[:1] == b"\x10"
+                and b"MQ" in m.payload[:12]
+            ):
                 return 85
         return 0
 

@@ -120,4 +120,3 @@ class Generic(Dialect):
             raw = payload[start:end] if len(spans) > 1 or prefix else None
             out.append(Event(key, doc, raw=f"{prefix}\x00{raw}" if raw is not None else None))
         return out
-

@@ -115,8 +115,10 @@ class SocketIO(Dialect):
 
     def _text(self, text: str, attachments: Sequence[bytes] = ()) -> Event:
         if text in _CONTROL_TEXTS:
-            return _PING if text[0] == "2" else Event(
-                {"3": "pong", "5": "upgrade", "6": "noop"}[text[0]], None, control=True
+            return (
+                _PING
+                if text[0] == "2"
+                else Event({"3": "pong", "5": "upgrade", "6": "noop"}[text[0]], None, control=True)
             )
         kind = text[:1]
         if kind == "4":

@@ -87,7 +87,22 @@
   /* ---------------------------------------------------------------- header */
   var v = document.getElementById("verdict");
   v.textContent = R.verdict;
-  v.className = "verdict " + (R.verdict === "equivalent" ? "equivalent" : "divergent");
+  v.className = "verdict " + (R.verdict === "equivalent" || R.verdict === "inconclusive" ? R.verdict : "divergent");
+  /* why the evidence falls short of equivalence (schema_version 2): first, under the verdict */
+  var fid = (R.fidelity && typeof R.fidelity === "object") ? R.fidelity : {};
+  var reasonsBox = document.getElementById("reasons");
+  (Array.isArray(fid.reasons) ? fid.reasons : []).forEach(function (r) {
+    if (typeof r === "string") reasonsBox.appendChild(el("li", null, r));
+  });
+  if (fid.measured && fid.sessions) {
+    var fs = fid.sessions;
+    var line = el("p", "fidelity", "fidelity: " + (fs.reproduced || 0) + " of " + (fs.total || 0) +
+      " sessions reproduced by the baseline replay");
+    reasonsBox.parentNode.insertBefore(line, reasonsBox.nextSibling);
+    (Array.isArray(fid.causes) ? fid.causes : []).slice(0, 5).forEach(function (c) {
+      if (c && typeof c.cause === "string") reasonsBox.appendChild(el("li", "cause", (c.count || 0) + " \u00d7 " + c.cause));
+    });
+  }
   var meta = document.getElementById("meta");
   function metaItem(label, value) {
     if (value === undefined || value === null || value === "") return;
