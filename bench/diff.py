@@ -27,6 +27,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -46,7 +47,7 @@ from wsshadow.replay.capture.model import (
     Source,
 )
 from wsshadow.replay.config import DiffConfig
-from wsshadow.replay.diff.capture import DiffAccumulator, diff_session
+from wsshadow.replay.diff.capture import DiffAccumulator, diff_session, unmasked_normalizer
 from wsshadow.replay.diff.normalize import Normalizer
 
 SERVER_MESSAGES = 100
@@ -227,10 +228,49 @@ def run_engines(
     }
 
 
+def as_socketio(session: Session) -> Session:
+    """The same session spoken as Socket.IO: each ``{"type": E, ...}`` becomes ``42["E", {...}]``."""
+    messages = []
+    for m in session.messages:
+        doc = json.loads(m.payload)
+        event = doc.pop("type")
+        messages.append(replace(m, payload="42" + json.dumps([event, doc])))
+    return replace(session, messages=tuple(messages),
+                   handshake=replace(session.handshake, route="/socket.io/"))  # fmt: skip
+
+
+def run_socketio(n: int) -> dict[str, float]:
+    """Diff n sessions as plain JSON and the same payloads as Socket.IO, interleaved.
+
+    Both with a noise run, each through its own normalizers; the Socket.IO
+    sessions are built before the clock starts. Returns the seconds each took.
+    """
+    config = DiffConfig()
+    json_route, sio_route = config.for_route(ROUTE), config.for_route("/socket.io/")
+    norms = {
+        ROUTE: (json_route, Normalizer(json_route), unmasked_normalizer(json_route)),
+        "/socket.io/": (sio_route, Normalizer(sio_route), unmasked_normalizer(sio_route)),
+    }
+    spent = {ROUTE: 0.0, "/socket.io/": 0.0}
+    found = {ROUTE: DiffAccumulator(config, False), "/socket.io/": DiffAccumulator(config, False)}
+    clock = time.perf_counter
+    for i, base, other, cand in sessions(n):
+        sio = [as_socketio(s) for s in (base, other, cand)]
+        order = [(ROUTE, (base, other, cand)), ("/socket.io/", sio)]
+        for route, (b, o, c) in order if i % 2 else order[::-1]:
+            rc, norm, raw = norms[route]
+            start = clock()
+            result = diff_session(f"s{i}", route, b, c, [o], rc, norm, raw)
+            spent[route] += clock() - start
+            found[route].add(result)
+    divergent = {route: acc.finish()["sessions"]["divergent"] for route, acc in found.items()}
+    return {"json_seconds": spent[ROUTE], "socketio_seconds": spent["/socket.io/"],
+            "json_divergent": divergent[ROUTE], "socketio_divergent": divergent["/socket.io/"]}  # fmt: skip
+
+
 def run_capture(n: int) -> dict[str, float]:
     """Write n recorded sessions and three runs to a temporary capture, then diff_capture it."""
     import tempfile
-    from dataclasses import replace
 
     from wsshadow.replay.capture.store import CaptureStore
     from wsshadow.replay.diff.capture import diff_capture
@@ -333,6 +373,13 @@ def main() -> None:
         metavar="N",
         help="also diff_capture N sessions stored in a temporary SQLite capture",
     )
+    parser.add_argument(
+        "--socketio",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="sessions for the Socket.IO row (the same payloads as Socket.IO; 0 to skip)",
+    )
     args = parser.parse_args()
     global SERVER_MESSAGES
     SERVER_MESSAGES = args.messages
@@ -393,6 +440,15 @@ def main() -> None:
     print(f"(without session_details; the report's one entry per session adds about "
           f"{detailed['details_bytes_per_session']:,.0f} bytes of JSON per session, "
           f"rows excluded)")  # fmt: skip
+    if args.socketio:
+        sio = run_socketio(args.socketio)
+        ratio = sio["socketio_seconds"] / sio["json_seconds"]
+        print(f"Socket.IO dialect: {args.socketio:,} sessions, the same payloads as plain JSON "
+              f"and as 42[\"event\", {{...}}], interleaved: {sio['json_seconds']:.1f} s vs "
+              f"{sio['socketio_seconds']:.1f} s ({sio['json_divergent']} and "
+              f"{sio['socketio_divergent']} divergent sessions)")  # fmt: skip
+        summary("diff", "Socket.IO decoding over the same payloads as plain JSON, same run",
+                f"{ratio:.2f}x", "<= 1.30x", ratio <= 1.30)  # fmt: skip
     if args.capture:
         c = run_capture(args.capture)
         print(f"diff_capture over a SQLite capture of {args.capture:,} sessions x 3 runs "

@@ -9,7 +9,7 @@ from pathlib import Path
 import wsshadow
 
 EXPECTED = {
-    "BadInput", "CaptureError", "CaptureStore", "CaptureWriter", "Close", "Closer", "Config",
+    "BadInput", "CaptureError", "Dialect", "Event", "detect_dialect", "CaptureStore", "CaptureWriter", "Close", "Closer", "Config",
     "DiffConfig", "Direction", "ExitStatus", "Handshake", "Message", "NewerFormat", "Opcode",
     "Provenance", "Redactor", "ReplayOptions", "Run", "RunResult", "Session", "ShadowResult",
     "Source", "WsShadowError", "__version__", "build_report", "diff_capture", "diff_session",

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from wsshadow.replay.capture.store import CaptureStore, CaptureWriter
     from wsshadow.replay.config import Config, DiffConfig, load_config
     from wsshadow.replay.diff.capture import diff_capture, diff_session
+    from wsshadow.replay.diff.dialects import Dialect, Event, detect_dialect
     from wsshadow.replay.engine.run import ReplayOptions, RunResult, replay_capture
     from wsshadow.replay.errors import (
         BadInput,
@@ -47,6 +48,9 @@ if TYPE_CHECKING:
 # Names are imported on first use, so that ``import wsshadow.replay.pytest_plugin``
 # (loaded into every pytest run of a user who installed wsshadow) stays light.
 _WHERE = {
+    "Dialect": "wsshadow.replay.diff.dialects",
+    "Event": "wsshadow.replay.diff.dialects",
+    "detect_dialect": "wsshadow.replay.diff.dialects",
     "BadInput": "wsshadow.replay.errors",
     "CaptureError": "wsshadow.replay.errors",
     "CaptureStore": "wsshadow.replay.capture.store",
@@ -107,8 +111,10 @@ __all__ = [
     "Close",
     "Closer",
     "Config",
+    "Dialect",
     "DiffConfig",
     "Direction",
+    "Event",
     "ExitStatus",
     "Handshake",
     "Message",
@@ -125,6 +131,7 @@ __all__ = [
     "WsShadowError",
     "__version__",
     "build_report",
+    "detect_dialect",
     "diff_capture",
     "diff_session",
     "exit_status",

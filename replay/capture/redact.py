@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl, quote
 
+from wsshadow.replay.capture.framing import rewrite_json_docs
 from wsshadow.replay.capture.model import Close, Handshake, Headers, Message, Opcode, Session
 
 __all__ = [
@@ -181,15 +182,21 @@ class Redactor:
         return "&".join(parts) if changed else query
 
     def text(self, text: str) -> str:
-        """A text message with secret JSON fields replaced; text that is not JSON
-        has its secret ``name=value`` / ``name: value`` pairs replaced (form-encoded
-        messages, ``key: value`` lines); anything else is kept as is."""
+        """A text message with secret JSON fields replaced.
+
+        Fields are found in the JSON documents framed in the text too (after
+        Socket.IO's ``42``, per SignalR record, in a STOMP body, per line)
+        and in JSON held in strings (ActionCable's ``data``). Text that is
+        not JSON has its secret ``name=value`` / ``name: value`` pairs replaced
+        (form-encoded messages, ``key: value`` lines); anything else is kept.
+        """
         if not self.enabled or not self._maybe_secret(text):
             return text
         try:
             doc = json.loads(text)
         except (ValueError, RecursionError):
-            return self.free_text(text)
+            framed = rewrite_json_docs(text, self._walk)
+            return self.free_text(text) if framed is None or framed == text else framed
         new, changed = self._walk(doc)
         if not changed:
             # JSON, but a bare string or a document whose secret-looking words are in
@@ -281,6 +288,14 @@ class Redactor:
         if isinstance(value, list):
             items = [self._walk(v) for v in value]
             return [v for v, _ in items], any(c for _, c in items)
+        if isinstance(value, str) and value[:1] in ("{", "[") and self._maybe_secret(value):
+            try:
+                inner = json.loads(value)
+            except (ValueError, RecursionError):
+                return value, False
+            new, changed = self._walk(inner)
+            if changed:
+                return json.dumps(new, ensure_ascii=False, separators=(",", ":")), True
         return value, False
 
     # ---- whole values ------------------------------------------------------

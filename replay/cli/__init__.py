@@ -21,6 +21,7 @@ from wsshadow.replay.cli import diff as _diff  # noqa: F401  (registers commands
 from wsshadow.replay.cli import record as _record  # noqa: F401
 from wsshadow.replay.cli import replay_cmd as _replay_cmd  # noqa: F401
 from wsshadow.replay.cli import report as _report  # noqa: F401  (registers commands)
+from wsshadow.replay.cli import serve as _serve  # noqa: F401
 from wsshadow.replay.cli import shadow as _shadow  # noqa: F401
 from wsshadow.replay.cli.app import app
 from wsshadow.replay.errors import ExitStatus, WsShadowError

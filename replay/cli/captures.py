@@ -26,7 +26,7 @@ from wsshadow.replay.cli.options import (
     with_dialects,
 )
 from wsshadow.replay.config import DiffConfig, discover_config
-from wsshadow.replay.diff.capture import session_dialect
+from wsshadow.replay.diff.dialects import session_dialect
 from wsshadow.replay.errors import BadInput
 
 __all__ = ["captures_export", "captures_import", "captures_ls", "captures_show"]

@@ -24,6 +24,7 @@ from typing import Any
 from wsshadow.replay.capture.model import Session
 from wsshadow.replay.config import RouteDiffConfig
 from wsshadow.replay.diff.compare import compare_sessions
+from wsshadow.replay.diff.dialects import session_dialect
 from wsshadow.replay.diff.noise import session_noise
 from wsshadow.replay.diff.normalize import Normalizer
 
@@ -136,13 +137,15 @@ def check_session(
     assert live is not None
     route = recorded.route
     norm = Normalizer(config)
+    dialect = session_dialect(config, recorded, live)
     comparisons = [
-        compare_sessions(live, other, norm, config).findings
+        compare_sessions(live, other, norm, config, dialect=dialect).findings
         for other in again
         if live_failure(other) is None
     ]
     learned = session_noise(route, comparisons)
-    comp = compare_sessions(recorded, live, norm, config, unordered=learned.unordered)
+    comp = compare_sessions(recorded, live, norm, config, unordered=learned.unordered,
+                            dialect=dialect)  # fmt: skip
     groups: dict[str, Difference] = {}
     suppressed: dict[str, None] = {}
     for f in comp.findings:

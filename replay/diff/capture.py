@@ -26,7 +26,7 @@ from wsshadow.replay.diff.compare import (
     compare_sessions,
     signature,
 )
-from wsshadow.replay.diff.dialects import Dialect, detect_dialect, get_dialect
+from wsshadow.replay.diff.dialects import check_dialect_names, session_dialect
 from wsshadow.replay.diff.distributions import FieldDistributions
 from wsshadow.replay.diff.fidelity import (
     FidelityTally,
@@ -51,7 +51,6 @@ __all__ = [
     "diff_capture",
     "diff_session",
     "fold_across_events",
-    "session_dialect",
     "unmasked_normalizer",
 ]
 
@@ -133,15 +132,6 @@ def unmasked_normalizer(config: RouteDiffConfig) -> Normalizer:
     return Normalizer(replace(config, masks=()))
 
 
-def session_dialect(config: RouteDiffConfig, session: Session | None) -> Dialect | None:
-    """The dialect of a session: the configured one, else detected (None without a session).
-
-    Raises BadInput for a configured name no installed dialect has."""
-    if config.dialect is not None:
-        return get_dialect(config.dialect)
-    return detect_dialect(session) if session is not None else None
-
-
 def diff_session(
     recorded_id: str,
     route: str,
@@ -178,7 +168,7 @@ def diff_session(
         noise_sessions=[n.id for n in noise],
         normalizer=norm,
     )
-    dialect = session_dialect(config, baseline if baseline is not None else candidate)
+    dialect = session_dialect(config, baseline, candidate)
     result.dialect = dialect.name if dialect is not None else None
     base_error = _failure("baseline", baseline)
     error = base_error or _failure("candidate", candidate)
@@ -514,10 +504,8 @@ class DiffAccumulator:
                 "candidate_p95_ms": self.candidate_latency.percentile(95),
             },
             "session_details": self.details,
-            "dialects": {
-                route: [name for name, _ in counts.most_common()]
-                for route, counts in sorted(self.dialects.items())
-            },
+            "dialects": {route: [name for name, _ in counts.most_common()]
+                         for route, counts in sorted(self.dialects.items())},
         }
 
     def _fidelity(self, noise: list[dict[str, Any]]) -> dict[str, Any]:
@@ -694,9 +682,7 @@ def diff_capture(
     for an unknown run name, CaptureError for an unreadable capture.
     """
     config = config if config is not None else DiffConfig()
-    for name in {config.dialect, *(o.dialect for o in config.routes.values())} - {None}:
-        assert name is not None
-        get_dialect(name)  # an unknown name is bad input before any work, not halfway
+    check_dialect_names(config)  # an unknown name is bad input before any work, not halfway
     if not candidate or candidate == RECORDED_BASELINE:
         raise BadInput("the candidate must be a replay run of the capture")
     for name, role in ((baseline, "baseline"), (candidate, "candidate")):

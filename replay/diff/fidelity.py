@@ -355,9 +355,12 @@ class FidelityTally:
 
 
 def _event_of(sig: str) -> str:
-    """The event part of a payload signature, in words (``-``: messages without a key)."""
-    event = " ".join(sig.split(" ")[2:])
-    return "messages without an event key" if event in ("", "-") else event
+    """The event (and field) part of a payload signature, in words (``-``: no event key)."""
+    parts = sig.split(" ")[2:]
+    if parts and parts[0] != "-":
+        return " ".join(parts)
+    path = " ".join(parts[1:])
+    return "messages without an event key" + (f" (at {path})" if path else "")
 
 
 def _value_cause(rows: list[frozenset[str]]) -> str:

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from wsshadow.replay.capture.framing import json_spans
 from wsshadow.replay.capture.model import Direction, Session
 from wsshadow.replay.capture.redact import PLACEHOLDER_RE
 from wsshadow.replay.errors import BadInput
@@ -151,12 +152,23 @@ def _issuable(path: Path, value: Any) -> bool:
 
 
 def _parse(payload: str | bytes) -> Any:
+    return _parse_framed(payload)[0]
+
+
+def _parse_framed(payload: str | bytes) -> tuple[Any, str, str]:
+    """The JSON document of a message, with the framing around it (Socket.IO's ``42``
+    before, say): (document or None, prefix, suffix)."""
     if not isinstance(payload, str):
-        return None
+        return None, "", ""
     try:
-        return json.loads(payload)
+        return json.loads(payload), "", ""
     except (ValueError, RecursionError):
-        return None
+        pass
+    spans = json_spans(payload)
+    if len(spans) != 1:
+        return None, "", ""
+    start, end = spans[0]
+    return json.loads(payload[start:end]), payload[:start], payload[end:]
 
 
 def event_of(doc: Any, event_keys: tuple[str, ...] = DEFAULT_EVENT_KEYS) -> str | None:
@@ -387,7 +399,7 @@ class CarryTracker:
         olds = [v for v in self.plan.uses.get(index, ()) if v in self.mapping]
         if not isinstance(payload, str) or not (olds or self.rule_values):
             return payload
-        doc = _parse(payload)
+        doc, prefix, suffix = _parse_framed(payload)
         if doc is None:
             text = payload
             for old in olds:
@@ -414,7 +426,7 @@ class CarryTracker:
                     changed = True
         if not changed:
             return payload
-        return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+        return prefix + json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + suffix
 
     def _substitute(self, value: Any, olds: list[Scalar]) -> Any:
         if isinstance(value, bool) or not isinstance(value, str | int):

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from urllib.parse import quote
 
+from wsshadow.replay.capture.framing import rewrite_json_docs, walk_strings
 from wsshadow.replay.capture.model import Close, Handshake, Message, Session
 from wsshadow.replay.capture.redact import PLACEHOLDER_RE, placeholder
 from wsshadow.replay.errors import BadInput
@@ -168,9 +169,21 @@ class Credentials:
 
     def fill_json_text(self, text: str) -> str:
         """A text message with placeholders filled (values escaped for a JSON string;
-        ``form`` placeholders, from ``name=value`` text, percent-encoded)."""
+        ``form`` placeholders, from ``name=value`` text, percent-encoded).
+
+        Placeholders inside framed JSON (``42[...]``, SignalR records, STOMP
+        bodies, JSON held in strings) are filled in the decoded value, which
+        is then encoded back the way it was framed, so a value lands escaped
+        as often as its string is nested.
+        """
+        if "${redacted:" not in text:
+            return text
         if "${redacted:form:" in text and text.lstrip()[:1] not in ("{", "["):
             return self._fill(text, "text")
+        if text[:1] not in ("{", "[") or '\\"' in text:
+            framed = rewrite_json_docs(text, lambda doc: walk_strings(doc, self.fill_text))
+            if framed is not None:
+                return framed
         return self._fill(text, "json")
 
     def fill_handshake(self, handshake: Handshake) -> Handshake:

@@ -22,6 +22,14 @@ The ``wsshadow_replay`` fixture replays one named session for a custom test::
     def test_factory_session(wsshadow_replay):
         result = wsshadow_replay("a1b2c3d4e5f6")
         assert result.equivalent, result.explain()
+
+The ``wsshadow_server`` fixture plays a capture's server side to the code
+under test (a mock server, ``replay.serve``)::
+
+    def test_client(wsshadow_server):
+        server = wsshadow_server("captures/chat.db", match="key")
+        run_my_client(server.url + "/ws/chat")
+        # the test fails at teardown, mismatches rendered, if the client deviated
 """
 
 from __future__ import annotations
@@ -31,12 +39,20 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from wsshadow.replay.errors import WsShadowError
 from wsshadow.replay.options import REPLAY_OPTIONS, OptionSpec
 
 if TYPE_CHECKING:
     from wsshadow.replay.pytest_plugin.session import WsShadowReplayer
+    from wsshadow.replay.serve.background import ServerThread
 
-__all__ = ["pytest_addoption", "pytest_configure", "wsshadow_replay"]
+__all__ = [
+    "ServeFactory",
+    "pytest_addoption",
+    "pytest_configure",
+    "wsshadow_replay",
+    "wsshadow_server",
+]
 
 
 _PLUGIN_OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
@@ -111,3 +127,71 @@ def wsshadow_replay(request: pytest.FixtureRequest) -> Iterator[WsShadowReplayer
             yield replayer
             return
     pytest.skip("wsshadow_replay needs --wsshadow-capture FILE and --wsshadow-target URL")
+
+
+class ServeFactory:
+    """What ``wsshadow_server`` yields: call it with a capture (and serve options) to
+    start a mock server; each server it started stops when the test ends."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self._config = config
+        self.servers: list[ServerThread] = []
+
+    def __call__(
+        self,
+        capture: str | None = None,
+        *,
+        match: str = "strict",
+        pace: str = "asap",
+        speed: float = 1.0,
+        on_mismatch: str = "close",
+        reuse: bool = False,
+        sessions: tuple[str, ...] | list[str] = (),
+        routes: tuple[str, ...] | list[str] = (),
+        config: str | None = None,
+        run: str | None = None,
+        expect_mismatches: bool = False,
+    ) -> ServerThread:
+        """Start a mock server of ``capture`` (default ``--wsshadow-capture``) on
+        127.0.0.1, ephemeral port; returns it (``.url``, ``.mismatches``, ``.lines``).
+
+        Unless ``expect_mismatches``, the test fails at teardown when a client
+        deviated, each mismatch rendered on its line."""
+        from wsshadow.replay.serve.background import ServerThread
+        from wsshadow.replay.serve.plan import MatchMode, OnMismatch, Pace, ServeOptions
+
+        capture = capture or self._config.getoption("wsshadow_capture", None)
+        if not capture:
+            raise pytest.UsageError("wsshadow_server needs a capture (or --wsshadow-capture FILE)")
+        options = ServeOptions(MatchMode(match), Pace(pace), speed, OnMismatch(on_mismatch), reuse)
+        config = config or self._config.getoption("wsshadow_config", None)
+        server = ServerThread(capture, options, sessions=sessions, routes=routes,
+                              config=config, run=run)  # fmt: skip
+        server.expect_mismatches = expect_mismatches
+        self.servers.append(server)
+        try:
+            server.start()
+        except WsShadowError as e:  # a bad capture or filter: one line, not a traceback
+            pytest.fail(f"wsshadow_server: {e}", pytrace=False)
+        return server
+
+
+@pytest.fixture
+def wsshadow_server(request: pytest.FixtureRequest) -> Iterator[ServeFactory]:
+    """Start mock servers from captures: ``server = wsshadow_server("capture.db", match="key")``
+    then connect to ``server.url + ROUTE``. The servers stop at teardown, where the test
+    fails with the mismatches rendered if a client deviated (unless ``expect_mismatches``)."""
+    factory = ServeFactory(request.config)
+    try:
+        yield factory
+    finally:
+        for server in factory.servers:
+            server.stop()
+    lines = [
+        m.line()
+        for server in factory.servers
+        if not server.expect_mismatches
+        for m in server.mismatches
+    ]
+    if lines:
+        pytest.fail("the client deviated from the recording:\n" + "\n".join(lines), pytrace=False)

@@ -19,6 +19,7 @@ __all__ = [
     "compact",
     "count_word",
     "details_by_session",
+    "dialects_text",
     "example_for",
     "fidelity_reasons",
     "is_marked",
@@ -226,3 +227,16 @@ def example_for(group: dict[str, Any], details: dict[str, dict[str, Any]]) -> Ex
             )
     expected, actual = first.get("expected"), first.get("actual")
     return Example(sid, "example", expected, actual, [()], expected is not None, actual is not None)
+
+
+def dialects_text(report: dict[str, Any]) -> str | None:
+    """``"/socket.io/ socketio · /ws json"``: each route's dialect(s), None when the report
+    names none (reports from before dialects)."""
+    dialects = report.get("dialects")
+    if not isinstance(dialects, dict) or not dialects:
+        return None
+    parts = []
+    for route, names in sorted(dialects.items()):
+        shown = ", ".join(str(n) for n in names) if isinstance(names, list) else str(names)
+        parts.append(f"{route} {shown}")
+    return clean_text(" · ".join(parts))

@@ -19,6 +19,7 @@ from wsshadow.replay.report.common import (
     clean_text,
     count_word,
     details_by_session,
+    dialects_text,
     example_for,
     fidelity_reasons,
     share,
@@ -127,6 +128,9 @@ def _head(report: dict[str, Any]) -> list[str]:
         for c in (fidelity.get("causes") or [])[:5]:
             if isinstance(c, dict):
                 lines.append(f"- {int(c.get('count') or 0):,} × {md_escape(c.get('cause'), 300)}")
+    dialects = dialects_text(report)
+    if dialects is not None:
+        lines += ["", f"Dialects: {md_escape(dialects, 500)}"]
     timing = report.get("timing")
     if isinstance(timing, dict) and timing:
 

@@ -20,6 +20,7 @@ from wsshadow.replay.report.common import (
     clean_text,
     count_word,
     details_by_session,
+    dialects_text,
     example_for,
     fidelity_reasons,
     is_marked,
@@ -154,6 +155,9 @@ def _header(report: dict[str, Any]) -> Table:
         t.add_row("noise runs", _t(", ".join(str(r) for r in report["noise_runs"])))
     if report.get("generated_at"):
         t.add_row("generated", _t(report["generated_at"]))
+    dialects = dialects_text(report)
+    if dialects is not None:
+        t.add_row("dialects", _t(dialects))
     return t
 
 

@@ -59,6 +59,10 @@ def test_demo_reports_exactly_the_five_regressions_three_times(
         assert fidelity["reasons"] == [] and fidelity["causes"] == []
         assert all(r["comparable"] for r in fidelity["routes"]), fidelity["routes"]
         assert all(d["reproduced"] >= 0.9 for d in report["session_details"])
+        # every route of the demo speaks plain JSON, detected so
+        assert report["dialects"] == {
+            route: ["json"] for route in ("/websocket", "/ws", "/ws/factory", "/ws/isolated")
+        }, report["dialects"]
 
 
 def test_show_config_prints_the_packaged_file(capsys: pytest.CaptureFixture[str]) -> None:

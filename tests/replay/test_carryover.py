@@ -158,3 +158,20 @@ def test_may_carry_reads_frames_as_values_and_knows_who_said_a_value_first() -> 
     ]
     assert may_carry(issued)
     assert not may_carry([("server", "binary", b'{"made":"value_xyz"}'), *issued[3:]])
+
+
+def test_values_carried_over_inside_socketio_frames() -> None:
+    """A server-issued id in a Socket.IO event, echoed by a later emit, is carried over and
+    the emit encoded back with its 42 prefix."""
+    from tests.conftest import make_session
+    from wsshadow.replay.engine.carryover import plan_carry_over
+
+    recorded = make_session(route="/socket.io/", messages=[
+        ("server", "text", '42["created",{"thread_id":"thr-0001"}]'),
+        ("client", "text", '42["post",{"thread_id":"thr-0001","text":"hi"}]'),
+    ])  # fmt: skip
+    tracker = plan_carry_over(recorded).tracker()
+    tracker.observe_server('42["created",{"thread_id":"thr-9999"}]')
+    assert tracker.rewrite_client(0, '42["post",{"thread_id":"thr-0001","text":"hi"}]') == (
+        '42["post",{"thread_id":"thr-9999","text":"hi"}]'
+    )

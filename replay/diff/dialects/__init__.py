@@ -21,6 +21,7 @@ from importlib.metadata import entry_points
 from types import MappingProxyType
 
 from wsshadow.replay.capture.model import Session
+from wsshadow.replay.config import DiffConfig, RouteDiffConfig
 from wsshadow.replay.diff.dialects.actioncable import ActionCable
 from wsshadow.replay.diff.dialects.base import Dialect, Event, decode_nested
 from wsshadow.replay.diff.dialects.graphql import GraphQLWs
@@ -38,11 +39,13 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "Dialect",
     "Event",
+    "check_dialect_names",
     "decode_nested",
     "detect_dialect",
     "dialect_names",
     "dialects",
     "get_dialect",
+    "session_dialect",
 ]
 
 ENTRY_POINT_GROUP = "wsshadow.dialects"
@@ -98,14 +101,37 @@ def get_dialect(name: str) -> Dialect:
     return found
 
 
-def detect_dialect(session: Session) -> Dialect:
+def detect_dialect(session: Session, *more: Session) -> Dialect:
     """The dialect that fits a session best: the highest ``detect`` score, plain
-    JSON when nothing claims it (``json`` also for sessions without messages)."""
-    head = session.messages[:32]
+    JSON when nothing claims it (``json`` also for sessions without messages).
+
+    With ``more`` sessions (replays of the same recorded session), each
+    dialect scores its best over all of them: the choice does not depend on
+    which one is named first.
+    """
+    heads = [(s.handshake, s.messages[:32]) for s in (session, *more)]
     best: Dialect = dialects()["json"]
     score = 0
     for d in dialects().values():
-        s = d.detect(session.handshake, head)
+        s = max(d.detect(handshake, head) for handshake, head in heads)
         if s > score:
             best, score = d, s
     return best
+
+
+def session_dialect(config: RouteDiffConfig, *sessions: Session | None) -> Dialect | None:
+    """The dialect of a recorded session: the configured one, else detected over
+    ``sessions`` (its replays, or the recording; None without any).
+
+    Raises BadInput for a configured name no installed dialect has."""
+    if config.dialect is not None:
+        return get_dialect(config.dialect)
+    present = [s for s in sessions if s is not None]
+    return detect_dialect(*present) if present else None
+
+
+def check_dialect_names(config: DiffConfig) -> None:
+    """Raise BadInput when ``config`` (``[diff]`` or a route) names an unknown dialect."""
+    for name in (config.dialect, *(o.dialect for o in config.routes.values())):
+        if name is not None:
+            get_dialect(name)

@@ -74,7 +74,7 @@ class ActionCable(Dialect):
         if not isinstance(doc, dict):
             return [Event("<json>", doc)]
         kind = doc.get("type")
-        if kind in _CONTROL:
+        if isinstance(kind, str) and kind in _CONTROL:
             return [Event(str(kind), None, control=True)]
         raw_identifier = doc.get("identifier")
         identifier = decode_nested(raw_identifier)

@@ -64,6 +64,9 @@ def split_packets(buffer: bytes) -> tuple[list[bytes], bytes]:
             length, body = _varint(buffer, i + 1)
         except IndexError:
             break
+        except ValueError:  # not MQTT: the rest is one malformed packet
+            out.append(buffer[i:])
+            return out, b""
         end = body + length
         if end > len(buffer):
             break

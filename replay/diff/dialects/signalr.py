@@ -38,6 +38,8 @@ def _record(doc: Any, record: str) -> Event:
     kind = doc.get("type")
     if kind is None:
         return Event("handshake", doc, raw=record)
+    if not isinstance(kind, int) or isinstance(kind, bool):
+        return Event("<json>", doc, raw=record)
     if kind in _CONTROL:
         return Event(_CONTROL[kind], None, control=True, raw=record)
     inv = doc.get("invocationId")

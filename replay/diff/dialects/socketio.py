@@ -121,6 +121,13 @@ class SocketIO(Dialect):
                 else Event({"3": "pong", "5": "upgrade", "6": "noop"}[text[0]], None, control=True)
             )
         kind = text[:1]
+        if text[:3] == '42[':  # an event in the main namespace without an ack: most messages
+            try:
+                data = loads(text[2:])
+            except ValueError:
+                data = None
+            if isinstance(data, list) and data and isinstance(data[0], str):
+                return Event(data[0], _args(data[1:]))
         if kind == "4":
             try:
                 return self._packet(text[1:], attachments)

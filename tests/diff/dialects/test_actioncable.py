@@ -3,7 +3,7 @@ serves it; messages follow actioncable's connection and consumer code)."""
 
 import json
 
-from tests.diff.dialects.kit import C, S, detected, diff, names
+from tests.diff.dialects.dialectkit import C, S, detected, diff, names
 
 CHAT = json.dumps({"channel": "ChatChannel", "room": "1"})
 NEWS = json.dumps({"channel": "NewsChannel"})

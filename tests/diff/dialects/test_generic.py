@@ -1,6 +1,6 @@
 """Generic framed JSON and plain JSON detection (spec-free: the framing is the test)."""
 
-from tests.diff.dialects.kit import C, S, detected, diff, names
+from tests.diff.dialects.dialectkit import C, S, detected, diff, names
 
 
 def ndjson(n: int = 2) -> list:

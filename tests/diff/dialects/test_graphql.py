@@ -1,7 +1,7 @@
 """GraphQL over WebSocket, both protocols, from spec-derived messages (a real server with
 subscriptions: tests/recorders/test_dialects_e2e.py)."""
 
-from tests.diff.dialects.kit import C, S, detected, diff, names
+from tests.diff.dialects.dialectkit import C, S, detected, diff, names
 
 SUB = "subscription OnMessage { messageAdded { id text } }"
 

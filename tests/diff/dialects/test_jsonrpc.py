@@ -2,7 +2,7 @@
 
 import json
 
-from tests.diff.dialects.kit import C, S, detected, diff, names
+from tests.diff.dialects.dialectkit import C, S, detected, diff, names
 
 
 def rpc(result2: int = 5, swap: bool = False, batch_swap: bool = False) -> list:

@@ -3,7 +3,7 @@ tests/recorders/test_dialects_e2e.py)."""
 
 import json
 
-from tests.diff.dialects.kit import C, S, detected, diff, names
+from tests.diff.dialects.dialectkit import C, S, detected, diff, names
 from wsshadow.replay.diff.dialects.mqtt import split_packets
 
 

@@ -3,7 +3,7 @@ package serves it; messages follow Phoenix.Socket.V2.JSONSerializer)."""
 
 import json
 
-from tests.diff.dialects.kit import C, S, detected, diff, names
+from tests.diff.dialects.dialectkit import C, S, detected, diff, names
 
 
 def m(*parts: object) -> str:

@@ -3,7 +3,7 @@ Python package serves it; records follow the HubProtocol spec)."""
 
 import json
 
-from tests.diff.dialects.kit import C, S, detected, diff, names
+from tests.diff.dialects.dialectkit import C, S, detected, diff, names
 
 RS = "\x1e"
 

@@ -1,7 +1,7 @@
 """Socket.IO v5 / Engine.IO v4 from spec-derived frames (the real-server tests are in
 tests/recorders/test_dialects_e2e.py)."""
 
-from tests.diff.dialects.kit import C, S, detected, diff, names, session
+from tests.diff.dialects.dialectkit import C, S, detected, diff, names, session
 from wsshadow.replay.diff.dialects.socketio import SocketIO, parse_packet
 
 OPEN = '0{"sid":"%s","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}'

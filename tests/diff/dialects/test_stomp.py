@@ -1,7 +1,7 @@
 """STOMP 1.2 from spec-derived frames (no STOMP broker with a WebSocket listener is in the
 package registries this project uses; frames follow stomp-specification-1.2)."""
 
-from tests.diff.dialects.kit import C, S, detected, diff, names
+from tests.diff.dialects.dialectkit import C, S, detected, diff, names
 from wsshadow.replay.diff.dialects.stomp import parse_frames
 
 
