@@ -123,3 +123,18 @@ def test_the_anchor_slugs_follow_github() -> None:
     )
     assert _slug("Shadow mode: `wsshadow shadow`") == "shadow-mode-wsshadow-shadow"
     assert _slug("Import a browser's HAR export") == "import-a-browsers-har-export"
+
+
+@pytest.mark.parametrize("name", ["config.md", "diff.md"])
+def test_the_config_examples_load(name: str, tmp_path: Path) -> None:
+    """Every ``wsshadow.toml`` example on these pages is a valid configuration."""
+    from wsshadow import load_config
+
+    blocks = re.findall(
+        r"```toml\n(.*?)```", (ROOT / "docs" / name).read_text(encoding="utf-8"), re.S
+    )
+    assert blocks
+    for i, block in enumerate(blocks):
+        path = tmp_path / f"{i}.toml"
+        path.write_text(block, encoding="utf-8")
+        load_config(path)  # raises ConfigError naming the key
