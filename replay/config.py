@@ -84,10 +84,19 @@ class BackgroundRule:
 
 @dataclass(frozen=True, slots=True)
 class TimingConfig:
-    """A timing difference needs candidate > ``ratio`` x baseline and ``floor_ms`` slower."""
+    """When a latency difference is a finding (``[diff.timing]``, ``diff/timing.py``).
+
+    The candidate's median must be ``ratio`` x the baseline's and ``floor_ms``
+    slower, a one-sided Mann-Whitney U test over at least ``min_samples``
+    samples per side must give p < ``significance``, and the shift must be
+    more than ``noise_margin`` x the noise runs' own shift from the baseline.
+    """
 
     ratio: float = 2.0
     floor_ms: float = 50.0
+    min_samples: int = 20
+    significance: float = 0.01
+    noise_margin: float = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,12 +197,16 @@ class VerdictConfig:
     ``min_session_fidelity`` of its recorded server events; the verdict is
     ``equivalent`` only when at least ``min_reproduced`` of the sessions are
     reproduced and no route had more than ``max_noise_share`` of its compared
-    values suppressed as noise.
+    values suppressed as noise. ``timing`` says whether timing findings gate
+    the verdict (docs/timing.md).
     """
 
     min_session_fidelity: float = 0.9
     min_reproduced: float = 0.95
     max_noise_share: float = 0.2
+    timing: Literal["gate", "report"] = "report"
+    """``report``: timing findings are listed in their own section, the verdict
+    unchanged; ``gate``: a timing finding makes the verdict divergent."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -436,8 +449,16 @@ def _diff(r: _Reader | None) -> DiffConfig:
     timing = TimingConfig()
     t = r.table_at("timing")
     if t is not None:
-        t.only("ratio", "floor_ms")
-        timing = TimingConfig(t.number("ratio", 2.0, 1.0), t.number("floor_ms", 50.0))
+        t.only("ratio", "floor_ms", "min_samples", "significance", "noise_margin")
+        timing = TimingConfig(
+            t.number("ratio", 2.0, 1.0),
+            t.number("floor_ms", 50.0),
+            t.integer("min_samples", 20, 2),
+            t.number("significance", 0.01),
+            t.number("noise_margin", 2.0),
+        )
+        if not 0 < timing.significance < 1:
+            raise t.fail("significance", "a number between 0 and 1", timing.significance)
     noise = NoiseConfig()
     n = r.table_at("noise")
     if n is not None:
@@ -476,13 +497,14 @@ def _verdict(r: _Reader | None) -> VerdictConfig:
     """``[verdict]``: shares between 0 and 1."""
     if r is None:
         return VerdictConfig()
-    r.only(*_VERDICT_SHARES)
+    r.only(*_VERDICT_SHARES, "timing")
     default = VerdictConfig()
     values = {name: r.number(name, getattr(default, name)) for name in _VERDICT_SHARES}
     for name, value in values.items():
         if value > 1:
             raise r.fail(name, "a share between 0 and 1", value)
-    return VerdictConfig(**values)
+    timing = r.choice("timing", ("gate", "report"), default.timing)
+    return VerdictConfig(**values, timing=timing)  # type: ignore[arg-type]
 
 
 def _dialect(r: _Reader) -> str | None:

@@ -94,6 +94,11 @@ REPLAY_OPTIONS: tuple[OptionSpec, ...] = (
         default=1.0, minimum=0.0,
     ),
     OptionSpec(
+        "warmup", "--warmup", "int", "Replay the first N sessions once before the measured "
+        "replay, stored nowhere, so cold caches and pools of a fresh target do not count "
+        "[default: 5 in shadow, 0 in replay].", "N", minimum=0,
+    ),
+    OptionSpec(
         "headers", "--header", "str", "'Name: value' replacing a recorded request header "
         "(repeatable; replaces the config's list).", "'NAME: VALUE'", default=(), many=True,
         pattern=":",

@@ -3,7 +3,11 @@
 The baseline is replayed on the routes as recorded, the candidate through
 the route maps (old routes to the consolidated one), and the baseline again
 ``noise_runs`` times so that the differ learns what varies anyway. All runs
-go concurrently into the same capture; the report is the differ's.
+go concurrently into the same capture, in lockstep: each recorded session
+starts on every target at the same moment, the first target rotating, so
+the machine's load falls on all targets alike (the report's
+``timing.interleaving`` says so). Each run first replays ``warmup`` sessions
+unrecorded. The report is the differ's.
 """
 
 from __future__ import annotations
@@ -17,11 +21,21 @@ from typing import Any
 from wsshadow.replay.capture.store import CaptureStore
 from wsshadow.replay.config import DiffConfig, VerdictConfig
 from wsshadow.replay.diff.capture import RECORDED_BASELINE, diff_capture
+from wsshadow.replay.engine.interleave import Lockstep
 from wsshadow.replay.engine.run import ReplayObserver, ReplayOptions, RunResult, replay_capture
 from wsshadow.replay.engine.targets import RouteMap
 from wsshadow.replay.errors import BadInput, Unreachable
 
-__all__ = ["RECORDED_BASELINE", "ShadowResult", "shadow_capture", "shadow_run_names"]
+__all__ = [
+    "DEFAULT_WARMUP",
+    "RECORDED_BASELINE",
+    "ShadowResult",
+    "shadow_capture",
+    "shadow_run_names",
+]
+
+DEFAULT_WARMUP = 5
+"""Sessions each target is warmed up with when ``--warmup`` / ``[replay] warmup`` is not set."""
 
 """``--baseline recorded``: diff against the recording itself, no baseline replay."""
 
@@ -86,14 +100,20 @@ async def shadow_capture(
     recorded = baseline == RECORDED_BASELINE
     if recorded:
         noise_runs = 0
+    if options.warmup is None:
+        options = replace(options, warmup=DEFAULT_WARMUP)
     base_name, cand_name, noise_names = shadow_run_names(store, prefix, noise_runs, time.time())
     plans: list[tuple[str, ReplayOptions]] = [(cand_name, replace(options, target=candidate))]
     if not recorded:
         base_options = replace(options, target=baseline, maps=tuple(baseline_maps))
         plans.append((base_name, base_options))
         plans += [(name, base_options) for name in noise_names]
+    gate = Lockstep([name for name, _ in plans])
     results = await asyncio.gather(
-        *(replay_capture(store, opts, run=name, progress=progress) for name, opts in plans)
+        *(
+            replay_capture(store, opts, run=name, progress=progress, start_gate=gate)
+            for name, opts in plans
+        )
     )
     for (name, opts), result in zip(plans, results, strict=True):
         if result.unreachable:
@@ -111,6 +131,8 @@ async def shadow_capture(
         session_details=session_details,
         verdict=verdict,
     )
+    report["timing"]["interleaving"] = gate.describe()
+    report["timing"]["warmup"] = options.warmup
     return ShadowResult(
         report=report,
         baseline_run=None if recorded else base_name,

@@ -36,6 +36,7 @@ from wsshadow.replay.diff.fidelity import (
 )
 from wsshadow.replay.diff.noise import NoiseModel, SessionNoise, session_noise
 from wsshadow.replay.diff.normalize import Normalized, Normalizer, ParseCache, display_payload
+from wsshadow.replay.diff.timing import LatencySamples
 from wsshadow.replay.diff.verdict import NoiseBudget, decide_verdict
 from wsshadow.replay.errors import BadInput
 from wsshadow.replay.report.build import LatencyHistogram, build_report
@@ -83,6 +84,7 @@ class SessionResult:
     handshake: dict[str, Any] | None = None
     close: dict[str, Any] | None = None
     noise_sessions: list[str] = field(default_factory=list)
+    noise_latencies: list[dict[str, list[float]]] = field(default_factory=list)
     dialect: str | None = None
     fidelity: SessionFidelity | None = None
     """How much of the recording the baseline replay reproduced (None: not measured)."""
@@ -195,10 +197,12 @@ def diff_session(
                 base_stream=raw_base,
                 cache=raw_cache,
                 dialect=dialect,
+                timing_findings=False,
             )
             for other in live_noise
         ]
         comparisons = [c.findings for c in noise_comps]
+        result.noise_latencies = [c.cand_by_event for c in noise_comps]
         result.noise_streams = [c.cand for c in noise_comps]
     learned = session_noise(route, comparisons) if comparisons else None
     if recorded is not None:
@@ -223,6 +227,7 @@ def diff_session(
         base_stream=base_stream,
         cache=cache,
         dialect=dialect,
+        timing_findings=False,
     )
     result.findings = comp.findings
     result.noise = learned
@@ -345,6 +350,7 @@ class DiffAccumulator:
         self.budget = NoiseBudget()
         self.fields = FieldDistributions(config.noise.significance)
         self.field_findings: dict[str, list[dict[str, Any]]] = {}
+        self.samples = LatencySamples()
         self.model = NoiseModel(config.noise)
         self.groups: dict[str, _Group] = {}
         self.details: list[dict[str, Any]] = []
@@ -410,6 +416,10 @@ class DiffAccumulator:
                     [(r.comparison.base, mask), *((s, mask) for s in r.noise_streams)],
                     (r.comparison.cand, mask),
                 )
+            self.samples.add(
+                r.route, r.comparison.base_by_event, r.comparison.cand_by_event,
+                r.noise_latencies,
+            )  # fmt: skip
         provisional = "errored" if r.error else "divergent" if kept else "equivalent"
         self.verdicts[provisional] += 1
         if not self.keep_details:
@@ -491,6 +501,9 @@ class DiffAccumulator:
         fidelity = self._fidelity(noise)
         verdict, reasons = decide_verdict(differences, fidelity, self.verdict_config)
         fidelity["reasons"] = reasons
+        timing_summary = self.samples.summary(self.config.timing, self.verdict_config.timing)
+        if self.verdict_config.timing == "gate" and timing_summary["findings"]:
+            verdict = "divergent"  # [verdict] timing = "gate": a timing finding is a difference
         return {
             "verdict": verdict,
             "fidelity": fidelity,
@@ -502,6 +515,7 @@ class DiffAccumulator:
                 "candidate_p50_ms": self.candidate_latency.percentile(50),
                 "baseline_p95_ms": self.baseline_latency.percentile(95),
                 "candidate_p95_ms": self.candidate_latency.percentile(95),
+                **timing_summary,
             },
             "session_details": self.details,
             "dialects": {route: [name for name, _ in counts.most_common()]
@@ -678,6 +692,7 @@ def diff_capture(
     When the baseline is a run, each session's baseline replay is also
     compared with the recording (fidelity); ``verdict`` holds the thresholds
     an ``equivalent`` verdict must meet (``[verdict]``).
+    ``verdict.timing`` says whether timing findings make the report divergent.
     Returns the JSON report (a dict, docs/report-schema.md). Raises BadInput
     for an unknown run name, CaptureError for an unreadable capture.
     """

@@ -106,6 +106,17 @@ class SessionComparison:
     fields: dict[int, list[str]] = field(default_factory=dict)
     base_latencies: list[float] = field(default_factory=list)
     cand_latencies: list[float] = field(default_factory=list)
+    base_by_event: dict[str, list[float]] = field(default_factory=dict)
+    cand_by_event: dict[str, list[float]] = field(default_factory=dict)
+
+
+def _by_event(stream: list[Normalized], lat: dict[int, float]) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {}
+    for n in stream:
+        v = lat.get(n.seq)
+        if v is not None:
+            out.setdefault(n.event if n.event is not None else "-", []).append(v)
+    return out
 
 
 def latencies(session: Session, control: bool = False) -> dict[int, float]:
@@ -311,6 +322,8 @@ def compare_sessions(
     base_stream: list[Normalized] | None = None,
     cache: ParseCache | None = None,
     dialect: Dialect | None = None,
+    *,
+    timing_findings: bool = True,
 ) -> SessionComparison:
     """Every difference between two sessions of the same recorded session.
 
@@ -321,6 +334,9 @@ def compare_sessions(
     requests' replies by correlation id: the order in which they complete
     is never a difference, and a request answered in the baseline but not
     at all in the candidate is one ``missing_event`` named after it.
+    ``timing_findings`` False leaves out the per-message timing findings (a
+    whole capture's timing is judged on distributions, ``diff/timing.py``);
+    the latencies are kept by event key either way.
     """
     if cache is None:
         cache = {}
@@ -369,7 +385,8 @@ def compare_sessions(
             fields[row] = [f.path or "" for f in pair_findings]
         lb, lc = lat_b.get(b.seq), lat_c.get(c.seq)
         if (
-            lb is not None
+            timing_findings
+            and lb is not None
             and lc is not None
             and lc > timing.ratio * lb
             and (lc - lb) * 1000.0 >= timing.floor_ms
@@ -386,4 +403,6 @@ def compare_sessions(
         fields=fields,
         base_latencies=[lat_b[n.seq] for n in bs if n.seq in lat_b],
         cand_latencies=[lat_c[n.seq] for n in cs if n.seq in lat_c],
+        base_by_event=_by_event(bs, lat_b),
+        cand_by_event=_by_event(cs, lat_c),
     )

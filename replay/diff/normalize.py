@@ -31,6 +31,7 @@ import orjson
 from wsshadow.replay.capture.model import Direction, Message, Opcode, Session
 from wsshadow.replay.config import RouteDiffConfig
 from wsshadow.replay.diff.dialects import Dialect
+from wsshadow.replay.diff.dialects.base import MAX_JSON_DEPTH, _too_deep
 
 __all__ = [
     "MAX_JSON_DEPTH",
@@ -46,9 +47,6 @@ __all__ = [
 
 Format = Literal["json", "text", "binary"]
 
-MAX_JSON_DEPTH = 100
-"""JSON nested deeper than this is compared as text: the field-by-field comparison
-recurses once per level and must stay clear of Python's recursion limit."""
 _Parsed = tuple[Format, str, "str | None", str | bytes, Any]
 ParseCache = dict[str, _Parsed]
 """Raw text -> (format, key, event, fast-path text, value); share it within one session."""
@@ -147,23 +145,6 @@ class Normalized(NamedTuple):
     raw: str | bytes
     corr: str | None = None
     request: str | None = None
-
-
-def _too_deep(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
-    """True when ``value`` nests lists and objects more than ``limit`` deep (no recursion)."""
-    stack = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if isinstance(node, dict):
-            children: Any = node.values()
-        elif isinstance(node, list):
-            children = node
-        else:
-            continue
-        if depth > limit:
-            return True
-        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
-    return False
 
 
 def display_payload(n: Normalized) -> Any:

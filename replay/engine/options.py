@@ -81,4 +81,5 @@ def build_replay_options(
         carry_over=not cli.get("no_carry_over", False),
         carry_rules=carry_rules,
         event_keys=config.diff.event_keys,
+        warmup=pick("warmup"),
     )

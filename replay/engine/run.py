@@ -66,6 +66,7 @@ from wsshadow.replay.engine.engineio import (
     needs_engineio_handshake,
     socketio_namespaces,
 )
+from wsshadow.replay.engine.interleave import Lockstep
 from wsshadow.replay.engine.pacing import (
     ClientStep,
     CloseSession,
@@ -143,9 +144,13 @@ class ReplayOptions:
     carry_over: bool = True
     carry_rules: tuple[CarryRule, ...] = ()
     event_keys: tuple[str, ...] = DEFAULT_EVENT_KEYS
+    warmup: int | None = None
+    """Sessions replayed unrecorded before the measured replay; None: the command's default (0)."""
 
     def __post_init__(self) -> None:
         parse_target(self.target)
+        if self.warmup is not None and self.warmup < 0:
+            raise BadInput(f"warmup must not be negative, not {self.warmup}")
         if self.concurrency < 1:
             raise BadInput(f"concurrency must be at least 1, not {self.concurrency}")
         if self.rate < 0:
@@ -186,6 +191,7 @@ class ReplayOptions:
             "shard": list(self.shard) if self.shard else None,
             "carry_over": self.carry_over,
             "carry_rules": [[r.server, r.client, r.event] for r in self.carry_rules],
+            "warmup": self.warmup or 0,
         }
 
 
@@ -899,23 +905,62 @@ def _young_collections_rarer() -> Iterator[None]:
             gc.set_threshold(*_gc_saved)
 
 
+async def _warm_up(
+    store: CaptureStore,
+    heads: list[SessionHead],
+    options: ReplayOptions,
+    run: str,
+    credentials: Credentials,
+    context: ssl.SSLContext | None,
+) -> None:
+    """Replay ``heads`` once, stored nowhere: the target's caches and pools warm up.
+
+    Failures are ignored here: the measured replay meets them again.
+    """
+    slots = asyncio.Semaphore(options.concurrency)
+    pacing = options.pacing()
+    quiet = ReplayObserver()
+
+    async def one(recorded: Session, frames: FrameColumns) -> None:
+        async with slots:
+            with contextlib.suppress(Exception):
+                await _play(
+                    recorded, frames, options, run=f"{run}-warmup", credentials=credentials,
+                    ssl_context=context, observer=quiet, pacing=pacing,
+                )  # fmt: skip
+
+    try:
+        loaded = store.get_session_frames([h.id for h in heads])
+    except CaptureError:
+        return  # a damaged session fails in the measured replay, with its cause
+    await asyncio.gather(*(one(s, f) for s, f in loaded))
+
+
 async def replay_capture(
     store: CaptureStore,
     options: ReplayOptions,
     *,
     run: str,
     progress: ReplayObserver | None = None,
+    start_gate: Lockstep | None = None,
 ) -> RunResult:
     """Replay the selected recorded sessions of ``store`` as run ``run``; store every result.
 
     Raises BadInput before anything is replayed when the run name is taken,
     a ``--session`` id is unknown, nothing matches, or the CA file is bad.
     Target failures are per-session outcomes, never exceptions.
+    ``start_gate`` (shared with concurrent runs) holds each session until
+    the other runs start the same one.
     """
-    with _young_collections_rarer(), store.background_writer() as background:
-        return await _replay_capture(
-            store, options, run=run, progress=progress, background=background
-        )
+    try:
+        with _young_collections_rarer(), store.background_writer() as background:
+            return await _replay_capture(
+                store, options, run=run, progress=progress, background=background,
+                start_gate=start_gate,
+            )  # fmt: skip
+    finally:
+        if start_gate is not None:
+            start_gate.done(run)
 
 
 async def _replay_capture(
@@ -925,6 +970,7 @@ async def _replay_capture(
     run: str,
     progress: ReplayObserver | None,
     background: BackgroundWriter,
+    start_gate: Lockstep | None = None,
 ) -> RunResult:
     if not run or ":" in run:
         raise BadInput(f"run name {run!r}: expected a non-empty name without ':'")
@@ -976,6 +1022,9 @@ async def _replay_capture(
     first = selected[0].started_at if selected else 0.0
     interrupted = False
     try:
+        if options.warmup and selected:  # inside: Ctrl-C here marks the run interrupted too
+            await _warm_up(store, selected[: options.warmup], options, run, credentials, context)
+            t_start = loop.time()
         for index, summary in enumerate(selected):
             when = t_start
             if options.pace is Pace.RECORDED:
@@ -986,9 +1035,13 @@ async def _replay_capture(
             if delay > 0:
                 await asyncio.sleep(delay)
             await slots.acquire()
+            if start_gate is not None:
+                await start_gate.ready(run, index)
             task = asyncio.create_task(one(index, summary), name=f"replay {summary.id}")
             tasks.add(task)
             task.add_done_callback(tasks.discard)
+        if start_gate is not None:
+            start_gate.done(run)
         if tasks:
             await asyncio.gather(*tasks)
     except (asyncio.CancelledError, KeyboardInterrupt):

@@ -187,6 +187,7 @@ class _Collection:
         self.pending: list[str] = []
         self.started = time.time()
         self.results: dict[str, ReplayCheck] = {}
+        self.warmed = False
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(
@@ -253,10 +254,26 @@ class _Collection:
             recorded = [store.get_session(i) for i in ids]
         opts = self.settings.options
         credentials = Credentials.resolve(opts.credentials, opts.env or {})
+        if not self.warmed:
+            self.warmed = True
+            await self._warm_up(credentials)
         checks = await asyncio.gather(
             *(replay_check(r, self.settings, credentials) for r in recorded)
         )
         return dict(zip(ids, checks, strict=True))
+
+    async def _warm_up(self, credentials: Credentials) -> None:
+        """``--wsshadow-warmup N``: replay the first N sessions once, checked and stored nowhere."""
+        heads = self.summaries[: self.settings.options.warmup or 0]
+        if not heads:
+            return
+        with CaptureStore.open(self.settings.capture) as store:
+            recorded = [store.get_session(h.id) for h in heads]
+        opts = self.settings.options
+        await asyncio.gather(
+            *(replay_session(r, opts, run="warmup", credentials=credentials) for r in recorded),
+            return_exceptions=True,  # the measured replays meet any failure again
+        )
 
 
 # ---- collection nodes -----------------------------------------------------------

@@ -72,15 +72,23 @@ def build_report(
     noise_runs: list[str],
     generated_at: float,
 ) -> dict[str, Any]:
-    """The JSON report from ``DiffAccumulator.finish()``'s parts and the run names."""
+    """The JSON report from ``DiffAccumulator.finish()``'s parts and the run names.
+
+    Timing findings (``timing.findings``) make the verdict divergent only
+    when ``timing.mode`` is ``gate`` (``[verdict] timing``).
+    """
     from wsshadow.replay.version import __version__
+
+    timing = parts.get("timing") or {}
+    timing_gates = timing.get("mode") == "gate" and bool(timing.get("findings"))
 
     return {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "wsshadow", "version": __version__},
         "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(generated_at)),
         "capture": capture,
-        "verdict": parts.get("verdict") or ("divergent" if parts["differences"] else "equivalent"),
+        "verdict": parts.get("verdict")
+        or ("divergent" if parts["differences"] or timing_gates else "equivalent"),
         "baseline": dict(baseline),
         "candidate": dict(candidate),
         "noise_runs": list(noise_runs),

@@ -23,11 +23,19 @@ __all__ = [
     "example_for",
     "fidelity_reasons",
     "is_marked",
+    "p_text",
     "path_tokens",
     "pretty_lines",
     "share",
+    "side_stats",
     "side_value",
     "sorted_groups",
+    "timing_events",
+    "timing_finding_text",
+    "timing_findings",
+    "timing_gates",
+    "timing_headline",
+    "timing_method",
     "truncate",
 ]
 
@@ -240,3 +248,86 @@ def dialects_text(report: dict[str, Any]) -> str | None:
         shown = ", ".join(str(n) for n in names) if isinstance(names, list) else str(names)
         parts.append(f"{route} {shown}")
     return clean_text(" · ".join(parts))
+
+
+# ---- timing findings (diff/timing.py) ------------------------------------------
+
+
+def timing_findings(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The report's timing findings (``timing.findings``), empty for an older report."""
+    timing = report.get("timing")
+    found = timing.get("findings") if isinstance(timing, dict) else None
+    if not isinstance(found, list):
+        return []
+    return [f for f in found if isinstance(f, dict) and isinstance(f.get("signature"), str)]
+
+
+def timing_events(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The per-event latency rows (``timing.events``), empty for an older report."""
+    timing = report.get("timing")
+    rows = timing.get("events") if isinstance(timing, dict) else None
+    if not isinstance(rows, list):
+        return []
+    return [r for r in rows if isinstance(r, dict) and isinstance(r.get("signature"), str)]
+
+
+def timing_gates(report: dict[str, Any]) -> bool:
+    """Whether timing findings make this report divergent (``[verdict] timing = "gate"``)."""
+    timing = report.get("timing")
+    return isinstance(timing, dict) and timing.get("mode") == "gate"
+
+
+def _num(v: Any) -> str:
+    return f"{v:,.1f}" if isinstance(v, int | float) and not isinstance(v, bool) else "-"
+
+
+def side_stats(row: dict[str, Any], side: str) -> tuple[str, str, str]:
+    """(median ms, p95 ms, samples) of one side of a timing row, as text."""
+    s = row.get(side)
+    if not isinstance(s, dict):
+        return "-", "-", "-"
+    n = s.get("samples")
+    return _num(s.get("median_ms")), _num(s.get("p95_ms")), f"{n:,}" if isinstance(n, int) else "-"
+
+
+def p_text(row: dict[str, Any]) -> str:
+    """The p-value of a timing row, as text."""
+    p = row.get("p_value")
+    return f"{p:.2g}" if isinstance(p, int | float) and not isinstance(p, bool) else "-"
+
+
+def timing_finding_text(f: dict[str, Any]) -> str:
+    """One line for a timing finding: medians, p95s, samples and p-value."""
+    bm, bp, bn = side_stats(f, "baseline")
+    cm, cp, cn = side_stats(f, "candidate")
+    return clean_text(
+        f"{f['signature']}: median {bm} → {cm} ms, p95 {bp} → {cp} ms, "
+        f"samples {bn} / {cn}, p = {p_text(f)}"
+    )
+
+
+def timing_headline(report: dict[str, Any]) -> str | None:
+    """``N timing findings (gating|not gating: ...)``, None when there are none."""
+    found = timing_findings(report)
+    if not found:
+        return None
+    how = "gating" if timing_gates(report) else "reported, not gating"
+    return f"{count_word(len(found), 'timing finding')} ({how})"
+
+
+def timing_method(report: dict[str, Any]) -> str | None:
+    """How timing findings were decided and replays interleaved, None for an older report."""
+    timing = report.get("timing")
+    if not isinstance(timing, dict) or "method" not in timing:
+        return None
+    parts = [
+        f"one-sided Mann-Whitney U, p < {timing.get('significance')}, "
+        f"at least {timing.get('min_samples')} samples a side, median x{timing.get('ratio')} "
+        f"and {timing.get('floor_ms')} ms slower, more than x{timing.get('noise_margin')} "
+        "the noise runs' own shift"
+    ]
+    if isinstance(timing.get("interleaving"), str):
+        parts.append(f"replays: {timing['interleaving']}")
+    if isinstance(timing.get("warmup"), int):
+        parts.append(f"warm-up: {count_word(timing['warmup'], 'session')} per target")
+    return clean_text("; ".join(parts))

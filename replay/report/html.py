@@ -19,6 +19,15 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from wsshadow.replay.report.common import (
+    p_text,
+    side_stats,
+    timing_events,
+    timing_gates,
+    timing_headline,
+    timing_method,
+)
+
 __all__ = ["embed_json", "render_html"]
 
 
@@ -101,6 +110,7 @@ _PAGE = """<!DOCTYPE html>
   </details>
 </section>
 </div>
+{timing_events}
 <section id="sessions">
   <h2>Sessions</h2>
   <div class="filters">
@@ -140,4 +150,92 @@ def render_html(report: dict[str, Any]) -> str:
         footer=html.escape(footer.strip()),
         data=embed_json(report),
         js=js,
+        timing_events=_timing_events(report),
+    )
+
+
+_E = html.escape
+
+
+def _plot(row: dict[str, Any]) -> str:
+    """An inline SVG: the baseline's and the candidate's latency distributions (ECDFs)."""
+    plot = row.get("plot")
+    if not isinstance(plot, dict):
+        return ""
+    sides = [(name, plot.get(name)) for name in ("baseline", "candidate")]
+    points = [v for _, vs in sides if isinstance(vs, list) for v in vs]
+    if not points or not all(isinstance(v, int | float) for v in points):
+        return ""
+    lo, hi = min(points), max(points)
+    span = (hi - lo) or 1.0
+    w, h, pad = 320.0, 90.0, 6.0
+    colors = {"baseline": "#2b6cb0", "candidate": "#c53030"}
+    lines = []
+    for name, values in sides:
+        if not isinstance(values, list) or len(values) < 2:
+            continue
+        n = len(values) - 1
+        xy = " ".join(
+            f"{pad + (v - lo) / span * (w - 2 * pad):.1f},{h - 16 - i / n * (h - 26):.1f}"
+            for i, v in enumerate(values)
+        )
+        lines.append(
+            f'<polyline fill="none" stroke="{colors[name]}" stroke-width="2" points="{xy}">'
+            f"<title>{name}</title></polyline>"
+        )
+    return (
+        f'<svg class="dist" role="img" width="{w:.0f}" height="{h:.0f}" '
+        f'viewBox="0 0 {w:.0f} {h:.0f}" xmlns="http://www.w3.org/2000/svg">'
+        f"<title>{_E(str(row.get('signature')))}: latency distributions (share of samples "
+        "at or under each latency)</title>"
+        f'<line x1="{pad}" y1="{h - 16}" x2="{w - pad}" y2="{h - 16}" stroke="#999"/>'
+        + "".join(lines)
+        + f'<text x="{pad}" y="{h - 3}" font-size="10">{lo:,.1f} ms</text>'
+        f'<text x="{w - pad}" y="{h - 3}" font-size="10" text-anchor="end">{hi:,.1f} ms</text>'
+        f'<text x="{w - pad}" y="12" font-size="10" text-anchor="end">'
+        f'<tspan fill="{colors["baseline"]}">baseline</tspan> '
+        f'<tspan fill="{colors["candidate"]}">candidate</tspan></text>'
+        "</svg>"
+    )
+
+
+def _timing_events(report: dict[str, Any]) -> str:
+    """The per-event latency table, with a distribution plot per event that has a finding."""
+    rows = timing_events(report)
+    if not rows:
+        return ""
+    headline = timing_headline(report) or "no timing findings"
+    method = timing_method(report) or ""
+    cls = "divergent" if timing_gates(report) else "noise"
+    body = []
+    for r in rows:
+        b, c = side_stats(r, "baseline"), side_stats(r, "candidate")
+        found = r.get("finding") is True
+        why = r.get("why_not")
+        note = (
+            "finding" if found else "; ".join(str(x) for x in why) if isinstance(why, list) else ""
+        )
+        significant = "yes" if r.get("significant") is True else "no"
+        body.append(
+            f'<tr class="{"finding" if found else ""}"><td style="white-space:nowrap">'
+            f"{_E(str(r['signature']))}</td>"
+            f'<td class="num">{b[0]}</td><td class="num">{c[0]}</td>'
+            f'<td class="num">{b[1]}</td><td class="num">{c[1]}</td>'
+            f'<td class="num">{b[2]} / {c[2]}</td><td class="num">{_E(p_text(r))}</td>'
+            f'<td>{significant}</td><td style="min-width:18em">{_E(note)}</td></tr>'
+        )
+        if found:
+            body.append(f'<tr class="plot"><td colspan="9">{_plot(r)}</td></tr>')
+    return (
+        '<section id="timing-events">\n'
+        f'  <h2>Timing by event <span class="sub {cls}">{_E(headline)}</span></h2>\n'
+        f'  <p class="sub">{_E(method)}</p>\n'
+        "  <table>\n"
+        '    <thead><tr><th>event</th><th class="num">baseline median ms</th>'
+        '<th class="num">candidate median ms</th><th class="num">baseline p95 ms</th>'
+        '<th class="num">candidate p95 ms</th><th class="num">samples</th>'
+        '<th class="num">p</th><th>significant</th><th></th></tr></thead>\n'
+        f"    <tbody>{''.join(body)}</tbody>\n"
+        "  </table>\n"
+        "</section>"
     )

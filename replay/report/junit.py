@@ -12,7 +12,16 @@ import xml.etree.ElementTree as ET
 from collections import defaultdict
 from typing import Any
 
-from wsshadow.replay.report.common import clean_text, compact, fidelity_reasons, truncate
+from wsshadow.replay.report.common import (
+    clean_text,
+    compact,
+    fidelity_reasons,
+    timing_finding_text,
+    timing_findings,
+    timing_gates,
+    timing_method,
+    truncate,
+)
 
 __all__ = ["render_junit"]
 
@@ -74,6 +83,39 @@ def _signatures(detail: dict[str, Any]) -> list[str]:
         if sig not in seen:
             seen.append(sig)
     return seen
+
+
+def _timing_suite(root: ET.Element, report: dict[str, Any], totals: dict[str, int]) -> None:
+    """A ``timing`` suite, a case per timing finding: a failure when timing gates the verdict.
+
+    With ``[verdict] timing = "report"`` the case passes and says what was found.
+    """
+    found = timing_findings(report)
+    if not found:
+        return
+    gates = timing_gates(report)
+    suite = ET.SubElement(root, "testsuite", name="timing")
+    method = timing_method(report) or ""
+    for f in found:
+        case = ET.SubElement(
+            suite, "testcase", name=_x(f["signature"]), classname="wsshadow.timing", time="0"
+        )
+        text = timing_finding_text(f) + (f"\n{method}" if method else "")
+        if gates:
+            fail = ET.SubElement(
+                case, "failure", type="timing", message=_x(truncate(text, MESSAGE_LIMIT))
+            )
+            fail.text = _x(text, keep_newlines=True)
+        else:
+            out = ET.SubElement(case, "system-out")
+            out.text = _x("reported, not gating ([verdict] timing = \"report\"): " + text,
+                          keep_newlines=True)  # fmt: skip
+    counts = {"tests": len(found), "failures": len(found) if gates else 0, "errors": 0}
+    for key, value in counts.items():
+        suite.set(key, str(value))
+        totals[key] += value
+    suite.set("skipped", "0")
+    suite.set("time", "0")
 
 
 def render_junit(report: dict[str, Any]) -> str:
@@ -149,6 +191,7 @@ def render_junit(report: dict[str, Any]) -> str:
             suite.set(key, str(value))
             totals[key] += value
         suite.set("time", "0")
+    _timing_suite(root, report, totals)
     for key, value in totals.items():
         if key != "skipped" or value:
             root.set(key, str(value))

@@ -22,8 +22,13 @@ from wsshadow.replay.report.common import (
     dialects_text,
     example_for,
     fidelity_reasons,
+    p_text,
     share,
+    side_stats,
     sorted_groups,
+    timing_findings,
+    timing_headline,
+    timing_method,
     truncate,
 )
 
@@ -93,6 +98,8 @@ def _head(report: dict[str, Any]) -> list[str]:
         verdict = (
             f"### ✅ wsshadow: equivalent — no differences in {count_word(s['total'], 'session')}"
         )
+    elif report["verdict"] == "divergent" and not report["differences"] and timing_findings(report):
+        verdict = f"### ❌ wsshadow: divergent — {timing_headline(report)}"
     elif report["verdict"] == "inconclusive":
         verdict = (
             f"### ⚠️ wsshadow: inconclusive — no differences in "
@@ -203,6 +210,34 @@ def _noise(report: dict[str, Any]) -> list[str]:
     return lines
 
 
+MAX_TIMING = 20
+
+
+def _timing_findings(report: dict[str, Any]) -> list[str]:
+    found = timing_findings(report)
+    method = timing_method(report)
+    if not found:
+        return [] if method is None else ["", f"No timing findings ({md_escape(method, 600)})."]
+    lines = [
+        "",
+        f"#### ⏱ {md_escape(timing_headline(report) or '', 200)}",
+        "",
+        "| event | median (ms) base → cand | p95 (ms) base → cand | samples | p |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for f in found[:MAX_TIMING]:
+        b, c = side_stats(f, "baseline"), side_stats(f, "candidate")
+        lines.append(
+            f"| {md_escape(f['signature'], 300)} | {b[0]} → {c[0]} | {b[1]} → {c[1]} | "
+            f"{b[2]} / {c[2]} | {p_text(f)} |"
+        )
+    if len(found) > MAX_TIMING:
+        lines += ["", f"… and {count_word(len(found) - MAX_TIMING, 'more')}."]
+    if method is not None:
+        lines += ["", f"_{md_escape(method, 600)}_"]
+    return lines
+
+
 def _detail(i: int, group: dict[str, Any], ex: Example) -> str:
     sessions = [str(s) for s in group.get("sessions") or []]
     count = int(group.get("count") or len(sessions))
@@ -243,7 +278,9 @@ def _detail(i: int, group: dict[str, Any], ex: Example) -> str:
 def render_markdown(report: dict[str, Any], *, max_chars: int = MAX_CHARS) -> str:
     """The Markdown report, guaranteed shorter than ``max_chars`` characters."""
     groups = sorted_groups(report["differences"])
-    head = "\n".join(_head(report) + _groups_table(report, groups) + _noise(report))
+    head = "\n".join(
+        _head(report) + _groups_table(report, groups) + _noise(report) + _timing_findings(report)
+    )
     footer_room = 200
     if len(head) + footer_room >= max_chars:  # only with absurd limits
         return truncate(head, max_chars - 1)

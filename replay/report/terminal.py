@@ -24,9 +24,15 @@ from wsshadow.replay.report.common import (
     example_for,
     fidelity_reasons,
     is_marked,
+    p_text,
     pretty_lines,
     share,
+    side_stats,
     sorted_groups,
+    timing_findings,
+    timing_gates,
+    timing_headline,
+    timing_method,
     truncate,
 )
 
@@ -63,6 +69,11 @@ def _verdict(report: dict[str, Any]) -> Text:
             f"{count_word(s['total'], 'session')}",
             style="red",
         )
+    headline = timing_headline(report)
+    if headline is not None and report["verdict"] == "divergent" and not groups:
+        return Text(f"DIVERGENT  {headline}", style="bold red")
+    if headline is not None:
+        line.append(f"  · {headline}", style="red" if timing_gates(report) else "yellow")
     return line
 
 
@@ -253,6 +264,35 @@ def _timing(report: dict[str, Any]) -> RenderableType:
     return Group(Text("Timing", style="bold"), table)
 
 
+def _timing_findings(report: dict[str, Any]) -> RenderableType | None:
+    found = timing_findings(report)
+    method = timing_method(report)
+    if not found and method is None:
+        return None
+    parts: list[RenderableType] = []
+    if found:
+        headline = timing_headline(report) or ""
+        style = "bold red" if timing_gates(report) else "bold yellow"
+        parts.append(Text(f"Timing findings  {headline}", style=style))
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+        table.add_column("event", overflow="fold")
+        for col in ("median", "p95", "samples"):
+            table.add_column(f"{col} base → cand", justify="right", no_wrap=True)
+        table.add_column("p", justify="right")
+        for f in found:
+            b, c = side_stats(f, "baseline"), side_stats(f, "candidate")
+            table.add_row(
+                _t(f["signature"]), f"{b[0]} → {c[0]} ms", f"{b[1]} → {c[1]} ms",
+                f"{b[2]} / {c[2]}", p_text(f),
+            )  # fmt: skip
+        parts.append(table)
+    else:
+        parts.append(Text("Timing findings  none", style="bold"))
+    if method is not None:
+        parts.append(Text(f"  {method}", style="dim"))
+    return Group(*parts)
+
+
 def _side(value: Any, present: bool, marks: list[tuple[str, ...]], sign: str, style: str) -> Text:
     if not present:
         return Text("(absent)", style="dim italic")
@@ -345,6 +385,10 @@ def render_terminal(
     console.print(_noise(report))
     console.print()
     console.print(_timing(report))
+    timing_section = _timing_findings(report)
+    if timing_section is not None:
+        console.print()
+        console.print(timing_section)
     details = details_by_session(report)
     if groups and examples > 0:
         console.print()

@@ -112,6 +112,26 @@ def test_commands_refuse_an_empty_file_and_leave_it_empty(
     assert _leftovers(tmp_path, "zero", "out") == ["zero.db"]
 
 
+def test_read_only_commands_leave_a_good_capture_byte_for_byte(tmp_path: Path, capsys) -> None:
+    """ls, show, export and diff read a capture: its bytes, its mtime and the directory
+    (no -wal, -shm or stray file) are as they were."""
+    cap = make_capture(tmp_path / "cap.db", sessions=3)
+    before, mtime = digest(cap), cap.stat().st_mtime_ns
+    out = tmp_path / "out.jsonl"
+    for argv in (
+        ["captures", "ls", cap],
+        ["captures", "ls", cap, "--run", "r1"],
+        ["captures", "show", cap, "s0"],
+        ["captures", "export", cap, out],
+        ["diff", cap, "--candidate", "r1"],
+    ):
+        code, _out, err = cli(capsys, argv)
+        assert code in (0, 1), (argv, err)
+    assert digest(cap) == before
+    assert cap.stat().st_mtime_ns == mtime
+    assert _leftovers(tmp_path, "cap") == ["cap.db"]
+
+
 def test_reports_are_owner_only(open_umask: None, tmp_path: Path, capsys) -> None:
     cap = make_capture(tmp_path / "cap.db", sessions=2)
     reports = [tmp_path / f"r.{ext}" for ext in ("json", "html", "md", "xml", "txt")]

@@ -100,6 +100,7 @@ def test_ctrl_c_during_shadow_keeps_every_runs_finished_sessions(tmp_path: Path)
         proc = _wsshadow(
             "shadow", cap, "--baseline", baseline, "--candidate", candidate,
             "--run-prefix", "sh", "--causal-timeout", 60,
+            "--warmup", 0,  # the candidate's first five sessions are the measured ones
         )  # fmt: skip
         try:
             if not five_done.wait(60 * FACTOR):
@@ -123,3 +124,40 @@ def test_ctrl_c_during_shadow_keeps_every_runs_finished_sessions(tmp_path: Path)
         run = store.get_run("sh-candidate")
         kept = list(store.iter_sessions("sh-candidate"))
     assert run is not None and run.settings["interrupted"] is True and len(kept) == 5
+
+
+def test_ctrl_c_during_the_warm_up_marks_the_run_interrupted(tmp_path: Path) -> None:
+    """``--warmup``: the unrecorded sessions before the measured ones can be cut short too."""
+    cap = make_capture(tmp_path / "cap.db", sessions=10, turns=2)
+    connected = threading.Event()
+
+    def hold(ws: Any) -> None:  # never answers: the warm-up waits on it
+        connected.set()
+        try:
+            for _ in ws:
+                pass
+        except ConnectionClosed:
+            pass
+
+    with ws_server(hold) as url:
+        proc = _wsshadow(
+            "replay", cap, "--target", url, "--run", "warm", "--warmup", 3,
+            "--causal-timeout", 60,
+        )  # fmt: skip
+        try:
+            assert connected.wait(60 * FACTOR), "the warm-up never connected"
+            time.sleep(0.3 * FACTOR)
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=scaled(60) * FACTOR)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    assert proc.returncode == 130, (out, err)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert "run 'warm' keeps the 0 of 10 sessions" in lines[0]
+    with CaptureStore.open(cap) as store:
+        run = store.get_run("warm")
+        assert run is not None and run.settings["interrupted"] is True and run.sessions == 0
+        assert store.count_sessions("warm") == 0

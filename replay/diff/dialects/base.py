@@ -62,15 +62,46 @@ class Event(NamedTuple):
     raw: str | bytes | None = None
 
 
+MAX_JSON_DEPTH = 100
+"""JSON nested deeper than this is compared as text: the field-by-field comparison
+recurses once per level and must stay clear of Python's recursion limit."""
+
+
+def _too_deep(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
+    """True when ``value`` nests lists and objects more than ``limit`` deep (no recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children: Any = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+    return False
+
+
 def loads(text: str | bytes) -> Any:
     """Parse JSON (orjson, then Python's json for NaN and huge integers); raises ValueError."""
     try:
-        return orjson.loads(text)
+        value = orjson.loads(text)
     except orjson.JSONDecodeError:
         try:
-            return json.loads(text)
+            value = json.loads(text)
         except RecursionError:
             raise ValueError("JSON nested too deep") from None
+    # Deeper than the comparison can recurse: the message stays text (as plain JSON does).
+    brackets = (
+        text.count("[") + text.count("{")
+        if isinstance(text, str)
+        else (text.count(b"[") + text.count(b"{"))
+    )
+    if brackets > MAX_JSON_DEPTH and _too_deep(value):
+        raise ValueError("JSON nested too deep")
+    return value
 
 
 def b64(data: bytes) -> str:

@@ -3,7 +3,7 @@ Python package serves it; records follow the HubProtocol spec)."""
 
 import json
 
-from tests.diff.dialects.dialectkit import C, S, detected, diff, names
+from tests.diff.dialects.dialectkit import C, S, detected, diff, names, session
 
 RS = "\x1e"
 
@@ -39,3 +39,20 @@ def test_changed_completion_names_the_invocation_and_path():
 
 def test_completions_in_another_order_are_no_difference():
     assert diff(hub(), hub(swap=True))[1] == []
+
+
+def test_json_nested_deeper_than_the_comparison_can_go_is_compared_as_text() -> None:
+    """Found by tests/reliability/test_fuzz_properties.py: a record separator made the
+    session SignalR, whose decoder handed 994-deep JSON to a recursive mask (RecursionError)."""
+    from wsshadow.replay.config import DiffConfig
+    from wsshadow.replay.diff.capture import diff_session
+
+    cfg = DiffConfig().for_route("/ws")
+    for frames in (
+        ["\x1e", "[" * 994 + "]" * 994],
+        ['{"a":' * 994 + "1" + "}" * 994 + "\x1e"],
+    ):
+        a = session("a", [S(p) for p in frames])
+        assert diff_session("x", "/ws", a, a, [], cfg).findings == []
+        found = diff_session("x", "/ws", a, session("b", []), [], cfg).findings
+        assert found and all(f.kind == "missing_event" for f in found)
