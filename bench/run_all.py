@@ -35,6 +35,7 @@ ORDER = [
     "replay_concurrency",
     "proxy",
     "diff",
+    "scenarios",
 ]
 # Settings for the combined run (each script's own defaults may run longer).
 ARGS: dict[str, list[str]] = {

@@ -216,6 +216,9 @@ class CarryOverRule:
     server: str
     client: str
     event: str | None = None
+    scope: str = "session"
+    """``session``: within one session; ``capture``: issued to one session, sent by another
+    (links sessions into a scenario, docs/scenarios.md)."""
 
 
 class ReplayConfig:
@@ -591,13 +594,16 @@ def parse_config(data: Mapping[str, Any], file: str, path: Path | None = None) -
             raise top.fail("carry_over", "an array of tables ([[carry_over]])", items)
         for i, item in enumerate(items):
             cr = _Reader(file, item, f"[carry_over][{i}]")
-            cr.only("server", "client", "event")
+            cr.only("server", "client", "event", "scope")
             server, client = cr.string("server", None), cr.string("client", None)
             if server is None or client is None:
                 raise cr.fail("server" if server is None else "client", "a dotted path (required)")
             _check_paths(cr, "server", (server,))
             _check_paths(cr, "client", (client,))
-            rules.append(CarryOverRule(server, client, cr.string("event", None)))
+            scope = cr.string("scope", None) or "session"
+            if scope not in ("session", "capture"):
+                raise cr.fail("scope", '"session" or "capture"', scope)
+            rules.append(CarryOverRule(server, client, cr.string("event", None), scope))
     diff = _diff(top.table_at("diff"))
     routes = {route: _route(sub, diff.custom_masks) for route, sub in top.subtables("routes")}
     if routes:

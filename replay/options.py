@@ -76,7 +76,8 @@ REPLAY_OPTIONS: tuple[OptionSpec, ...] = (
         default=1.0, minimum=0.0, above=True,
     ),
     OptionSpec(
-        "concurrency", "--concurrency", "int", "Sessions replayed at once.", "N",
+        "concurrency", "--concurrency", "int", "Sessions replayed at once (a multi-user "
+        "scenario counts as one).", "N",
         default=50, minimum=1,
     ),
     OptionSpec(
@@ -123,7 +124,12 @@ REPLAY_OPTIONS: tuple[OptionSpec, ...] = (
         "", default=False, config=False,
     ),
     OptionSpec(
-        "session_ids", "--session", "str", "Only this session id or id prefix (repeatable).",
+        "no_links", "--no-links", "bool", "Replay every session alone (no scenarios: values "
+        "and waits do not cross sessions).", "", default=False, config=False,
+    ),
+    OptionSpec(
+        "session_ids", "--session", "str", "Only this session id or id prefix, with the "
+        "other sessions of its scenario (repeatable).",
         "ID", default=(), many=True, config=False,
     ),
     OptionSpec(

@@ -23,6 +23,7 @@ from wsshadow.replay.config import DiffConfig, VerdictConfig
 from wsshadow.replay.diff.capture import RECORDED_BASELINE, diff_capture
 from wsshadow.replay.engine.interleave import Lockstep
 from wsshadow.replay.engine.run import ReplayObserver, ReplayOptions, RunResult, replay_capture
+from wsshadow.replay.engine.scenarios import capture_links, with_scenarios
 from wsshadow.replay.engine.targets import RouteMap
 from wsshadow.replay.errors import BadInput, Unreachable
 
@@ -133,6 +134,10 @@ async def shadow_capture(
     )
     report["timing"]["interleaving"] = gate.describe()
     report["timing"]["warmup"] = options.warmup
+    if options.links:  # each session's scenario, for the report's filters
+        report = with_scenarios(
+            report, capture_links(store, options.event_keys, options.link_rules)
+        )
     return ShadowResult(
         report=report,
         baseline_run=None if recorded else base_name,

@@ -31,6 +31,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import groupby
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Literal
 
@@ -694,6 +695,26 @@ class CaptureStore:
                 continue
             previous = row[0]
             yield row[0], row[1], list(row[2:])
+
+    def data_frames_by_session(
+        self,
+    ) -> Iterator[tuple[str, float, Iterator[tuple[float, str, str | None]]]]:
+        """Every recorded session's data messages: ``(id, started_at, frames)``, frames
+        ``(t, direction, text)`` in order, ``text`` None for a binary message.
+
+        What link discovery reads (``engine/links.py``): one query, no ``Message``
+        built; each session's frames must be consumed before the next session.
+        """
+        conn = self.db.conn
+        starts = dict(conn.execute("SELECT id, started_at FROM sessions WHERE run IS NULL"))
+        # The IN list is walked in id order through the primary key: no sort step.
+        rows = conn.execute(
+            "SELECT session_id, t, direction, text FROM frames WHERE opcode IN ('text', 'binary') "
+            "AND session_id IN (SELECT id FROM sessions WHERE run IS NULL) ORDER BY session_id, seq"
+        )
+        frame = itemgetter(1, 2, 3)
+        for session_id, group in groupby(rows, _first):
+            yield session_id, starts[session_id], map(frame, group)
 
     def heads(self, run: str | None = RECORDED_ONLY) -> Iterator[SessionHead]:
         """Id, route and start of every session of ``run``, in stored order; no frame read."""

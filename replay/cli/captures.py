@@ -27,9 +27,17 @@ from wsshadow.replay.cli.options import (
 )
 from wsshadow.replay.config import DiffConfig, discover_config
 from wsshadow.replay.diff.dialects import session_dialect
+from wsshadow.replay.engine.carryover import CarryRule
+from wsshadow.replay.engine.scenarios import capture_links
 from wsshadow.replay.errors import BadInput
 
-__all__ = ["captures_export", "captures_import", "captures_ls", "captures_show"]
+__all__ = [
+    "captures_export",
+    "captures_import",
+    "captures_ls",
+    "captures_scenarios",
+    "captures_show",
+]
 
 
 def _dialects(config: Path | None, dialect: list[str] | None) -> DiffConfig:
@@ -41,11 +49,14 @@ def captures_ls(
     capture: CaptureArg, run: RunOpt = None, config: ConfigOpt = None, dialect: DialectOpt = None
 ) -> None:
     """One row per session: id, route, start, duration, messages each way, close, source,
-    dialect."""
+    dialect, and (recorded sessions) the scenario it replays in, '-' when alone."""
     diff = _dialects(config, dialect)
     with CaptureStore.open(capture) as store:
         if run is not None and store.get_run(run) is None:
             raise BadInput(f"{capture}: no run called {run!r}")
+        scenarios = None
+        if run is None:
+            scenarios = capture_links(store, diff.event_keys).scenario_of
 
         def dialect_of(s: SessionSummary) -> str:
             rc = diff.for_route(s.route)
@@ -53,7 +64,37 @@ def captures_ls(
             return chosen.name if chosen is not None else "-"
 
         console.print_session_table(store.summaries(run), title=f"{capture}",
-                                    dialect_of=dialect_of)  # fmt: skip
+                                    dialect_of=dialect_of, scenarios=scenarios)  # fmt: skip
+
+
+@captures_app.command("scenarios")
+def captures_scenarios(capture: CaptureArg, config: ConfigOpt = None) -> None:
+    """The scenarios of a capture: linked sessions replayed together, and each link's evidence.
+
+    A value link: a value the server sent to one session that another session's
+    client sent later. An event link: a server message in one session caused by a
+    client message in another (a shared field value, or a broadcast).
+    """
+    with CaptureStore.open(capture) as store:
+        settings = discover_config(config)
+        rules = tuple(
+            CarryRule(r.server, r.client, r.event)
+            for r in settings.carry_over
+            if r.scope == "capture"
+        )
+        graph = capture_links(store, settings.diff.event_keys, rules)
+        heads = {h.id: h for h in store.heads()}
+        total = len(heads)
+    lines = []
+    for scenario, members in graph.scenarios.items():
+        lines.append(f"scenario {scenario}: {len(members)} sessions")
+        for sid in members:
+            lines.append(f"  session {sid}  {heads[sid].route}")
+        for link in graph.links_of(scenario):
+            lines.append(f"  link  {link.describe()}")
+    alone = total - len(graph.scenario_of)
+    lines.append(f"{len(graph.scenarios)} scenarios, {alone} of {total} sessions replay alone")
+    console.write_text("\n".join(lines) + "\n")
 
 
 @captures_app.command("show")

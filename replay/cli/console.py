@@ -11,7 +11,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 
 from rich.console import Console
@@ -102,8 +102,10 @@ def print_session_table(
     summaries: Iterable[SessionSummary],
     title: str = "",
     dialect_of: Callable[[SessionSummary], str] | None = None,
+    scenarios: Mapping[str, str] | None = None,
 ) -> None:
-    """The ``captures ls`` table; ``dialect_of`` names each session's dialect."""
+    """The ``captures ls`` table; ``dialect_of`` names each session's dialect,
+    ``scenarios`` (session -> scenario) adds a scenario column."""
     console = stdout_console()
     table = Table(
         title=title if console.is_terminal else None,
@@ -121,6 +123,7 @@ def print_session_table(
         ("close", "left"),
         ("source", "left"),
         *((("dialect", "left"),) if dialect_of is not None else ()),
+        *((("scenario", "left"),) if scenarios is not None else ()),
     ):
         table.add_column(name, justify=justify, no_wrap=True)
     rows = 0
@@ -136,6 +139,7 @@ def print_session_table(
             escape(_fmt_close(s)),
             escape(source),
             *((escape(dialect_of(s)),) if dialect_of is not None else ()),
+            *((scenarios.get(s.id, "-"),) if scenarios is not None else ()),
         )
         rows += 1
     console.print(table)

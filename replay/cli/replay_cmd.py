@@ -21,6 +21,7 @@ from wsshadow.replay.cli.progress import FollowView, ProgressBar, print_run_summ
 from wsshadow.replay.config import DiffConfig, discover_config
 from wsshadow.replay.engine.options import build_replay_options
 from wsshadow.replay.engine.run import ReplayObserver, ReplayOptions, RunResult, replay_capture
+from wsshadow.replay.engine.scenarios import scenario_notes
 from wsshadow.replay.errors import BadInput, Interrupted, Unreachable
 from wsshadow.replay.options import NO_OVERRIDES, ReplayOverrides
 
@@ -88,6 +89,8 @@ def replay(
     )
     with CaptureStore.open(capture) as store:
         name = run or default_run_name(store, time.time())
+        for line in scenario_notes(store, options):
+            console.note(line)
         try:
             result = _run(store, options, name, settings.diff)
         except KeyboardInterrupt:

@@ -27,6 +27,7 @@ from wsshadow.replay.cli.options import (
 from wsshadow.replay.cli.progress import ProgressBar
 from wsshadow.replay.config import discover_config
 from wsshadow.replay.engine.options import build_replay_options
+from wsshadow.replay.engine.scenarios import scenario_notes
 from wsshadow.replay.engine.targets import parse_route_map
 from wsshadow.replay.errors import BadInput, Interrupted
 from wsshadow.replay.options import NO_OVERRIDES, ReplayOverrides
@@ -115,6 +116,8 @@ def shadow(
         os.environ,
     )
     with CaptureStore.open(capture) as store, ProgressBar() as bar, _interruptible(store):
+        for line in scenario_notes(store, options):
+            console.note(line)
         result = asyncio.run(
             shadow_capture(
                 store,

@@ -58,7 +58,12 @@ def build_replay_options(
     ca = cli.get("ca")
     if ca is None and rc.ca:  # relative to the config file, like every path in it
         ca = Path(rc.ca) if config.path is None else config.path.parent / rc.ca
-    carry_rules = tuple(CarryRule(r.server, r.client, r.event) for r in config.carry_over)
+    carry_rules = tuple(
+        CarryRule(r.server, r.client, r.event) for r in config.carry_over if r.scope != "capture"
+    )
+    link_rules = tuple(
+        CarryRule(r.server, r.client, r.event) for r in config.carry_over if r.scope == "capture"
+    )
     carry_rules += tuple(parse_carry_rule(c) for c in cli.get("carry", ()))
     shard = cli.get("shard")
     return ReplayOptions(
@@ -80,6 +85,8 @@ def build_replay_options(
         follow=cli.follow,
         carry_over=not cli.get("no_carry_over", False),
         carry_rules=carry_rules,
+        links=not cli.get("no_links", False),
+        link_rules=link_rules,
         event_keys=config.diff.event_keys,
         warmup=pick("warmup"),
     )

@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
@@ -78,6 +78,9 @@ from wsshadow.replay.engine.pacing import (
 )
 from wsshadow.replay.engine.targets import RouteMap, build_url, parse_target
 from wsshadow.replay.errors import BadInput, CaptureError
+
+if TYPE_CHECKING:
+    from wsshadow.replay.engine.scenarios import SessionHooks
 
 __all__ = [
     "ReplayObserver",
@@ -146,6 +149,8 @@ class ReplayOptions:
     event_keys: tuple[str, ...] = DEFAULT_EVENT_KEYS
     warmup: int | None = None
     """Sessions replayed unrecorded before the measured replay; None: the command's default (0)."""
+    links: bool = True  # replay linked sessions together (engine/scenarios.py)
+    link_rules: tuple[CarryRule, ...] = ()  # [[carry_over]] scope = "capture"
 
     def __post_init__(self) -> None:
         parse_target(self.target)
@@ -192,6 +197,8 @@ class ReplayOptions:
             "carry_over": self.carry_over,
             "carry_rules": [[r.server, r.client, r.event] for r in self.carry_rules],
             "warmup": self.warmup or 0,
+            "links": self.links,
+            "link_rules": [[r.server, r.client, r.event] for r in self.link_rules],
         }
 
 
@@ -223,13 +230,18 @@ class SessionOutcome:
 
 @dataclass(frozen=True)
 class RunResult:
-    """A finished run: its name, target, and one outcome per session in selection order."""
+    """A finished run: its name, target, and one outcome per session in selection order.
+
+    ``scenario_timeouts``: client messages of multi-user scenarios sent because a
+    causal wait timed out (engine/scenarios.py); 0 when every wait was met.
+    """
 
     run: str
     target: str
     outcomes: tuple[SessionOutcome, ...]
     started_at: float
     ended_at: float
+    scenario_timeouts: int = 0
 
     @property
     def sessions(self) -> int:
@@ -547,6 +559,7 @@ async def _play(
     ssl_context: ssl.SSLContext | None = None,
     observer: ReplayObserver | None = None,
     pacing: PacingSettings | None = None,
+    hooks: SessionHooks | None = None,
 ) -> tuple[_Played, SessionOutcome]:
     """``replay_session`` without building a ``Message`` per frame.
 
@@ -602,6 +615,8 @@ async def _play(
     carry = carry_plan is not None and carry_plan.active
     # Most sessions have nothing to carry: they share one idle tracker and make none.
     tracker = carry_plan.tracker() if carry_plan is not None and carry else _IDLE_TRACKER
+    if hooks is not None:  # a session of a scenario: its tracker also carries across sessions
+        tracker, carry = hooks.tracker(tracker if carry else None), True
     follow = options.follow
     recorded_server = (
         tuple(m for m in frames.messages() if m.direction is Direction.SERVER and m.opcode.is_data)
@@ -652,10 +667,13 @@ async def _play(
         tuple(ws.response.headers.raw_items()) if ws.response else (),
     )
     settings = pacing or options.pacing()
-    pacer = Pacer(plan, settings, t0)
     # A target that keeps sending is cut off here: memory and time stay bounded.
     cap = settings.max_server_messages or flood_limit(plan.server_total)
     alarm = _Alarm(loop)
+    if hooks is None:
+        pacer = Pacer(plan, settings, t0)
+    else:  # waits on the other sessions of its scenario too; woken when they move
+        pacer = hooks.pacer(plan, settings, t0, lambda: alarm.arm(loop.time()))
     # Frames stay plain values until someone needs a Message (the run writer stores rows).
     flat: list[Any] = []  # t, direction, opcode, payload per frame (see _Played)
     extend = flat.extend
@@ -976,7 +994,10 @@ async def _replay_capture(
         raise BadInput(f"run name {run!r}: expected a non-empty name without ':'")
     if store.get_run(run) is not None:
         raise BadInput(f"{store.path}: a run called {run!r} exists already; choose another --run")
-    selected = select_sessions(store, options)
+    from wsshadow.replay.engine import scenarios  # it builds on this module
+
+    selected, graph = scenarios.select_with_scenarios(store, options)
+    scenes = scenarios.ScenarioSchedule(graph, selected, store, options) if graph else None
     if not selected and options.shard is None:
         raise BadInput(f"{store.path}: no recorded session matches the selection")
     context = _ssl_context(options)
@@ -994,12 +1015,12 @@ async def _replay_capture(
     slots = asyncio.Semaphore(options.concurrency)
     tasks: set[asyncio.Task[None]] = set()
 
-    async def one(index: int, summary: SessionHead) -> None:
+    async def one(index: int, summary: SessionHead, hooks: SessionHooks | None = None) -> None:
         played: _Played | None = None
         try:
             played, outcome = await _play(
                 *prefetch.take(index), options, run=run, credentials=credentials,
-                ssl_context=context, observer=observer, pacing=pacing,
+                ssl_context=context, observer=observer, pacing=pacing, hooks=hooks,
             )  # fmt: skip
         except Exception as e:  # a bug in one session must not sink the whole run
             why = (
@@ -1011,12 +1032,19 @@ async def _replay_capture(
                 summary.id, f"{run}:{summary.id}", "", False, None, why, 0, 0,
                 _recorded_server_messages(store, summary.id), None, 0.0,
             )  # fmt: skip
-        finally:
-            slots.release()
         outcomes[index] = outcome
         if played is not None:
             writer.add(played)  # a capture that cannot be written ends the run (CaptureError)
         observer.session_finished(outcome)
+
+    async def unit(index: int, summary: SessionHead) -> None:
+        try:  # one session, or the scenario it leads (a scenario takes one slot)
+            if scenes is not None and scenes.leads(index):
+                await scenes.play(index, one)
+            else:
+                await one(index, summary)
+        finally:
+            slots.release()
 
     t_start = loop.time()
     first = selected[0].started_at if selected else 0.0
@@ -1026,6 +1054,8 @@ async def _replay_capture(
             await _warm_up(store, selected[: options.warmup], options, run, credentials, context)
             t_start = loop.time()
         for index, summary in enumerate(selected):
+            if scenes is not None and scenes.follows(index):
+                continue  # replayed with the first session of its scenario
             when = t_start
             if options.pace is Pace.RECORDED:
                 when = t_start + (summary.started_at - first) / options.speed
@@ -1037,7 +1067,7 @@ async def _replay_capture(
             await slots.acquire()
             if start_gate is not None:
                 await start_gate.ready(run, index)
-            task = asyncio.create_task(one(index, summary), name=f"replay {summary.id}")
+            task = asyncio.create_task(unit(index, summary), name=f"replay {summary.id}")
             tasks.add(task)
             task.add_done_callback(tasks.discard)
         if start_gate is not None:
@@ -1060,6 +1090,7 @@ async def _replay_capture(
             tuple(outcomes[i] for i in sorted(outcomes)),
             started_at,
             time.time(),
+            scenes.timeouts if scenes is not None else 0,
         )
         settings = options.settings()
         if interrupted:

@@ -117,6 +117,7 @@ _PAGE = """<!DOCTYPE html>
     <label>route<select id="f-route"><option value="">all routes</option></select></label>
     <label>signature<select id="f-signature"><option value="">all signatures</option></select></label>
     <label>verdict<select id="f-verdict"><option value="">all</option><option value="divergent">divergent</option><option value="errored">errored</option><option value="equivalent">equivalent</option></select></label>
+    <label id="f-scenario-label" hidden>scenario<select id="f-scenario"><option value="">all scenarios</option></select></label>
     <label>session id<input id="f-search" type="search" placeholder="filter by id" autocomplete="off"></label>
     <span class="count" id="shown"></span>
   </div>

@@ -38,9 +38,11 @@ def test_import_ls_show_export_round_trip(
         "close",
         "source",
         "dialect",
+        "scenario",
     ]
-    assert lines[1].split()[-1] == "json"
+    assert lines[1].split()[-2] == "json"
     assert "s-chat-0001" in lines[1] and "1000 by client" in lines[1]
+    assert all(line.split()[-1] == "-" for line in lines[1:4])  # unlinked: each replays alone
     assert "4001 by server" in lines[2] and "refused 403" in lines[3]
     code, shown, _ = run(capsys, "captures", "show", str(db), "s-bin")
     assert code == 0 and "C→S  binary <16 bytes> 00 01 02" in shown
@@ -165,7 +167,7 @@ def test_show_decodes_events_and_ls_names_the_dialect(
     with CaptureStore.open(db, create=True) as store:
         store.put_sessions([sio])
     code, listing, _ = run(capsys, "captures", "ls", str(db))
-    assert code == 0 and listing.splitlines()[1].split()[-1] == "socketio"
+    assert code == 0 and listing.splitlines()[1].split()[-2:] == ["socketio", "-"]
     code, shown, _ = run(capsys, "captures", "show", str(db), "s-sio")
     assert code == 0 and "dialect   socketio" in shown
     assert 'C→S  event  chat #/#1 {"text": "hi"}' in shown

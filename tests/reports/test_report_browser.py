@@ -124,6 +124,28 @@ async def test_ten_thousand_sessions_stay_usable(
     assert seconds < 30
 
 
+async def test_scenario_filter_shows_one_scenarios_sessions(
+    report: dict[str, Any], tmp_path: Path
+) -> None:
+    details = report["session_details"]
+    for i, d in enumerate(details):
+        d["scenario"] = details[0]["session"] if i < 2 else None
+    page = write_report(report, tmp_path / "report.html")
+    async with Chromium(tmp_path) as browser:
+        await browser.navigate(page.resolve().as_uri(), READY)
+        state = await browser.evaluate("""(() => {
+            const label = document.getElementById('f-scenario-label');
+            const s = document.getElementById('f-scenario');
+            s.value = s.options[1].value;
+            s.dispatchEvent(new Event('change'));
+            return {hidden: label.hidden, options: s.options.length,
+                    shown: Array.from(document.querySelectorAll('tr.session')).map(
+                      r => r.dataset.session)}; })()""")
+        assert state["hidden"] is False and state["options"] == 2
+        assert sorted(state["shown"]) == sorted(d["session"] for d in details[:2])
+        assert browser.problems() == []
+
+
 async def test_inconclusive_report_shows_its_badge_and_reasons_first(tmp_path: Path) -> None:
     from tests.reports.test_report_inconclusive import CAUSE, REASON, inconclusive
 

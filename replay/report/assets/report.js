@@ -200,14 +200,24 @@
   groups.forEach(function (g) { if (g.route) routes[g.route] = true; });
   Object.keys(routes).sort().forEach(function (r) { routeSelect.appendChild(el("option", null, r)).value = r; });
   groups.forEach(function (g) { sigSelect.appendChild(el("option", null, g.signature)).value = g.signature; });
+  /* multi-user scenarios (session_details[].scenario): a filter when there are any */
+  var scenarioSelect = document.getElementById("f-scenario");
+  var scenarios = {};
+  sessions.forEach(function (s) { if (s.scenario) scenarios[s.scenario] = (scenarios[s.scenario] || 0) + 1; });
+  Object.keys(scenarios).sort().forEach(function (k) {
+    scenarioSelect.appendChild(el("option", null, k + " (" + scenarios[k] + " sessions)")).value = k;
+  });
+  if (Object.keys(scenarios).length) document.getElementById("f-scenario-label").hidden = false;
 
   var filtered = sessions, page = 0, openIds = {};
   function applyFilters() {
     var r = routeSelect.value, sig = sigSelect.value, vd = verdictSelect.value, q = search.value.trim().toLowerCase();
+    var sc = scenarioSelect.value;
     var set = sig ? (sigSessions[sig] || {}) : null;
     filtered = sessions.filter(function (s) {
       if (r && (s.route || "-") !== r) return false;
       if (vd && s.verdict !== vd) return false;
+      if (sc && s.scenario !== sc) return false;
       if (q && String(s.session).toLowerCase().indexOf(q) < 0) return false;
       if (set && !set[s.session]) {
         var hit = (s.differences || []).some(function (d) { return d.signature === sig; });
@@ -221,7 +231,7 @@
     page = 0;
     renderSessions();
   }
-  [routeSelect, sigSelect, verdictSelect].forEach(function (s) { s.addEventListener("change", applyFilters); });
+  [routeSelect, sigSelect, verdictSelect, scenarioSelect].forEach(function (s) { s.addEventListener("change", applyFilters); });
   search.addEventListener("input", applyFilters);
 
   /* ---------------------------------------------------------------- sessions */
