@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from wsshadow.replay.capture.store import CaptureStore
 
 from .apps import make_app
 
+DOC = Path(__file__).parents[2] / "docs" / "recording.md"
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1MSJ9.c2ln"
 
 
@@ -221,19 +223,23 @@ def test_sample_out_of_range_is_refused() -> None:
 
 
 def _fastapi_app() -> Any:
-    """The README's FastAPI example."""
-    api = FastAPI()
+    """The FastAPI example of docs/recording.md, run as written but for the line that wraps it.
 
-    @api.websocket("/ws")
-    async def ws(websocket: WebSocket) -> None:
-        await websocket.accept()
-        async for text in websocket.iter_text():
-            await websocket.send_json({"type": "echo", "text": text})
+    That last line (``app = WsShadowRecorder(api, capture=..., sample=0.1)``)
+    is checked, and the test wraps ``api`` the same way with its own capture
+    path and ``sample=1.0``.
+    """
+    blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(encoding="utf-8"), re.S)
+    (code,) = [b for b in blocks if "WsShadowRecorder(api" in b]
+    body, _, last = code.rstrip().rpartition("\n")
+    assert last.startswith("app = WsShadowRecorder(api, capture=")
+    assert "from wsshadow.recorders.asgi import WsShadowRecorder" in body
+    namespace: dict[str, Any] = {"__name__": "main"}
+    exec(compile(body, str(DOC), "exec"), namespace)
+    return namespace["api"]
 
-    return api
 
-
-async def test_fastapi_app_as_in_the_readme(tmp_path: Path) -> None:
+async def test_fastapi_app_as_in_the_docs(tmp_path: Path) -> None:
     capture = tmp_path / "prod.db"
     recorder = WsShadowRecorder(_fastapi_app(), capture=capture, sample=1.0)
     with serve_asgi(recorder, lifespan="on") as served:
