@@ -45,6 +45,9 @@ class OptionSpec:
     config: bool = True
     pattern: str = ""
     """A character every value must contain (``=`` in FROM=TO), checked in the config too."""
+    pytest: bool = True
+    """Also a ``--wsshadow-<flag>`` option of the pytest plugin (False: the plugin cannot
+    honour it, so it does not offer it)."""
 
     @property
     def dest(self) -> str:
@@ -125,7 +128,7 @@ REPLAY_OPTIONS: tuple[OptionSpec, ...] = (
     ),
     OptionSpec(
         "no_links", "--no-links", "bool", "Replay every session alone (no scenarios: values "
-        "and waits do not cross sessions).", "", default=False, config=False,
+        "and waits do not cross sessions).", "", default=False, config=False, pytest=False,
     ),
     OptionSpec(
         "session_ids", "--session", "str", "Only this session id or id prefix, with the "

@@ -36,13 +36,16 @@ def _word_metavars(command: click.Command) -> None:
     or the parameter's name. Choices keep their ``[a|b|c]``.
     """
     for param in command.params:
+        desc = getattr(param, "type_descriptor", None)
+        if desc is not None and param.param_type_name == "argument":
+            if param.metavar is None:
+                param.metavar = (param.name or "value").upper()
+            # typer lists an argument as "CAPTURE <path>": the word says it, not the type
+            setattr(param, "display_type_rich", lambda ctx: None)  # noqa: B010
+            continue
         if param.metavar is not None or getattr(param, "is_flag", False):
             continue
-        desc = getattr(param, "type_descriptor", None)
         if desc is None or desc.is_choice:
-            continue
-        if param.param_type_name == "argument":
-            param.metavar = (param.name or "value").upper()
             continue
         annotation = desc.annotation
         if desc.is_list:

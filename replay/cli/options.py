@@ -40,10 +40,12 @@ NoRedact = Annotated[
     bool,
     typer.Option(
         "--no-redact",
-        help="Store credentials as they came: the Authorization, Proxy-Authorization, Cookie "
-        "and Set-Cookie headers and other secret-named headers, token-bearing subprotocols, "
-        "and query parameters and JSON fields with secret-looking names (token, password, "
-        "secret, api_key, ...). Without it they are replaced by placeholders.",
+        help="Store credentials as they came. Redaction, on without it, replaces with "
+        "placeholders: the Authorization, Proxy-Authorization, Cookie and Set-Cookie headers "
+        "and headers named *-api-key, *-token, *-secret or *-password; token-bearing "
+        "subprotocols; query parameters, JSON fields and name=value pairs with secret-looking "
+        "names (token, password, secret, api_key, ...) in text and binary messages and in "
+        "close reasons.",
     ),
 ]
 RedactField = Annotated[
@@ -110,6 +112,7 @@ DialectOpt = Annotated[
     list[str] | None,
     typer.Option(
         "--dialect",
+        metavar="ROUTE=NAME",
         help="ROUTE=NAME: decode ROUTE's messages as NAME (socketio, graphql, jsonrpc, stomp, "
         "phoenix, signalr, actioncable, mqtt, generic, json, raw) instead of detecting it "
         "per session; NAME alone for every route (repeatable).",

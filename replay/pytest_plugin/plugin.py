@@ -79,7 +79,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("wsshadow", "wsshadow: recorded WebSocket sessions as tests")
     for flag, kwargs in _PLUGIN_OPTIONS:
         group.addoption(flag, **kwargs)
-    for spec in REPLAY_OPTIONS:  # the replay options, from their one declaration
+    for spec in (s for s in REPLAY_OPTIONS if s.pytest):  # from their one declaration
         group.addoption(f"--wsshadow-{spec.flag[2:]}", **_addoption_kwargs(spec))
 
 

@@ -98,7 +98,7 @@ def _settings(config: pytest.Config, capture: str) -> WsShadowSettings:
             "wsshadow: --wsshadow-capture needs --wsshadow-target URL "
             "(or [targets] candidate in the config)"
         )
-    values = {s.name: opt(f"wsshadow_{s.name}") for s in REPLAY_OPTIONS}
+    values = {s.name: opt(f"wsshadow_{s.name}") for s in REPLAY_OPTIONS if s.pytest}
     values = {k: (v or None) if replay_option(k).many else v for k, v in values.items()}
     if values["maps"] is None and opt("wsshadow_no_maps"):
         values["maps"] = ()  # the recorded routes, whatever the config maps
