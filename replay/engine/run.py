@@ -72,6 +72,7 @@ from wsshadow.replay.engine.pacing import (
     CloseSession,
     Pace,
     Pacer,
+    PacingPlan,
     PacingSettings,
     flood_limit,
     plan_frames,
@@ -565,10 +566,59 @@ async def _play(
 
     ``recorded`` is the session's row (its messages may be left out),
     ``frames`` its frames: the planners read these columns, and the replayed
-    frames stay plain values for the run writer.
+    frames stay plain values for the run writer. Four steps: prepare (plans,
+    credentials, URL), connect, drive (the hot loop, kept whole), finish.
     """
-    loop = asyncio.get_running_loop()
     observer = observer or ReplayObserver()
+    prepared = await _prepare(
+        recorded, frames, options, run, credentials, ssl_context, observer, hooks
+    )
+    if not isinstance(prepared, _Prepared):
+        return prepared
+    del recorded, frames  # the plan is all that is needed from here on (less for the GC)
+    ws = await _connect(prepared, options, ssl_context)
+    if not isinstance(ws, ClientConnection):
+        return ws
+    driven = await _drive(ws, prepared, pacing or options.pacing(), observer, hooks)
+    return _finish(prepared, driven, credentials)
+
+
+@dataclass(slots=True)
+class _Prepared:
+    """A session ready to connect: its plans, the request to send, the outcome's ids."""
+
+    origin: str
+    session_id: str
+    started_at: float
+    began: float
+    provenance: Provenance
+    plan: PacingPlan
+    failed: _Failure
+    url: str
+    shown: Handshake
+    """The request as the target sees it, credentials left as placeholders."""
+    filled: Handshake
+    """The request's headers, query and subprotocols with credentials filled."""
+    user_agent: str | None
+    payloads: list[str | bytes]
+    carry: bool
+    tracker: Any
+    follow: bool
+    recorded_server: tuple[Message, ...]
+
+
+async def _prepare(
+    recorded: Session,
+    frames: FrameColumns,
+    options: ReplayOptions,
+    run: str,
+    credentials: Credentials,
+    ssl_context: ssl.SSLContext | None,
+    observer: ReplayObserver,
+    hooks: SessionHooks | None,
+) -> _Prepared | tuple[_Played, SessionOutcome]:
+    """Plan the session, fill its credentials and build its URL; a failure result if it can't."""
+    loop = asyncio.get_running_loop()
     started_at = time.time()
     began = loop.time()
     origin = recorded.id
@@ -579,7 +629,6 @@ async def _play(
     request = recorded.handshake
     headers, user_agent = _request_headers(request.request_headers, options.headers)
     shown = Handshake(request.route, request.query, headers, request.subprotocols, status=None)
-
     try:
         try:
             filled = credentials.fill_handshake(shown)  # the request side, headers already cut
@@ -625,15 +674,23 @@ async def _play(
     )
     if follow:
         observer.recorded(origin, recorded.route, recorded_server)
-    # From here on the plan is all this needs: the recorded session's other
-    # objects can go now rather than live (and be scanned by the GC) as long as it.
-    del recorded, frames
+    return _Prepared(
+        origin, session_id, started_at, began, provenance, plan, failed, url, shown, filled,
+        user_agent, payloads, carry, tracker, follow, recorded_server,
+    )  # fmt: skip
+
+
+async def _connect(
+    p: _Prepared, options: ReplayOptions, ssl_context: ssl.SSLContext | None
+) -> ClientConnection | tuple[_Played, SessionOutcome]:
+    """The WebSocket to the target, or the failure result that says why there is none."""
+    loop = asyncio.get_running_loop()
     try:
-        ws: ClientConnection = await connect(
-            url,
-            subprotocols=[Subprotocol(p) for p in filled.subprotocols] or None,
-            additional_headers=list(filled.request_headers),
-            user_agent_header=user_agent,
+        return await connect(
+            p.url,
+            subprotocols=[Subprotocol(s) for s in p.filled.subprotocols] or None,
+            additional_headers=list(p.filled.request_headers),
+            user_agent_header=p.user_agent,
             ssl=ssl_context,
             proxy=None,
             open_timeout=options.open_timeout,
@@ -645,28 +702,58 @@ async def _play(
     except InvalidStatus as e:
         status = e.response.status_code
         handshake = replace(
-            shown, status=status, response_headers=tuple(e.response.headers.raw_items())
+            p.shown, status=status, response_headers=tuple(e.response.headers.raw_items())
         )
-        return failed(handshake, url, f"handshake refused: HTTP {status}", loop.time() - began)
+        why = f"handshake refused: HTTP {status}"
+        return p.failed(handshake, p.url, why, loop.time() - p.began)
     except (OSError, TimeoutError, WebSocketException) as e:
-        return failed(shown, url, f"unreachable: {e or type(e).__name__}", loop.time() - began)
+        why = f"unreachable: {e or type(e).__name__}"
+        return p.failed(p.shown, p.url, why, loop.time() - p.began)
     except ValueError as e:
         # websockets refuses what no client may send (a subprotocol with a space...):
         # the recording's fault, said as such, never "internal error".
         why = f"the recorded handshake cannot be sent as it is: {e}"
-        return failed(shown, url, why, loop.time() - began)
+        return p.failed(p.shown, p.url, why, loop.time() - p.began)
 
+
+@dataclass(slots=True)
+class _Driven:
+    """What driving a connected session left: its frames, close and pacing counts."""
+
+    handshake: Handshake
+    flat: list[Any]
+    close: Close | None
+    server_count: int
+    pacer: Pacer
+    ended: float
+
+
+async def _drive(
+    ws: ClientConnection,
+    p: _Prepared,
+    settings: PacingSettings,
+    observer: ReplayObserver,
+    hooks: SessionHooks | None,
+) -> _Driven:
+    """Send the client's messages under the pacing policy and read the server's, until done.
+
+    The hot loop: locals bound once, one timer per session (``_Alarm``), frames
+    kept as plain values. A target that keeps sending is cut off at the flood cap.
+    """
+    loop = asyncio.get_running_loop()
     t0 = loop.time()
+    shown = p.shown
     handshake = Handshake(
-        route,
-        query,
-        headers,
-        request.subprotocols,
+        shown.route,
+        shown.query,
+        shown.request_headers,
+        shown.subprotocols,
         101,
         ws.subprotocol,
         tuple(ws.response.headers.raw_items()) if ws.response else (),
     )
-    settings = pacing or options.pacing()
+    plan, origin, payloads, carry, tracker = p.plan, p.origin, p.payloads, p.carry, p.tracker
+    follow, recorded_server = p.follow, p.recorded_server
     # A target that keeps sending is cut off here: memory and time stay bounded.
     cap = settings.max_server_messages or flood_limit(plan.server_total)
     alarm = _Alarm(loop)
@@ -757,15 +844,25 @@ async def _play(
             # Cancelled or failed mid-session: do not leave the socket open.
             with contextlib.suppress(Exception):
                 await asyncio.shield(ws.close())
+    return _Driven(handshake, flat, close, server_count, pacer, now())
+
+
+def _finish(
+    p: _Prepared, d: _Driven, credentials: Credentials
+) -> tuple[_Played, SessionOutcome]:
+    """The replayed session for the run and its outcome, credentials put back as placeholders."""
+    close, pacer = d.close, d.pacer
     error = close.error if close is not None else "replay interrupted"
     outcome = SessionOutcome(
-        origin, session_id, url, True, 101, error, len(flat) // 4 - server_count,
-        server_count, plan.server_total, close, now() - began, pacer.timeouts, pacer.waited,
+        p.origin, p.session_id, p.url, True, 101, error, len(d.flat) // 4 - d.server_count,
+        d.server_count, p.plan.server_total, close, d.ended - p.began, pacer.timeouts,
+        pacer.waited,
     )  # fmt: skip
+    provenance = p.provenance
     if pacer.timeouts:
         waits = CausalWaits(pacer.timeouts, pacer.waited, tuple(pacer.awaited))
         provenance = replace(provenance, tags=(*provenance.tags, *waits.tags()))
-    played = _Played(session_id, started_at, handshake, flat, close, provenance)
+    played = _Played(p.session_id, p.started_at, d.handshake, d.flat, close, provenance)
     # The fresh credentials were for the target; the capture gets placeholders back.
     return _scrub_played(played, credentials), _scrub_outcome(outcome, credentials)
 
