@@ -9,7 +9,9 @@ from wsshadow.replay.capture.model import (
     Source,
 )
 
-__all__ = []
+__all__ = [
+    "RECORDED_ONLY",
+]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -80,3 +82,6 @@ _SOURCES: dict[str, Source] = {s.value: s for s in Source}
 # or from its value (a StrEnum member and its value are the same key).
 _OPCODE_TEXT: dict[Opcode | str, str] = {o: str(o.value) for o in Opcode}
 _DIRECTION_TEXT: dict[Direction | str, str] = {d: str(d.value) for d in Direction}
+
+RECORDED_ONLY: None = None
+"""The ``run`` of recorded sessions (as opposed to replayed ones)."""
