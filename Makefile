@@ -42,7 +42,7 @@ lint: install
 	$(VENV)/bin/lint-imports --no-cache
 
 # Headless Chromium (Debian's package) for the HTML report's browser test
-# (tests/reports/test_report_browser.py); nothing to do once it is installed.
+# (tests/report/test_report_browser.py); nothing to do once it is installed.
 APT := DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600
 browser:
 	@test -x /usr/bin/chromium || ($(APT) update && $(APT) install -y chromium)

@@ -12,11 +12,11 @@ import sys
 import time
 from pathlib import Path
 
-# The repository first, so that tests.reports (the fixture reports) imports.
+# The repository first, so that tests.report (the fixture reports) imports.
 sys.path[0:1] = [str(Path(__file__).resolve().parents[1])]
 
 from bench._table import summary  # noqa: E402
-from tests.reports.report_fixtures import large_report  # noqa: E402
+from tests.report.report_fixtures import large_report  # noqa: E402
 from wsshadow.replay.report.render import render  # noqa: E402
 
 RUNS = 5

@@ -26,7 +26,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from bench._table import median_spread, print_table  # noqa: E402
-from tests.plugin.relay import recording_relay  # noqa: E402
+from tests.pytest_plugin.relay import recording_relay  # noqa: E402
 from wsshadow.replay.capture.redact import Redactor  # noqa: E402
 from wsshadow.replay.capture.store import CaptureStore  # noqa: E402
 from wsshadow.replay.demo import demo_config_path, demo_servers, run_traffic  # noqa: E402

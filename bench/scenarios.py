@@ -7,7 +7,7 @@
    from the capture file (``capture_links``: the query and the scan) and
    reports the process's peak RSS. Targets: < 30 s and < 1 GB at 100,000.
 2. A two-player game with two spectators and a three-user chat room
-   (tests/replay/scenario_apps.py), recorded through the recording proxy,
+   (tests/engine/scenario_apps.py), recorded through the recording proxy,
    replayed as scenarios under causal pacing: the replay's duration next to
    the recorded one (first start to last close). No timeout wait: replay is
    at most about the recorded duration.
@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._replay_kit import recorded, serve_echo
 from bench._table import SUMMARY, print_table
-from tests.replay.scenario_apps import (
+from tests.engine.scenario_apps import (
     ChatServer,
     GameServer,
     chat_room,

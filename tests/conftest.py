@@ -18,7 +18,7 @@ from wsshadow.replay.capture.model import (
     Session,
 )
 
-# pytester runs the pytest plugin in the plugin tests (tests/plugin); it must be
+# pytester runs the pytest plugin in the plugin tests (tests/pytest_plugin); it must be
 # requested from a top-level conftest.
 pytest_plugins = ["pytester"]
 

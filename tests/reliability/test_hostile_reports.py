@@ -2,7 +2,7 @@
 
 Hostile sessions go into a capture, a hostile candidate run beside them,
 ``wsshadow diff`` writes HTML, Markdown and text reports, and the HTML one is
-opened in real headless Chromium (the helper from tests/reports) with every
+opened in real headless Chromium (the helper from tests/report) with every
 session's detail expanded: nothing runs, nothing loads, the payloads show as text.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.reliability.kit import cli, recorded
-from tests.reports.chromium import CHROMIUM, Chromium
+from tests.report.chromium import CHROMIUM, Chromium
 from wsshadow.replay.capture.model import Run, Source
 from wsshadow.replay.capture.store import CaptureStore
 

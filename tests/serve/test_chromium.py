@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from websockets.asyncio.client import connect
 
-from tests.reports.chromium import CHROMIUM, Chromium
+from tests.report.chromium import CHROMIUM, Chromium
 from tests.serve.helpers import served
 from tests.timeouts import scaled
 from wsshadow.replay.capture.model import (

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.reports.chromium import CHROMIUM, Chromium
+from tests.report.chromium import CHROMIUM, Chromium
 from tests.timeouts import scaled
 from wsshadow.replay.report.render import write_report
 
@@ -147,7 +147,7 @@ async def test_scenario_filter_shows_one_scenarios_sessions(
 
 
 async def test_inconclusive_report_shows_its_badge_and_reasons_first(tmp_path: Path) -> None:
-    from tests.reports.test_report_inconclusive import CAUSE, REASON, inconclusive
+    from tests.report.test_report_inconclusive import CAUSE, REASON, inconclusive
 
     page = write_report(inconclusive(), tmp_path / "report.html")
     async with Chromium(tmp_path) as browser:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.reports.report_fixtures import load_fixture
+from tests.report.report_fixtures import load_fixture
 from wsshadow.replay.report.html import render_html
 from wsshadow.replay.report.junit import render_junit
 from wsshadow.replay.report.markdown import render_markdown

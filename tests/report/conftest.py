@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 
-from tests.reports.report_fixtures import large_report, load_fixture
+from tests.report.report_fixtures import large_report, load_fixture
 
 
 @pytest.fixture
 def report() -> dict[str, Any]:
-    """The hand-made fixture report (tests/reports/fixtures/report.json)."""
+    """The hand-made fixture report (tests/report/fixtures/report.json)."""
     return load_fixture()
 
 

@@ -6,7 +6,7 @@ import json
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from tests.reports.report_fixtures import load_fixture
+from tests.report.report_fixtures import load_fixture
 from wsshadow.replay.report.build import exit_status
 from wsshadow.replay.report.render import render
 from wsshadow.replay.report.schema import validate_report

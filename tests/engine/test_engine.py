@@ -16,7 +16,7 @@ import pytest
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request, Response
 
-from tests.replay.engine_helpers import capture, conversation  # noqa: F401
+from tests.engine.engine_helpers import capture, conversation  # noqa: F401
 from tests.timeouts import scaled
 from wsshadow.replay.capture.model import Close, Closer, Direction, Message
 from wsshadow.replay.engine.pacing import Pace

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.replay.test_store import SAMPLE
+from tests.capture.test_store import SAMPLE
 from wsshadow.replay.cli import main
 
 README = Path(__file__).parents[2] / "README.md"

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.plugin.relay import recording_relay
+from tests.pytest_plugin.relay import recording_relay
 from tests.timeouts import scaled
 from wsshadow.replay.capture.model import Session
 from wsshadow.replay.capture.redact import Redactor

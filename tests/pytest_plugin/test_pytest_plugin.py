@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.plugin.conftest import RecordedDemo
+from tests.pytest_plugin.conftest import RecordedDemo
 from wsshadow.replay.capture.model import Session
 from wsshadow.replay.capture.store import CaptureStore
 from wsshadow.replay.config import load_config

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tests.reports.report_fixtures import large_report
+from tests.report.report_fixtures import large_report
 from wsshadow.replay.report.markdown import MAX_CHARS, md_escape
 from wsshadow.replay.report.render import render
 

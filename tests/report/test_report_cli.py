@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.reports.report_fixtures import FIXTURE, GOLDEN, columns_collapsed
+from tests.report.report_fixtures import FIXTURE, GOLDEN, columns_collapsed
 from wsshadow.replay.cli import main
 
 
@@ -94,7 +94,7 @@ def test_missing_file_and_unknown_extension(
 
 
 def test_every_format_writes_a_report_with_lone_surrogates_and_controls(tmp_path: Path) -> None:
-    from tests.reports.report_fixtures import load_fixture
+    from tests.report.report_fixtures import load_fixture
     from wsshadow.replay.report.render import EXTENSIONS, load_report, write_report
 
     report = load_fixture()

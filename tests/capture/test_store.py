@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.capture.test_codec import sessions_strategy
 from tests.conftest import make_session
-from tests.replay.test_codec import sessions_strategy
 from wsshadow.replay.capture import store as store_module
 from wsshadow.replay.capture.jsonl import read_jsonl, write_jsonl
 from wsshadow.replay.capture.model import (

@@ -1,6 +1,6 @@
 """Golden-file tests: the fixture report rendered as text, Markdown and JUnit.
 
-A rendering change shows up here as a diff against tests/reports/golden/.
+A rendering change shows up here as a diff against tests/report/golden/.
 Regenerate deliberately with ``UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/reports``
 and review the diff before committing it.
 """
@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.reports.report_fixtures import GOLDEN, columns_collapsed
+from tests.report.report_fixtures import GOLDEN, columns_collapsed
 from wsshadow.replay.report.render import render
 
 CASES = {

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from websockets.sync.server import ServerConnection, serve
 
-from tests.replay.engine_helpers import conversation
+from tests.engine.engine_helpers import conversation
 from wsshadow.replay.capture.store import CaptureStore
 from wsshadow.replay.cli import main
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.replay.scenario_apps import (
+from tests.engine.scenario_apps import (
     ChatServer,
     GameServer,
     chat_room,

@@ -1,6 +1,6 @@
 """Regenerate docs/report.png: the fixture's HTML report in headless Chromium.
 
-Run: .venv/bin/python tests/reports/make_docs_screenshot.py
+Run: .venv/bin/python tests/report/make_docs_screenshot.py
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import asyncio
 import tempfile
 from pathlib import Path
 
-from tests.reports.chromium import Chromium
-from tests.reports.report_fixtures import load_fixture
+from tests.report.chromium import Chromium
+from tests.report.report_fixtures import load_fixture
 from wsshadow.replay.report.render import write_report
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.capture.test_codec import sessions_strategy
 from tests.conftest import make_session
-from tests.replay.test_codec import sessions_strategy
 from wsshadow.replay.capture.model import Close, Closer, Provenance, Session, Source
 from wsshadow.replay.capture.redact import Redactor
 from wsshadow.replay.capture.store import CaptureStore, FrameColumns

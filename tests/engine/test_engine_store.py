@@ -9,7 +9,7 @@ from pathlib import Path
 
 from websockets.asyncio.server import ServerConnection, serve
 
-from tests.replay.engine_helpers import capture, conversation  # noqa: F401
+from tests.engine.engine_helpers import capture, conversation  # noqa: F401
 from wsshadow.replay.capture.model import Direction, Provenance, Source
 from wsshadow.replay.capture.store import CaptureStore
 from wsshadow.replay.engine.run import ReplayOptions, replay_capture
