@@ -20,7 +20,9 @@ __all__ = ["captures_merge"]
 @captures_app.command("merge")
 def captures_merge(
     out: Annotated[Path, typer.Argument(help="Capture to merge into (created if missing).")],
-    inputs: Annotated[list[Path], typer.Argument(metavar="IN", help="Captures to merge from.", show_default=False)],
+    inputs: Annotated[
+        list[Path], typer.Argument(metavar="IN", help="Captures to merge from.", show_default=False)
+    ],
 ) -> None:
     """Copy the sessions and runs of several captures into OUT (runs of one name are combined)."""
     if any(p.resolve() == out.resolve() for p in inputs if p.exists()):

@@ -18,6 +18,7 @@ from wsshadow.replay.cli.options import (
     ReportFormat,
     ReportFormatOpt,
     ReportOutputOpt,
+    repeatable,
     with_dialects,
 )
 from wsshadow.replay.config import discover_config
@@ -70,11 +71,8 @@ def diff(
     ] = "",
     noise: Annotated[
         list[str] | None,
-        typer.Option(
-            "--noise",
-            metavar="RUN",
-            help="Another baseline run, to learn what varies anyway (repeatable).",
-            show_default=False,
+        repeatable(
+            "--noise", "RUN", "Another baseline run, to learn what varies anyway (repeatable)."
         ),
     ] = None,
     config: ConfigOpt = None,

@@ -31,6 +31,7 @@ __all__ = [
     "ReportOutputOpt",
     "RunOpt",
     "make_redactor",
+    "repeatable",
     "with_dialects",
     "with_replay_options",
 ]
@@ -200,6 +201,11 @@ def with_replay_options(command: F) -> F:
     wrapper.__annotations__["return"] = signature.return_annotation
     del wrapper.__wrapped__
     return wrapper  # type: ignore[return-value]
+
+
+def repeatable(flag: str, metavar: str, help: str) -> Any:
+    """A repeatable option's declaration (its value ``None`` when not given)."""
+    return typer.Option(flag, metavar=metavar, help=help, show_default=False)
 
 
 def make_redactor(no_redact: bool, fields: list[str] | None) -> Redactor:

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from wsshadow.recorders.proxy import RecordingProxy
 from wsshadow.replay.cli import console
 from wsshadow.replay.cli.app import app
-from wsshadow.replay.cli.options import CaptureArg, NoRedact, RedactField, make_redactor
+from wsshadow.replay.cli.options import CaptureArg, NoRedact, RedactField, make_redactor, repeatable
 from wsshadow.replay.errors import BadInput
 
 __all__ = ["record"]
@@ -44,11 +44,7 @@ def record(
     ] = "127.0.0.1:8765",
     route: Annotated[
         list[str] | None,
-        typer.Option(
-            "--route",
-            metavar="PATH=UPSTREAM_PATH",
-            help="Map a client path to an upstream path: PATH=UPSTREAM_PATH.",
-        ),
+        repeatable("--route", "PATH=UPSTREAM_PATH", "Map a client path to an upstream path."),
     ] = None,
     mirror: Annotated[
         str | None,

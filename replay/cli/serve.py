@@ -13,7 +13,7 @@ import typer
 from wsshadow.replay.capture.store import CaptureStore
 from wsshadow.replay.cli import console
 from wsshadow.replay.cli.app import app
-from wsshadow.replay.cli.options import CaptureArg, ConfigOpt, DialectOpt, with_dialects
+from wsshadow.replay.cli.options import CaptureArg, ConfigOpt, DialectOpt, repeatable, with_dialects
 from wsshadow.replay.config import discover_config
 from wsshadow.replay.errors import BadInput
 from wsshadow.replay.serve.plan import MatchMode, OnMismatch, Pace, ServeOptions, select_sessions
@@ -36,21 +36,13 @@ def serve(
     ] = f"127.0.0.1:{DEFAULT_PORT}",
     session: Annotated[
         list[str] | None,
-        typer.Option(
-            "--session",
-            metavar="ID",
-            help="Serve only this recorded session (an id prefix; repeatable).",
-            show_default=False,
+        repeatable(
+            "--session", "ID", "Serve only this recorded session (an id prefix; repeatable)."
         ),
     ] = None,
     route: Annotated[
         list[str] | None,
-        typer.Option(
-            "--route",
-            metavar="GLOB",
-            help="Serve only routes matching this glob (repeatable).",
-            show_default=False,
-        ),
+        repeatable("--route", "GLOB", "Serve only routes matching this glob (repeatable)."),
     ] = None,
     match: Annotated[
         MatchMode,
