@@ -341,8 +341,14 @@ async def _replay_capture(
     first = selected[0].started_at if selected else 0.0
     interrupted = False
     try:
-        if options.warmup and selected:  # inside: Ctrl-C here marks the run interrupted too
-            await _warm_up(store, selected[: options.warmup], options, run, credentials, context)
+        # Warm up with sessions that stand alone: a session of a scenario replayed alone
+        # waits out every cross-session wait and sends the target stale values.
+        alone = [
+            s for i, s in enumerate(selected)
+            if scenes is None or not (scenes.leads(i) or scenes.follows(i))
+        ]  # fmt: skip
+        if options.warmup and alone:  # inside: Ctrl-C here marks the run interrupted too
+            await _warm_up(store, alone[: options.warmup], options, run, credentials, context)
             t_start = loop.time()
         for index, summary in enumerate(selected):
             if scenes is not None and scenes.follows(index):

@@ -166,9 +166,13 @@ async def test_without_links_player_two_joins_with_a_stale_code(game_capture: Pa
     """The control: replayed alone, the recorded join code is unknown to a fresh server."""
     async with running(GameServer().handler) as target:
         with CaptureStore.open(game_capture) as store:
-            result = await replay_capture(store, ReplayOptions(target, links=False), run="alone")
+            # Waits that cannot be met time out: keep each short, it is not what is tested.
+            options = ReplayOptions(target, links=False, causal_timeout=0.5)
+            result = await replay_capture(store, options, run="alone")
         async with running(GameServer().handler) as candidate:
-            code, report = await shadow(game_capture, target, candidate, "--no-links")
+            code, report = await shadow(
+                game_capture, target, candidate, "--no-links", "--causal-timeout", "0.5"
+            )
     # Alone, the baseline reproduces too little to prove anything: not a hollow "equivalent".
     assert code != 0 and report["verdict"] == "inconclusive"
     assert report["fidelity"]["sessions"]["unreproduced"] >= 3
