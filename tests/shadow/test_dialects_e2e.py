@@ -16,7 +16,7 @@ import json
 import shutil
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -45,6 +45,36 @@ SLOW_OK = DiffConfig(timing=TimingConfig(floor_ms=60_000))
 
 
 # ---- Socket.IO ---------------------------------------------------------------------
+
+
+Server = Callable[[str], AbstractAsyncContextManager[str]]  # variant -> a server, its URL
+
+
+async def record_then_shadow(
+    tmp_path: Path,
+    server: Server,
+    client: Callable[[str], Awaitable[None]],
+    route: str,
+    dialect: str,
+    changed: str,
+) -> None:
+    """Record ``client`` against the ``same`` server, then shadow it: an identical server is
+    equivalent (the route detected as ``dialect``), the ``changed`` one differs by exactly
+    the signature ``changed``, and the ``swapped`` one (replies in another order) is
+    equivalent."""
+    capture = tmp_path / "capture.db"
+    async with server("same") as legacy:
+        await record(legacy, capture, client)
+        async with server("same") as same:
+            report = await shadow(capture, legacy, same)
+        assert report["verdict"] == "equivalent", signatures(report)
+        assert report["dialects"] == {route: [dialect]}
+        async with server("changed") as other:
+            report = await shadow(capture, legacy, other)
+        assert signatures(report) == [changed]
+        async with server("swapped") as swapped:
+            report = await shadow(capture, legacy, swapped, SLOW_OK)
+        assert report["verdict"] == "equivalent", signatures(report)
 
 
 @asynccontextmanager
@@ -84,19 +114,10 @@ async def socketio_client(url: str, transports: tuple[str, ...] = ("websocket",)
 
 
 async def test_socketio(tmp_path: Path) -> None:
-    capture = tmp_path / "capture.db"
-    async with socketio_server() as legacy:
-        await record(legacy, capture, socketio_client)
-        async with socketio_server() as same:
-            report = await shadow(capture, legacy, same)
-        assert report["verdict"] == "equivalent", signatures(report)
-        assert report["dialects"] == {"/socket.io/": ["socketio"]}
-        async with socketio_server("changed") as changed:
-            report = await shadow(capture, legacy, changed)
-        assert signatures(report) == ["changed_value /socket.io/ joined count"]
-        async with socketio_server("swapped") as swapped:
-            report = await shadow(capture, legacy, swapped, SLOW_OK)
-        assert report["verdict"] == "equivalent", signatures(report)
+    await record_then_shadow(
+        tmp_path, socketio_server, socketio_client, "/socket.io/", "socketio",
+        "changed_value /socket.io/ joined count",
+    )  # fmt: skip
 
 
 async def test_socketio_upgraded_from_long_polling(tmp_path: Path) -> None:
@@ -205,19 +226,10 @@ def graphql_client(protocol: str) -> Callable[[str], Awaitable[None]]:
 
 @pytest.mark.parametrize("protocol", ["graphql-transport-ws", "graphql-ws"])
 async def test_graphql(tmp_path: Path, protocol: str) -> None:
-    capture = tmp_path / "capture.db"
-    async with graphql_server() as legacy:
-        await record(legacy, capture, graphql_client(protocol))
-        async with graphql_server() as same:
-            report = await shadow(capture, legacy, same)
-        assert report["verdict"] == "equivalent", signatures(report)
-        assert report["dialects"] == {"/graphql": ["graphql"]}
-        async with graphql_server("changed") as changed:
-            report = await shadow(capture, legacy, changed)
-        assert signatures(report) == ["changed_value /graphql subscribe Count next data.count.text"]
-        async with graphql_server("swapped") as swapped:
-            report = await shadow(capture, legacy, swapped, SLOW_OK)
-        assert report["verdict"] == "equivalent", signatures(report)
+    await record_then_shadow(
+        tmp_path, graphql_server, graphql_client(protocol), "/graphql", "graphql",
+        "changed_value /graphql subscribe Count next data.count.text",
+    )  # fmt: skip
 
 
 # ---- JSON-RPC 2.0 (jsonrpcserver) -------------------------------------------------------
@@ -266,19 +278,10 @@ async def jsonrpc_client(url: str) -> None:
 
 
 async def test_jsonrpc(tmp_path: Path) -> None:
-    capture = tmp_path / "capture.db"
-    async with jsonrpc_server() as legacy:
-        await record(legacy, capture, jsonrpc_client)
-        async with jsonrpc_server() as same:
-            report = await shadow(capture, legacy, same)
-        assert report["verdict"] == "equivalent", signatures(report)
-        assert report["dialects"] == {"/rpc": ["jsonrpc"]}
-        async with jsonrpc_server("changed") as changed:
-            report = await shadow(capture, legacy, changed)
-        assert signatures(report) == ["changed_value /rpc add result total"]
-        async with jsonrpc_server("swapped") as swapped:
-            report = await shadow(capture, legacy, swapped, SLOW_OK)
-        assert report["verdict"] == "equivalent", signatures(report)
+    await record_then_shadow(
+        tmp_path, jsonrpc_server, jsonrpc_client, "/rpc", "jsonrpc",
+        "changed_value /rpc add result total",
+    )  # fmt: skip
 
 
 # ---- MQTT (mosquitto and paho-mqtt) ---------------------------------------------------
