@@ -22,9 +22,9 @@ import aiohttp
 from aiohttp import web
 
 from tests.reliability.proxykit import rss_mib, start_record
+from tests.timeouts import scaled
 from wsshadow.recorders.proxy import RecordingProxy
 
-FACTOR = float(os.environ.get("WSSHADOW_TESTS_TIMEOUT_FACTOR", "1"))
 MIB = 2**20
 DOWNLOAD = 160 * MIB
 
@@ -107,7 +107,7 @@ def _http(url: str) -> str:
 async def test_server_sent_events_arrive_as_they_are_sent(tmp_path: Path) -> None:
     with upstream_app() as (upstream, seen):
         async with RecordingProxy(upstream, tmp_path / "cap.db", listen=("127.0.0.1", 0)) as proxy:
-            async with aiohttp.ClientSession() as http, asyncio.timeout(20 * FACTOR):
+            async with aiohttp.ClientSession() as http, asyncio.timeout(scaled(20)):
                 # (buffered, the answer never came: the upstream has not ended the stream)
                 async with http.get(_http(proxy.url) + "/events") as resp:
                     assert resp.status == 200

@@ -10,7 +10,6 @@ within the test's time, as a flood on a production machine outruns 256 MiB.
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +17,12 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from tests.reliability.kit import ws_server
+from tests.timeouts import scaled
 from wsshadow.recorders.mirror import MIRROR_RUN
 from wsshadow.recorders.proxy import RecordingProxy
 from wsshadow.replay.capture.model import Direction
 from wsshadow.replay.capture.store import RECORDED_ONLY, CaptureStore
 
-FACTOR = float(os.environ.get("WSSHADOW_TESTS_TIMEOUT_FACTOR", "1"))
 MESSAGES = 300
 
 
@@ -46,7 +45,7 @@ async def test_a_flooding_mirror_candidate_costs_the_recording_nothing(tmp_path:
                 for i in range(MESSAGES):
                     text = f"message {i} " + "y" * 4000
                     await ws.send(text)
-                    assert await asyncio.wait_for(ws.recv(), 30 * FACTOR) == text
+                    assert await asyncio.wait_for(ws.recv(), scaled(30)) == text
         stats = proxy.stats
     with CaptureStore.open(cap) as store:
         (primary,) = list(store.iter_sessions(RECORDED_ONLY))
@@ -74,7 +73,7 @@ async def test_every_message_a_closed_candidate_never_got_is_counted(tmp_path: P
             upstream, cap, listen=("127.0.0.1", 0), mirror=candidate
         ) as proxy:
             async with connect(proxy.url + "/ws") as ws:
-                await asyncio.sleep(0.3 * FACTOR)  # the candidate has hung up by now
+                await asyncio.sleep(scaled(0.3))  # the candidate has hung up by now
                 for i in range(20):
                     await ws.send(f"m{i}")
                     assert await ws.recv() == f"m{i}"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -20,12 +19,11 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from tests.reliability.kit import cli, recorded, ws_server
+from tests.timeouts import scaled
 from wsshadow.replay.capture.model import Close, Closer, Direction
 from wsshadow.replay.capture.store import CaptureStore
 from wsshadow.replay.engine.pacing import FLOOD_MINIMUM
 from wsshadow.replay.engine.run import ReplayOptions, replay_capture
-
-FACTOR = float(os.environ.get("WSSHADOW_TESTS_TIMEOUT_FACTOR", "1"))
 
 
 def _capture(path: Path, closed_by: Closer) -> Path:
@@ -77,11 +75,11 @@ async def test_a_trickling_target_is_bounded_from_the_end_of_the_script(
     with ws_server(_trickle) as url, CaptureStore.open(cap) as store:
         options = ReplayOptions(target=url, idle_timeout=0.5, close_timeout=1.0)
         began = time.monotonic()
-        result = await asyncio.wait_for(replay_capture(store, options, run="r"), 60 * FACTOR)
+        result = await asyncio.wait_for(replay_capture(store, options, run="r"), scaled(60))
         took = time.monotonic() - began
         (s,) = list(store.iter_sessions("r"))
     # bound: twice the recording's tail (1 s at most) plus the timeout, after the script
-    assert took < 20 * FACTOR, took
+    assert took < scaled(20), took
     assert s.close is not None and s.close.by is Closer.CLIENT  # the replay ended it
     server = [m for m in s.messages if m.direction is Direction.SERVER and m.opcode.is_data]
     assert 1 <= len(server) < max(answers, 400)
@@ -93,7 +91,7 @@ async def test_a_flooding_target_is_cut_at_the_cap_and_marked_flooded(tmp_path: 
     cap = _capture(tmp_path / "cap.db", Closer.SERVER)
     with ws_server(_flood) as url, CaptureStore.open(cap) as store:
         result = await asyncio.wait_for(
-            replay_capture(store, ReplayOptions(target=url), run="r"), 120 * FACTOR
+            replay_capture(store, ReplayOptions(target=url), run="r"), scaled(120)
         )
         (s,) = list(store.iter_sessions("r"))
     (outcome,) = result.outcomes

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import sqlite3
 import string
 import threading
@@ -37,8 +36,6 @@ from wsshadow.replay.capture.jsonl import write_jsonl
 from wsshadow.replay.capture.model import Close, Closer
 from wsshadow.replay.capture.redact import DEFAULT_SECRET_FIELDS
 from wsshadow.replay.capture.store import CaptureStore
-
-TIMEOUT_FACTOR = float(os.environ.get("WSSHADOW_TESTS_TIMEOUT_FACTOR", "1"))
 
 SECRETS = {
     "binary_json": "BIN-JSON-SECRET-1111",
@@ -257,7 +254,7 @@ def test_secret_fields_never_reach_the_capture_bytes(
         assert ws.recv(timeout=scaled(30)) == message  # passed through untouched
     count[0] += 1
     # The recorder commits every 50 ms: wait until this session's close is in the file.
-    deadline = time.monotonic() + scaled(30) * TIMEOUT_FACTOR
+    deadline = time.monotonic() + scaled(30)
     while True:
         with contextlib.closing(sqlite3.connect(cap)) as conn:
             closed = conn.execute("SELECT count(*) FROM sessions WHERE closed_by IS NOT NULL")

@@ -7,7 +7,6 @@ through; the other 25 are held (the target never answers them).
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -22,7 +21,6 @@ from tests.reliability.kit import make_capture, ws_server
 from tests.timeouts import scaled
 from wsshadow.replay.capture.store import CaptureStore
 
-FACTOR = float(os.environ.get("WSSHADOW_TESTS_TIMEOUT_FACTOR", "1"))
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -67,10 +65,10 @@ def test_ctrl_c_keeps_finished_sessions_and_marks_the_run(tmp_path: Path) -> Non
         # held sessions wait 60 s per message: none of them can finish before the Ctrl-C
         proc = _wsshadow("replay", cap, "--target", url, "--run", "cut", "--causal-timeout", 60)
         try:
-            assert five_done.wait(60 * FACTOR), "the target never saw five sessions through"
-            time.sleep(0.5 * FACTOR)  # the replay's side of their closes
+            assert five_done.wait(scaled(60)), "the target never saw five sessions through"
+            time.sleep(scaled(0.5))  # the replay's side of their closes
             proc.send_signal(signal.SIGINT)
-            out, err = proc.communicate(timeout=scaled(60) * FACTOR)
+            out, err = proc.communicate(timeout=scaled(60))
         finally:
             if proc.poll() is None:
                 proc.kill()
@@ -103,14 +101,14 @@ def test_ctrl_c_during_shadow_keeps_every_runs_finished_sessions(tmp_path: Path)
             "--warmup", 0,  # the candidate's first five sessions are the measured ones
         )  # fmt: skip
         try:
-            if not five_done.wait(60 * FACTOR):
+            if not five_done.wait(scaled(60)):
                 proc.kill()
                 raise AssertionError(
                     f"the candidate never saw five sessions through: {proc.communicate()}"
                 )
-            time.sleep(0.5 * FACTOR)
+            time.sleep(scaled(0.5))
             proc.send_signal(signal.SIGINT)
-            out, err = proc.communicate(timeout=scaled(60) * FACTOR)
+            out, err = proc.communicate(timeout=scaled(60))
         finally:
             if proc.poll() is None:
                 proc.kill()
@@ -145,10 +143,10 @@ def test_ctrl_c_during_the_warm_up_marks_the_run_interrupted(tmp_path: Path) -> 
             "--causal-timeout", 60,
         )  # fmt: skip
         try:
-            assert connected.wait(60 * FACTOR), "the warm-up never connected"
-            time.sleep(0.3 * FACTOR)
+            assert connected.wait(scaled(60)), "the warm-up never connected"
+            time.sleep(scaled(0.3))
             proc.send_signal(signal.SIGINT)
-            out, err = proc.communicate(timeout=scaled(60) * FACTOR)
+            out, err = proc.communicate(timeout=scaled(60))
         finally:
             if proc.poll() is None:
                 proc.kill()

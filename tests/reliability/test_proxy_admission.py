@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from pathlib import Path
 
@@ -21,8 +20,6 @@ from tests.reliability.kit import ws_server
 from tests.timeouts import scaled
 from wsshadow.recorders.proxy import RecordingProxy
 from wsshadow.replay.capture.store import CaptureStore
-
-FACTOR = float(os.environ.get("WSSHADOW_TESTS_TIMEOUT_FACTOR", "1"))
 
 
 async def _half_request(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
@@ -34,7 +31,7 @@ async def _half_request(port: int) -> tuple[asyncio.StreamReader, asyncio.Stream
 
 async def _answer(reader: asyncio.StreamReader) -> bytes:
     """Everything the proxy sends until it closes the connection."""
-    return await asyncio.wait_for(reader.read(), 30 * FACTOR)
+    return await asyncio.wait_for(reader.read(), scaled(30))
 
 
 async def test_slow_handshakes_are_cut_and_the_limit_refuses_with_a_log_line(
@@ -55,11 +52,11 @@ async def test_slow_handshakes_are_cut_and_the_limit_refuses_with_a_log_line(
             took = time.monotonic() - began
             # 20 refused at once with 503, 20 cut after the timeout with 408: none held
             assert sorted(a.split(b" ", 2)[1] for a in answers) == [b"408"] * 20 + [b"503"] * 20
-            assert took < 20 * FACTOR, took
+            assert took < scaled(20), took
             for _, w in slow:
                 w.close()
             # the slots are free again: a real client gets through, and is recorded
-            async with connect(proxy.url + "/echo", open_timeout=scaled(10) * FACTOR) as ws:
+            async with connect(proxy.url + "/echo", open_timeout=scaled(10)) as ws:
                 await ws.send("hello")
                 assert await ws.recv() == "hello"
             stats = proxy.stats
@@ -80,7 +77,7 @@ async def test_a_legitimate_client_gets_in_while_slow_ones_hold_slots(tmp_path: 
             upstream,
             tmp_path / "cap.db",
             listen=("127.0.0.1", 0),
-            handshake_read_timeout=5.0 * FACTOR,
+            handshake_read_timeout=scaled(5.0),
             max_connections=20,
         ) as proxy:
             slow = [await _half_request(proxy.port) for _ in range(18)]
@@ -88,12 +85,12 @@ async def test_a_legitimate_client_gets_in_while_slow_ones_hold_slots(tmp_path: 
             async with connect(proxy.url + "/echo") as ws:
                 await ws.send("hello")
                 assert await ws.recv() == "hello"
-            assert time.monotonic() - began < 4 * FACTOR
+            assert time.monotonic() - began < scaled(4)
             # one slow client finishes its head in time: an ordinary HTTP request passes
             reader, writer = slow[0]
             writer.write(b"\r\n")
             await writer.drain()
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n"), 10 * FACTOR)
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n"), scaled(10))
             assert not head.startswith((b"HTTP/1.1 408", b"HTTP/1.1 503")), head
             for _, w in slow:
                 w.close()
@@ -106,7 +103,7 @@ async def _request(port: int, head: bytes) -> tuple[bytes, asyncio.StreamReader]
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(head)
     await writer.drain()
-    answer = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30 * FACTOR)
+    answer = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), scaled(30))
     return answer, reader
 
 
