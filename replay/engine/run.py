@@ -98,7 +98,7 @@ def select_sessions(store: CaptureStore, options: ReplayOptions) -> list[Session
     return heads
 
 
-# ---- one session -----------------------------------------------------------------
+# ---- a whole run -------------------------------------------------------------------
 
 
 def _ssl_context(options: ReplayOptions) -> ssl.SSLContext | None:

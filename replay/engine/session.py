@@ -25,7 +25,6 @@ from wsshadow.replay.capture.model import (
     Closer,
     Direction,
     Handshake,
-    Headers,
     Message,
     Opcode,
     Provenance,
@@ -56,51 +55,13 @@ from wsshadow.replay.engine.pacing import (
     flood_limit,
     plan_frames,
 )
-from wsshadow.replay.engine.targets import build_url
+from wsshadow.replay.engine.targets import build_url, request_headers
 from wsshadow.replay.errors import BadInput
 
 if TYPE_CHECKING:
     from wsshadow.replay.engine.scenarios import SessionHooks
 
 __all__ = ["replay_session"]
-
-
-# Request headers never replayed: hop-by-hop, or computed by the client library.
-_DROPPED_HEADERS = frozenset(
-    {
-        "host",
-        "connection",
-        "upgrade",
-        "keep-alive",
-        "proxy-connection",
-        "proxy-authenticate",
-        "te",
-        "trailer",
-        "trailers",
-        "transfer-encoding",
-        "content-length",
-        "user-agent",
-    }
-)
-
-
-def _request_headers(recorded: Headers, overrides: Headers) -> tuple[Headers, str | None]:
-    """Headers to send (recorded minus hop-by-hop, with overrides), and the User-Agent."""
-    overridden = {name.lower() for name, _ in overrides}
-    headers = [
-        (k, v)
-        for k, v in recorded
-        if k.lower() not in _DROPPED_HEADERS
-        and not k.lower().startswith("sec-websocket-")
-        and k.lower() not in overridden
-    ]
-    user_agent = next((v for k, v in recorded if k.lower() == "user-agent"), None)
-    for name, value in overrides:
-        if name.lower() == "user-agent":
-            user_agent = value or None
-        elif value:
-            headers.append((name, value))
-    return tuple(headers), user_agent
 
 
 def _clock(loop: asyncio.AbstractEventLoop) -> Callable[[], float]:
@@ -326,7 +287,7 @@ async def _prepare(
     plan = plan_frames(frames, recorded.close, accepted=recorded.handshake.accepted)
     failed = _Failure(origin, session_id, started_at, provenance, plan.server_total, credentials)
     request = recorded.handshake
-    headers, user_agent = _request_headers(request.request_headers, options.headers)
+    headers, user_agent = request_headers(request.request_headers, options.headers)
     shown = Handshake(request.route, request.query, headers, request.subprotocols, status=None)
     try:
         try:
@@ -608,6 +569,3 @@ def _scrub_outcome(outcome: SessionOutcome, credentials: Credentials) -> Session
     if close is not None and close.error is not None:
         close = replace(close, error=credentials.scrub_text(close.error))
     return replace(outcome, url=credentials.scrub_text(outcome.url), error=error, close=close)
-
-
-# ---- a whole run -------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Targets and route maps: which URL a recorded session is replayed against.
+"""Targets and route maps: which URL a recorded session is replayed against, with which headers.
 
 A route map ``FROM=TO`` sends sessions recorded on path ``FROM`` (or below
 it) to path ``TO``; a query string on ``TO`` is merged into the recorded one,
@@ -11,9 +11,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from wsshadow.replay.capture.model import Headers
 from wsshadow.replay.errors import BadInput
 
-__all__ = ["RouteMap", "build_url", "map_route", "parse_route_map", "parse_target"]
+__all__ = [
+    "DROPPED_HEADERS",
+    "RouteMap",
+    "build_url",
+    "map_route",
+    "parse_route_map",
+    "parse_target",
+    "request_headers",
+]
 
 _SCHEMES = {"ws": "ws", "wss": "wss", "http": "ws", "https": "wss"}
 
@@ -100,3 +109,41 @@ def build_url(target: str, route: str, query: str, maps: tuple[RouteMap, ...] = 
     return urlunsplit(
         (scheme, netloc, prefix + path, _merge_query(target_query, query, map_query), "")
     )
+
+
+# Request headers never replayed: hop-by-hop, or computed by the client library.
+DROPPED_HEADERS = frozenset(
+    {
+        "host",
+        "connection",
+        "upgrade",
+        "keep-alive",
+        "proxy-connection",
+        "proxy-authenticate",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "content-length",
+        "user-agent",
+    }
+)
+
+
+def request_headers(recorded: Headers, overrides: Headers) -> tuple[Headers, str | None]:
+    """Headers to send (recorded minus hop-by-hop, with overrides), and the User-Agent."""
+    overridden = {name.lower() for name, _ in overrides}
+    headers = [
+        (k, v)
+        for k, v in recorded
+        if k.lower() not in DROPPED_HEADERS
+        and not k.lower().startswith("sec-websocket-")
+        and k.lower() not in overridden
+    ]
+    user_agent = next((v for k, v in recorded if k.lower() == "user-agent"), None)
+    for name, value in overrides:
+        if name.lower() == "user-agent":
+            user_agent = value or None
+        elif value:
+            headers.append((name, value))
+    return tuple(headers), user_agent
