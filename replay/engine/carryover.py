@@ -35,10 +35,12 @@ __all__ = [
     "CarryRule",
     "CarryTracker",
     "event_of",
+    "leaves",
     "match_path",
     "may_carry",
     "parse_path",
     "plan_carry_over",
+    "value_at",
 ]
 
 DEFAULT_EVENT_KEYS = ("type", "event")
@@ -109,15 +111,17 @@ def _children(node: Any) -> Iterator[tuple[str | int, Any]]:
         yield from enumerate(node)
 
 
-def _leaves(node: Any, at: Path = ()) -> Iterator[tuple[Path, Any]]:
+def leaves(node: Any, at: Path = ()) -> Iterator[tuple[Path, Any]]:
+    """Every leaf of a JSON value with its path, in document order."""
     if isinstance(node, dict | list):
         for key, child in _children(node):
-            yield from _leaves(child, (*at, key))
+            yield from leaves(child, (*at, key))
     else:
         yield at, node
 
 
-def _get(doc: Any, path: Path) -> tuple[bool, Any]:
+def value_at(doc: Any, path: Path) -> tuple[bool, Any]:
+    """``(True, value)`` at ``path`` in a JSON value, or ``(False, None)`` where it is absent."""
     node = doc
     for key in path:
         if isinstance(node, dict) and isinstance(key, str):
@@ -300,16 +304,16 @@ def plan_carry_over(
             occurrences[event] = occurrence + 1
             if doc is None:
                 continue
-            for path, value in _leaves(doc):
+            for path, value in leaves(doc):
                 if _issuable(path, value) and value not in client_seen and value not in issued:
                     issued[value] = ((event, occurrence), path)
             continue
         found: list[Scalar] = []
         if issued:
-            leaves: list[tuple[Path, Any]] = (
-                list(_leaves(doc)) if doc is not None else [((), m.payload)]
+            sent: list[tuple[Path, Any]] = (
+                list(leaves(doc)) if doc is not None else [((), m.payload)]
             )
-            for _, leaf in leaves:
+            for _, leaf in sent:
                 if isinstance(leaf, bool) or not isinstance(leaf, str | int):
                     continue
                 if leaf in issued:
@@ -322,7 +326,7 @@ def plan_carry_over(
             for value in unique:
                 used_at.setdefault(value, issued[value])
         if doc is not None:
-            client_seen.update(v for _, v in _leaves(doc) if isinstance(v, str | int))
+            client_seen.update(v for _, v in leaves(doc) if isinstance(v, str | int))
         client_index += 1
     sources: dict[Location, list[tuple[Path, Scalar]]] = {}
     for used, (location, path) in used_at.items():
@@ -384,7 +388,7 @@ class CarryTracker:
         if doc is None:
             return
         for path, old in self.plan.sources.get((event, occurrence), ()):
-            ok, new = _get(doc, path)
+            ok, new = value_at(doc, path)
             if ok and type(new) is type(old) and old not in self.mapping:
                 self.mapping[old] = new
         for i, rule in enumerate(self.plan.rules):
@@ -407,7 +411,7 @@ class CarryTracker:
                     text = text.replace(old, str(self.mapping[old]))
             return text
         changed = False
-        for path, value in list(_leaves(doc)):
+        for path, value in list(leaves(doc)):
             new = self._substitute(value, olds)
             if new is not value and path:
                 _set(doc, path, new)

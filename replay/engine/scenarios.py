@@ -38,6 +38,8 @@ from wsshadow.replay.engine.carryover import (
     CarryRule,
     CarryTracker,
     event_of,
+    leaves,
+    value_at,
 )
 from wsshadow.replay.engine.links import LinkGraph, discover_links, scenario_key
 from wsshadow.replay.engine.pacing import Pace, Pacer, PacingPlan, PacingSettings
@@ -353,7 +355,7 @@ class _ScenarioTracker(CarryTracker):
         occurrence = self._occurrences.get(event, 0)
         self._occurrences[event] = occurrence + 1
         for path, old in self.sources.get((event, occurrence), ()):
-            found, new = _get(doc, path)
+            found, new = value_at(doc, path)
             if found and type(new) is type(old):
                 self.board.value(self.slot, old, new)
 
@@ -363,33 +365,6 @@ class _ScenarioTracker(CarryTracker):
         if self.cross is not None:
             payload = self.cross.rewrite_client(index, payload)
         return payload
-
-
-def _get(doc: Any, path: tuple[Any, ...]) -> tuple[bool, Any]:
-    node = doc
-    for key in path:
-        in_dict = isinstance(node, dict) and isinstance(key, str) and key in node
-        if in_dict or (isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node)):
-            node = node[key]
-        else:
-            return False, None
-    return True, node
-
-
-def _path_of(doc: Any, value: Any, at: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
-    """The path of the first leaf of ``doc`` equal to ``value``."""
-    if isinstance(doc, dict):
-        items: Any = doc.items()
-    elif isinstance(doc, list):
-        items = enumerate(doc)
-    else:
-        same = type(doc) is type(value) and doc == value
-        return at if same else None
-    for key, child in items:
-        found = _path_of(child, value, (*at, key))
-        if found is not None:
-            return found
-    return None
 
 
 class SessionHooks:
@@ -605,7 +580,7 @@ def _locate(
             docs.append(None)
     event = event_of(docs[index], options.event_keys)
     occurrence = sum(1 for d in docs[:index] if event_of(d, options.event_keys) == event)
-    path = _path_of(docs[index], value)
+    path = next((p for p, v in leaves(docs[index]) if type(v) is type(value) and v == value), None)
     if path is None:
         return None
     return (event, occurrence), path
