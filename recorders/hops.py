@@ -6,15 +6,20 @@ together; kept apart so that the proxy module holds the proxy.
 
 from __future__ import annotations
 
+import logging
 import os
 import ssl
 from collections.abc import Iterable
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
+from yarl import URL
 
 from wsshadow.replay.errors import BadInput
+
+log = logging.getLogger("wsshadow.record")
 
 __all__ = [
     "HOP_BY_HOP",
@@ -24,6 +29,9 @@ __all__ = [
     "forward_headers",
     "parse_listen",
     "parse_routes",
+    "pass_through",
+    "raw_headers",
+    "request_target",
     "server_ssl",
 ]
 
@@ -118,3 +126,68 @@ def server_ssl(cert: str | os.PathLike[str], key: str | os.PathLike[str]) -> ssl
     except (OSError, ssl.SSLError) as e:
         raise BadInput(f"--tls-cert/--tls-key: cannot load ({e})") from None
     return ctx
+
+
+def raw_headers(message: Any) -> tuple[tuple[str, str], ...]:
+    """A request's or response's headers as received (names as sent, in order)."""
+    return tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in message.raw_headers)
+
+
+def request_target(raw: str) -> tuple[str, str] | None:
+    """(path, query) of a request target in origin form (``/x?y``) or absolute form
+    (``http://host/x?y``, which RFC 9112 3.2.2 says a server must accept, as sent by
+    clients that think they talk to a forward proxy); None for anything else."""
+    if raw.startswith("/"):
+        path, _, query = raw.partition("?")
+        return path, query
+    scheme, sep, rest = raw.partition("://")
+    if not sep or scheme.lower() not in ("http", "https", "ws", "wss"):
+        return None
+    _authority, slash, tail = rest.partition("/")
+    target = slash + tail if slash else "/"
+    target = target.partition("#")[0]
+    path, _, query = target.partition("?")
+    return path, query
+
+
+async def pass_through(
+    http: aiohttp.ClientSession, request: web.BaseRequest, target: URL, path: str
+) -> web.StreamResponse:
+    """Plain HTTP to ``target`` unrecorded, streamed both ways.
+
+    Neither body is held whole: an upload goes upstream as it arrives (no
+    size limit but the upstream's), and the answer reaches the client chunk
+    by chunk as the upstream sends it, so server-sent events arrive as they
+    are sent and a download costs the proxy one chunk of memory, not its size.
+    """
+    headers = forward_headers(request.headers, WS_OWN)
+    data: Any = None
+    if request.body_exists:
+        data = request.content
+        if request.content_length is not None:
+            headers["Content-Length"] = str(request.content_length)
+    try:
+        resp = await http.request(
+            request.method, target, headers=headers, data=data, allow_redirects=False
+        )
+    except (aiohttp.ClientError, OSError, TimeoutError) as e:
+        return web.Response(status=502, text=f"wsshadow: upstream unreachable: {e}\n")
+    out = web.StreamResponse(
+        status=resp.status,
+        reason=resp.reason,
+        headers=forward_headers(resp.headers, frozenset()),
+    )
+    try:
+        await out.prepare(request)
+        async for chunk in resp.content.iter_any():
+            await out.write(chunk)
+        await out.write_eof()
+    except (aiohttp.ClientError, OSError, TimeoutError, RuntimeError) as e:
+        # Mid-stream: the status went out already, so the client learns of the
+        # failure as HTTP lets it, from a connection cut before the body's end.
+        log.warning("HTTP pass-through %s %s cut: %s", request.method, path, e)
+        if request.transport is not None:
+            request.transport.abort()
+    finally:
+        resp.close()
+    return out

@@ -43,6 +43,9 @@ from wsshadow.recorders.hops import (
     forward_headers,
     parse_listen,
     parse_routes,
+    pass_through,
+    raw_headers,
+    request_target,
     server_ssl,
 )
 from wsshadow.recorders.mirror import MIRROR_RUN, MirrorLink, MirrorStats
@@ -73,28 +76,6 @@ __all__ = [
 log = logging.getLogger("wsshadow.record")
 
 _PROXIED = Provenance(source=Source.PROXY)
-
-
-def _raw_headers(message: Any) -> tuple[tuple[str, str], ...]:
-    """A request's or response's headers as received (names as sent, in order)."""
-    return tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in message.raw_headers)
-
-
-def _request_target(raw: str) -> tuple[str, str] | None:
-    """(path, query) of a request target in origin form (``/x?y``) or absolute form
-    (``http://host/x?y``, which RFC 9112 3.2.2 says a server must accept, as sent by
-    clients that think they talk to a forward proxy); None for anything else."""
-    if raw.startswith("/"):
-        path, _, query = raw.partition("?")
-        return path, query
-    scheme, sep, rest = raw.partition("://")
-    if not sep or scheme.lower() not in ("http", "https", "ws", "wss"):
-        return None
-    _authority, slash, tail = rest.partition("/")
-    target = slash + tail if slash else "/"
-    target = target.partition("#")[0]
-    path, _, query = target.partition("?")
-    return path, query
 
 
 @dataclass(frozen=True, slots=True)
@@ -381,7 +362,7 @@ class RecordingProxy:
         try:
             if self._stopping:
                 return web.Response(status=503, text="wsshadow: proxy shutting down\n")
-            if _request_target(request.raw_path) is None:
+            if request_target(request.raw_path) is None:
                 log.warning(
                     "refused a request whose target is neither a path nor an absolute URL: %.200r",
                     request.raw_path,
@@ -397,54 +378,17 @@ class RecordingProxy:
             self._handlers.discard(task)
 
     async def _http_pass(self, request: web.BaseRequest) -> web.StreamResponse:
-        """Plain HTTP goes to the upstream unrecorded, streamed both ways.
-
-        Neither body is held whole: an upload goes upstream as it arrives (no
-        size limit but the upstream's), and the answer reaches the client chunk
-        by chunk as the upstream sends it, so server-sent events arrive as they
-        are sent and a download costs the proxy one chunk of memory, not its size.
-        """
+        """Plain HTTP goes to the upstream unrecorded, streamed both ways (``pass_through``)."""
         assert self._http is not None
-        path, query = _request_target(request.raw_path) or ("/", "")
+        path, query = request_target(request.raw_path) or ("/", "")
         base = self.upstream.with_scheme("https" if self.upstream.scheme == "wss" else "http")
-        target = self._target(base, path, query)
-        headers = forward_headers(request.headers, WS_OWN)
-        data: Any = None
-        if request.body_exists:
-            data = request.content
-            if request.content_length is not None:
-                headers["Content-Length"] = str(request.content_length)
-        try:
-            resp = await self._http.request(
-                request.method, target, headers=headers, data=data, allow_redirects=False
-            )
-        except (aiohttp.ClientError, OSError, TimeoutError) as e:
-            return web.Response(status=502, text=f"wsshadow: upstream unreachable: {e}\n")
-        out = web.StreamResponse(
-            status=resp.status,
-            reason=resp.reason,
-            headers=forward_headers(resp.headers, frozenset()),
-        )
-        try:
-            await out.prepare(request)
-            async for chunk in resp.content.iter_any():
-                await out.write(chunk)
-            await out.write_eof()
-        except (aiohttp.ClientError, OSError, TimeoutError, RuntimeError) as e:
-            # Mid-stream: the status went out already, so the client learns of the
-            # failure as HTTP lets it, from a connection cut before the body's end.
-            log.warning("HTTP pass-through %s %s cut: %s", request.method, path, e)
-            if request.transport is not None:
-                request.transport.abort()
-        finally:
-            resp.close()
-        return out
+        return await pass_through(self._http, request, self._target(base, path, query), path)
 
     async def _websocket(self, request: web.BaseRequest) -> web.StreamResponse:
         assert self._http is not None and self._recorder is not None
         session_id = uuid.uuid4().hex[:12]
         started, t0 = time.time(), time.monotonic()
-        path, query = _request_target(request.raw_path) or ("/", "")
+        path, query = request_target(request.raw_path) or ("/", "")
         offered = tuple(
             p.strip()
             for value in request.headers.getall("Sec-WebSocket-Protocol", ())
@@ -455,7 +399,7 @@ class RecordingProxy:
         handshake = Handshake(
             route=path,
             query=query,
-            request_headers=_raw_headers(request),
+            request_headers=raw_headers(request),
             subprotocols=offered,
             status=None,
         )
@@ -541,7 +485,7 @@ class RecordingProxy:
                 handshake,
                 status=101,
                 subprotocol=subprotocol.strip() if subprotocol else None,
-                response_headers=_raw_headers(resp),
+                response_headers=raw_headers(resp),
             ),
             _PROXIED,
         )
@@ -586,7 +530,7 @@ class RecordingProxy:
         self._recorder.open_session(
             session_id,
             started,
-            replace(handshake, status=resp.status, response_headers=_raw_headers(resp)),
+            replace(handshake, status=resp.status, response_headers=raw_headers(resp)),
             _PROXIED,
         )
         out = forward_headers(resp.headers, frozenset({"content-length", "content-encoding"}))
