@@ -15,12 +15,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
 __all__ = ["NO_OVERRIDES", "REPLAY_OPTIONS", "OptionSpec", "ReplayOverrides", "replay_option"]
 
 Kind = Literal["float", "int", "str", "path", "choice", "bool"]
+_VALUE_TYPES: dict[str, type] = {"float": float, "int": int, "str": str, "path": Path}
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,9 +52,9 @@ class OptionSpec:
     honour it, so it does not offer it)."""
 
     @property
-    def dest(self) -> str:
-        """The Python name a command receives the value under."""
-        return self.name
+    def value_type(self) -> type | None:
+        """The Python type of one value (None for a flag or a choice)."""
+        return _VALUE_TYPES.get(self.kind)
 
     def help_text(self) -> str:
         """The help line, with the default and the config key when there is one."""

@@ -142,9 +142,6 @@ def with_dialects(diff: DiffConfig, items: list[str] | None) -> DiffConfig:
 
 # ---- replay options, derived from their one declaration (wsshadow.replay.options) ----
 
-_TYPES: dict[str, type] = {"float": float, "int": int, "str": str, "path": Path}
-
-
 def _choices(spec: OptionSpec) -> type[StrEnum]:
     """An enum of the spec's choices, which typer shows as ``[causal|recorded|asap]``."""
     members = {c.upper(): c for c in spec.choices}
@@ -154,7 +151,7 @@ def _choices(spec: OptionSpec) -> type[StrEnum]:
 def _annotation(spec: OptionSpec) -> Any:
     if spec.kind == "bool":
         return Annotated[bool, typer.Option(spec.flag, help=spec.help_text())]
-    value: Any = _TYPES.get(spec.kind)
+    value: Any = spec.value_type
     if spec.kind == "choice":
         value = _choices(spec)
     if spec.many:

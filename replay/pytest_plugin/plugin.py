@@ -83,9 +83,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         group.addoption(f"--wsshadow-{spec.flag[2:]}", **_addoption_kwargs(spec))
 
 
-_TYPES: dict[str, type] = {"float": float, "int": int, "str": str, "path": str}
-
-
 def _addoption_kwargs(spec: OptionSpec) -> dict[str, Any]:
     kwargs: dict[str, Any] = {"dest": f"wsshadow_{spec.name}", "help": spec.help_text()}
     if spec.kind == "bool":
@@ -94,7 +91,7 @@ def _addoption_kwargs(spec: OptionSpec) -> dict[str, Any]:
     if spec.kind == "choice":
         kwargs["choices"] = spec.choices
     else:
-        kwargs["type"] = _TYPES[spec.kind]
+        kwargs["type"] = spec.value_type
     if spec.many:
         return {**kwargs, "action": "append", "default": []}
     return {**kwargs, "default": None}
