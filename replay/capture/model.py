@@ -15,6 +15,7 @@ from typing import Any
 __all__ = [
     "MAX_EPOCH",
     "MAX_SESSION_SECONDS",
+    "UNMET_LINK_TAG",
     "CausalWaits",
     "Close",
     "Closer",
@@ -27,6 +28,8 @@ __all__ = [
     "Run",
     "Session",
     "Source",
+    "unmet_link_tags",
+    "unmet_links",
 ]
 
 Headers = tuple[tuple[str, str], ...]
@@ -195,6 +198,20 @@ class CausalWaits:
         except ValueError:
             return None
         return cls(timeouts, waited, awaited) if timeouts > 0 else None
+
+
+UNMET_LINK_TAG = "unmet-link:"
+"""The provenance tag prefix of a link to another session that a replay went without."""
+
+
+def unmet_link_tags(links: tuple[str, ...]) -> tuple[str, ...]:
+    """The provenance tags that hold a replayed session's unmet links (see ``unmet_links``)."""
+    return tuple(UNMET_LINK_TAG + link for link in links)
+
+
+def unmet_links(tags: tuple[str, ...]) -> tuple[str, ...]:
+    """The unmet links kept in provenance tags, in words (engine/scenarios.py names them)."""
+    return tuple(tag[len(UNMET_LINK_TAG) :] for tag in tags if tag.startswith(UNMET_LINK_TAG))
 
 
 @dataclass(frozen=True, slots=True)

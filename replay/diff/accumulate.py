@@ -254,6 +254,7 @@ class DiffAccumulator:
             "noise_sessions": list(r.noise_sessions),
             "reproduced": round(r.fidelity.share, 4) if r.fidelity is not None else None,
             "cause": None,
+            "unmet_links": list(r.fidelity.links) if r.fidelity is not None else [],
         })  # fmt: skip
 
     def finish(self) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from wsshadow.replay.capture.model import CausalWaits, Closer, Session
+from wsshadow.replay.capture.model import CausalWaits, Closer, Session, unmet_links
 from wsshadow.replay.config import RouteDiffConfig, VerdictConfig
 from wsshadow.replay.diff.align import align_correlated
 from wsshadow.replay.diff.compare import compare_text, signature
@@ -57,13 +57,16 @@ class SessionFidelity:
     whole payload differs (text, binary), the signatures of those differences: they are
     credited back when they turn out to vary between baseline runs.
     ``cause`` explains a structural failure (error, refused handshake, early
-    close, missing events); None when only values differ.
+    close, missing events); None when only values differ. ``links`` are the
+    links to other sessions of its scenario the baseline replay went without
+    (a value that never arrived, an event that never came), named in ``cause``.
     """
 
     events: int
     reproduced_events: int
     cause: str | None = None
     value_rows: list[frozenset[str]] = field(default_factory=list)
+    links: tuple[str, ...] = ()
 
     @property
     def share(self) -> float:
@@ -230,12 +233,11 @@ def session_fidelity(
         if keys:
             timed_out += f" awaiting {_tally(keys)}"
         cause = f"{cause}; {timed_out}" if cause else timed_out
-    return SessionFidelity(
-        events,
-        events - lost,
-        cause,
-        value_rows,
-    )
+    links = unmet_links(baseline.provenance.tags)
+    if links:  # the root, first: the first link to another session this replay went without
+        named = links[0] + (f" (and {len(links) - 1} more unmet links)" if len(links) > 1 else "")
+        cause = f"{named}; {cause}" if cause else named
+    return SessionFidelity(events, events - lost, cause, value_rows, links)
 
 
 def _times(n: int) -> str:
@@ -253,6 +255,10 @@ def _answer(extra: list[Normalized]) -> str:
 
 
 def _cause_group(cause: str) -> str:
+    # Sessions of other scenarios failing the same way group together: the link's
+    # value and session ids aside.
+    cause = re.sub(r"value '[^']*'", "value '#'", cause)
+    cause = re.sub(r"session [\w.:-]+", "session #", cause)
     return re.sub(r"\d+", "#", cause)
 
 

@@ -147,6 +147,10 @@ class SessionOutcome:
     """Client messages sent only because the causal wait for server messages timed out."""
     causal_waited: float = 0.0
     """Seconds spent waiting, past the recorded gaps, for server messages that never came."""
+    unmet_links: tuple[str, ...] = ()
+    """Links to other sessions of its scenario that were never satisfied, in words: a value
+    that never arrived from another session, an event from another session that never
+    came (engine/scenarios.py); also kept in the replayed session's provenance tags."""
 
 
 @dataclass(frozen=True)

@@ -353,6 +353,10 @@ class Pacer:
         end = self.script_end if self.script_end is not None else self.last_send
         return end + self._after_script
 
+    def unmet_links(self) -> tuple[str, ...]:
+        """Links to other sessions this session went without, in words (scenarios only)."""
+        return ()
+
     # ---- rules ------------------------------------------------------------------
 
     def _timed_out(self, step: ClientStep, count: int, waited: float) -> None:

@@ -41,7 +41,7 @@ from wsshadow.replay.engine.carryover import (
     leaves,
     value_at,
 )
-from wsshadow.replay.engine.links import LinkGraph, discover_links, scenario_key
+from wsshadow.replay.engine.links import Link, LinkGraph, discover_links, scenario_key
 from wsshadow.replay.engine.pacing import Pace, Pacer, PacingPlan, PacingSettings
 from wsshadow.replay.engine.run import ReplayOptions, in_shard, select_sessions
 from wsshadow.replay.errors import CaptureError
@@ -58,6 +58,9 @@ __all__ = [
 _MAX_NEIGHBOURS = 64  # linked sessions one session waits on (a big room: the nearest ones)
 _FAR = 3600.0  # "no deadline": a gate opening wakes the session
 _DONE = 1 << 60
+_MAX_UNMET = 5  # distinct unmet links named per session
+_SNIPPET = 60
+_TEXT_KEYS = ("message", "error", "reason", "detail", "msg", "text")
 
 Gate = tuple[int, int]
 """``(slot, count)``: the scenario's session ``slot`` has connected and sent ``count``
@@ -158,6 +161,12 @@ class _Board:
         self.wakers: list[Callable[[], None] | None] = [None] * size
         self.timeouts = 0  # client messages sent by a timed-out wait
         self._changed: asyncio.Future[None] | None = None
+        # To name a link that was never satisfied (the session's cause says which):
+        self.ids: list[str] = [""] * size
+        self.caused_by: dict[Gate, Link] = {}  # (slot, server index) -> the event link into it
+        self.issued_at: dict[ValueGate, int] = {}  # (slot, value) -> recorded server index
+        self.keep: list[frozenset[int]] = [frozenset()] * size  # server indexes to remember
+        self.got: dict[Gate, str] = {}  # (slot, server index) -> what its replay got there
 
     def all_sent(self, gates: tuple[Gate, ...]) -> bool:
         sent = self.sent
@@ -170,8 +179,11 @@ class _Board:
             got[a] >= n or ended[a] for a, n in received
         )
 
-    def arrived(self, slot: int) -> None:
-        self.received[slot] += 1
+    def arrived(self, slot: int, payload: str | bytes, event_keys: tuple[str, ...]) -> None:
+        index = self.received[slot]
+        if index in self.keep[slot]:
+            self.got[slot, index] = describe_payload(payload, event_keys)
+        self.received[slot] = index + 1
         if self.watchers[slot]:
             self._notify(slot)
 
@@ -199,6 +211,37 @@ class _Board:
         changed, self._changed = self._changed, None
         if changed is not None and not changed.done():
             changed.set_result(None)
+
+    def unmet_value(self, a: int, value: Any) -> str:
+        """A value link whose value has not arrived, in words."""
+        sid = self.ids[a]
+        index = self.issued_at.get((a, value))
+        where = f" from server message {index}" if index is not None else ""
+        got = self.got.get((a, index)) if index is not None else None
+        if got is not None:
+            why = f"{sid} got {got} in its place"
+        else:
+            n = self.received[a]
+            why = f"{sid} {'ended after' if self.ended[a] else 'had received'} {_messages(n)}"
+        return f"waited for value {value!r}{where} of session {sid} (never arrived: {why})"
+
+    def unmet_event(self, slot: int, first: int, upto: int) -> str | None:
+        """The first event link into ``slot``'s server messages ``first..upto-1``, in words."""
+        for k in range(first, upto):
+            link = self.caused_by.get((slot, k))
+            if link is not None:
+                event = f"event {link.value!r}" if link.value is not None else "an event"
+                return f"{event} caused by client message {link.source_index} of session {link.source}"
+        return None
+
+    def unmet_received(self, a: int, n: int) -> str | None:
+        """A wait for linked session ``a`` to have received ``n`` server messages, in words,
+        when what it waited for there was caused by another session (else None)."""
+        sid, got = self.ids[a], self.received[a]
+        what = self.unmet_event(a, got, n)
+        if what is None:
+            return None
+        return f"waited for session {sid} to receive {what} (it had received {_messages(got)})"
 
     async def until(self, ready: Callable[[], bool]) -> None:
         """Return once ``ready()`` holds (checked after every change)."""
@@ -237,7 +280,37 @@ class ScenarioPacer(Pacer):
         self.slot = slot
         self.gates = gates
         self._opened = -1
+        self.unmet: dict[str, int] = {}  # the links never satisfied, in words, and how often
         board.set_sent(slot, 0)
+
+    def unmet_links(self) -> tuple[str, ...]:
+        return tuple(f"{d} (x{n})" if n > 1 else d for d, n in self.unmet.items())
+
+    def _note(self, description: str) -> None:
+        if description in self.unmet or len(self.unmet) < _MAX_UNMET:
+            self.unmet[description] = self.unmet.get(description, 0) + 1
+
+    def _note_unmet(self, i: int, step: Any, timed_out: bool) -> None:
+        """Name what step ``i`` goes without: values that never came from the other
+        sessions and (when its wait timed out) the events and answers it waited for."""
+        g, board = self.gates, self.board
+        values = g.values[i] if i < len(g.values) else ()
+        for a, v in values:
+            if v not in board.values:
+                self._note(board.unmet_value(a, v))
+        if not timed_out:
+            return
+        if self.server_count < step.after_server:
+            what = board.unmet_event(self.slot, self.server_count, step.after_server)
+            if what is not None:
+                self._note(f"causal wait for {what} timed out")
+        if i < len(g.received):
+            got = board.received
+            for a, n in g.received[i]:
+                if got[a] < n and not board.ended[a]:
+                    unmet = board.unmet_received(a, n)
+                    if unmet is not None:
+                        self._note(unmet)
 
     def _hard(self, i: int) -> tuple[Gate, ...]:
         if i < self._total:
@@ -283,15 +356,21 @@ class ScenarioPacer(Pacer):
                     if now < self.last_send + step.gap + s.causal_timeout:
                         break
                     self.board.timeouts += 1
+                    self._note_unmet(i, step, True)
                     # Counted like an in-session timeout too (the session's cause says so).
                     waited = now - self.last_send - step.gap
                     self._timed_out(step, min(self.server_count, step.after_server), waited)
+                elif i < len(self.gates.values) and self.gates.values[i]:
+                    self._note_unmet(i, step, False)  # a value whose source ended without it
             elif s.pace is Pace.RECORDED:
                 due = self.start + step.t / s.speed
                 if now < due or (not values_ok and now < due + s.causal_timeout):
                     break
+                self._note_unmet(i, step, False)
             elif not values_ok and now < self.last_send + s.causal_timeout:
                 break
+            else:
+                self._note_unmet(i, step, False)
             out.append(step)
             self.next_step += 1
             self.last_send = now
@@ -344,7 +423,7 @@ class _ScenarioTracker(CarryTracker):
     def observe_server(self, payload: str | bytes) -> None:
         if self.inner is not None:
             self.inner.observe_server(payload)
-        self.board.arrived(self.slot)
+        self.board.arrived(self.slot, payload, self.event_keys)
         if not self.sources or not isinstance(payload, str):
             return
         try:
@@ -535,6 +614,18 @@ class ScenarioSchedule:
                 for a, _ in vs:
                     watchers[a].add(b)
         board = _Board(len(ids), watchers)
+        board.ids = ids
+        keep: list[set[int]] = [set() for _ in ids]
+        for link in self.graph.links:
+            if link.source not in slot_of or link.target not in slot_of:
+                continue
+            a, b = slot_of[link.source], slot_of[link.target]
+            if link.kind == "value":
+                board.issued_at.setdefault((a, link.value), link.source_index)
+                keep[a].add(link.source_index)
+            else:
+                board.caused_by.setdefault((b, link.target_index), link)
+        board.keep = [frozenset(k) for k in keep]
         trackers = []
         keys = self.options.event_keys
         for b in range(len(ids)):
@@ -584,3 +675,27 @@ def _locate(
     if path is None:
         return None
     return (event, occurrence), path
+
+
+def _messages(n: int) -> str:
+    return f"{n} server message" + ("" if n == 1 else "s")
+
+
+def describe_payload(payload: str | bytes, event_keys: tuple[str, ...]) -> str:
+    """What a server message was, in a few words: ``error "no such game"``, ``created``."""
+    if isinstance(payload, bytes):
+        return f"a binary message ({len(payload)} bytes)"
+    try:
+        doc = json.loads(payload)
+    except (ValueError, RecursionError):
+        doc = None
+    if doc is None:
+        text = " ".join(payload.split())
+        return '"' + (text if len(text) <= _SNIPPET else text[: _SNIPPET - 1] + "…") + '"'
+    event = event_of(doc, event_keys)
+    said = None
+    if isinstance(doc, dict):
+        said = next((doc[k] for k in _TEXT_KEYS if isinstance(doc.get(k), str) and doc[k]), None)
+    if said is not None:
+        said = '"' + (said if len(said) <= _SNIPPET else said[: _SNIPPET - 1] + "…") + '"'
+    return " ".join(x for x in (event, said) if x) or "a message without an event"

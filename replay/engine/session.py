@@ -30,6 +30,7 @@ from wsshadow.replay.capture.model import (
     Provenance,
     Session,
     Source,
+    unmet_link_tags,
 )
 from wsshadow.replay.capture.store import (
     FrameColumns,
@@ -511,15 +512,20 @@ def _finish(p: _Prepared, d: _Driven, credentials: Credentials) -> tuple[_Played
     """The replayed session for the run and its outcome, credentials put back as placeholders."""
     close, pacer = d.close, d.pacer
     error = close.error if close is not None else "replay interrupted"
+    unmet = pacer.unmet_links()
+    if unmet and credentials.values:  # what another session got may hold a credential
+        unmet = tuple(credentials.scrub_text(u) for u in unmet)
     outcome = SessionOutcome(
         p.origin, p.session_id, p.url, True, 101, error, len(d.flat) // 4 - d.server_count,
         d.server_count, p.plan.server_total, close, d.ended - p.began, pacer.timeouts,
-        pacer.waited,
+        pacer.waited, unmet,
     )  # fmt: skip
     provenance = p.provenance
     if pacer.timeouts:
         waits = CausalWaits(pacer.timeouts, pacer.waited, tuple(pacer.awaited))
         provenance = replace(provenance, tags=(*provenance.tags, *waits.tags()))
+    if unmet:
+        provenance = replace(provenance, tags=(*provenance.tags, *unmet_link_tags(unmet)))
     played = _Played(p.session_id, p.started_at, d.handshake, d.flat, close, provenance)
     # The fresh credentials were for the target; the capture gets placeholders back.
     return _scrub_played(played, credentials), _scrub_outcome(outcome, credentials)

@@ -10,7 +10,9 @@
 Candidates: ``slow`` thinks that many seconds before each move is broadcast
 (correct, only slower); ``drop_final`` never sends ``win``; ``mute_spectators`` stops
 broadcasting moves to spectators; ``quiet_room`` stops broadcasting chat
-messages to anyone but the sender.
+messages to anyone but the sender. Broken baselines, for the causes that name a
+link: ``hide_join_code`` never gives player 1 the join code; ``private_moves``
+sends a move to its mover and the spectators, never to the other player.
 """
 
 from __future__ import annotations
@@ -58,11 +60,19 @@ class GameServer:
     """The game's server; one instance per test server (codes are its own)."""
 
     def __init__(
-        self, *, drop_final: bool = False, mute_spectators: bool = False, slow: float = 0.0
+        self,
+        *,
+        drop_final: bool = False,
+        mute_spectators: bool = False,
+        slow: float = 0.0,
+        hide_join_code: bool = False,
+        private_moves: bool = False,
     ) -> None:
         self.drop_final = drop_final
         self.mute_spectators = mute_spectators
         self.slow = slow
+        self.hide_join_code = hide_join_code
+        self.private_moves = private_moves
         self.by_join: dict[str, _Game] = {}
         self.by_watch: dict[str, _Game] = {}
 
@@ -76,12 +86,11 @@ class GameServer:
                 join = "J-" + secrets.token_hex(4).upper()
                 watch = "S-" + secrets.token_hex(4).upper()
                 self.by_join[join], self.by_watch[watch] = game, game
-                await ws.send(
-                    _dump(
-                        {"type": "created", "game_id": game.game_id, "join_code": join,
-                         "spectator_code": watch}
-                    )
-                )  # fmt: skip
+                created = {"type": "created", "game_id": game.game_id, "join_code": join,
+                           "spectator_code": watch}  # fmt: skip
+                if self.hide_join_code:
+                    del created["join_code"]
+                await ws.send(_dump(created))
             elif kind == "join":
                 game = self.by_join.get(msg.get("code", ""))
                 if game is None:
@@ -102,7 +111,8 @@ class GameServer:
                 await asyncio.sleep(self.slow)
                 player = game.players.index(ws) + 1 if ws in game.players else 0
                 move = {"type": "moved", "player": player, "x": msg["x"], "y": msg["y"]}
-                audience = game.players + ([] if self.mute_spectators else game.spectators)
+                players = [ws] if self.private_moves else game.players
+                audience = players + ([] if self.mute_spectators else game.spectators)
                 await _send_all(audience, move)
                 if game.moves == MOVES and not self.drop_final:
                     await _send_all(

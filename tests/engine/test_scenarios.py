@@ -109,6 +109,7 @@ async def test_identical_game_servers_are_equivalent_and_every_recorded_event_co
         assert fidelity["sessions"] == {"total": 4, "reproduced": 4, "unreproduced": 0}
         assert fidelity["events"]["reproduced"] == fidelity["events"]["recorded"]
         assert all(d["reproduced"] == 1.0 for d in report["session_details"])
+        assert all(d["unmet_links"] == [] for d in report["session_details"])
 
 
 async def test_a_slower_but_correct_game_server_is_equivalent(
@@ -160,6 +161,67 @@ async def test_the_game_replays_with_no_causal_timeout_and_each_session_reproduc
             options = ReplayOptions(target, causal_timeout=0.2)
             muted = await replay_capture(store, options, run="muted")
     assert muted.scenario_timeouts > 0 and muted.causal_timeouts > 0
+
+
+def game_roles(capture: Path) -> tuple[str, str]:
+    """(player 1, player 2): the sessions that sent ``create`` and ``join``."""
+    with CaptureStore.open(capture) as store:
+        first = {
+            s.id: json.loads(next(m.payload for m in s.messages if m.direction.value == "client"))
+            for s in store.iter_sessions()
+        }
+    by_type = {doc["type"]: sid for sid, doc in first.items()}
+    return by_type["create"], by_type["join"]
+
+
+async def test_a_join_code_that_never_arrives_is_named_in_player_twos_cause(
+    game_capture: Path, no_timing: Path
+) -> None:
+    """A baseline that never gives player 1 the join code: player 2's wait for it times out,
+    and its cause names the value, the session and message it should have come from, and
+    what that session got instead."""
+    p1, p2 = game_roles(game_capture)
+    async with (
+        running(GameServer(hide_join_code=True).handler) as base,
+        running(GameServer().handler) as cand,
+    ):
+        _, report = await shadow(
+            game_capture, base, cand, "--config", str(no_timing), "--causal-timeout", "0.5"
+        )
+    details = {d["session"]: d for d in report["session_details"]}
+    named = f"from server message 0 of session {p1} (never arrived: {p1} got created in its place)"
+    link = details[p2]["unmet_links"][0]  # the first; what followed from it comes after
+    assert link.startswith("waited for value 'J-") and link.endswith(named)
+    assert details[p2]["cause"].startswith(link), details[p2]["cause"]
+    # Player 1 then waits in vain for player 2 to join: an event another session caused.
+    assert details[p1]["unmet_links"][0] == (
+        f"causal wait for event 'player_joined' caused by client message 0 of session {p2} "
+        "timed out"
+    )
+    causes = [c["cause"] for c in report["fidelity"]["causes"]]
+    assert any(named in c for c in causes), causes
+
+
+async def test_a_move_never_relayed_to_the_other_player_is_named_in_the_cause(
+    game_capture: Path, no_timing: Path
+) -> None:
+    """A baseline that sends each move only to its mover: player 1's causal waits for player
+    2's moves time out, and its cause names the event and the client message that caused it."""
+    p1, p2 = game_roles(game_capture)
+    async with (
+        running(GameServer(private_moves=True).handler) as base,
+        running(GameServer().handler) as cand,
+    ):
+        _, report = await shadow(
+            game_capture, base, cand, "--config", str(no_timing), "--causal-timeout", "0.5"
+        )
+    details = {d["session"]: d for d in report["session_details"]}
+    waits = [
+        u for u in details[p1]["unmet_links"]
+        if u.startswith("causal wait for event 'moved' caused by client message ")
+    ]  # fmt: skip
+    assert waits and all(u.split(" (x")[0].endswith(f"of session {p2} timed out") for u in waits)
+    assert waits[0] in details[p1]["cause"], details[p1]["cause"]
 
 
 async def test_without_links_player_two_joins_with_a_stale_code(game_capture: Path) -> None:
@@ -306,3 +368,17 @@ def test_scenario_pacer_waits_on_gates_and_times_out_only_the_soft_ones() -> Non
     assert numbers(late.what_to_send(0.0)) == [0]
     assert late.what_to_send(1.0) == ()
     assert numbers(late.what_to_send(1.2)) == [1] and board2.timeouts == 1
+    # ... and names the link it went without: which value, from which session.
+    board3 = _Board(2, [{1}, set()])
+    board3.ids = ["s-one", "s-two"]
+    board3.issued_at[0, "CODE-123"] = 4
+    board3.keep = [frozenset({4}), frozenset()]
+    board3.set_sent(0, 5)
+    for n in range(5):
+        board3.arrived(0, '{"type": "error", "reason": "no such game"}' if n == 4 else "{}", ("type",))
+    named = ScenarioPacer(plan, PacingSettings(causal_timeout=1.0), 0.0, board3, 1, gates)
+    assert numbers(named.what_to_send(0.0)) == [0] and numbers(named.what_to_send(1.2)) == [1]
+    assert named.unmet_links() == (
+        "waited for value 'CODE-123' from server message 4 of session s-one "
+        '(never arrived: s-one got error "no such game" in its place)',
+    )

@@ -319,6 +319,13 @@
   function renderDetail(s) {
     var box = el("div");
     if (s.error) box.appendChild(el("div", "errorbox", s.error));
+    if (s.cause) box.appendChild(el("div", "causebox", "not reproduced by the baseline replay: " + s.cause));
+    var unmet = Array.isArray(s.unmet_links) ? s.unmet_links : [];
+    if (unmet.length) {
+      var links = el("ul", "unmet");
+      unmet.forEach(function (u) { links.appendChild(el("li", null, "unmet link: " + u)); });
+      box.appendChild(links);
+    }
     var diffs = s.differences || [];
     if (diffs.length) {
       var ul = el("ul", "diffs");
