@@ -23,8 +23,11 @@ anything:
 
 Linked sessions form scenarios (connected components, union-find). The
 work is linear in the messages, plus one sort of the client messages by
-time; payloads are scanned as text (``split('"')``), parsed as JSON only
-when they hold escapes.
+time; payloads are scanned as text (``split('"')``: without escapes, quotes
+pair up), parsed as JSON only when they hold escapes. An answer (a server
+message right after its own client's) needs only its ids, found by one
+regular expression, and a repeated answer text (acks, broadcasts, static
+replies) is scanned once.
 
 Pure: frames in, links out.
 """
@@ -58,13 +61,18 @@ _MIN_LEN = 6
 _PAIRS = 4  # field values kept per client message for the shared-value test
 _ZEROS = (0,) * _PAIRS
 _MIX = 1_000_003  # (session, text hash) -> one int, for the set of answers
+_ANSWERS = 4096  # answers' ids kept: acks, broadcasts and static answers repeat
 _SCAN = 32  # client messages looked at, latest first, for one server message's cause
 _WORD = re.compile(r"[a-z]+(?:[_\-.:/][a-z]+)*\Z")
-_ID_NUMBER = re.compile(r'"([^"\\]*[iI][dD])"\s*:\s*(-?[0-9]+)(?![0-9.eE])')
-_ID_STRING = re.compile(r'"([^"\\\s]{6,})"(?!\s*:)')
+# The number of an id-named field ("user_id": 42), as written (an integer, nothing after).
+_ID_NUMBER = re.compile(r'[iI][dD]"\s*:\s*(-?[0-9]+)(?![0-9.eE])')
+# Every string, quotes paired (one match per string); captured: 6+ characters without
+# spaces, not a key. (A pattern that skips short strings would restart at their closing
+# quote and take the text between two strings, ``:12345,``, for one.)
+_ID_STRING = re.compile(r'"(?:([^"\\\s]{6,})"(?!\s*:)|[^"\\]*")')
 _SPACE = re.compile(r"\s")
-# "field": "text" or "field": number, the value as written (quotes kept).
-_PAIR = re.compile(r'"([^"\\]*)"\s*:\s*("[^"\\]*"|-?[0-9][0-9.eE+\-]*)')
+_NUMBER = re.compile(r"-?[0-9][0-9.eE+\-]*")
+_INTEGER = re.compile(r"-?[0-9]+\Z")
 
 RecordedFrames = tuple[str, float, Iterable[tuple[float, str, str | None]]]
 """One recorded session for discovery: ``(id, started_at, frames)``; ``frames`` are its
@@ -166,45 +174,108 @@ def _ids(text: str) -> list[str | int]:
     ids: list[str | int] = [
         v
         for v in _ID_STRING.findall(text)
-        if not _WORD.match(v) and ("${" not in v or not PLACEHOLDER_RE.search(v))
+        if v and not _WORD.match(v) and ("${" not in v or not PLACEHOLDER_RE.search(v))
     ]
     if 'd"' in text or 'D"' in text:
-        ids.extend(int(number) for _, number in _ID_NUMBER.findall(text))
+        ids.extend(int(number) for number in _ID_NUMBER.findall(text))
     return ids
 
 
 def _scan(
     text: str, event_keys: tuple[str, ...]
-) -> tuple[str | None, list[str | int], list[tuple[str, Any]]]:
-    """A text's event, its id-like values, and its (field, value) pairs (event fields left out)."""
+) -> tuple[str | None, list[str | int], list[tuple[str, str]]]:
+    """A text's event, its id-like values, and its (field, value) pairs (event fields left out).
+
+    A pair's value is as written: a string with its quotes, a number as its digits.
+    """
     if "\\" in text:
-        try:
-            doc = json.loads(text)
-        except (ValueError, RecursionError):
-            return None, [], []
-        event = None
-        ids: list[str | int] = []
-        pairs: list[tuple[str, Any]] = []
-        if isinstance(doc, dict):
-            for k in event_keys:
-                v = doc.get(k)
-                if isinstance(v, str | int) and not isinstance(v, bool):
-                    event = str(v)
-                    break
-        for k, v in _leaves(doc):
-            if k in event_keys or isinstance(v, bool) or v is None:
+        return _scan_escaped(text, event_keys)
+    # Without escapes, the text's quotes pair up: split('"') puts every string at an odd
+    # index, and what follows it (``: ``, ``, ``) at the next one.
+    parts = text.split('"')
+    last = len(parts) - 1
+    if last % 2:
+        last -= 1  # an unterminated string at the end is no string
+    strings: list[str] = []
+    numbers: list[int] = []
+    pairs: list[tuple[str, str]] = []
+    event = None
+    k = 1
+    while k < last:
+        key = parts[k]
+        after = parts[k + 1]
+        if after[:1] != ":":
+            after = after.lstrip()
+            if after[:1] != ":":  # a string, not a key
+                if len(key) >= _MIN_LEN and key.split() == [key]:
+                    strings.append(key)
+                k += 2
                 continue
-            if isinstance(v, str):
-                if _is_id(v):
-                    ids.append(v)
-            elif isinstance(v, int) and k.lower().endswith("id"):
+        rest = after[1:]
+        if rest and rest[0] <= " ":
+            rest = rest.lstrip()
+        if not rest:  # "key": "value"
+            if k + 2 < last:
+                value = parts[k + 2]
+                if key in event_keys:
+                    if event is None:
+                        event = value
+                else:
+                    pairs.append((key, f'"{value}"'))
+                if (
+                    len(value) >= _MIN_LEN
+                    and parts[k + 3].lstrip()[:1] != ":"
+                    and value.split() == [value]
+                ):
+                    strings.append(value)
+            k += 4
+            continue
+        first = rest[0]
+        if "0" <= first <= "9" or first == "-":  # "key": number
+            found = _NUMBER.match(rest)
+            if found is not None:
+                number = found.group()
+                if key in event_keys:
+                    if event is None:
+                        event = number
+                else:
+                    pairs.append((key, number))
+                if key[-2:].lower() == "id" and _INTEGER.match(number):
+                    numbers.append(int(number))
+        k += 2
+    ids: list[str | int] = [
+        v for v in strings if not _WORD.match(v) and ("${" not in v or not PLACEHOLDER_RE.search(v))
+    ]
+    ids.extend(numbers)
+    return event, ids, pairs
+
+
+def _scan_escaped(
+    text: str, event_keys: tuple[str, ...]
+) -> tuple[str | None, list[str | int], list[tuple[str, str]]]:
+    """``_scan`` of a text with escapes: parsed as JSON."""
+    try:
+        doc = json.loads(text)
+    except (ValueError, RecursionError):
+        return None, [], []
+    event = None
+    ids: list[str | int] = []
+    pairs: list[tuple[str, str]] = []
+    if isinstance(doc, dict):
+        for k in event_keys:
+            v = doc.get(k)
+            if isinstance(v, str | int) and not isinstance(v, bool):
+                event = str(v)
+                break
+    for k, v in _leaves(doc):
+        if k in event_keys or isinstance(v, bool) or v is None:
+            continue
+        if isinstance(v, str):
+            if _is_id(v):
                 ids.append(v)
-            pairs.append((k, json.dumps(v)))
-        return event, ids, pairs
-    ids = _ids(text)
-    found = _PAIR.findall(text)
-    event = next((v.strip('"') for k, v in found if k in event_keys), None)
-    pairs = [p for p in found if p[0] not in event_keys]
+        elif isinstance(v, int) and k.lower().endswith("id"):
+            ids.append(v)
+        pairs.append((k, json.dumps(v)))
     return event, ids, pairs
 
 
@@ -285,6 +356,7 @@ def discover_links(
     c_pairs = array("q")
     quiet: list[tuple[float, int, int, str | None, int, frozenset[int]]] = []
     echoes: set[int] = set()  # (session, text) of server messages that answered its own client
+    answered: dict[str, list[str | int]] = {}  # answer text -> its ids (never changed)
     for sid, started_at, frames in sessions:
         number = len(ids)
         ids.append(sid)
@@ -302,8 +374,12 @@ def discover_links(
                         event, values, pairs = _scan(text, event_keys)
                         if rules:
                             values += _ruled(pairs, server_fields, event)
-                    else:  # an answer: only its ids matter
-                        values = _ids(text)
+                    else:  # an answer: only its ids matter (a repeated answer, scanned once)
+                        values = answered.get(text)
+                        if values is None:
+                            if len(answered) >= _ANSWERS:
+                                answered.clear()
+                            values = answered[text] = _ids(text)
                     for v in values:
                         if v not in own_client:
                             own_server.add(v)
