@@ -231,7 +231,9 @@ class _Board:
             link = self.caused_by.get((slot, k))
             if link is not None:
                 event = f"event {link.value!r}" if link.value is not None else "an event"
-                return f"{event} caused by client message {link.source_index} of session {link.source}"
+                return (
+                    f"{event} caused by client message {link.source_index} of session {link.source}"
+                )
         return None
 
     def unmet_received(self, a: int, n: int) -> str | None:

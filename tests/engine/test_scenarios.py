@@ -375,7 +375,9 @@ def test_scenario_pacer_waits_on_gates_and_times_out_only_the_soft_ones() -> Non
     board3.keep = [frozenset({4}), frozenset()]
     board3.set_sent(0, 5)
     for n in range(5):
-        board3.arrived(0, '{"type": "error", "reason": "no such game"}' if n == 4 else "{}", ("type",))
+        board3.arrived(
+            0, '{"type": "error", "reason": "no such game"}' if n == 4 else "{}", ("type",)
+        )
     named = ScenarioPacer(plan, PacingSettings(causal_timeout=1.0), 0.0, board3, 1, gates)
     assert numbers(named.what_to_send(0.0)) == [0] and numbers(named.what_to_send(1.2)) == [1]
     assert named.unmet_links() == (
