@@ -375,11 +375,12 @@ def discover_links(
                         if rules:
                             values += _ruled(pairs, server_fields, event)
                     else:  # an answer: only its ids matter (a repeated answer, scanned once)
-                        values = answered.get(text)
-                        if values is None:
+                        known = answered.get(text)
+                        if known is None:
                             if len(answered) >= _ANSWERS:
                                 answered.clear()
-                            values = answered[text] = _ids(text)
+                            known = answered[text] = _ids(text)
+                        values = known
                     for v in values:
                         if v not in own_client:
                             own_server.add(v)

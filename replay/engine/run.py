@@ -61,7 +61,7 @@ from wsshadow.replay.engine.targets import parse_target
 from wsshadow.replay.errors import BadInput, CaptureError
 
 if TYPE_CHECKING:
-    from wsshadow.replay.engine.scenarios import SessionHooks
+    from wsshadow.replay.engine.scenario_pacing import SessionHooks
 
 __all__ = [
     "ReplayObserver",

@@ -60,7 +60,7 @@ from wsshadow.replay.engine.targets import build_url, request_headers
 from wsshadow.replay.errors import BadInput
 
 if TYPE_CHECKING:
-    from wsshadow.replay.engine.scenarios import SessionHooks
+    from wsshadow.replay.engine.scenario_pacing import SessionHooks
 
 __all__ = ["replay_session"]
 

@@ -328,7 +328,7 @@ def test_capture_scope_carry_rules_go_to_link_discovery_not_in_session(tmp_path:
 def test_scenario_pacer_waits_on_gates_and_times_out_only_the_soft_ones() -> None:
     """The pacer is a state machine: no event loop, no socket."""
     from wsshadow.replay.engine.pacing import ClientStep, PacingPlan, PacingSettings
-    from wsshadow.replay.engine.scenarios import ScenarioPacer, _Board, _Gates
+    from wsshadow.replay.engine.scenario_pacing import ScenarioBoard, ScenarioPacer, SessionGates
 
     def numbers(actions: tuple[object, ...]) -> list[int]:
         return [a.number for a in actions if isinstance(a, ClientStep)]
@@ -339,10 +339,10 @@ def test_scenario_pacer_waits_on_gates_and_times_out_only_the_soft_ones() -> Non
     )
     plan = PacingPlan(steps, 0, None, 1000, "", 0.3)
     woken: list[int] = []
-    board = _Board(2, [{1}, set()])
+    board = ScenarioBoard(2, [{1}, set()])
     board.wakers[1] = lambda: woken.append(1)
     board.set_sent(0, 0)  # session 0 connected
-    gates = _Gates(
+    gates = SessionGates(
         start=(),
         steps=(((0, 1),), ()),  # step 0 after session 0 sent one message
         values=((), ((0, "CODE-123"),)),  # step 1 uses a value issued to session 0
@@ -362,14 +362,14 @@ def test_scenario_pacer_waits_on_gates_and_times_out_only_the_soft_ones() -> Non
     assert numbers(pacer.what_to_send(6.6)) == [1]
     assert board.timeouts == 0
     # Without the value, the wait gives up after the gap plus the causal timeout.
-    board2 = _Board(2, [{1}, set()])
+    board2 = ScenarioBoard(2, [{1}, set()])
     board2.set_sent(0, 5)
     late = ScenarioPacer(plan, PacingSettings(causal_timeout=1.0), 0.0, board2, 1, gates)
     assert numbers(late.what_to_send(0.0)) == [0]
     assert late.what_to_send(1.0) == ()
     assert numbers(late.what_to_send(1.2)) == [1] and board2.timeouts == 1
     # ... and names the link it went without: which value, from which session.
-    board3 = _Board(2, [{1}, set()])
+    board3 = ScenarioBoard(2, [{1}, set()])
     board3.ids = ["s-one", "s-two"]
     board3.issued_at[0, "CODE-123"] = 4
     board3.keep = [frozenset({4}), frozenset()]
