@@ -130,7 +130,7 @@ REPLAY_OPTIONS: tuple[OptionSpec, ...] = (
     ),
     OptionSpec(
         "no_links", "--no-links", "bool", "Replay every session alone (no scenarios: values "
-        "and waits do not cross sessions).", "", default=False, config=False, pytest=False,
+        "and waits do not cross sessions).", "", default=False, config=False,
     ),
     OptionSpec(
         "session_ids", "--session", "str", "Only this session id or id prefix, with the "

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from wsshadow.replay.capture.model import Session
+from wsshadow.replay.capture.model import Session, unmet_links
 from wsshadow.replay.config import RouteDiffConfig
 from wsshadow.replay.diff.compare import compare_sessions
 from wsshadow.replay.diff.dialects import session_dialect
@@ -97,6 +97,8 @@ class ReplayCheck:
             lines.append(f"      actual:   {_show(d.actual)}")
         if self.noise:
             lines.append(f"  noise (varies between replays, ignored): {', '.join(self.noise)}")
+        if self.live is not None:  # a scenario's replay: what the other sessions never provided
+            lines.extend(f"  unmet link: {link}" for link in unmet_links(self.live.provenance.tags))
         return "\n".join(lines)
 
 

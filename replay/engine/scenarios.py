@@ -29,15 +29,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 import weakref
 from bisect import bisect_left
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
+from wsshadow.replay.capture.model import Session
 from wsshadow.replay.capture.store import CaptureStore, FrameColumns, SessionHead
 from wsshadow.replay.engine.carryover import CarryPlan, CarryRule, event_of, leaves
+from wsshadow.replay.engine.credentials import Credentials
 from wsshadow.replay.engine.links import LinkGraph, discover_links, scenario_key
+from wsshadow.replay.engine.model import SessionOutcome
 from wsshadow.replay.engine.pacing import Pace
 from wsshadow.replay.engine.run import ReplayOptions, in_shard, select_sessions
 from wsshadow.replay.engine.scenario_pacing import (
@@ -48,6 +52,7 @@ from wsshadow.replay.engine.scenario_pacing import (
     SessionHooks,
     ValueGate,
 )
+from wsshadow.replay.engine.session import _play
 from wsshadow.replay.errors import CaptureError
 
 __all__ = [
@@ -55,6 +60,7 @@ __all__ = [
     "ScenarioSchedule",
     "SessionHooks",
     "capture_links",
+    "replay_scenario",
     "scenario_notes",
     "select_with_scenarios",
     "with_scenarios",
@@ -136,6 +142,47 @@ def select_with_scenarios(
     if options.shard is not None:
         heads = [h for h in heads if in_shard(scenario_key(h.id, graph), options.shard)]
     return heads, graph
+
+
+async def replay_scenario(
+    store: CaptureStore,
+    heads: list[SessionHead],
+    graph: LinkGraph,
+    options: ReplayOptions,
+    *,
+    run: str,
+    credentials: Credentials,
+    ssl_context: ssl.SSLContext | None = None,
+) -> dict[str, tuple[Session, SessionOutcome]]:
+    """Replay recorded sessions together as the scenarios of ``graph`` they form (waits and
+    values crossing sessions, as ``replay_capture`` does), storing nothing.
+
+    ``heads`` in recorded order; sessions of no scenario among them replay alone, all at
+    once. Returns each recorded session's replayed session (id ``RUN:ORIGIN``) and outcome,
+    by recorded id. Never raises for target errors; ``store`` stays open meanwhile (the
+    plan reads it) and raises CaptureError for a damaged session.
+    """
+    loaded = dict(zip([h.id for h in heads], store.get_session_frames([h.id for h in heads]),
+                      strict=True))  # fmt: skip
+    out: dict[str, tuple[Session, SessionOutcome]] = {}
+
+    async def one(index: int, head: SessionHead, hooks: SessionHooks | None = None) -> None:
+        recorded, frames = loaded[head.id]
+        played, outcome = await _play(
+            recorded, frames, options, run=run, credentials=credentials,
+            ssl_context=ssl_context, hooks=hooks,
+        )  # fmt: skip
+        out[head.id] = (played.session(), outcome)
+
+    schedule = ScenarioSchedule(graph, heads, store, options)
+    units = [
+        schedule.play(i, one) if schedule.leads(i) else one(i, head)
+        for i, head in enumerate(heads)
+        if not schedule.follows(i)
+    ]
+    await asyncio.gather(*units)
+    return out
+
 
 # ---- scheduling a run's scenarios ------------------------------------------------
 

@@ -29,8 +29,10 @@ from wsshadow.replay.diff.against_recording import (
     live_failure,
 )
 from wsshadow.replay.engine.credentials import Credentials
+from wsshadow.replay.engine.links import LinkGraph
 from wsshadow.replay.engine.options import build_replay_options
-from wsshadow.replay.engine.run import ReplayOptions, replay_session, select_sessions
+from wsshadow.replay.engine.run import ReplayOptions, replay_session
+from wsshadow.replay.engine.scenarios import capture_links, replay_scenario, select_with_scenarios
 from wsshadow.replay.engine.targets import parse_route_map
 from wsshadow.replay.errors import BadInput, WsShadowError
 from wsshadow.replay.options import REPLAY_OPTIONS, ReplayOverrides, replay_option
@@ -45,6 +47,7 @@ __all__ = [
     "activate",
     "replay_check",
     "replayer_for",
+    "scenario_checks",
 ]
 
 PLUGIN_NAME = "wsshadow-collection"
@@ -120,7 +123,8 @@ def activate(config: pytest.Config, capture: str) -> None:
     try:
         settings = _settings(config, capture)
         with CaptureStore.open(settings.capture) as store:
-            summaries = select_sessions(store, settings.options)
+            # Linked sessions replay together: --wsshadow-session brings its whole scenario.
+            summaries, graph = select_with_scenarios(store, settings.options)
             for name in settings.run_names() if settings.run else ():
                 if store.get_run(name) is not None:
                     raise BadInput(
@@ -132,7 +136,7 @@ def activate(config: pytest.Config, capture: str) -> None:
     # Under pytest-xdist each worker runs only some items: batching ahead would
     # replay sessions that other workers own, so workers replay one at a time.
     batch = 1 if hasattr(config, "workerinput") else settings.options.concurrency
-    config.pluginmanager.register(_Collection(settings, summaries, batch), PLUGIN_NAME)
+    config.pluginmanager.register(_Collection(settings, summaries, batch, graph), PLUGIN_NAME)
 
 
 # ---- replaying -------------------------------------------------------------------
@@ -160,6 +164,38 @@ async def replay_check(
     )
 
 
+async def scenario_checks(
+    store: CaptureStore,
+    heads: list[SessionHead],
+    graph: LinkGraph,
+    settings: WsShadowSettings,
+    credentials: Credentials | None = None,
+) -> dict[str, ReplayCheck]:
+    """Replay linked sessions together (``heads``: one scenario, in recorded order), once
+    per run name, the runs concurrently; check each session against its recording.
+
+    ``store`` stays open meanwhile. Never raises for target errors.
+    """
+    options = settings.options
+    if credentials is None:
+        credentials = Credentials.resolve(options.credentials, options.env or {})
+    runs = await asyncio.gather(
+        *(
+            replay_scenario(store, heads, graph, options, run=r, credentials=credentials)
+            for r in settings.run_names()
+        )
+    )
+    recorded = {h.id: store.get_session(h.id) for h in heads}
+    checks = {}
+    for sid, session in recorded.items():
+        live, again = runs[0][sid][0], [run[sid][0] for run in runs[1:]]
+        config = settings.config.diff.for_route(session.route)
+        checks[sid] = check_session(
+            session, live, again, config, target=options.target, timing=settings.timing
+        )
+    return checks
+
+
 def _run_async(coro: Any) -> Any:
     """Run a coroutine to completion in a private event loop on a worker thread.
 
@@ -179,11 +215,27 @@ class _Collection:
     """The plugin object registered when a capture is given: collects and replays."""
 
     def __init__(
-        self, settings: WsShadowSettings, summaries: Sequence[SessionHead], batch: int = 1
+        self,
+        settings: WsShadowSettings,
+        summaries: Sequence[SessionHead],
+        batch: int = 1,
+        graph: LinkGraph | None = None,
     ) -> None:
         self.settings = settings
         self.batch = max(1, batch)
         self.summaries = list(summaries)
+        self.graph = graph
+        # Each selected session of a scenario -> the selected sessions it replays with.
+        self.together: dict[str, list[SessionHead]] = {}
+        if graph is not None:
+            members: dict[str, list[SessionHead]] = {}
+            for head in self.summaries:
+                scenario = graph.scenario_of.get(head.id)
+                if scenario is not None:
+                    members.setdefault(scenario, []).append(head)
+            for group in members.values():
+                if len(group) > 1:
+                    self.together.update((h.id, group) for h in group)
         self.pending: list[str] = []
         self.started = time.time()
         self.results: dict[str, ReplayCheck] = {}
@@ -213,15 +265,29 @@ class _Collection:
         self.pending = [i.name for i in session.items if isinstance(i, WsShadowItem)]
 
     def result(self, session_id: str) -> ReplayCheck:
-        """The check of ``session_id``, replaying it with the next batch when not yet done."""
+        """The check of ``session_id``, replaying it with the next batch when not yet done.
+
+        A batch holds up to ``batch`` units: a session alone, or a scenario (its sessions
+        replayed together, each item's check coming from that replay).
+        """
         if session_id not in self.results:
-            size = self.batch
-            rest = [s for s in self.pending if s not in self.results and s != session_id]
-            batch = _run_async(self._batch([session_id, *rest[: size - 1]]))
+            units = [self._unit(session_id)]
+            taken = set(units[0])
+            for sid in self.pending:
+                if len(units) >= self.batch:
+                    break
+                if sid not in self.results and sid not in taken:
+                    units.append(self._unit(sid))
+                    taken.update(units[-1])
+            batch = _run_async(self._batch(units))
             if self.settings.run:
                 self._store(batch.values())
             self.results.update(batch)
         return self.results.pop(session_id)
+
+    def _unit(self, session_id: str) -> list[str]:
+        group = self.together.get(session_id)
+        return [h.id for h in group] if group is not None else [session_id]
 
     def _store(self, checks: Iterable[ReplayCheck]) -> None:
         """Add a batch's replays to the capture's runs (created on the first batch)."""
@@ -249,22 +315,38 @@ class _Collection:
                     )
                 )
 
-    async def _batch(self, ids: list[str]) -> dict[str, ReplayCheck]:
-        with CaptureStore.open(self.settings.capture) as store:
-            recorded = [store.get_session(i) for i in ids]
+    async def _batch(self, units: list[list[str]]) -> dict[str, ReplayCheck]:
         opts = self.settings.options
         credentials = Credentials.resolve(opts.credentials, opts.env or {})
         if not self.warmed:
             self.warmed = True
             await self._warm_up(credentials)
-        checks = await asyncio.gather(
-            *(replay_check(r, self.settings, credentials) for r in recorded)
-        )
-        return dict(zip(ids, checks, strict=True))
+        with CaptureStore.open(self.settings.capture) as store:  # open while scenarios plan
+            alone = [store.get_session(u[0]) for u in units if len(u) == 1]
+
+            async def singles() -> dict[str, ReplayCheck]:
+                checks = await asyncio.gather(
+                    *(replay_check(r, self.settings, credentials) for r in alone)
+                )
+                return {r.id: check for r, check in zip(alone, checks, strict=True)}
+
+            async def scenario(ids: list[str]) -> dict[str, ReplayCheck]:
+                assert self.graph is not None
+                heads = self.together[ids[0]]
+                return await scenario_checks(store, heads, self.graph, self.settings, credentials)
+
+            parts = await asyncio.gather(singles(), *(scenario(u) for u in units if len(u) > 1))
+        out: dict[str, ReplayCheck] = {}
+        for part in parts:
+            out.update(part)
+        return out
 
     async def _warm_up(self, credentials: Credentials) -> None:
         """``--wsshadow-warmup N``: replay the first N sessions once, checked and stored nowhere."""
-        heads = self.summaries[: self.settings.options.warmup or 0]
+        # Sessions that stand alone: one of a scenario, alone, waits out every cross-session
+        # wait and sends the target stale values (as replay_capture's warm-up).
+        standalone = [h for h in self.summaries if h.id not in self.together]
+        heads = standalone[: self.settings.options.warmup or 0]
         if not heads:
             return
         with CaptureStore.open(self.settings.capture) as store:
@@ -315,7 +397,12 @@ class WsShadowItem(pytest.Item):
     def runtest(self) -> None:
         assert self.check is not None
         if not self.check.equivalent:
-            pytest.fail(self.check.explain(), pytrace=False)
+            message = self.check.explain()
+            group = self.collection.together.get(self.name)
+            if group is not None:
+                others = ", ".join(h.id for h in group if h.id != self.name)
+                message += f"\n  replayed together with the sessions of its scenario: {others}"
+            pytest.fail(message, pytrace=False)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         return self.path, None, f"wsshadow {self.summary.route} {self.name}"
@@ -353,9 +440,22 @@ class WsShadowReplayer:
         target: str | None = None,
         maps: Sequence[str] | None = None,
     ) -> ReplayCheck:
-        """Replay one session and check it against its recording (async)."""
+        """Replay one session and check it against its recording (async); a session of a
+        scenario replays with the other sessions of its scenario (unless no links)."""
         settings = self.settings.with_target(target, maps)
-        return await replay_check(self.recorded(session_id), settings)
+        recorded = self.recorded(session_id)
+        options = settings.options
+        if options.links:
+            with CaptureStore.open(settings.capture) as store:
+                graph = capture_links(store, options.event_keys, options.link_rules)
+                scenario = graph.scenario_of.get(recorded.id)
+                if scenario is not None:
+                    members = set(graph.scenarios[scenario])
+                    heads = [h for h in store.heads() if h.id in members]
+                    heads.sort(key=lambda h: h.started_at)
+                    checks = await scenario_checks(store, heads, graph, settings)
+                    return checks[recorded.id]
+        return await replay_check(recorded, settings)
 
     def __call__(
         self,
