@@ -34,7 +34,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._replay_kit import recorded, serve_echo
-from bench._table import SUMMARY, print_table
+from bench._table import print_table, summary
 from tests.engine.scenario_apps import (
     ChatServer,
     GameServer,
@@ -109,11 +109,10 @@ def discovery(sessions: int, tmp: Path) -> list[object]:
         took, cpu = time.perf_counter() - start, time.process_time() - cpu
     rooms = sum(1 for i in range(sessions) if i % 300 == 0)
     found = len(graph.scenarios)
-    print(
-        f"{SUMMARY}link discovery {sessions} sessions x 40 messages: {took:.1f} s wall, "
-        f"{cpu:.1f} s CPU (target < 30 s)"
-    )
-    print(f"{SUMMARY}link discovery peak RSS: {peak_rss_mb():.0f} MB (target < 1024 MB)")
+    what = f"link discovery from the capture, {sessions:,} sessions x 40 messages"
+    summary("scenarios", what, f"{took:.1f} s wall, {cpu:.1f} s CPU", "< 30 s", took < 30)
+    rss = peak_rss_mb()
+    summary("scenarios", "link discovery: peak RSS", f"{rss:.0f} MB", "< 1024 MB", rss < 1024)
     return [f"{sessions:,} x 40", f"{took:.1f} s", f"{cpu:.1f} s", f"{peak_rss_mb():.0f} MB", f"{rss_before:.0f} MB",
             f"{found} (expected {rooms})", len(graph.links)]  # fmt: skip
 
@@ -133,13 +132,22 @@ async def scenario_replay(tmp: Path) -> list[list[object]]:
                 s.started_at for s in sessions
             )
             async with running(server().handler) as target:
-                took = {}
+                took, waits = {}, {}
                 for links in (True, False):
                     start = time.perf_counter()
-                    await replay_capture(store, ReplayOptions(target, links=links), run=f"r{links}")
+                    result = await replay_capture(
+                        store, ReplayOptions(target, links=links), run=f"r{links}"
+                    )
                     took[links] = time.perf_counter() - start
+                    waits[links] = result.causal_timeouts
+                    if result.completed != result.sessions:
+                        raise SystemExit(f"{name}: replay failed: {result.first_error()}")
         rows.append([name, len(sessions), f"{span:.2f} s", f"{took[True]:.2f} s",
-                     f"{took[True] / span:.2f}x", f"{took[False]:.2f} s"])  # fmt: skip
+                     f"{took[True] / span:.2f}x", waits[True], f"{took[False]:.2f} s",
+                     waits[False]])  # fmt: skip
+        summary("scenarios", f"the {name} scenario replayed together (causal) vs recorded "
+                f"{span:.2f} s", f"{took[True]:.2f} s ({took[True] / span:.2f}x)",
+                "about its recorded duration or less", took[True] <= span * 1.1)  # fmt: skip
     return rows
 
 
@@ -167,7 +175,8 @@ def main() -> None:
         rows = asyncio.run(scenario_replay(tmp))
         print_table(
             "A scenario's replay (causal pacing) next to its recording",
-            ["scenario", "sessions", "recorded", "replayed together", "ratio", "replayed alone (--no-links)"],
+            ["scenario", "sessions", "recorded", "replayed together", "ratio", "timed-out waits",
+             "replayed alone (--no-links)", "timed-out waits alone"],
             rows,
         )  # fmt: skip
         here, there = multiprocessing.Pipe()
@@ -189,7 +198,9 @@ def main() -> None:
             ["links on (median)", "--no-links (median)", "median of paired ratios", "target"],
             [[f"{on:.2f} s", f"{off:.2f} s", f"{ratio:.3f}x", "<= 1.10x"]],
         )
-        print(f"{SUMMARY}replay with link discovery on: {ratio:.3f}x --no-links (target <= 1.10x)")
+        summary("scenarios", f"replaying {args.replay_sessions:,} independent sessions: links on "
+                "vs --no-links (median of paired ratios)", f"{ratio:.3f}x", "<= 1.10x",
+                ratio <= 1.10)  # fmt: skip
         row = discovery(args.sessions, tmp)
         print_table(
             "Link discovery over a synthetic capture",

@@ -181,6 +181,11 @@ def _ids(text: str) -> list[str | int]:
     return ids
 
 
+def _spaceless(text: str) -> bool:
+    """True when ``text`` holds no whitespace (``isprintable`` is False for all but ' ')."""
+    return (" " not in text and text.isprintable()) or text.split() == [text]
+
+
 def _scan(
     text: str, event_keys: tuple[str, ...]
 ) -> tuple[str | None, list[str | int], list[tuple[str, str]]]:
@@ -204,16 +209,15 @@ def _scan(
     while k < last:
         key = parts[k]
         after = parts[k + 1]
-        if after[:1] != ":":
-            after = after.lstrip()
-            if after[:1] != ":":  # a string, not a key
-                if len(key) >= _MIN_LEN and key.split() == [key]:
-                    strings.append(key)
-                k += 2
-                continue
-        rest = after[1:]
-        if rest and rest[0] <= " ":
-            rest = rest.lstrip()
+        if after == ":" or after == ": ":  # "key": "value", the common shapes first
+            rest = ""
+        elif after[:1] != ":" and after.lstrip()[:1] != ":":  # a string, not a key
+            if len(key) >= _MIN_LEN and _spaceless(key):
+                strings.append(key)
+            k += 2
+            continue
+        else:
+            rest = after.lstrip()[1:].lstrip()
         if not rest:  # "key": "value"
             if k + 2 < last:
                 value = parts[k + 2]
@@ -222,12 +226,10 @@ def _scan(
                         event = value
                 else:
                     pairs.append((key, f'"{value}"'))
-                if (
-                    len(value) >= _MIN_LEN
-                    and parts[k + 3].lstrip()[:1] != ":"
-                    and value.split() == [value]
-                ):
-                    strings.append(value)
+                if len(value) >= _MIN_LEN and _spaceless(value):
+                    after = parts[k + 3]
+                    if after[:1] != ":" and after.lstrip()[:1] != ":":
+                        strings.append(value)
             k += 4
             continue
         first = rest[0]
