@@ -42,6 +42,7 @@ from websockets.typing import Subprotocol
 from wsshadow.replay.errors import Unreachable, WsShadowError
 
 __all__ = [
+    "REPLAY_BROWSER_TOKEN",
     "REPLAY_TOKEN",
     "ROOM_USERS",
     "AuthMethod",
@@ -52,7 +53,12 @@ __all__ = [
 ]
 
 REPLAY_TOKEN = "user-shadow-replayer"
-"""The demo token replay substitutes for every redacted credential (user ``shadow-replayer``)."""
+"""The demo token replay substitutes for a redacted header or query token (user
+``shadow-replayer``)."""
+
+REPLAY_BROWSER_TOKEN = "user-shadow-browser"
+"""The demo token replay substitutes for a redacted ``jwt.<token>`` subprotocol entry (user
+``shadow-browser``): browser-style clients replay as a second user."""
 
 AuthMethod = Literal["subprotocol", "header", "none"]
 """How a scripted client presents its token."""

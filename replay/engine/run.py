@@ -331,7 +331,11 @@ async def _replay_capture(
     async def unit(index: int, summary: SessionHead) -> None:
         try:  # one session, or the scenario it leads (a scenario takes one slot)
             if scenes is not None and scenes.leads(index):
-                await scenes.play(index, one)
+                if start_gate is None:
+                    await scenes.play(index, one)
+                else:  # a concurrent run replaying it to this target would meet this one
+                    async with start_gate.turn(options.target, scenes.scenario_of(index)):
+                        await scenes.play(index, one)
             else:
                 await one(index, summary)
         finally:
