@@ -201,7 +201,7 @@ def _message(kind: str, **payload: Any) -> str:
     return json.dumps({"type": kind, "payload": payload})
 
 
-def _build_script(rng: random.Random) -> list[_Script]:
+def _build_script(rng: random.Random, shared_room: bool = True) -> list[_Script]:
     scripts: list[_Script] = []
     first_on_route: set[str] = set()
     for name, route, auth in _USERS:
@@ -241,7 +241,8 @@ def _build_script(rng: random.Random) -> list[_Script]:
         )
     for route in _ROUTES:
         scripts.append(_Script(route, None, "none", (), rng.uniform(0, 0.05)))
-    scripts.extend(_room_scripts(rng))
+    if shared_room:
+        scripts.extend(_room_scripts(rng))
     return scripts
 
 
@@ -455,18 +456,23 @@ def _welcome_user_id(messages: list[Any]) -> str | None:
     return None
 
 
-async def run_traffic(base_url: str, *, seed: int | None = None) -> TrafficSummary:
+async def run_traffic(
+    base_url: str, *, seed: int | None = None, shared_room: bool = True
+) -> TrafficSummary:
     """Play the demo script against ``base_url`` (``ws://host:port``) and summarise it.
 
     All sessions run concurrently. ``seed`` fixes the texts, run counts,
-    thread ids and start offsets (random by default). Raises
+    thread ids and start offsets (random by default). ``shared_room=False``
+    leaves out the shared room, whose two sessions replay only together (as a
+    scenario), for a replay that takes each session alone (the pytest
+    plugin's). Raises
     :class:`~replay.errors.Unreachable` when a connection cannot be opened and
     :class:`TrafficError` when a server does not answer as the protocol says.
     """
     rng = random.Random(seed)
     base = base_url.rstrip("/")
     room = _Room()
-    sessions = [_Session(script, base, room) for script in _build_script(rng)]
+    sessions = [_Session(script, base, room) for script in _build_script(rng, shared_room)]
     try:
         async with asyncio.TaskGroup() as group:
             tasks = [group.create_task(s.play()) for s in sessions]

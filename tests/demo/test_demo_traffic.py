@@ -206,3 +206,10 @@ def test_credentials_cover_every_placeholder_the_demo_traffic_leaves() -> None:
     names = {m.group(2) for m in PLACEHOLDER_RE.finditer(redacted)}
     assert names == {"authorization", "jwt", "token"}
     assert names == set(tomllib.loads(demo_config_text())["credentials"])
+
+
+async def test_traffic_without_the_room_for_replays_that_take_sessions_alone(legacy: str) -> None:
+    summary = await run_traffic(legacy, seed=3, shared_room=False)
+    assert len(summary.sessions) == 16 and summary.users == 12
+    assert not ROOM & {s.user for s in summary.sessions}
+    assert not any("thread_message" in s.types for s in summary.sessions)
