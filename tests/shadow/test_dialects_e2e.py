@@ -29,12 +29,13 @@ from websockets.typing import Subprotocol
 from tests.shadow.dialect_kit import (
     free_port,
     record,
-    replay_one_by_one,
     serving_aiohttp,
     shadow,
     signatures,
 )
 from tests.timeouts import scaled
+from wsshadow.replay.capture.model import Direction, Session
+from wsshadow.replay.capture.mqtt import read_string, read_varint
 from wsshadow.replay.capture.store import CaptureStore
 from wsshadow.replay.config import DiffConfig, TimingConfig
 
@@ -347,8 +348,9 @@ async def mqtt_broker(tmp_path: Path, status: dict[str, object]) -> AsyncIterato
 
 
 def _mqtt_session(url: str, publish: list[tuple[str, object, bool]], subscribe: list[str]) -> None:
-    """A paho-mqtt client over WebSocket: subscribe, wait for the retained message, then
-    publish at QoS 1 and wait for it to come back; disconnect."""
+    """A paho-mqtt client over WebSocket, with a user name and password: subscribe, wait
+    for the retained message, then publish at QoS 1 and wait for what it subscribed to to
+    come back; disconnect."""
     import paho.mqtt.client as mqtt
 
     host, port = url.removeprefix("ws://").split(":")
@@ -356,6 +358,7 @@ def _mqtt_session(url: str, publish: list[tuple[str, object, bool]], subscribe: 
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="rec-1",
                          transport="websockets")  # fmt: skip
     client.ws_set_options(path="/mqtt")
+    client.username_pw_set("sensor", "s3cret-Pa55")  # the CONNECT carries both
     client.on_message = lambda _c, _u, msg: got.append(msg.topic)
     client.connect(host, int(port))
     client.loop_start()
@@ -367,31 +370,56 @@ def _mqtt_session(url: str, publish: list[tuple[str, object, bool]], subscribe: 
             time.sleep(0.01)
         for topic, payload, retain in publish:
             client.publish(topic, json.dumps(payload), qos=1, retain=retain).wait_for_publish(5)
-        while subscribe and len(got) < 1 + len(publish) and time.monotonic() < deadline:
+        echoes = [t for t, _, _ in publish if any(_matches(f, t) for f in subscribe)]
+        while subscribe and len(got) < 1 + len(echoes) and time.monotonic() < deadline:
             time.sleep(0.01)
     finally:
         client.disconnect()
         client.loop_stop()
 
 
+def _matches(topic_filter: str, topic: str) -> bool:
+    return topic == topic_filter or (
+        topic_filter.endswith("#") and topic.startswith(topic_filter[:-1])
+    )
+
+
 async def test_mqtt(tmp_path: Path) -> None:
     """Broker-side differences come from the retained message each broker holds. (mosquitto
-    answers in order; replies in another order are covered by tests/diff/dialects.) The runs
-    go one after the other: two replays of one client id at once would take each other's
-    session over on the shared baseline broker."""
+    answers in order; replies in another order are covered by tests/diff/dialects.) The
+    baseline, noise and candidate runs go at once, the baseline and noise runs to one
+    broker: each run's own client id keeps the broker from taking one run's session over
+    for another's (sent as recorded, one of them was cut off). The session subscribes only
+    to what no run publishes: runs that share a broker at once see each other's
+    publications on the topics they subscribe to (docs/dialects.md)."""
     capture = tmp_path / "capture.db"
 
     async def client(url: str) -> None:
         await asyncio.to_thread(
-            _mqtt_session, url, [("sensors/kitchen", {"temp": 21.5}, False)], ["sensors/#"]
-        )
+            _mqtt_session, url, [("sensors/kitchen", {"temp": 21.5}, False)],
+            ["sensors/status", "cmd/#"],
+        )  # fmt: skip
 
     async with mqtt_broker(tmp_path, {"ok": True, "fw": 3}) as legacy:
         await record(legacy, capture, client)
         async with mqtt_broker(tmp_path, {"ok": True, "fw": 3}) as same:
-            report = await replay_one_by_one(capture, legacy, same)
+            report = await shadow(capture, legacy, same)
         assert report["verdict"] == "equivalent", signatures(report)
         assert report["dialects"] == {"/mqtt": ["mqtt"]}
+        assert report["fidelity"]["sessions"]["reproduced"] == report["sessions"]["total"] == 1
+        assert report["noise"] == [] and report["differences"] == []
         async with mqtt_broker(tmp_path, {"ok": True, "fw": 4}) as changed:
-            report = await replay_one_by_one(capture, legacy, changed)
+            report = await shadow(capture, legacy, changed)
         assert signatures(report) == ["changed_value /mqtt PUBLISH sensors/status payload.fw"]
+    with CaptureStore.open(capture) as store:
+        ids = [_client_id(session) for session in store.iter_all_sessions()]
+    assert ids[0] == "rec-1" and len(set(ids)) == len(ids) == 7  # one per run: 1 + 2 x 3
+
+
+def _client_id(session: Session) -> str:
+    """The client id of the CONNECT a session opened with."""
+    payload = next(m.payload for m in session.messages if m.direction is Direction.CLIENT)
+    assert isinstance(payload, bytes) and payload[0] == 0x10
+    _, i = read_varint(payload, 1)
+    _, i = read_string(payload, i)
+    return read_string(payload, i + 4)[0]
