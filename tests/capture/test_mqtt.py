@@ -1,5 +1,6 @@
-"""MQTT packets: the variable byte integer both ways, and a CONNECT rebuilt with
-another client id (its lengths encoded again), read back by the MQTT dialect."""
+"""MQTT packets: the variable byte integer both ways, a CONNECT rebuilt with another
+client id, passwords and PUBLISH messages changed with every length encoded again; read
+back by the MQTT dialect."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from wsshadow.replay.capture.mqtt import (
     encode_varint,
     read_string,
     read_varint,
+    rewrite_fields,
     split_packets,
+    whole_packets,
     with_client_id,
 )
 from wsshadow.replay.diff.dialects.mqtt import Mqtt
@@ -108,3 +111,38 @@ def test_anything_but_a_whole_connect_is_left_alone(data: bytes) -> None:
 
 def test_an_unchanged_id_is_left_alone() -> None:
     assert with_client_id(connect("same"), lambda old: old) is None
+
+
+def publish(topic: str, message: bytes, qos: int = 0) -> bytes:
+    rest = encode_string(topic) + (b"\x00\x07" if qos else b"") + message
+    return bytes([0x30 | qos << 1]) + encode_varint(len(rest)) + rest
+
+
+def test_whole_packets_only_when_the_bytes_are_exactly_packets() -> None:
+    both = connect("c1") + publish("a/b", b"hi", qos=1)
+    assert whole_packets(both) == [connect("c1"), publish("a/b", b"hi", qos=1)]
+    assert whole_packets(both[:-1]) is None  # a packet goes on in the next message
+    for text in (b'{"password":"x"}', b"[1,2]", b"password=x&a=b", b'"x"', b""):
+        assert whole_packets(text) is None, text
+    assert whole_packets(b"\x60\x02\x00\x01") is None  # PUBREL must carry flags 0b0010
+    assert whole_packets(b"\x62\x02\x00\x01") == [b"\x62\x02\x00\x01"]
+    assert whole_packets(b"\x36\x02\x00\x00") is None  # QoS 3
+
+
+def test_rewrite_fields_changes_the_password_and_messages_and_fixes_every_length() -> None:
+    data = (
+        connect("c1", 5, will=True, user="ops", password=b"old")
+        + publish("cfg", b'{"n":1}', qos=1)
+        + b"\xc0\x00"
+    )
+    new = rewrite_fields(
+        data, publish=lambda m: m.replace(b"1", b"2" * 300), password=lambda p: b"new-" * 40
+    )
+    assert new is not None
+    packets = whole_packets(new)
+    assert packets is not None and len(packets) == 3 and packets[2] == b"\xc0\x00"
+    assert packets[0].endswith(b"\x00\xa0" + b"new-" * 40)
+    assert decoded(packets[0])["client_id"] == "c1"
+    assert packets[1] == publish("cfg", b'{"n":' + b"2" * 300 + b"}", qos=1)
+    assert rewrite_fields(data, publish=lambda m: m, password=lambda p: p) is data
+    assert rewrite_fields(b'{"password":"x"}', publish=bytes, password=bytes) is None
