@@ -36,9 +36,9 @@ from tests.shadow.dialect_kit import (
 )
 from tests.timeouts import scaled
 from wsshadow.replay.capture.model import Direction, Session
-from wsshadow.replay.capture.mqtt import read_string, read_varint
 from wsshadow.replay.capture.store import CaptureStore
 from wsshadow.replay.config import DiffConfig, TimingConfig
+from wsshadow.replay.diff.dialects.mqtt import Mqtt
 
 pytestmark = pytest.mark.slow
 
@@ -361,16 +361,19 @@ async def mqtt_broker(tmp_path: Path, status: dict[str, object]) -> AsyncIterato
         await proc.wait()
 
 
-def _mqtt_session(url: str, publish: list[tuple[str, object, bool]], subscribe: list[str]) -> None:
-    """A paho-mqtt client over WebSocket, with a user name and password: subscribe, wait
-    for the retained message, then publish at QoS 1 and wait for what it subscribed to to
-    come back; disconnect."""
+def _mqtt_session(
+    url: str, publish: list[tuple[str, object, bool]], subscribe: list[str], level: int = 4
+) -> None:
+    """A paho-mqtt client over WebSocket (MQTT 3.1.1, or 5.0 with ``level=5``), with a user
+    name and password: subscribe, wait for the retained message, then publish at QoS 1 and
+    wait for what it subscribed to to come back; disconnect."""
     import paho.mqtt.client as mqtt
 
     host, port = url.removeprefix("ws://").split(":")
     got: list[str] = []
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="rec-1",
-                         transport="websockets")  # fmt: skip
+                         transport="websockets",
+                         protocol=mqtt.MQTTv5 if level == 5 else mqtt.MQTTv311)  # fmt: skip
     client.ws_set_options(path="/mqtt")
     client.username_pw_set(MQTT_USER, MQTT_PASSWORD)
     client.on_message = lambda _c, _u, msg: got.append(msg.topic)
@@ -401,7 +404,8 @@ def _matches(topic_filter: str, topic: str) -> bool:
     )
 
 
-async def test_mqtt(tmp_path: Path) -> None:
+@pytest.mark.parametrize("level", [4, 5], ids=["mqtt3.1.1", "mqtt5"])
+async def test_mqtt(tmp_path: Path, level: int) -> None:
     """Broker-side differences come from the retained message each broker holds. (mosquitto
     answers in order; replies in another order are covered by tests/diff/dialects.) The
     baseline, noise and candidate runs go at once, the baseline and noise runs to one
@@ -416,7 +420,7 @@ async def test_mqtt(tmp_path: Path) -> None:
     async def client(url: str) -> None:
         await asyncio.to_thread(
             _mqtt_session, url, [("sensors/kitchen", {"temp": 21.5}, False)],
-            ["sensors/status", "cmd/#"],
+            ["sensors/status", "cmd/#"], level,
         )  # fmt: skip
 
     async with mqtt_broker(tmp_path, {"ok": True, "fw": 3}) as legacy:
@@ -444,7 +448,6 @@ async def test_mqtt(tmp_path: Path) -> None:
 def _client_id(session: Session) -> str:
     """The client id of the CONNECT a session opened with."""
     payload = next(m.payload for m in session.messages if m.direction is Direction.CLIENT)
-    assert isinstance(payload, bytes) and payload[0] == 0x10
-    _, i = read_varint(payload, 1)
-    _, i = read_string(payload, i)
-    return read_string(payload, i + 4)[0]
+    (connect, *_) = Mqtt().decode_message(Direction.CLIENT, payload)
+    assert connect.key == "CONNECT", connect
+    return str(connect.value["client_id"])
