@@ -431,10 +431,6 @@ class ScenarioSchedule:
         """True for the first selected session of a scenario of two or more."""
         return index in self.groups
 
-    def scenario_of(self, index: int) -> str:
-        """The scenario id of the selected session ``index`` (its own id when in none)."""
-        return scenario_key(self.selected[index].id, self.graph)
-
     async def play(self, index: int, play: Play) -> None:
         """Replay the scenario led by selection ``index``, its sessions together."""
         indexes = self.groups[index]
