@@ -13,14 +13,16 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from tests.reliability.breaking_candidate import breaking_candidate
 from tests.reliability.kit import ws_server
 from tests.timeouts import scaled
 from wsshadow.recorders.mirror import MIRROR_RUN
 from wsshadow.recorders.proxy import RecordingProxy
-from wsshadow.replay.capture.model import Direction
+from wsshadow.replay.capture.model import Closer, Direction
 from wsshadow.replay.capture.store import RECORDED_ONLY, CaptureStore
 
 MESSAGES = 300
@@ -84,3 +86,43 @@ async def test_every_message_a_closed_candidate_never_got_is_counted(tmp_path: P
     assert len(reached) + stats.mirror_dropped == 20, (len(reached), stats)
     assert stats.mirror_dropped > 0
     assert mirrored.close is not None
+
+
+@pytest.mark.parametrize("how", ["reset", "malformed", "close-then-reset"])
+async def test_a_mirror_receiver_that_breaks_mid_session_is_closed_and_counted(
+    tmp_path: Path, how: str
+) -> None:
+    """A candidate that accepts, takes 5 messages, then resets its TCP connection or sends
+    a malformed frame: its mirrored session still gets a close row naming what happened,
+    every client message it did not get is counted as the mirror's, and the recording
+    keeps every message (before, messages after the break vanished uncounted)."""
+    sent = 30
+    cap = tmp_path / "cap.db"
+    with ws_server() as upstream, breaking_candidate(how, after=5) as candidate:
+        async with RecordingProxy(
+            upstream, cap, listen=("127.0.0.1", 0), mirror=candidate
+        ) as proxy:
+            async with connect(proxy.url + "/ws") as ws:
+                for i in range(sent):
+                    await ws.send(f"m{i}")
+                    assert await asyncio.wait_for(ws.recv(), scaled(10)) == f"m{i}"
+                    if i == 10:  # the candidate has broken by now
+                        await asyncio.sleep(scaled(0.3))
+        stats = proxy.stats
+    with CaptureStore.open(cap) as store:
+        (primary,) = list(store.iter_sessions(RECORDED_ONLY))
+        (mirrored,) = list(store.iter_sessions(MIRROR_RUN))
+    assert [m.payload for m in primary.messages if m.opcode.is_data] == [
+        f"m{i}" for i in range(sent) for _ in "cs"
+    ]
+    assert stats.dropped == 0
+    reached = [m for m in mirrored.messages if m.direction is Direction.CLIENT]
+    assert len(reached) + stats.mirror_dropped == sent, (len(reached), stats)
+    assert stats.mirror_dropped >= sent - 11, stats  # at least the ones after the break
+    close = mirrored.close
+    assert close is not None, "the mirrored session has no close row"
+    if how == "close-then-reset":
+        assert close.by in (Closer.SERVER, Closer.ERROR), close
+    else:
+        assert close.by is Closer.ERROR, close
+        assert close.error and "candidate" in close.error, close
