@@ -66,8 +66,12 @@ class RecorderStats:
     ``sessions_seen`` counts every WebSocket connection, ``sessions_sampled``
     those chosen for recording, ``sessions_written`` / ``frames_written``
     what reached the capture file, and ``sessions_dropped`` /
-    ``frames_dropped`` what was lost to a broken store or a full queue.
-    ``store_error`` holds the first store failure, if any.
+    ``frames_dropped`` what was lost, for any reason. Of those frames,
+    ``frames_lost_to_store`` were taken but could not be written (the store
+    could not be opened, or a write failed: a full disk, a broken file) and
+    ``frames_lost_to_queue`` never reached the writer (its queue was full, or
+    the event could not be read). ``store_error`` holds the first store
+    failure, if any.
     """
 
     sessions_seen: int
@@ -77,6 +81,8 @@ class RecorderStats:
     sessions_dropped: int
     frames_dropped: int
     store_error: str | None
+    frames_lost_to_store: int = 0
+    frames_lost_to_queue: int = 0
 
 
 def _headers(raw: Any) -> tuple[tuple[str, str], ...]:
@@ -118,8 +124,10 @@ class _Writer(threading.Thread):
         q: queue.SimpleQueue[Any],
         batch_size: int,
         flush_interval: float,
+        queue_dropped: Callable[[], int] = lambda: 0,
     ) -> None:
         super().__init__(name="wsshadow-recorder", daemon=True)
+        self.queue_dropped = queue_dropped
         self.path = path
         self.redactor = redactor
         self.q = q
@@ -144,10 +152,32 @@ class _Writer(threading.Thread):
             self.error = f"{what}: {exc}"
             log.warning(
                 "wsshadow recorder: %s (%s); the app is unaffected, what cannot be written is "
-                "counted in recorder.stats",
+                "dropped and counted (recorder.stats.frames_lost_to_store)",
                 what,
                 exc,
             )
+
+    def _summary(self, queue_dropped: Callable[[], int]) -> None:
+        """One line on how the recording went, when the writer stops: a warning if
+        anything was dropped, so that no loss goes unreported."""
+        lost = self.frames_dropped + queue_dropped()
+        line = (
+            f"wsshadow recorder: {self.path}: {self.sessions_written} sessions and "
+            f"{self.frames_written} messages written"
+        )
+        if not lost and not self.sessions_dropped:
+            log.info("%s, none dropped", line)
+            return
+        log.warning(
+            "%s; %d messages dropped (%d lost to the store%s, %d to a full queue) "
+            "and %d sessions",
+            line,
+            lost,
+            self.frames_dropped,
+            f": {self.error}" if self.error else "",
+            lost - self.frames_dropped,
+            self.sessions_dropped,
+        )
 
     def _open(self) -> bool:
         if self.writer is not None:
@@ -255,6 +285,7 @@ class _Writer(threading.Thread):
                 self.store.close()
             except Exception as e:
                 self._fail(f"cannot close capture {self.path}", e)
+        self._summary(self.queue_dropped)
 
 
 def _stop_writer(q: queue.SimpleQueue[Any], thread: _Writer, timeout: float) -> None:
@@ -363,6 +394,7 @@ class WsShadowRecorder:
                     self._queue,
                     self.batch_size,
                     self.flush_interval,
+                    lambda: self._queue_dropped,
                 )
                 self._thread.start()
                 self._finalizer = weakref.finalize(
@@ -396,6 +428,8 @@ class WsShadowRecorder:
             sessions_dropped=(w.sessions_dropped if w else 0),
             frames_dropped=(w.frames_dropped if w else 0) + self._queue_dropped,
             store_error=w.error if w else None,
+            frames_lost_to_store=w.frames_dropped if w else 0,
+            frames_lost_to_queue=self._queue_dropped,
         )
 
     # ---- ASGI ----------------------------------------------------------------
