@@ -21,9 +21,9 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from tests.recorders.apps import make_app
 from tests.reliability.breaking_candidate import breaking_candidate
 from tests.reliability.kit import ws_server
-from tests.recorders.apps import make_app
 from tests.timeouts import scaled
 from wsshadow.recorders.asgi import RecorderStats, WsShadowRecorder
 from wsshadow.recorders.mirror import MIRROR_RUN
