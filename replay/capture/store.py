@@ -89,7 +89,9 @@ def _remove_capture_files(path: Path) -> None:
             Path(str(path) + suffix).unlink()
 
 
-def _connect_readonly(path: Path) -> tuple[sqlite3.Connection, tempfile.TemporaryDirectory[str] | None]:
+def _connect_readonly(
+    path: Path,
+) -> tuple[sqlite3.Connection, tempfile.TemporaryDirectory[str] | None]:
     """A connection that cannot change the capture or add files beside it.
 
     Without side files nobody has the capture open and the file is the whole
@@ -115,7 +117,7 @@ def _connect_readonly(path: Path) -> tuple[sqlite3.Connection, tempfile.Temporar
         return conn, None
     copy = tempfile.TemporaryDirectory(prefix="wsshadow-read-")
     try:
-        for suffix in ("", "-wal"):
+        for suffix in ("", "-wal", "-journal"):  # a hot journal is rolled back in the copy
             if Path(f"{path}{suffix}").exists():
                 shutil.copyfile(f"{path}{suffix}", Path(copy.name) / f"capture.db{suffix}")
         conn = sqlite3.connect(
