@@ -119,7 +119,7 @@ def activate(config: pytest.Config, capture: str) -> None:
     """Register the collector for ``capture``; raises pytest.UsageError with one line."""
     try:
         settings = _settings(config, capture)
-        with CaptureStore.open(settings.capture) as store:
+        with CaptureStore.open(settings.capture, readonly=True) as store:
             summaries = select_sessions(store, settings.options)
             for name in settings.run_names() if settings.run else ():
                 if store.get_run(name) is not None:
@@ -250,7 +250,7 @@ class _Collection:
                 )
 
     async def _batch(self, ids: list[str]) -> dict[str, ReplayCheck]:
-        with CaptureStore.open(self.settings.capture) as store:
+        with CaptureStore.open(self.settings.capture, readonly=True) as store:
             recorded = [store.get_session(i) for i in ids]
         opts = self.settings.options
         credentials = Credentials.resolve(opts.credentials, opts.env or {})
@@ -267,7 +267,7 @@ class _Collection:
         heads = self.summaries[: self.settings.options.warmup or 0]
         if not heads:
             return
-        with CaptureStore.open(self.settings.capture) as store:
+        with CaptureStore.open(self.settings.capture, readonly=True) as store:
             recorded = [store.get_session(h.id) for h in heads]
         opts = self.settings.options
         await asyncio.gather(
@@ -338,12 +338,12 @@ class WsShadowReplayer:
 
     def sessions(self, route: str | None = None) -> list[str]:
         """Recorded session ids, in recorded order (only ``route``'s when given)."""
-        with CaptureStore.open(self.settings.capture) as store:
+        with CaptureStore.open(self.settings.capture, readonly=True) as store:
             return [s.id for s in store.summaries() if route is None or s.route == route]
 
     def recorded(self, session_id: str) -> Session:
         """The recorded session ``session_id`` (an id or a unique prefix)."""
-        with CaptureStore.open(self.settings.capture) as store:
+        with CaptureStore.open(self.settings.capture, readonly=True) as store:
             return store.find_session(session_id)
 
     async def replay(
