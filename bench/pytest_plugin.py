@@ -39,7 +39,7 @@ def start(capture: Path) -> tuple[tuple[str, str], threading.Event]:
     async def main() -> None:
         async with demo_servers() as servers:
             async with recording_relay(servers.legacy) as relay:
-                await run_traffic(relay.url, seed=7)
+                await run_traffic(relay.url, seed=7, shared_room=False)  # replayed alone
             with CaptureStore.open(capture, create=True, redactor=Redactor(enabled=False)) as st:
                 st.put_sessions(relay.sessions)
             ready.set_result((servers.legacy, servers.consolidated))

@@ -11,7 +11,8 @@ traffic is not touched, except that a lifespan shutdown flushes the capture.
 
 Recording never blocks the event loop on SQLite: the loop only puts small
 tuples on a queue, and one background thread owns the store (opened in that
-thread) and writes them in batches through ``CaptureWriter``. Recording
+thread, ``CaptureThread`` in asgi_writer.py) and writes them in batches
+through ``CaptureWriter``. Recording
 fails open: a store that cannot be opened or written is logged once, what
 could not be written is counted in ``stats``, and the app goes on.
 """
@@ -32,6 +33,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from wsshadow.recorders.asgi_writer import CaptureThread, stop_writer
 from wsshadow.replay.capture.model import (
     Close,
     Closer,
@@ -39,11 +41,8 @@ from wsshadow.replay.capture.model import (
     Handshake,
     Message,
     Opcode,
-    Provenance,
-    Source,
 )
 from wsshadow.replay.capture.redact import Redactor
-from wsshadow.replay.capture.store import CaptureStore, CaptureWriter
 
 __all__ = ["ASGIApp", "RecorderStats", "WsShadowRecorder"]
 
@@ -56,8 +55,6 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 log = logging.getLogger("wsshadow.recorder")
 
-_STOP = object()
-
 
 @dataclass(frozen=True, slots=True)
 class RecorderStats:
@@ -66,8 +63,12 @@ class RecorderStats:
     ``sessions_seen`` counts every WebSocket connection, ``sessions_sampled``
     those chosen for recording, ``sessions_written`` / ``frames_written``
     what reached the capture file, and ``sessions_dropped`` /
-    ``frames_dropped`` what was lost to a broken store or a full queue.
-    ``store_error`` holds the first store failure, if any.
+    ``frames_dropped`` what was lost, for any reason. Of those frames,
+    ``frames_lost_to_store`` were taken but could not be written (the store
+    could not be opened, or a write failed: a full disk, a broken file) and
+    ``frames_lost_to_queue`` never reached the writer (its queue was full, or
+    the event could not be read). ``store_error`` holds the first store
+    failure, if any.
     """
 
     sessions_seen: int
@@ -77,6 +78,8 @@ class RecorderStats:
     sessions_dropped: int
     frames_dropped: int
     store_error: str | None
+    frames_lost_to_store: int = 0
+    frames_lost_to_queue: int = 0
 
 
 def _headers(raw: Any) -> tuple[tuple[str, str], ...]:
@@ -106,161 +109,6 @@ def _reason(value: Any) -> str:
     if value is None:
         return ""
     return value if isinstance(value, str) else str(value)
-
-
-class _Writer(threading.Thread):
-    """The background thread that owns the capture store and writes batches."""
-
-    def __init__(
-        self,
-        path: Path,
-        redactor: Redactor,
-        q: queue.SimpleQueue[Any],
-        batch_size: int,
-        flush_interval: float,
-    ) -> None:
-        super().__init__(name="wsshadow-recorder", daemon=True)
-        self.path = path
-        self.redactor = redactor
-        self.q = q
-        self.batch_size = batch_size
-        self.flush_interval = flush_interval
-        self.store: CaptureStore | None = None
-        self.writer: CaptureWriter | None = None
-        self.error: str | None = None
-        self.sessions_written = 0
-        self.frames_written = 0
-        self.sessions_dropped = 0
-        self.frames_dropped = 0
-        # Sessions whose row was lost: their later frames are dropped too, so a
-        # capture never holds frames of a session it does not have.
-        self._lost: set[str] = set()
-        self._unflushed: set[str] = set()
-
-    # ---- failure handling ----------------------------------------------------
-
-    def _fail(self, what: str, exc: BaseException) -> None:
-        if self.error is None:
-            self.error = f"{what}: {exc}"
-            log.warning(
-                "wsshadow recorder: %s (%s); the app is unaffected, what cannot be written is "
-                "counted in recorder.stats",
-                what,
-                exc,
-            )
-
-    def _open(self) -> bool:
-        if self.writer is not None:
-            return True
-        try:
-            self.store = CaptureStore.open(self.path, create=True, redactor=self.redactor)
-            self.writer = self.store.writer(batch_size=self.batch_size)
-        except Exception as e:  # fail open: whatever the store raises, the app goes on
-            self._fail(f"cannot open capture {self.path}", e)
-            return False
-        return True
-
-    def _flush(self) -> None:
-        if self.writer is None:
-            return
-        try:
-            self.writer.flush()
-        except Exception as e:
-            self._drop_batch(e)
-        else:
-            self._written()
-        self._unflushed.clear()
-
-    def _drop_batch(self, exc: BaseException) -> None:
-        """After a failed write: count what was queued as dropped and carry on."""
-        assert self.writer is not None
-        sessions, frames = self.writer.discard()
-        self._lost |= self._unflushed
-        self._unflushed.clear()
-        self.sessions_dropped += sessions
-        self.frames_dropped += frames
-        self._fail(f"cannot write capture {self.path}", exc)
-
-    def _written(self) -> None:
-        assert self.writer is not None
-        self.sessions_written = self.writer.written_sessions
-        self.frames_written = self.writer.written_frames
-
-    # ---- events --------------------------------------------------------------
-
-    def _handle(self, item: tuple[Any, ...]) -> None:
-        kind, sid = item[0], item[1]
-        if not self._open() or sid in self._lost:
-            if kind == "open":
-                self.sessions_dropped += 1
-                self._lost.add(sid)
-            elif kind == "msg":
-                self.frames_dropped += 1
-            return
-        assert self.writer is not None
-        if kind == "open":
-            _, _, started_at, handshake = item
-            self.writer.open_session(sid, started_at, handshake, Provenance(source=Source.ASGI))
-            self._unflushed.add(sid)
-        elif kind == "msg":
-            self._append(sid, item[2])
-        elif kind == "close":
-            self.writer.close_session(sid, item[2])
-
-    def _append(self, sid: str, message: Message) -> None:
-        assert self.writer is not None
-        try:
-            self.writer.append(sid, message)  # flushes itself every batch_size frames
-        except Exception as e:
-            self._drop_batch(e)
-        else:
-            if self.writer.pending == 0:  # that append flushed the batch
-                self._unflushed.clear()
-                self._written()
-
-    def run(self) -> None:
-        deadline: float | None = None
-        while True:
-            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-            try:
-                item = self.q.get(timeout=timeout)
-            except queue.Empty:
-                item = None
-            if item is _STOP:
-                break
-            if item is not None:
-                try:
-                    self._handle(item)
-                except Exception as e:  # a recording bug must not kill the thread
-                    self._fail("recording error", e)
-                if deadline is None:
-                    deadline = time.monotonic() + self.flush_interval
-            if deadline is not None and time.monotonic() >= deadline:
-                self._flush()
-                deadline = None
-        # Drain what was queued before the stop, then flush and close.
-        while True:
-            try:
-                item = self.q.get_nowait()
-            except queue.Empty:
-                break
-            if item is not _STOP:
-                try:
-                    self._handle(item)
-                except Exception as e:
-                    self._fail("recording error", e)
-        self._flush()
-        if self.store is not None:
-            try:
-                self.store.close()
-            except Exception as e:
-                self._fail(f"cannot close capture {self.path}", e)
-
-
-def _stop_writer(q: queue.SimpleQueue[Any], thread: _Writer, timeout: float) -> None:
-    if thread.is_alive():
-        q.put(_STOP)
-        thread.join(timeout)
 
 
 class _Session:
@@ -334,7 +182,7 @@ class WsShadowRecorder:
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._thread: _Writer | None = None
+        self._thread: CaptureThread | None = None
         self._finalizer: weakref.finalize[Any, Any] | None = None
         self._pid = os.getpid()
         self._closed = False
@@ -346,7 +194,7 @@ class WsShadowRecorder:
 
     # ---- lifecycle -----------------------------------------------------------
 
-    def _writer(self) -> _Writer | None:
+    def _writer(self) -> CaptureThread | None:
         """The writer thread, started on first use (after any fork of workers)."""
         if self._closed:
             return None
@@ -357,16 +205,17 @@ class WsShadowRecorder:
             if self._thread is None or self._pid != os.getpid():
                 self._pid = os.getpid()
                 self._queue = queue.SimpleQueue()
-                self._thread = _Writer(
+                self._thread = CaptureThread(
                     self.capture,
                     self.redactor,
                     self._queue,
                     self.batch_size,
                     self.flush_interval,
+                    lambda: self._queue_dropped,
                 )
                 self._thread.start()
                 self._finalizer = weakref.finalize(
-                    self, _stop_writer, self._queue, self._thread, self.close_timeout
+                    self, stop_writer, self._queue, self._thread, self.close_timeout
                 )
             return self._thread
 
@@ -396,6 +245,8 @@ class WsShadowRecorder:
             sessions_dropped=(w.sessions_dropped if w else 0),
             frames_dropped=(w.frames_dropped if w else 0) + self._queue_dropped,
             store_error=w.error if w else None,
+            frames_lost_to_store=w.frames_dropped if w else 0,
+            frames_lost_to_queue=self._queue_dropped,
         )
 
     # ---- ASGI ----------------------------------------------------------------

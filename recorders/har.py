@@ -1,4 +1,5 @@
-"""HAR import (and a Chrome-style HAR writer): WebSocket sessions from browser exports.
+"""HAR import: WebSocket sessions from browser exports (the writer, ``write_har``, is
+in ``har_export.py`` and importable from here too).
 
 Reads the WebSocket entries of a HAR file as these tools write them:
 
@@ -40,6 +41,7 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
 
+from wsshadow.recorders.har_export import write_har
 from wsshadow.replay.capture.model import (
     MAX_EPOCH,
     MAX_SESSION_SECONDS,
@@ -448,87 +450,3 @@ def import_har(
     entry never leaves a half import. Raises CaptureError (a BadInput).
     """
     return iter(read_har(source, name, placeholders))
-
-
-# ---- sessions -> HAR (Chrome's shape) -------------------------------------------
-
-
-def _iso(epoch: float) -> str:
-    return (
-        datetime.fromtimestamp(epoch, UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-    )
-
-
-def _pairs(headers: Headers) -> list[dict[str, str]]:
-    return [{"name": k, "value": v} for k, v in headers]
-
-
-def _har_message(m: Message, started_at: float) -> dict[str, Any]:
-    opcode = {Opcode.TEXT: 1, Opcode.BINARY: 2, Opcode.PING: 9, Opcode.PONG: 10, Opcode.CLOSE: 8}
-    data = m.payload if isinstance(m.payload, str) else base64.b64encode(m.payload).decode()
-    return {
-        "type": "send" if m.direction is Direction.CLIENT else "receive",
-        "time": started_at + m.t,
-        "opcode": opcode[m.opcode],
-        "data": data,
-    }
-
-
-def _har_entry(s: Session, host: str) -> dict[str, Any]:
-    h = s.handshake
-    request_headers = list(h.request_headers)
-    if h.subprotocols and _header(h.request_headers, "sec-websocket-protocol") is None:
-        request_headers.append(("Sec-WebSocket-Protocol", ", ".join(h.subprotocols)))
-    response_headers = list(h.response_headers)
-    if h.subprotocol and _header(h.response_headers, "sec-websocket-protocol") is None:
-        response_headers.append(("Sec-WebSocket-Protocol", h.subprotocol))
-    url = f"ws://{host}{h.route}" + (f"?{h.query}" if h.query else "")
-    return {
-        "startedDateTime": _iso(s.started_at),
-        "time": 0,
-        "request": {
-            "method": "GET",
-            "url": url,
-            "httpVersion": "HTTP/1.1",
-            "headers": _pairs(tuple(request_headers)),
-            "queryString": [],
-            "cookies": [],
-            "headersSize": -1,
-            "bodySize": 0,
-        },
-        "response": {
-            "status": h.status or 0,
-            "statusText": "Switching Protocols" if h.status == 101 else "",
-            "httpVersion": "HTTP/1.1",
-            "headers": _pairs(tuple(response_headers)),
-            "cookies": [],
-            "content": {"size": 0, "mimeType": "x-unknown"},
-            "redirectURL": "",
-            "headersSize": -1,
-            "bodySize": -1,
-        },
-        "cache": {},
-        "timings": {"send": 0, "wait": 0, "receive": 0},
-        "_resourceType": "websocket",
-        "_webSocketMessages": [_har_message(m, s.started_at) for m in s.messages],
-    }
-
-
-def write_har(sessions: Iterable[Session], out: IO[str], host: str = "localhost") -> int:
-    """Write sessions as a HAR document in Chrome DevTools' WebSocket shape.
-
-    Close codes are not part of that shape and are not written. Returns how
-    many sessions were written.
-    """
-    entries = [_har_entry(s, host) for s in sessions]
-    doc = {
-        "log": {
-            "version": "1.2",
-            "creator": {"name": "wsshadow", "version": "1"},
-            "pages": [],
-            "entries": entries,
-        }
-    }
-    json.dump(doc, out, ensure_ascii=False, indent=1)
-    out.write("\n")
-    return len(entries)

@@ -104,6 +104,8 @@ class MirrorLink:
         self._caught_up = asyncio.Event()
         self._ws: Any = None
         self._deadline: asyncio.TimerHandle | None = None
+        self._closing = False  # the mirror itself began the close (or cut the candidate off)
+        self._cut_off = False
 
     def feed(self, kind: WSMsgType, data: bytes) -> None:
         """Copy one client message to the candidate; never blocks (full queue drops it)."""
@@ -140,6 +142,7 @@ class MirrorLink:
         ws = self._ws
         if ws is None:
             return
+        self._cut_off = True
         with contextlib.suppress(Exception):
             ws._response.connection.transport.abort()  # private aiohttp API
         if not ws.closed:
@@ -207,6 +210,7 @@ class MirrorLink:
         try:
             close = await self._send(ws, record)
             if close is not None and not ws.closed:
+                self._closing = True
                 code = close.code if close.code and close.by is not Closer.ERROR else 1000
                 await ws.close(code=code, message=close.reason.encode())
         except Exception as e:  # the session still gets its close row, naming the failure
@@ -276,7 +280,21 @@ class MirrorLink:
                     msg.data or None, msg.extra or "", by=Closer.SERVER, t=time.monotonic() - t0
                 )
             elif msg.type in (WSMsgType.CLOSED, WSMsgType.CLOSING):
-                return None
+                if self._closing:
+                    return None
+                # Gone without a close frame (a reset, a dropped connection): an error,
+                # not a close by the mirror.
+                if self._cut_off:
+                    error = (
+                        "candidate cut off: it had not taken the mirrored messages "
+                        f"{self.catch_up + self.grace:g} s after the client's session ended"
+                    )
+                else:
+                    problem = ws.exception()
+                    error = "candidate connection lost without a close frame" + (
+                        f" ({type(problem).__name__}: {problem})" if problem else ""
+                    )
+                return Close(None, by=Closer.ERROR, error=error, t=time.monotonic() - t0)
             elif msg.type is WSMsgType.ERROR:
                 return Close(
                     None, by=Closer.ERROR, error=f"candidate: {msg.data}", t=time.monotonic() - t0

@@ -18,9 +18,11 @@ from urllib.parse import parse_qsl, quote
 
 from wsshadow.replay.capture.framing import rewrite_json_docs
 from wsshadow.replay.capture.model import Close, Handshake, Headers, Message, Opcode, Session
+from wsshadow.replay.capture.mqtt import rewrite_fields
 
 __all__ = [
     "DEFAULT_SECRET_FIELDS",
+    "MQTT_PASSWORD",
     "PLACEHOLDER_RE",
     "SECRET_HEADERS",
     "SECRET_HEADER_SUFFIXES",
@@ -74,6 +76,14 @@ _NAMED_VALUE = re.compile(
 def placeholder(kind: str, name: str) -> str:
     """The placeholder that stands for a redacted ``kind`` value called ``name``."""
     return f"${{redacted:{kind}:{name}}}"
+
+
+MQTT_PASSWORD = placeholder("mqtt", "password")
+"""What an MQTT CONNECT's password becomes (``--credential password=...`` fills it)."""
+
+
+def _mqtt_password(password: bytes) -> bytes:
+    return MQTT_PASSWORD.encode("utf-8")
 
 
 def _squash(name: str) -> str:
@@ -227,12 +237,22 @@ class Redactor:
 
     def binary(self, data: bytes) -> bytes:
         """A binary message redacted as ``text`` would when it is UTF-8 text
-        (JSON or form-encoded, as many clients send them); other bytes as they are."""
+        (JSON or form-encoded, as many clients send them); other bytes as they are.
+
+        Whole MQTT packets are redacted inside their framing, lengths encoded
+        again: CONNECT's password becomes ``${redacted:mqtt:password}``, a
+        PUBLISH's message is redacted as a binary message of its own."""
         if not self.enabled or not data:
             return data
         low = data.lower()
-        if not any(fragment.encode() in low for fragment in self._fragments):
-            return data
+        maybe = any(fragment.encode() in low for fragment in self._fragments)
+        if maybe or data[0] == 0x10:  # 0x10: an MQTT CONNECT, whose password has no name
+            mqtt = rewrite_fields(data, publish=self._utf8, password=_mqtt_password)
+            if mqtt is not None and mqtt is not data:
+                return mqtt
+        return self._utf8(data) if maybe else data
+
+    def _utf8(self, data: bytes) -> bytes:
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:

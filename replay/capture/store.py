@@ -26,11 +26,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sqlite3
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Literal
+from urllib.parse import quote
 
 import sqlite_utils
 
@@ -86,6 +89,46 @@ def _remove_capture_files(path: Path) -> None:
             Path(str(path) + suffix).unlink()
 
 
+def _connect_readonly(
+    path: Path,
+) -> tuple[sqlite3.Connection, tempfile.TemporaryDirectory[str] | None]:
+    """A connection that cannot change the capture or add files beside it.
+
+    Without side files nobody has the capture open and the file is the whole
+    truth: it is opened ``immutable`` (a read-only open of a WAL file would
+    otherwise create ``-wal`` and ``-shm`` and leave them behind). With a
+    ``-wal`` (a live writer, or one that was killed), ``mode=ro`` reads the
+    log through the writer's ``-shm``. Where neither works (a ``-wal`` but no
+    ``-shm`` in a directory we cannot write), a temporary copy is read, with
+    its log; the second value is that copy's directory, removed on close.
+    """
+    side = [Path(f"{path}{s}").exists() for s in ("-wal", "-shm", "-journal")]
+    uri = f"file:{quote(str(path.absolute()))}?mode=ro" + ("" if any(side) else "&immutable=1")
+    conn = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError as e:
+        if "unable to open" not in str(e):
+            return conn, None  # damage: reported by the checks that follow
+        conn.close()
+    except sqlite3.DatabaseError:
+        return conn, None
+    else:
+        return conn, None
+    copy = tempfile.TemporaryDirectory(prefix="wsshadow-read-")
+    try:
+        for suffix in ("", "-wal", "-journal"):  # a hot journal is rolled back in the copy
+            if Path(f"{path}{suffix}").exists():
+                shutil.copyfile(f"{path}{suffix}", Path(copy.name) / f"capture.db{suffix}")
+        conn = sqlite3.connect(
+            Path(copy.name) / "capture.db", check_same_thread=False, isolation_level=None
+        )
+    except (OSError, sqlite3.Error) as e:
+        copy.cleanup()
+        raise CaptureError(f"{path}: cannot open ({e})") from None
+    return conn, copy
+
+
 class CaptureStore(CaptureReads):
     """A capture file: sessions, their frames, and runs.
 
@@ -102,6 +145,11 @@ class CaptureStore(CaptureReads):
         self._background_users = 0
         self.created = False
         """True when ``open`` created the file (a failed command then removes it, if empty)."""
+        self.readonly = False
+        """True when opened with ``readonly=True``: nothing this store does changes the file."""
+        self.upgraded_from: int | None = None
+        """The older format version a read-only open upgraded in a temporary copy, if any."""
+        self._temporary: tempfile.TemporaryDirectory[str] | None = None
 
     # ---- opening -----------------------------------------------------------
 
@@ -112,9 +160,19 @@ class CaptureStore(CaptureReads):
         *,
         create: bool = False,
         redactor: Redactor | None = None,
+        readonly: bool = False,
     ) -> CaptureStore:
-        """Open a capture; with ``create=True`` a missing file is created (mode 0600)."""
+        """Open a capture; with ``create=True`` a missing file is created (mode 0600).
+
+        ``readonly=True`` is for commands that only read: the file, its side
+        files and its directory are left exactly as they were (no pragma that
+        writes, no checkpoint on close), and a file of an older format is
+        upgraded in a temporary in-memory copy, never in place
+        (``upgraded_from`` says from which version). Writing raises.
+        """
         path = Path(path)
+        if readonly and create:
+            raise ValueError("a capture opened read-only cannot be created")
         redactor = redactor if redactor is not None else Redactor()
         exists = path.exists()
         if not exists and not create:
@@ -129,26 +187,65 @@ class CaptureStore(CaptureReads):
                 raise CaptureError(f"{path}: directory {path.parent} does not exist")
             # Create the file ourselves so that it is owner-only before any byte lands.
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        temporary = None
         try:
-            conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            if readonly:
+                conn, temporary = _connect_readonly(path)
+            else:
+                conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         except sqlite3.Error as e:
             raise CaptureError(f"{path}: cannot open ({e})") from None
         try:
             store = cls(sqlite_utils.Database(conn), path, redactor)
             store.created = not exists
-            store._prepare(fresh=not exists or path.stat().st_size == 0)
+            store.readonly = readonly
+            store._temporary = temporary
+            if readonly:
+                store._prepare_readonly()
+            else:
+                store._prepare(fresh=not exists or path.stat().st_size == 0)
         except sqlite3.DatabaseError as e:
+            if temporary is not None:
+                temporary.cleanup()
             conn.close()
             raise CaptureError(f"{path}: not a readable wsshadow capture ({e})") from None
         except CaptureError:
+            if temporary is not None:
+                temporary.cleanup()
             conn.close()
             raise
         except BaseException:
+            if temporary is not None:
+                temporary.cleanup()
             conn.close()
             if not exists:
                 _remove_capture_files(path)
             raise
         return store
+
+    def _check_format(self) -> int:
+        """The file's format version, after checking it is a capture this wsshadow reads."""
+        tables = set(self.db.table_names())
+        if "meta" not in tables or "sessions" not in tables:
+            raise CaptureError(f"{self.path}: an SQLite file, but not a wsshadow capture")
+        version = self._format_version()
+        if version > FORMAT_VERSION:
+            raise NewerFormat(
+                f"{self.path} is capture format version {version}; this wsshadow reads up "
+                f"to version {FORMAT_VERSION}: upgrade wsshadow to open it"
+            )
+        return version
+
+    def _prepare_readonly(self) -> None:
+        version = self._check_format()
+        if version < FORMAT_VERSION:
+            # Upgraded in memory: the file keeps its format until a command writes to it.
+            memory = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+            self.db.conn.backup(memory)
+            self.db.conn.close()
+            self.db = sqlite_utils.Database(memory)
+            self._migrate(version)
+            self.upgraded_from = version
 
     def _prepare(self, fresh: bool) -> None:
         conn = self.db.conn
@@ -161,15 +258,7 @@ class CaptureStore(CaptureReads):
                 redaction="on" if self.redactor.enabled else "off",
             )
         else:
-            tables = set(self.db.table_names())
-            if "meta" not in tables or "sessions" not in tables:
-                raise CaptureError(f"{self.path}: an SQLite file, but not a wsshadow capture")
-            version = self._format_version()
-            if version > FORMAT_VERSION:
-                raise NewerFormat(
-                    f"{self.path} is capture format version {version}; this wsshadow reads up "
-                    f"to version {FORMAT_VERSION}: upgrade wsshadow to open it"
-                )
+            version = self._check_format()
             if version < FORMAT_VERSION:
                 self._migrate(version)
             conn.execute("PRAGMA journal_mode=WAL")
@@ -211,10 +300,14 @@ class CaptureStore(CaptureReads):
         return dict(self.db.conn.execute("SELECT key, value FROM meta").fetchall())
 
     def close(self) -> None:
-        """Checkpoint the write-ahead log into the file and close it."""
-        with contextlib.suppress(sqlite3.Error):
-            self.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        """Checkpoint the write-ahead log into the file and close it (read-only: just close)."""
+        if not self.readonly:
+            with contextlib.suppress(sqlite3.Error):
+                self.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self.db.conn.close()
+        if self._temporary is not None:
+            self._temporary.cleanup()
+            self._temporary = None
 
     def __enter__(self) -> CaptureStore:
         return self
@@ -268,6 +361,7 @@ class CaptureStore(CaptureReads):
         order. Closed, with everything written, when the last caller leaves;
         a write error is raised as CaptureError there too.
         """
+        self._writable()
         if self._background is None:
             self._background = BackgroundWriter(self.path)
         background = self._background
@@ -280,8 +374,13 @@ class CaptureStore(CaptureReads):
                 self._background = None
                 background.close()
 
+    def _writable(self) -> None:
+        if self.readonly:
+            raise CaptureError(f"{self.path}: opened read-only, cannot write")
+
     def writer(self, batch_size: int = 2000) -> CaptureWriter:
         """A batched writer for recorders that interleave many live sessions."""
+        self._writable()
         return CaptureWriter(self, batch_size=batch_size)
 
     def put_sessions(
@@ -362,4 +461,5 @@ class CaptureStore(CaptureReads):
         conn.executemany("DELETE FROM sessions WHERE id = ?", [(i,) for i in ids])
 
     def _transaction(self) -> _Transaction:
+        self._writable()
         return _Transaction(self.db.conn, self.path)

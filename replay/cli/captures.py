@@ -23,6 +23,7 @@ from wsshadow.replay.cli.options import (
     RedactField,
     RunOpt,
     make_redactor,
+    read_capture,
     with_dialects,
 )
 from wsshadow.replay.config import DiffConfig, discover_config
@@ -37,6 +38,7 @@ __all__ = [
     "captures_ls",
     "captures_scenarios",
     "captures_show",
+    "captures_upgrade",
 ]
 
 
@@ -51,7 +53,7 @@ def captures_ls(
     """One row per session: id, route, start, duration, messages each way, close, source,
     dialect, and (recorded sessions) the scenario it replays in, '-' when alone."""
     diff = _dialects(config, dialect)
-    with CaptureStore.open(capture) as store:
+    with read_capture(capture) as store:
         if run is not None and store.get_run(run) is None:
             raise BadInput(f"{capture}: no run called {run!r}")
         scenarios = None
@@ -75,7 +77,7 @@ def captures_scenarios(capture: CaptureArg, config: ConfigOpt = None) -> None:
     client sent later. An event link: a server message in one session caused by a
     client message in another (a shared field value, or a broadcast).
     """
-    with CaptureStore.open(capture) as store:
+    with read_capture(capture) as store:
         settings = discover_config(config)
         rules = tuple(
             CarryRule(r.server, r.client, r.event)
@@ -111,7 +113,7 @@ def captures_show(
     """The handshake and every message of one session, timed and direction-marked:
     decoded events (event key, #correlation id, value) in the session's dialect."""
     diff = _dialects(config, dialect)
-    with CaptureStore.open(capture) as store:
+    with read_capture(capture) as store:
         found = store.find_session(session)
         chosen = session_dialect(diff.for_route(found.route), found)
         console.print_session(found, full=full, dialect=chosen, raw=raw)
@@ -127,7 +129,7 @@ def captures_export(
     ] = False,
 ) -> None:
     """Write the capture's sessions as portable JSONL."""
-    with CaptureStore.open(capture) as store:
+    with read_capture(capture) as store:
         if run is not None:
             sessions = store.iter_sessions(run)
         elif recorded_only:
@@ -223,3 +225,23 @@ class _atomic_output:
                 self.tmp.unlink(missing_ok=True)
                 raise BadInput(f"{self.path}: cannot write ({e.strerror})") from None
         self.tmp.unlink(missing_ok=True)
+
+
+@captures_app.command("upgrade")
+def captures_upgrade(capture: CaptureArg) -> None:
+    """Upgrade a capture of an older format to this wsshadow's, in place.
+
+    Commands that only read a capture never change it (an older one is read
+    through a temporary upgrade); commands that write to it upgrade it first.
+    """
+    if not capture.exists():
+        raise BadInput(f"{capture}: no such capture file")
+    with CaptureStore.open(capture, readonly=True) as peek:
+        before = peek.upgraded_from
+        current = peek.meta()["format_version"]
+    if before is None:
+        console.note(f"{capture} is capture format version {current} already")
+        return
+    with CaptureStore.open(capture) as store:  # opening for writing migrates
+        after = store.meta()["format_version"]
+    console.note(f"upgraded {capture} from capture format version {before} to {after}")

@@ -12,6 +12,7 @@ from wsshadow.replay.capture.merge import merge_captures
 from wsshadow.replay.capture.store import CaptureStore
 from wsshadow.replay.cli import console
 from wsshadow.replay.cli.app import captures_app
+from wsshadow.replay.cli.options import read_capture
 from wsshadow.replay.errors import BadInput
 
 __all__ = ["captures_merge"]
@@ -28,7 +29,7 @@ def captures_merge(
     if any(p.resolve() == out.resolve() for p in inputs if p.exists()):
         raise BadInput(f"{out}: cannot merge a capture into itself")
     with contextlib.ExitStack() as stack:
-        sources = [stack.enter_context(CaptureStore.open(p)) for p in inputs]
+        sources = [stack.enter_context(read_capture(p)) for p in inputs]
         target = stack.enter_context(CaptureStore.open(out, create=True))
         result = merge_captures(target, sources)
     runs = ", ".join(result.runs) or "none"

@@ -38,6 +38,16 @@ def demo(
         int | None,
         typer.Option("--seed", metavar="N", help="Fix the scripted traffic (random by default)."),
     ] = None,
+    causal_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--causal-timeout",
+            metavar="SECONDS",
+            min=0.0,
+            help="Seconds past the recorded gap a replayed message waits for the server "
+            "(default: the demo config's 0.5; more on a loaded machine).",
+        ),
+    ] = None,
 ) -> int:
     """Record a chat backend's legacy routes, shadow its consolidated rewrite, report.
 
@@ -55,7 +65,7 @@ def demo(
     console.note("starting the legacy and the consolidated chat servers on 127.0.0.1")
     from wsshadow.replay.demo.run import run_demo
 
-    result = asyncio.run(run_demo(out, _recorder, seed=seed))
+    result = asyncio.run(run_demo(out, _recorder, seed=seed, causal_timeout=causal_timeout))
     t = result.traffic
     console.note(
         f"recorded {len(t.sessions)} sessions ({t.messages_sent} client and "

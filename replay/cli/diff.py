@@ -7,7 +7,6 @@ from typing import Annotated, Any
 
 import typer
 
-from wsshadow.replay.capture.store import CaptureStore
 from wsshadow.replay.cli import console
 from wsshadow.replay.cli.app import app
 from wsshadow.replay.cli.options import (
@@ -18,6 +17,7 @@ from wsshadow.replay.cli.options import (
     ReportFormat,
     ReportFormatOpt,
     ReportOutputOpt,
+    read_capture,
     repeatable,
     with_dialects,
 )
@@ -90,7 +90,7 @@ def diff(
     settings = discover_config(config)
     if not capture.exists():
         raise BadInput(f"{capture}: no such capture file")
-    with CaptureStore.open(capture) as store, console.progress("diffing") as tick:
+    with read_capture(capture) as store, console.progress("diffing") as tick:
         report = diff_capture(
             store,
             baseline=baseline,

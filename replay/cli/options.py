@@ -14,6 +14,8 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from wsshadow.replay.capture.redact import Redactor
+from wsshadow.replay.capture.store import CaptureStore
+from wsshadow.replay.cli import console
 from wsshadow.replay.config import DiffConfig, RouteOverride
 from wsshadow.replay.diff.dialects import get_dialect
 from wsshadow.replay.errors import BadInput
@@ -31,12 +33,29 @@ __all__ = [
     "ReportOutputOpt",
     "RunOpt",
     "make_redactor",
+    "read_capture",
     "repeatable",
     "with_dialects",
     "with_replay_options",
 ]
 
 CaptureArg = Annotated[Path, typer.Argument(help="Capture file (SQLite).", show_default=False)]
+
+
+def read_capture(path: Path) -> CaptureStore:
+    """Open a capture for a command that only reads it: the file is never changed.
+
+    An older format is read through a temporary upgrade, said in one line on stderr.
+    """
+    store = CaptureStore.open(path, readonly=True)
+    if store.upgraded_from is not None:
+        console.note(
+            f"{path} is capture format version {store.upgraded_from}: read through a "
+            f"temporary upgrade to version {store.meta()['format_version']}, the file is unchanged "
+            f"(wsshadow captures upgrade {path} upgrades it in place)"
+        )
+    return store
+
 NoRedact = Annotated[
     bool,
     typer.Option(

@@ -13,7 +13,14 @@ import typer
 from wsshadow.replay.capture.store import CaptureStore
 from wsshadow.replay.cli import console
 from wsshadow.replay.cli.app import app
-from wsshadow.replay.cli.options import CaptureArg, ConfigOpt, DialectOpt, repeatable, with_dialects
+from wsshadow.replay.cli.options import (
+    CaptureArg,
+    ConfigOpt,
+    DialectOpt,
+    read_capture,
+    repeatable,
+    with_dialects,
+)
 from wsshadow.replay.config import discover_config
 from wsshadow.replay.errors import BadInput
 from wsshadow.replay.serve.plan import MatchMode, OnMismatch, Pace, ServeOptions, select_sessions
@@ -105,7 +112,7 @@ def serve(
     options = ServeOptions(match, pace, speed, on_mismatch, reuse)
     if not capture.exists():
         raise BadInput(f"{capture}: no such capture file")
-    with CaptureStore.open(capture) as store:
+    with (read_capture(capture) if no_record else CaptureStore.open(capture)) as store:
         sessions = select_sessions(store.iter_sessions(), session or (), route or ())
         if not sessions:
             raise BadInput(f"{capture}: no recorded session matches the filters")

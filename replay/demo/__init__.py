@@ -15,7 +15,9 @@ from wsshadow.replay.demo.consolidated import MODE_QUIRKS, create_consolidated_a
 from wsshadow.replay.demo.legacy import LEGACY_ROUTES, create_legacy_app
 from wsshadow.replay.demo.running import DemoServers, demo_servers, serve_app
 from wsshadow.replay.demo.traffic import (
+    REPLAY_BROWSER_TOKEN,
     REPLAY_TOKEN,
+    ROOM_USERS,
     SessionOutcome,
     TrafficError,
     TrafficSummary,
@@ -26,7 +28,9 @@ __all__ = [
     "CONFIG_NAME",
     "LEGACY_ROUTES",
     "MODE_QUIRKS",
+    "REPLAY_BROWSER_TOKEN",
     "REPLAY_TOKEN",
+    "ROOM_USERS",
     "DemoServers",
     "SessionOutcome",
     "TrafficError",

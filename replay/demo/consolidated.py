@@ -22,17 +22,9 @@ import random
 
 from aiohttp import web
 
-from wsshadow.replay.demo.chat import (
-    LEGACY_QUIRKS,
-    Dialect,
-    FactoryDialect,
-    IsolatedDialect,
-    MainDialect,
-    Mode,
-    Quirks,
-    ServerState,
-    serve,
-)
+from wsshadow.replay.demo.chat import serve
+from wsshadow.replay.demo.dialects import Dialect, FactoryDialect, IsolatedDialect, MainDialect
+from wsshadow.replay.demo.protocol import LEGACY_QUIRKS, Mode, Quirks, ServerState
 
 __all__ = ["MODE_QUIRKS", "create_consolidated_app", "select_mode"]
 

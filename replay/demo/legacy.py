@@ -12,14 +12,9 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from wsshadow.replay.demo.chat import (
-    Dialect,
-    FactoryDialect,
-    IsolatedDialect,
-    MainDialect,
-    ServerState,
-    serve,
-)
+from wsshadow.replay.demo.chat import serve
+from wsshadow.replay.demo.dialects import Dialect, FactoryDialect, IsolatedDialect, MainDialect
+from wsshadow.replay.demo.protocol import ServerState
 
 __all__ = ["LEGACY_ROUTES", "create_legacy_app"]
 

@@ -68,11 +68,13 @@ async def run_demo(
     *,
     seed: int | None = None,
     concurrency: int = 50,
+    causal_timeout: float | None = None,
 ) -> DemoResult:
     """Run the demo end to end into ``out`` and return what it found.
 
     ``recorder`` starts the recording proxy (``recorders.proxy.RecordingProxy``
-    in the CLI). A previous demo's files in ``out`` are replaced.
+    in the CLI). ``causal_timeout`` overrides the demo config's (0.5 s), for
+    a loaded machine. A previous demo's files in ``out`` are replaced.
     """
     out.mkdir(parents=True, exist_ok=True)
     files = {name: out / name for name in DEMO_FILES}
@@ -85,7 +87,7 @@ async def run_demo(
             options = build_replay_options(
                 config,
                 servers.consolidated,
-                ReplayOverrides.of(concurrency=concurrency),
+                ReplayOverrides.of(concurrency=concurrency, causal_timeout=causal_timeout),
                 os.environ,
             )
             shadow = await shadow_capture(

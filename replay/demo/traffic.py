@@ -1,4 +1,4 @@
-"""Scripted client traffic for the demo: a dozen chat users on the four legacy routes.
+"""Scripted client traffic for the demo: fourteen chat users on the four legacy routes.
 
 :func:`run_traffic` plays the script against a base URL (a demo server, or
 the recording proxy in front of one) with real ``websockets`` clients, all
@@ -13,11 +13,17 @@ sessions concurrently, and returns what every session saw. The script:
 - pings and a heartbeat, one unknown message type per route, one message that
   is not JSON (on ``/ws``), one isolated message claiming another user;
 - one unauthenticated connection per route;
+- a shared room: ``oscar-okonkwo`` (``/ws``, browser-style) invites into a
+  thread, ``peggy-pemberton`` (``/ws/isolated``, header) joins with the code
+  the server issued; each sends one message and receives the other's as a
+  ``thread_message`` broadcast. Each waits on what the other received
+  (the code, the join, the end of the other's run), never on a clock;
 - every authenticated client closes normally (1000) at the end.
 
 Thread ids and texts never contain user names or server-issued values, so
 replay's state carry-over only ever sees the values it should (the isolated
-route's first message echoes the ``user_id`` of the welcome).
+route's first message echoes the ``user_id`` of the welcome; the room's
+joiner sends the invite code, which replay carries across sessions).
 """
 
 from __future__ import annotations
@@ -36,7 +42,9 @@ from websockets.typing import Subprotocol
 from wsshadow.replay.errors import Unreachable, WsShadowError
 
 __all__ = [
+    "REPLAY_BROWSER_TOKEN",
     "REPLAY_TOKEN",
+    "ROOM_USERS",
     "AuthMethod",
     "SessionOutcome",
     "TrafficError",
@@ -45,7 +53,12 @@ __all__ = [
 ]
 
 REPLAY_TOKEN = "user-shadow-replayer"
-"""The demo token replay substitutes for every redacted credential (user ``shadow-replayer``)."""
+"""The demo token replay substitutes for a redacted header or query token (user
+``shadow-replayer``)."""
+
+REPLAY_BROWSER_TOKEN = "user-shadow-browser"
+"""The demo token replay substitutes for a redacted ``jwt.<token>`` subprotocol entry (user
+``shadow-browser``): browser-style clients replay as a second user."""
 
 AuthMethod = Literal["subprotocol", "header", "none"]
 """How a scripted client presents its token."""
@@ -83,6 +96,12 @@ _USERS: tuple[tuple[str, str, AuthMethod], ...] = (
     ("niaj-nakamura", "/ws/isolated", "header"),
 )
 _ROUTES = ("/ws", "/websocket", "/ws/factory", "/ws/isolated")
+# The shared room's inviter and joiner: two routes (two envelopes), two ways to
+# present a token (so replay can run them as two users: docs/demo.md).
+ROOM_USERS: tuple[tuple[str, str, AuthMethod], ...] = (
+    ("oscar-okonkwo", "/ws", "subprotocol"),
+    ("peggy-pemberton", "/ws/isolated", "header"),
+)
 
 
 class TrafficError(WsShadowError):
@@ -154,11 +173,17 @@ class TrafficSummary:
 
 @dataclass(frozen=True)
 class _Step:
-    send: str
-    """The raw text frame to send."""
+    send: str | None
+    """The raw text frame to send (None: only wait)."""
     until: frozenset[str]
-    """Wait for a server message of one of these types."""
+    """Wait for a server message of one of these types (after the send; without one, at all)."""
     is_run: bool = False
+    hear: str | None = None
+    """The room signal to wait for before sending."""
+    tell: str | None = None
+    """The room signal to give once the answer arrived (``code``: the invite code in it)."""
+    with_code: bool = False
+    """Put the room's invite code in ``payload.code``."""
 
 
 @dataclass(frozen=True)
@@ -176,7 +201,7 @@ def _message(kind: str, **payload: Any) -> str:
     return json.dumps({"type": kind, "payload": payload})
 
 
-def _build_script(rng: random.Random) -> list[_Script]:
+def _build_script(rng: random.Random, shared_room: bool = True) -> list[_Script]:
     scripts: list[_Script] = []
     first_on_route: set[str] = set()
     for name, route, auth in _USERS:
@@ -216,7 +241,68 @@ def _build_script(rng: random.Random) -> list[_Script]:
         )
     for route in _ROUTES:
         scripts.append(_Script(route, None, "none", (), rng.uniform(0, 0.05)))
+    if shared_room:
+        scripts.extend(_room_scripts(rng))
     return scripts
+
+
+def _room_scripts(rng: random.Random) -> list[_Script]:
+    """The shared room: invite, join with the issued code, one message each, broadcast."""
+    thread = f"t-{rng.getrandbits(32):08x}"
+    first, second = rng.sample(_TEXTS, 2)
+    (inviter, i_route, i_auth), (joiner, j_route, j_auth) = ROOM_USERS
+    done, broadcast = frozenset({"agent_completed"}), frozenset({"thread_message"})
+    inviting = (
+        _Step(
+            _message("create_invite", thread_id=thread),
+            frozenset({"invite_created"}),
+            tell="code",
+        ),
+        _Step(
+            _message("user_message", text=first, thread_id=thread),
+            done,
+            is_run=True,
+            hear="joined",
+            tell="ran",
+        ),
+        _Step(None, broadcast),  # the joiner's message
+    )
+    joining = (
+        _Step(
+            _message("join_thread", code=""),
+            frozenset({"thread_joined"}),
+            hear="code",
+            tell="joined",
+            with_code=True,
+        ),
+        _Step(None, broadcast),  # the inviter's message
+        # Once the inviter's run is over, so that its stream's order is the same every time.
+        _Step(_message("user_message", text=second, thread_id=thread), done, True, hear="ran"),
+    )
+    return [
+        _Script(i_route, inviter, i_auth, inviting, rng.uniform(0, 0.05)),
+        _Script(j_route, joiner, j_auth, joining, rng.uniform(0, 0.05), j_route == "/ws/isolated"),
+    ]
+
+
+class _Room:
+    """What the shared room's sessions tell each other, as it happens."""
+
+    def __init__(self) -> None:
+        self._signals: dict[str, asyncio.Future[Any]] = {}
+
+    def _future(self, name: str) -> asyncio.Future[Any]:
+        if name not in self._signals:
+            self._signals[name] = asyncio.get_running_loop().create_future()
+        return self._signals[name]
+
+    def tell(self, name: str, value: Any = None) -> None:
+        future = self._future(name)
+        if not future.done():
+            future.set_result(value)
+
+    async def hear(self, name: str) -> Any:
+        return await self._future(name)
 
 
 # ---- playing it -------------------------------------------------------------------
@@ -226,6 +312,7 @@ def _build_script(rng: random.Random) -> list[_Script]:
 class _Session:
     script: _Script
     url: str
+    room: _Room
     ws: ClientConnection | None = None
     received: list[Any] = field(default_factory=list)
     sent: int = 0
@@ -311,18 +398,36 @@ class _Session:
             await self._recv_until(lambda got: "connection_established" in _types(got), "welcome")
         user_id = _welcome_user_id(self.received)
         for i, step in enumerate(self.script.steps):
+            what = "/".join(sorted(step.until))
+            if step.send is None:
+                await self._recv_until(_answered(step.until, 0), what)
+                continue
+            code = await self._hear(step.hear) if step.hear else None
             text = step.send
-            if i == 0 and self.script.echo_user_id and user_id is not None:
+            if (i == 0 and self.script.echo_user_id and user_id is not None) or step.with_code:
                 doc = json.loads(text)
-                doc["payload"]["user_id"] = user_id
+                if i == 0 and self.script.echo_user_id:
+                    doc["payload"]["user_id"] = user_id
+                if step.with_code:
+                    doc["payload"]["code"] = code
                 text = json.dumps(doc)
             mark = len(self.received)
             await self.ws.send(text)
             self.sent += 1
-            await self._recv_until(_answered(step.until, mark), "/".join(sorted(step.until)))
+            await self._recv_until(_answered(step.until, mark), what)
             if step.is_run:
                 self.runs += 1
+            if step.tell is not None:
+                answer = next(m for m in reversed(self.received) if _types([m]) & step.until)
+                self.room.tell(step.tell, _field(answer, "code"))
         await self.ws.close(1000)
+
+    async def _hear(self, name: str) -> Any:
+        try:
+            async with asyncio.timeout(_WAIT):
+                return await self.room.hear(name)
+        except TimeoutError:
+            raise self._fail(f"the shared room gave no {name} within {_WAIT:.0f}s") from None
 
 
 def _types(messages: list[Any]) -> set[str]:
@@ -334,6 +439,16 @@ def _answered(wanted: frozenset[str], mark: int) -> Callable[[list[Any]], bool]:
     return lambda got: bool(_types(got[mark:]) & wanted)
 
 
+def _field(message: Any, name: str) -> Any:
+    """A field of a server message, flat or in its route's ``payload``/``data`` envelope."""
+    if not isinstance(message, dict):
+        return None
+    for node in (message, message.get("payload"), message.get("data")):
+        if isinstance(node, dict) and name in node:
+            return node[name]
+    return None
+
+
 def _welcome_user_id(messages: list[Any]) -> str | None:
     for m in messages:
         if isinstance(m, dict) and m.get("type") == "connection_established":
@@ -341,17 +456,23 @@ def _welcome_user_id(messages: list[Any]) -> str | None:
     return None
 
 
-async def run_traffic(base_url: str, *, seed: int | None = None) -> TrafficSummary:
+async def run_traffic(
+    base_url: str, *, seed: int | None = None, shared_room: bool = True
+) -> TrafficSummary:
     """Play the demo script against ``base_url`` (``ws://host:port``) and summarise it.
 
     All sessions run concurrently. ``seed`` fixes the texts, run counts,
-    thread ids and start offsets (random by default). Raises
+    thread ids and start offsets (random by default). ``shared_room=False``
+    leaves out the shared room, whose two sessions replay only together (as a
+    scenario), for a replay that takes each session alone (the pytest
+    plugin's). Raises
     :class:`~replay.errors.Unreachable` when a connection cannot be opened and
     :class:`TrafficError` when a server does not answer as the protocol says.
     """
     rng = random.Random(seed)
     base = base_url.rstrip("/")
-    sessions = [_Session(script, base) for script in _build_script(rng)]
+    room = _Room()
+    sessions = [_Session(script, base, room) for script in _build_script(rng, shared_room)]
     try:
         async with asyncio.TaskGroup() as group:
             tasks = [group.create_task(s.play()) for s in sessions]

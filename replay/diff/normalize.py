@@ -9,7 +9,8 @@ numbers by ``"<epoch>"``). Ignore rules (dotted paths with ``*`` and
 the raw texts, then walks two parsed values together applying masks and
 ignore rules only where they differ; the full masked values are built only
 for pairs that really differ. Control frames (ping, pong) are dropped
-unless the config compares them.
+unless the config compares them. The masks themselves are in ``masks.py``,
+the ignore rules in ``ignore.py`` (their names are importable from here too).
 
 A session spoken in a dialect (``replay.diff.dialects``: Socket.IO,
 GraphQL, JSON-RPC, ...) is normalized from its decoded events instead:
@@ -23,7 +24,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Iterable
 from typing import Any, Literal, NamedTuple
 
 import orjson
@@ -32,6 +32,17 @@ from wsshadow.replay.capture.model import Direction, Message, Opcode, Session
 from wsshadow.replay.config import RouteDiffConfig
 from wsshadow.replay.diff.dialects import Dialect
 from wsshadow.replay.diff.dialects.base import MAX_JSON_DEPTH, _too_deep
+from wsshadow.replay.diff.ignore import IgnoreRules, get_path
+from wsshadow.replay.diff.masks import (
+    HEX_CHARS,
+    INNER,
+    MASK_ORDER,
+    RUN,
+    classify,
+    is_epoch_number,
+    outside_string,
+    text_tokens,
+)
 
 __all__ = [
     "MAX_JSON_DEPTH",
@@ -52,74 +63,6 @@ ParseCache = dict[str, _Parsed]
 """Raw text -> (format, key, event, fast-path text, value); share it within one session."""
 _MISSING: Any = object()
 _new = tuple.__new__
-
-_UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-_ISO = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?"
-# Epoch seconds 2001-2033 (10 digits) or milliseconds (13 digits), optional fraction.
-_EPOCH = r"1\d{9}(?:\d{3})?(?:\.\d+)?"
-_HEX = r"(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{8,}"
-# Every built-in mask matches within a run of these characters: find the runs in one
-# scan, then classify each (a whole run first, the patterns inside it only if need be).
-_RUN = re.compile(r"[0-9a-fA-F][-0-9a-fA-F:.T+Z]{7,}")
-_FULL = {
-    "uuid": re.compile(_UUID),
-    "iso8601": re.compile(_ISO),
-    "epoch": re.compile(_EPOCH),
-    "hex": re.compile(_HEX),
-}
-_INNER = {
-    "uuid": re.compile(_UUID),
-    "iso8601": re.compile(_ISO),
-    "epoch": re.compile(r"(?<![\d.])" + _EPOCH + r"(?![\d.])"),
-    "hex": re.compile(r"(?<![0-9A-Za-z])" + _HEX + r"(?![0-9A-Za-z])"),
-}
-_MASK_ORDER = ("uuid", "iso8601", "epoch", "hex")
-_HELD = re.compile("\x00(\\d+)\x00")
-# A text's tokens: what the masks match, and any other standalone number (a counter, a
-# random id): text compared token by token learns a number that varies between baseline
-# runs as noise at its position, where the whole text would never be noise.
-_NUMBER = r"(?<![\w.])-?\d+(?:\.\d+)?(?![\w.])"
-_TOKENS = re.compile(
-    "|".join(f"(?P<{name}>{_INNER[name].pattern})" for name in _MASK_ORDER)
-    + f"|(?P<number>{_NUMBER})"
-)
-
-
-_HEX_CHARS = frozenset("0123456789abcdefABCDEF")
-
-
-def _classify(run: str) -> str | None:
-    """Which built-in mask a whole run is (cheap string tests first), or None."""
-    n = len(run)
-    if n == 36 and run[8] == "-" and _FULL["uuid"].fullmatch(run):
-        return "uuid"
-    if n >= 16 and run[4] == "-" and run[10] == "T" and _FULL["iso8601"].fullmatch(run):
-        return "iso8601"
-    if run[0] == "1" and (n == 10 or n == 13 or (n > 11 and run[10] == ".") or (
-        n > 14 and run[13] == "."
-    )) and _FULL["epoch"].fullmatch(run):  # fmt: skip
-        return "epoch"
-    if _HEX_CHARS.issuperset(run) and _FULL["hex"].fullmatch(run):
-        return "hex"
-    return None
-
-
-def _outside_string(text: str, start: int, end: int) -> bool:
-    """Whether a number at text[start:end] looks like a JSON value (not inside a string)."""
-    i = start - 1
-    while i >= 0 and text[i] in " \t\r\n":
-        i -= 1
-    j = end
-    while j < len(text) and text[j] in " \t\r\n":
-        j += 1
-    return i >= 0 and j < len(text) and text[i] in ":,[" and text[j] in ",}]"
-
-
-def _is_epoch_number(v: object) -> bool:
-    if isinstance(v, bool) or not isinstance(v, int | float):
-        return False
-    a = abs(v)
-    return 1e9 <= a < 2e9 or 1e12 <= a < 2e12
 
 
 class Normalized(NamedTuple):
@@ -157,115 +100,6 @@ def display_payload(n: Normalized) -> Any:
     return base64.b64encode(n.raw).decode("ascii")
 
 
-def text_tokens(
-    text: str, custom: Iterable[tuple[re.Pattern[str], str]] = ()
-) -> tuple[str, list[tuple[str, str]]]:
-    """The volatile tokens of a text: every built-in mask's matches, after ``custom``
-    (regex, ``<name>``) pairs. Returns the text with each token replaced by its
-    ``<name>`` (the skeleton) and the (name, token) pairs, custom ones first."""
-    custom_found: list[tuple[str, str]] = []
-    for regex, name in custom:
-
-        def hold(m: re.Match[str], name: str = name) -> str:
-            custom_found.append((name, m.group()))
-            return f"\x00{len(custom_found) - 1}\x00"
-
-        text = regex.sub(hold, text)
-    found: list[tuple[str, str]] = []
-
-    def builtin(m: re.Match[str]) -> str:
-        found.append((f"<{m.lastgroup}>", m.group()))
-        return f"<{m.lastgroup}>"
-
-    skeleton = _TOKENS.sub(builtin, text)
-    if custom_found:
-        skeleton = _HELD.sub(lambda m: custom_found[int(m.group(1))][0], skeleton)
-    return skeleton, custom_found + found
-
-
-def get_path(value: Any, path: str | None) -> Any:
-    """The value at a dotted path (list indexes as numbers), or None when absent."""
-    if path is None:
-        return value
-    for part in path.split("."):
-        if isinstance(value, dict):
-            if part not in value:
-                return None
-            value = value[part]
-        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
-            value = value[int(part)]
-        else:
-            return None
-    return value
-
-
-class IgnoreRules:
-    """Dotted paths to drop from a JSON value: ``*`` is one level, ``**`` any depth."""
-
-    def __init__(self, patterns: Iterable[str]) -> None:
-        self.patterns: tuple[tuple[str, ...], ...] = tuple(
-            tuple(p.split(".")) for p in dict.fromkeys(patterns)
-        )
-        self.start = self._closure({(i, 0) for i in range(len(self.patterns))})
-
-    def __bool__(self) -> bool:
-        return bool(self.patterns)
-
-    def _closure(self, states: set[tuple[int, int]]) -> frozenset[tuple[int, int]]:
-        out = set(states)
-        todo = list(states)
-        while todo:
-            pi, pos = todo.pop()
-            pat = self.patterns[pi]
-            if pos < len(pat) and pat[pos] == "**" and pos + 1 < len(pat):
-                nxt = (pi, pos + 1)
-                if nxt not in out:
-                    out.add(nxt)
-                    todo.append(nxt)
-        return frozenset(out)
-
-    def step(
-        self, states: frozenset[tuple[int, int]], key: str
-    ) -> tuple[bool, frozenset[tuple[int, int]]]:
-        """Descend into ``key``: (the key is ignored, the states below it)."""
-        nxt: set[tuple[int, int]] = set()
-        for pi, pos in states:
-            pat = self.patterns[pi]
-            seg = pat[pos]
-            if seg == "**":
-                if pos + 1 == len(pat):
-                    return True, frozenset()
-                nxt.add((pi, pos))
-            elif seg == "*" or seg == key:
-                if pos + 1 == len(pat):
-                    return True, frozenset()
-                nxt.add((pi, pos + 1))
-        return False, self._closure(nxt) if nxt else frozenset()
-
-    def apply(self, value: Any) -> Any:
-        """A copy of ``value`` without the ignored paths (``value`` is not changed)."""
-        if not self.patterns:
-            return value
-        return self._walk(value, self.start)
-
-    def _walk(self, value: Any, states: frozenset[tuple[int, int]]) -> Any:
-        if isinstance(value, dict):
-            out: dict[str, Any] = {}
-            for k, v in value.items():
-                dropped, nxt = self.step(states, k)
-                if not dropped:
-                    out[k] = self._walk(v, nxt) if nxt else v
-            return out
-        if isinstance(value, list):
-            items: list[Any] = []
-            for i, v in enumerate(value):
-                dropped, nxt = self.step(states, str(i))
-                if not dropped:
-                    items.append(self._walk(v, nxt) if nxt else v)
-            return items
-        return value
-
-
 class Normalizer:
     """Turns one route's server messages into ``Normalized`` values.
 
@@ -283,7 +117,7 @@ class Normalizer:
         self.text_masks = [(re.compile(regex), f"<{name}>") for name, regex in
                            config.custom_masks.items()]  # fmt: skip
         """Every custom mask, in force or not: what ``text_tokens`` finds volatile."""
-        self._builtin = tuple(m for m in _MASK_ORDER if m in config.masks)
+        self._builtin = tuple(m for m in MASK_ORDER if m in config.masks)
         self._epoch = "epoch" in self._builtin
         self._keys = tuple(tuple(k.split(".")) for k in config.event_keys)
         self._simple_keys = (
@@ -297,18 +131,18 @@ class Normalizer:
 
     def _run(self, m: re.Match[str]) -> str:
         run = m.group()
-        name = _classify(run)
+        name = classify(run)
         if name is not None and name in self._builtin:
             text = m.string
             start, end = m.start(), m.end()
             if name == "epoch":
-                return '"<epoch>"' if _outside_string(text, start, end) else "<epoch>"
+                return '"<epoch>"' if outside_string(text, start, end) else "<epoch>"
             if name != "hex" or not (
                 (start and text[start - 1].isalnum()) or (end < len(text) and text[end].isalnum())
             ):
                 return f"<{name}>"
         for name in self._builtin:
-            run = _INNER[name].sub(f"<{name}>", run)
+            run = INNER[name].sub(f"<{name}>", run)
         return run
 
     def mask_text(self, text: str) -> str:
@@ -316,7 +150,7 @@ class Normalizer:
         for regex, token in self._custom:
             text = regex.sub(token, text)
         if self._builtin:
-            text = _RUN.sub(self._run, text)
+            text = RUN.sub(self._run, text)
         return text
 
     def _mask_string(self, s: str) -> str:
@@ -331,12 +165,12 @@ class Normalizer:
     def _mask_string_uncached(self, s: str) -> str:
         for regex, token in self._custom:
             s = regex.sub(token, s)
-        if len(s) >= 8 and s[0] in _HEX_CHARS:
-            whole = _classify(s)  # a whole-value id or time: no need to search inside
+        if len(s) >= 8 and s[0] in HEX_CHARS:
+            whole = classify(s)  # a whole-value id or time: no need to search inside
             if whole is not None and whole in self._builtin:
                 return f"<{whole}>"
         for name in self._builtin:
-            s = _INNER[name].sub(f"<{name}>", s)
+            s = INNER[name].sub(f"<{name}>", s)
         return s
 
     def mask_value(self, value: Any) -> Any:
@@ -347,7 +181,7 @@ class Normalizer:
             return {self._mask_string(k): self.mask_value(v) for k, v in value.items()}
         if isinstance(value, list):
             return [self.mask_value(v) for v in value]
-        if self._epoch and _is_epoch_number(value):
+        if self._epoch and is_epoch_number(value):
             return "<epoch>"
         return value
 
@@ -531,7 +365,7 @@ class Normalizer:
                 elif isinstance(va, dict | list):
                     if not self._same(va, vb, rules, nxt):
                         return False
-                elif not (self._epoch and _is_epoch_number(va) and _is_epoch_number(vb)):
+                elif not (self._epoch and is_epoch_number(va) and is_epoch_number(vb)):
                     return False
             return True
         if isinstance(a, list):
@@ -552,6 +386,6 @@ class Normalizer:
             return True
         if isinstance(a, str):
             return isinstance(b, str) and self._mask_string(a) == self._mask_string(b)
-        if self._epoch and _is_epoch_number(a) and _is_epoch_number(b):
+        if self._epoch and is_epoch_number(a) and is_epoch_number(b):
             return True
         return a == b and type(a) is type(b)

@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 from wsshadow.replay.capture.framing import rewrite_json_docs, walk_strings
 from wsshadow.replay.capture.model import Close, Handshake, Message, Session
+from wsshadow.replay.capture.mqtt import rewrite_fields
 from wsshadow.replay.capture.redact import PLACEHOLDER_RE, placeholder
 from wsshadow.replay.errors import BadInput
 
@@ -210,11 +211,26 @@ class Credentials:
         objects back where nothing was filled."""
         fill = self.fill_json_text
 
-        def fill_bytes(data: bytes) -> bytes:
+        def fill_utf8(data: bytes) -> bytes:
+            if b"${redacted:" not in data:
+                return data
             try:
                 return fill(data.decode("utf-8")).encode("utf-8")
             except UnicodeDecodeError:
                 return data
+
+        def fill_password(data: bytes) -> bytes:
+            if b"${redacted:" not in data:
+                return data
+            try:
+                return self.fill_text(data.decode("utf-8")).encode("utf-8")
+            except UnicodeDecodeError:
+                return data
+
+        def fill_bytes(data: bytes) -> bytes:
+            # Whole MQTT packets are filled field by field, their lengths encoded again.
+            mqtt = rewrite_fields(data, publish=fill_utf8, password=fill_password)
+            return fill_utf8(data) if mqtt is None else mqtt
 
         return [
             fill(p)
@@ -264,12 +280,18 @@ class Credentials:
                     value = value.replace(secret, marker)
             return value
 
-        def data(value: bytes) -> bytes:
+        def raw_data(value: bytes) -> bytes:
             for secret, marker in pairs:
                 raw = secret.encode("utf-8")
                 if raw in value:
                     value = value.replace(raw, marker.encode("utf-8"))
             return value
+
+        def data(value: bytes) -> bytes:
+            # Whole MQTT packets keep lengths that fit: field by field, encoded again.
+            mqtt = rewrite_fields(value, publish=raw_data, password=raw_data)
+            # Whatever is left (a secret in a topic, say) goes too: no secret is ever stored.
+            return raw_data(value if mqtt is None else mqtt)
 
         h = session.handshake
         handshake = replace(

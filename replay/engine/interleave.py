@@ -7,12 +7,20 @@ falls unevenly on the targets. ``Lockstep`` holds each run's session *i*
 until every run still going has reached session *i*, then releases them
 together, in an order that rotates with *i* (run k goes first for sessions
 i with i mod n == k), so no target is always first or always last.
+
+A scenario (sessions linked through the server's state: ``engine/scenarios.py``)
+is the exception: two runs replaying it to the *same* target at once (the
+baseline and a noise run) would meet in that state, a replayed player joining
+the other run's game, a message broadcast to both runs' members. So runs take
+turns with a scenario on one target (``Lockstep.turn``); other sessions and
+other targets stay in lockstep.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 
 __all__ = ["Lockstep"]
 
@@ -25,15 +33,32 @@ class Lockstep:
         self.active = set(runs)
         self.waiting: dict[int, dict[str, asyncio.Future[None]]] = {}
         self.released = 0
+        self._turns: dict[tuple[str, str], asyncio.Lock] = {}
+        self.turns_waited = 0
 
     def describe(self) -> str:
         """How the runs were interleaved, for the report."""
         if len(self.order) == 1:
             return "one run (the candidate only): nothing to interleave"
-        return (
+        text = (
             f"lockstep: each session started on all {len(self.order)} runs at the same moment, "
             "the first run rotating from one session to the next"
         )
+        if self.turns_waited:
+            text += (
+                f"; runs replaying a scenario to the same target took turns "
+                f"({self.turns_waited} waited)"
+            )
+        return text
+
+    @contextlib.asynccontextmanager
+    async def turn(self, target: str, scenario: str) -> AsyncIterator[None]:
+        """Replay ``scenario`` to ``target`` while no other run does (see the module doc)."""
+        lock = self._turns.setdefault((target, scenario), asyncio.Lock())
+        if lock.locked():
+            self.turns_waited += 1
+        async with lock:
+            yield
 
     async def ready(self, run: str, index: int) -> None:
         """Wait until every active run is ready to start its session ``index``."""

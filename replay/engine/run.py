@@ -43,6 +43,7 @@ from wsshadow.replay.capture.store import (
 )
 from wsshadow.replay.engine.credentials import Credentials
 from wsshadow.replay.engine.interleave import Lockstep
+from wsshadow.replay.engine.links import scenario_key
 from wsshadow.replay.engine.model import (
     ReplayObserver,
     ReplayOptions,
@@ -331,7 +332,11 @@ async def _replay_capture(
     async def unit(index: int, summary: SessionHead) -> None:
         try:  # one session, or the scenario it leads (a scenario takes one slot)
             if scenes is not None and scenes.leads(index):
-                await scenes.play(index, one)
+                if start_gate is None:
+                    await scenes.play(index, one)
+                else:  # a concurrent run replaying it to this target would meet this one
+                    async with start_gate.turn(options.target, scenario_key(summary.id, graph)):
+                        await scenes.play(index, one)
             else:
                 await one(index, summary)
         finally:

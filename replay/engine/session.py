@@ -40,6 +40,7 @@ from wsshadow.replay.engine.carryover import (
     may_carry,
     plan_carry_over,
 )
+from wsshadow.replay.engine.client_ids import unique_client_ids
 from wsshadow.replay.engine.credentials import Credentials, MissingCredential
 from wsshadow.replay.engine.engineio import (
     fresh_engineio_url,
@@ -294,6 +295,7 @@ async def _prepare(
         try:
             filled = credentials.fill_handshake(shown)  # the request side, headers already cut
             payloads = credentials.fill_payloads(s.payload for s in plan.steps)
+            payloads = unique_client_ids(payloads, run)  # MQTT: runs at once, one broker
         except MissingCredential:
             # Name every credential the session lacks at once, not one per run.
             credentials.check_supplied(

@@ -122,7 +122,7 @@ def activate(config: pytest.Config, capture: str) -> None:
     """Register the collector for ``capture``; raises pytest.UsageError with one line."""
     try:
         settings = _settings(config, capture)
-        with CaptureStore.open(settings.capture) as store:
+        with CaptureStore.open(settings.capture, readonly=True) as store:
             # Linked sessions replay together: --wsshadow-session brings its whole scenario.
             summaries, graph = select_with_scenarios(store, settings.options)
             for name in settings.run_names() if settings.run else ():
@@ -172,19 +172,19 @@ async def scenario_checks(
     credentials: Credentials | None = None,
 ) -> dict[str, ReplayCheck]:
     """Replay linked sessions together (``heads``: one scenario, in recorded order), once
-    per run name, the runs concurrently; check each session against its recording.
+    per run name, the runs one after another; check each session against its recording.
 
+    The runs take turns, as ``shadow``'s do with a scenario on one target: at once, the
+    members of both replays would meet in the target's state (a room the clients name).
     ``store`` stays open meanwhile. Never raises for target errors.
     """
     options = settings.options
     if credentials is None:
         credentials = Credentials.resolve(options.credentials, options.env or {})
-    runs = await asyncio.gather(
-        *(
-            replay_scenario(store, heads, graph, options, run=r, credentials=credentials)
-            for r in settings.run_names()
-        )
-    )
+    runs = [
+        await replay_scenario(store, heads, graph, options, run=r, credentials=credentials)
+        for r in settings.run_names()
+    ]
     recorded = {h.id: store.get_session(h.id) for h in heads}
     checks = {}
     for sid, session in recorded.items():
@@ -321,7 +321,8 @@ class _Collection:
         if not self.warmed:
             self.warmed = True
             await self._warm_up(credentials)
-        with CaptureStore.open(self.settings.capture) as store:  # open while scenarios plan
+        # Open while the scenarios replay: their plans read it.
+        with CaptureStore.open(self.settings.capture, readonly=True) as store:
             alone = [store.get_session(u[0]) for u in units if len(u) == 1]
 
             async def singles() -> dict[str, ReplayCheck]:
@@ -349,7 +350,7 @@ class _Collection:
         heads = standalone[: self.settings.options.warmup or 0]
         if not heads:
             return
-        with CaptureStore.open(self.settings.capture) as store:
+        with CaptureStore.open(self.settings.capture, readonly=True) as store:
             recorded = [store.get_session(h.id) for h in heads]
         opts = self.settings.options
         await asyncio.gather(
@@ -425,12 +426,12 @@ class WsShadowReplayer:
 
     def sessions(self, route: str | None = None) -> list[str]:
         """Recorded session ids, in recorded order (only ``route``'s when given)."""
-        with CaptureStore.open(self.settings.capture) as store:
+        with CaptureStore.open(self.settings.capture, readonly=True) as store:
             return [s.id for s in store.summaries() if route is None or s.route == route]
 
     def recorded(self, session_id: str) -> Session:
         """The recorded session ``session_id`` (an id or a unique prefix)."""
-        with CaptureStore.open(self.settings.capture) as store:
+        with CaptureStore.open(self.settings.capture, readonly=True) as store:
             return store.find_session(session_id)
 
     async def replay(
@@ -446,7 +447,7 @@ class WsShadowReplayer:
         recorded = self.recorded(session_id)
         options = settings.options
         if options.links:
-            with CaptureStore.open(settings.capture) as store:
+            with CaptureStore.open(settings.capture, readonly=True) as store:
                 graph = capture_links(store, options.event_keys, options.link_rules)
                 scenario = graph.scenario_of.get(recorded.id)
                 if scenario is not None:

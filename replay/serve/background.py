@@ -70,7 +70,7 @@ class ServerThread:
         async def main() -> None:
             self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
             try:
-                with CaptureStore.open(self.capture) as store:
+                with CaptureStore.open(self.capture, readonly=not self.run) as store:
                     chosen = select_sessions(store.iter_sessions(), self.session_ids, self.routes)
                     if not chosen:
                         raise BadInput(f"{self.capture}: no recorded session matches the filters")

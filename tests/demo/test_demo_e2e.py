@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tests.timeouts import scaled
+from wsshadow.replay.capture.model import CausalWaits
+from wsshadow.replay.capture.store import CaptureStore
 from wsshadow.replay.cli import main
+from wsshadow.replay.demo import ROOM_USERS
 from wsshadow.replay.demo.run import DEMO_FILES
 
 EXPECTED = {
@@ -25,13 +30,42 @@ def findings(report: dict[str, object]) -> set[tuple[str, str, str | None, str |
     return {(d["kind"], d["route"], d["event"], d["path"]) for d in diffs}
 
 
+def check_shared_room(capture: Path, report: dict[str, Any]) -> None:
+    """The room's two sessions are the capture's one scenario, linked by the invite code,
+    replayed together: reproduced, and no wait of the baseline or noise runs timed out."""
+    with CaptureStore.open(capture) as store:
+        recorded = {s.id: s for s in store.iter_sessions()}
+        room = {
+            s.id
+            for s in recorded.values()
+            if any(m.opcode.is_data and "create_invite" in str(m.payload) for m in s.messages)
+            or any(m.opcode.is_data and "join_thread" in str(m.payload) for m in s.messages)
+        }
+        assert len(room) == len(ROOM_USERS)
+        for run in (report["baseline"]["run"], *report["noise_runs"]):
+            for replayed in store.iter_sessions(run):
+                assert CausalWaits.from_tags(replayed.provenance.tags) is None, replayed.id
+        candidate = report["candidate"]["run"]
+        for replayed in store.iter_sessions(candidate):
+            if replayed.provenance.origin in room:  # the room has no planted regression
+                assert CausalWaits.from_tags(replayed.provenance.tags) is None
+    scenarios = {d["session"]: d["scenario"] for d in report["session_details"]}
+    (scenario,) = {scenarios[sid] for sid in room}
+    assert scenario is not None
+    assert {sid for sid, sc in scenarios.items() if sc is not None} == room
+    details = [d for d in report["session_details"] if d["session"] in room]
+    assert all(d["reproduced"] == 1.0 for d in details), details
+
+
 @pytest.mark.slow
 def test_demo_reports_exactly_the_five_regressions_three_times(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     for attempt in range(3):  # the noise (races, ids, clocks) is random every run
         out = tmp_path / f"run{attempt}"
-        assert main(["demo", "--out", str(out)]) == 0
+        # The replay's waits for answers are time bounds too: scaled on a loaded machine.
+        wait = str(scaled(0.5))
+        assert main(["demo", "--out", str(out), "--causal-timeout", wait]) == 0
         printed = capsys.readouterr()
         assert printed.out.startswith("DIVERGENT  5 difference groups")
         for name in DEMO_FILES:
@@ -59,6 +93,7 @@ def test_demo_reports_exactly_the_five_regressions_three_times(
         assert fidelity["reasons"] == [] and fidelity["causes"] == []
         assert all(r["comparable"] for r in fidelity["routes"]), fidelity["routes"]
         assert all(d["reproduced"] >= 0.9 for d in report["session_details"])
+        check_shared_room(out / "capture.db", report)
         # every route of the demo speaks plain JSON, detected so
         assert report["dialects"] == {
             route: ["json"] for route in ("/websocket", "/ws", "/ws/factory", "/ws/isolated")

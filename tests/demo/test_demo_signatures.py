@@ -14,7 +14,14 @@ from typing import Any
 from wsshadow.replay.demo import SessionOutcome, run_traffic
 from wsshadow.replay.demo.chat import AGENT_EVENTS
 
-VOLATILE = {"timestamp", "server_time", "connection_id", "run_id", "request_id"}
+VOLATILE = {
+    "timestamp",
+    "server_time",
+    "connection_id",
+    "run_id",
+    "request_id",
+    "code",
+}  # code: invites
 Signature = tuple[str, str, str | None, str | None]
 
 

@@ -202,3 +202,27 @@ def test_one_session_streaming_many_slow_messages_is_no_finding() -> None:
     assert out["findings"] == [] and row["why_not"] == [
         "not slower across sessions (the per-session medians do not move)"
     ]
+
+
+async def test_lockstep_runs_take_turns_with_a_scenario_on_one_target() -> None:
+    gate = Lockstep(["baseline", "noise1", "candidate"])
+    inside: set[str] = set()
+    overlaps: list[set[str]] = []
+
+    async def scenario(run: str, target: str) -> None:
+        async with gate.turn(target, "s1"):
+            inside.add(run)
+            overlaps.append(set(inside))
+            await asyncio.sleep(0.01)
+            inside.discard(run)
+
+    await asyncio.gather(
+        scenario("baseline", "ws://legacy"),
+        scenario("noise1", "ws://legacy"),
+        scenario("candidate", "ws://consolidated"),
+    )
+    # the two runs on one target never overlap; the other target does not wait for them
+    assert not any({"baseline", "noise1"} <= seen for seen in overlaps)
+    assert any({"baseline", "candidate"} <= seen for seen in overlaps)
+    assert gate.turns_waited == 1
+    assert gate.describe().endswith("took turns (1 waited)")

@@ -5,7 +5,9 @@
   the first, spectators watch with the second; every move is broadcast to
   everyone in the game, and the sixth ends it with a ``win`` event.
 - A chat room: the first user opens a room and gets its code, two more
-  join with it; every message is broadcast to the whole room.
+  join with it; every message is broadcast to the whole room. With
+  ``named_rooms`` the first user names the room (``"room"``), as a client
+  chooses a thread id: opening a name that is open already joins it.
 
 Candidates: ``slow`` thinks that many seconds before each move is broadcast
 (correct, only slower); ``drop_final`` never sends ``win``; ``mute_spectators`` stops
@@ -123,11 +125,21 @@ class GameServer:
 class ChatServer:
     """The chat room's server."""
 
-    def __init__(self, *, quiet_room: bool = False) -> None:
+    def __init__(self, *, quiet_room: bool = False, named_rooms: bool = False) -> None:
         self.quiet_room = quiet_room
+        self.named_rooms = named_rooms
         self.rooms: dict[str, list[ServerConnection]] = {}
+        self.named: dict[str, list[ServerConnection]] = {}
 
     async def handler(self, ws: ServerConnection) -> None:
+        try:
+            await self._serve(ws)
+        finally:  # a closed connection leaves whatever room it was in
+            for members in (*self.rooms.values(), *self.named.values()):
+                if ws in members:
+                    members.remove(ws)
+
+    async def _serve(self, ws: ServerConnection) -> None:
         room: list[ServerConnection] | None = None
         name = "?"
         async for raw in ws:
@@ -135,7 +147,12 @@ class ChatServer:
             kind = msg.get("type")
             if kind == "open":
                 code = "R" + secrets.token_hex(4)
-                room = self.rooms[code] = [ws]
+                if self.named_rooms:
+                    room = self.named.setdefault(msg["room"], [])
+                    room.append(ws)
+                else:
+                    room = [ws]
+                self.rooms[code] = room
                 name = msg["name"]
                 await ws.send(_dump({"type": "room", "room_code": code}))
             elif kind == "enter":
@@ -213,8 +230,9 @@ async def play_game(url: str, spectators: int = 2) -> None:
     await asyncio.gather(player1(), player2(), *(spectator(i) for i in range(spectators)))
 
 
-async def chat_room(url: str) -> None:
-    """Three users in one room, each saying two things, everything broadcast."""
+async def chat_room(url: str, room_name: str = "") -> None:
+    """Three users in one room, each saying two things, everything broadcast (``room_name``:
+    the name the first user gives the room, for a server with ``named_rooms``)."""
     code: asyncio.Future[str] = asyncio.get_running_loop().create_future()
     entered = [asyncio.Event(), asyncio.Event()]
     turns = [asyncio.Event() for _ in range(6)]
@@ -233,7 +251,8 @@ async def chat_room(url: str) -> None:
 
     async def first() -> None:
         async with connect(url + "/chat") as ws:
-            await ws.send(_dump({"type": "open", "name": "ann"}))
+            opening = {"type": "open", "name": "ann"} | ({"room": room_name} if room_name else {})
+            await ws.send(_dump(opening))
             code.set_result((await _recv_until(ws, "room"))["room_code"])
             for e in entered:
                 await e.wait()

@@ -4,6 +4,7 @@ replayed together (engine/scenarios.py) and shadow-diffed through the CLI."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections import Counter
 from pathlib import Path
@@ -384,3 +385,27 @@ def test_scenario_pacer_waits_on_gates_and_times_out_only_the_soft_ones() -> Non
         "waited for value 'CODE-123' from server message 4 of session s-one "
         '(never arrived: s-one got error "no such game" in its place)',
     )
+
+
+async def test_runs_replaying_a_scenario_to_one_target_take_turns(
+    tmp_path: Path, no_timing: Path
+) -> None:
+    """Shadow replays the baseline and its noise run to the same server at once: in a room
+    the client names (as the demo names a shared thread), both runs' members would meet,
+    each hearing the other run's messages. They take turns with the scenario instead."""
+    capture = tmp_path / "named.db"
+    async with running(ChatServer(named_rooms=True).handler) as upstream:
+        await record(upstream, capture, functools.partial(chat_room, room_name="lobby-42"))
+    async with (
+        running(ChatServer(named_rooms=True).handler) as base,
+        running(ChatServer(named_rooms=True).handler) as cand,
+    ):
+        code, report = await shadow(
+            capture, base, cand, "--config", str(no_timing), "--run-prefix", "named"
+        )
+    assert code == 0, report["differences"]
+    assert "took turns (1 waited)" in report["timing"]["interleaving"]
+    for run in ("named-baseline", "named-noise1"):
+        for recorded, replayed in recorded_and_replayed(capture, run):
+            assert Counter(replayed)["said"] == 6  # the room's six messages, not twelve
+            assert replayed == recorded

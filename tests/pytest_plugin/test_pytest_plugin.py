@@ -64,9 +64,14 @@ def regressions(s: Session) -> list[str]:
     return out
 
 
+def _files(directory: Path) -> dict[str, tuple[bytes, int]]:
+    return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in directory.iterdir()}
+
+
 def test_against_legacy_every_session_passes(
     pytester: pytest.Pytester, recorded_demo: RecordedDemo
 ) -> None:
+    before = _files(recorded_demo.capture.parent)
     rec = run(pytester, "--wsshadow-capture=" + str(recorded_demo.capture),
               "--wsshadow-target=" + recorded_demo.legacy, "--wsshadow-config=" + CONFIG,
               "--wsshadow-no-maps")  # fmt: skip
@@ -75,6 +80,8 @@ def test_against_legacy_every_session_passes(
     assert len(got) == 16
     failed = {k: r.longreprtext for k, r in got.items() if not r.passed}
     assert failed == {}
+    # Without --wsshadow-run the plugin only reads: the capture and its directory are untouched.
+    assert _files(recorded_demo.capture.parent) == before
 
 
 def test_against_consolidated_the_planted_regressions_fail(

@@ -162,3 +162,34 @@ async def test_inconclusive_report_shows_its_badge_and_reasons_first(tmp_path: P
         assert reasons[0] == REASON and f"3 × {CAUSE}" in reasons
         fidelity = await browser.evaluate("document.querySelector('p.fidelity').textContent")
         assert fidelity == "fidelity: 1 of 4 sessions reproduced by the baseline replay"
+
+
+async def test_dialects_show_per_route_and_per_session_as_text(
+    report: dict[str, Any], tmp_path: Path
+) -> None:
+    # A dialect's name can come from a third-party entry point: it is shown, never run.
+    hostile = '<img src=x onerror="window.__xss=1">'
+    report["dialects"] = {"/ws": ["socketio", "json"], "/websocket": [hostile]}
+    names = {"/ws": "socketio", "/websocket": hostile}
+    for d in report["session_details"]:
+        d["dialect"] = names.get(d["route"])
+    page = write_report(report, tmp_path / "report.html")
+    async with Chromium(tmp_path) as browser:
+        await browser.navigate(page.resolve().as_uri(), READY)
+        meta = await browser.evaluate("document.getElementById('meta').textContent")
+        assert f"dialects /websocket {hostile} · /ws socketio, json" in meta
+        chips = await browser.evaluate("""Object.fromEntries(Array.from(
+            document.querySelectorAll('tr.session')).map(r => [r.dataset.session,
+              (r.querySelector('span.dialect') || {textContent: null}).textContent]))""")
+        assert chips == {d["session"]: d["dialect"] for d in report["session_details"]}
+        await _open(browser, "s-main-01")
+        await _open(browser, "s-legacy-01")
+        await _open(browser, "s-iso-01")
+        notes = await browser.evaluate("""Array.from(document.querySelectorAll(
+            'tr.detail-row .dialect-note')).map(e => e.textContent)""")
+        assert sorted(notes) == sorted(["Decoded as socketio", f"Decoded as {hostile}"])
+        state = await browser.evaluate(
+            "({xss: typeof window.__xss, images: document.images.length})"
+        )
+        assert state == {"xss": "undefined", "images": 0}
+        assert browser.problems() == []

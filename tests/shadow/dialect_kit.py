@@ -14,11 +14,10 @@ from aiohttp import web
 from wsshadow.recorders.proxy import RecordingProxy
 from wsshadow.replay.capture.store import CaptureStore
 from wsshadow.replay.config import DiffConfig
-from wsshadow.replay.diff.capture import diff_capture
-from wsshadow.replay.engine.run import ReplayOptions, replay_capture
+from wsshadow.replay.engine.run import ReplayOptions
 from wsshadow.replay.shadow import shadow_capture
 
-__all__ = ["free_port", "record", "replay_one_by_one", "serving_aiohttp", "shadow", "signatures"]
+__all__ = ["free_port", "record", "serving_aiohttp", "shadow", "signatures"]
 
 
 def free_port() -> int:
@@ -59,19 +58,6 @@ async def shadow(
             config=config or DiffConfig(), noise_runs=1,
         )  # fmt: skip
     return result.report
-
-
-async def replay_one_by_one(capture: Path, baseline: str, candidate: str) -> dict[str, Any]:
-    """Replay the baseline, a noise run and the candidate one after the other, then diff.
-
-    For protocols where two replays of one session cannot share a server at once (an MQTT
-    broker takes a client id's session over from the connection that had it)."""
-    with CaptureStore.open(capture) as store:
-        n = len(store.runs())
-        names = [f"base{n}", f"noise{n}", f"cand{n}"]
-        for name, target in zip(names, (baseline, baseline, candidate), strict=True):
-            await replay_capture(store, ReplayOptions(target=target, idle_timeout=0.5), run=name)
-        return diff_capture(store, names[0], names[2], [names[1]])
 
 
 def signatures(report: dict[str, Any]) -> list[str]:

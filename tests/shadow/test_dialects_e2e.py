@@ -12,6 +12,7 @@ tests are spec-derived (tests/diff/dialects).
 from __future__ import annotations
 
 import asyncio
+import getpass
 import json
 import shutil
 import time
@@ -29,14 +30,15 @@ from websockets.typing import Subprotocol
 from tests.shadow.dialect_kit import (
     free_port,
     record,
-    replay_one_by_one,
     serving_aiohttp,
     shadow,
     signatures,
 )
 from tests.timeouts import scaled
+from wsshadow.replay.capture.model import Direction, Session
 from wsshadow.replay.capture.store import CaptureStore
 from wsshadow.replay.config import DiffConfig, TimingConfig
+from wsshadow.replay.diff.dialects.mqtt import Mqtt
 
 pytestmark = pytest.mark.slow
 
@@ -143,7 +145,7 @@ async def test_socketio_upgraded_from_long_polling(tmp_path: Path) -> None:
             [cause] = report["fidelity"]["causes"]
             assert "connect_error" in cause["cause"], cause
         async with socketio_server("changed") as changed:
-            report = await shadow(capture, legacy, changed)
+            report = await shadow(capture, legacy, changed, credentials=CREDENTIALS)
         assert signatures(report) == ["changed_value /socket.io/ joined count"]
 
 
@@ -287,6 +289,9 @@ async def test_jsonrpc(tmp_path: Path) -> None:
 # ---- MQTT (mosquitto and paho-mqtt) ---------------------------------------------------
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
+MQTT_USER, MQTT_PASSWORD = "sensor", "s3cret-Pa55"
+"""The brokers let only this user in: a replay's CONNECT must carry the password."""
 
 
 @asynccontextmanager
@@ -297,13 +302,23 @@ async def mqtt_broker(tmp_path: Path, status: dict[str, object]) -> AsyncIterato
     Debian's mosquitto is built without its WebSocket listener, so a bridge relays each
     WebSocket connection's binary messages to the broker's TCP port and back, byte for
     byte, as that listener would (MQTT over WebSocket is the TCP byte stream in binary
-    messages).
+    messages). Only ``MQTT_USER`` with ``MQTT_PASSWORD`` may connect.
     """
     from websockets.asyncio.server import ServerConnection, serve
 
     port = free_port()
+    passwords = tmp_path / f"mosquitto-{port}.passwd"
+    made = await asyncio.create_subprocess_exec(
+        MOSQUITTO_PASSWD, "-b", "-c", str(passwords), MQTT_USER, MQTT_PASSWORD,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    assert await made.wait() == 0
     conf = tmp_path / f"mosquitto-{port}.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+    # As root, mosquitto becomes user mosquitto, who cannot read pytest's private tmp_path.
+    conf.write_text(
+        f"user {getpass.getuser()}\nlistener {port} 127.0.0.1\nallow_anonymous false\n"
+        f"password_file {passwords}\npersistence false\n"
+    )
     proc = await asyncio.create_subprocess_exec(
         MOSQUITTO, "-c", str(conf), stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
@@ -346,16 +361,21 @@ async def mqtt_broker(tmp_path: Path, status: dict[str, object]) -> AsyncIterato
         await proc.wait()
 
 
-def _mqtt_session(url: str, publish: list[tuple[str, object, bool]], subscribe: list[str]) -> None:
-    """A paho-mqtt client over WebSocket: subscribe, wait for the retained message, then
-    publish at QoS 1 and wait for it to come back; disconnect."""
+def _mqtt_session(
+    url: str, publish: list[tuple[str, object, bool]], subscribe: list[str], level: int = 4
+) -> None:
+    """A paho-mqtt client over WebSocket (MQTT 3.1.1, or 5.0 with ``level=5``), with a user
+    name and password: subscribe, wait for the retained message, then publish at QoS 1 and
+    wait for what it subscribed to to come back; disconnect."""
     import paho.mqtt.client as mqtt
 
     host, port = url.removeprefix("ws://").split(":")
     got: list[str] = []
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="rec-1",
-                         transport="websockets")  # fmt: skip
+                         transport="websockets",
+                         protocol=mqtt.MQTTv5 if level == 5 else mqtt.MQTTv311)  # fmt: skip
     client.ws_set_options(path="/mqtt")
+    client.username_pw_set(MQTT_USER, MQTT_PASSWORD)
     client.on_message = lambda _c, _u, msg: got.append(msg.topic)
     client.connect(host, int(port))
     client.loop_start()
@@ -367,31 +387,67 @@ def _mqtt_session(url: str, publish: list[tuple[str, object, bool]], subscribe: 
             time.sleep(0.01)
         for topic, payload, retain in publish:
             client.publish(topic, json.dumps(payload), qos=1, retain=retain).wait_for_publish(5)
-        while subscribe and len(got) < 1 + len(publish) and time.monotonic() < deadline:
+        echoes = [t for t, _, _ in publish if any(_matches(f, t) for f in subscribe)]
+        while subscribe and len(got) < 1 + len(echoes) and time.monotonic() < deadline:
             time.sleep(0.01)
     finally:
         client.disconnect()
         client.loop_stop()
 
 
-async def test_mqtt(tmp_path: Path) -> None:
+CREDENTIALS = {"password": MQTT_PASSWORD}
+
+
+def _matches(topic_filter: str, topic: str) -> bool:
+    return topic == topic_filter or (
+        topic_filter.endswith("#") and topic.startswith(topic_filter[:-1])
+    )
+
+
+@pytest.mark.parametrize("level", [4, 5], ids=["mqtt3.1.1", "mqtt5"])
+async def test_mqtt(tmp_path: Path, level: int) -> None:
     """Broker-side differences come from the retained message each broker holds. (mosquitto
-    answers in order; replies in another order are covered by tests/diff/dialects.) The runs
-    go one after the other: two replays of one client id at once would take each other's
-    session over on the shared baseline broker."""
+    answers in order; replies in another order are covered by tests/diff/dialects.) The
+    baseline, noise and candidate runs go at once, the baseline and noise runs to one
+    broker: each run's own client id keeps the broker from taking one run's session over
+    for another's (sent as recorded, one of them was cut off). The password is redacted
+    in the capture and filled again inside the CONNECT, whose lengths are encoded again
+    (a broker that checks it refuses anything else). The session subscribes only
+    to what no run publishes: runs that share a broker at once see each other's
+    publications on the topics they subscribe to (docs/dialects.md)."""
     capture = tmp_path / "capture.db"
 
     async def client(url: str) -> None:
         await asyncio.to_thread(
-            _mqtt_session, url, [("sensors/kitchen", {"temp": 21.5}, False)], ["sensors/#"]
-        )
+            _mqtt_session, url, [("sensors/kitchen", {"temp": 21.5}, False)],
+            ["sensors/status", "cmd/#"], level,
+        )  # fmt: skip
 
     async with mqtt_broker(tmp_path, {"ok": True, "fw": 3}) as legacy:
         await record(legacy, capture, client)
         async with mqtt_broker(tmp_path, {"ok": True, "fw": 3}) as same:
-            report = await replay_one_by_one(capture, legacy, same)
+            report = await shadow(capture, legacy, same, credentials=CREDENTIALS)
         assert report["verdict"] == "equivalent", signatures(report)
         assert report["dialects"] == {"/mqtt": ["mqtt"]}
+        assert report["fidelity"]["sessions"]["reproduced"] == report["sessions"]["total"] == 1
+        assert report["noise"] == [] and report["differences"] == []
         async with mqtt_broker(tmp_path, {"ok": True, "fw": 4}) as changed:
-            report = await replay_one_by_one(capture, legacy, changed)
+            report = await shadow(capture, legacy, changed, credentials=CREDENTIALS)
         assert signatures(report) == ["changed_value /mqtt PUBLISH sensors/status payload.fw"]
+    with CaptureStore.open(capture) as store:
+        sessions = list(store.iter_all_sessions())
+    ids = [_client_id(session) for session in sessions]
+    assert ids[0] == "rec-1" and len(set(ids)) == len(ids) == 7  # one per run: 1 + 2 x 3
+    for session in sessions:  # none stores the password, every CONNECT a placeholder
+        connect = next(m.payload for m in session.messages if m.direction is Direction.CLIENT)
+        assert isinstance(connect, bytes) and connect.endswith(b"}")
+        assert all(MQTT_PASSWORD.encode() not in m.payload for m in session.messages
+                   if isinstance(m.payload, bytes))  # fmt: skip
+
+
+def _client_id(session: Session) -> str:
+    """The client id of the CONNECT a session opened with."""
+    payload = next(m.payload for m in session.messages if m.direction is Direction.CLIENT)
+    (connect, *_) = Mqtt().decode_message(Direction.CLIENT, payload)
+    assert connect.key == "CONNECT", connect
+    return str(connect.value["client_id"])

@@ -20,7 +20,9 @@ a client's packet ids correlate PUBLISH with PUBACK / PUBREC, PUBREL with
 PUBCOMP, SUBSCRIBE with SUBACK and UNSUBSCRIBE with UNSUBACK; PUBLISH
 payloads are decoded as JSON when they are, else as text, else base64;
 pings are control. Packet ids chosen by the server, the DUP flag and
-CONNECT's password are not compared.
+CONNECT's password are not compared. CONNECT is the client's, never
+compared: replay sends each run a client id of its own
+(``replay.engine.client_ids``), so runs can share a broker at once.
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from wsshadow.replay.capture.model import Direction, Handshake, Message, Opcode
+from wsshadow.replay.capture.mqtt import read_string as _string
+from wsshadow.replay.capture.mqtt import read_varint as _varint
+from wsshadow.replay.capture.mqtt import split_packets
 from wsshadow.replay.diff.dialects.base import CLIENT, Dialect, Event, b64, first_data, loads
 
 __all__ = ["Mqtt", "split_packets"]
@@ -40,44 +45,6 @@ _TYPES = {1: "CONNECT", 2: "CONNACK", 3: "PUBLISH", 4: "PUBACK", 5: "PUBREC", 6:
 _NS = {3: "pub", 4: "pub", 5: "pub", 6: "rel", 7: "rel", 8: "sub", 9: "sub", 10: "unsub",
        11: "unsub"}  # fmt: skip
 _REPLIES = frozenset((4, 5, 7, 9, 11))
-
-
-def _varint(data: bytes, i: int) -> tuple[int, int]:
-    """A variable byte integer at ``data[i:]``: (value, next index); raises IndexError."""
-    value, shift = 0, 0
-    for _ in range(4):
-        b = data[i]
-        i += 1
-        value |= (b & 0x7F) << shift
-        if not b & 0x80:
-            return value, i
-        shift += 7
-    raise ValueError("variable byte integer too long")
-
-
-def split_packets(buffer: bytes) -> tuple[list[bytes], bytes]:
-    """Whole control packets at the start of ``buffer``, and what remains."""
-    out = []
-    i = 0
-    while i < len(buffer):
-        try:
-            length, body = _varint(buffer, i + 1)
-        except IndexError:
-            break
-        except ValueError:  # not MQTT: the rest is one malformed packet
-            out.append(buffer[i:])
-            return out, b""
-        end = body + length
-        if end > len(buffer):
-            break
-        out.append(buffer[i:end])
-        i = end
-    return out, buffer[i:]
-
-
-def _string(data: bytes, i: int) -> tuple[str, int]:
-    n = int.from_bytes(data[i : i + 2], "big")
-    return data[i + 2 : i + 2 + n].decode("utf-8", "replace"), i + 2 + n
 
 
 def _skip_properties(data: bytes, i: int, v5: bool) -> int:

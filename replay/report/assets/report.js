@@ -116,6 +116,16 @@
   metaItem("capture", R.capture);
   metaItem("noise runs", (R.noise_runs || []).join(", "));
   metaItem("generated", R.generated_at);
+  /* each route's dialect(s) (report.dialects, route -> names), as the other formats show them */
+  function dialectsText(d) {
+    if (!d || typeof d !== "object" || Array.isArray(d)) return null;
+    var parts = Object.keys(d).sort().map(function (route) {
+      var names = d[route];
+      return route + " " + (Array.isArray(names) ? names.map(String).join(", ") : String(names));
+    });
+    return parts.length ? parts.join(" \u00b7 ") : null;
+  }
+  metaItem("dialects", dialectsText(R.dialects));
 
   /* ---------------------------------------------------------------- summary */
   function setCount(id, n) { document.getElementById(id).textContent = num(n); }
@@ -250,7 +260,9 @@
       var sigs = [];
       (s.differences || []).forEach(function (d) { if (sigs.indexOf(d.signature) < 0) sigs.push(d.signature); });
       var sc = el("td", "sig muted", sigs.slice(0, 2).join("; ") + (sigs.length > 2 ? "; \u2026" : ""));
-      add(tr, idc, el("td", "sig nowrap", s.route || "-"), add(el("td"), el("span", "badge " + s.verdict, s.verdict)),
+      var rc = el("td", "sig nowrap", s.route || "-");
+      if (s.dialect) rc.appendChild(el("span", "dialect", String(s.dialect)));
+      add(tr, idc, rc, add(el("td"), el("span", "badge " + s.verdict, s.verdict)),
         el("td", "num", num((s.differences || []).length)), sc);
       sbody.appendChild(tr);
       if (openIds[s.session]) toggle(s, tr, b, true);
@@ -326,6 +338,7 @@
       unmet.forEach(function (u) { links.appendChild(el("li", null, "unmet link: " + u)); });
       box.appendChild(links);
     }
+    if (s.dialect) box.appendChild(el("div", "note dialect-note", "Decoded as " + s.dialect));
     var diffs = s.differences || [];
     if (diffs.length) {
       var ul = el("ul", "diffs");
