@@ -23,27 +23,23 @@ anything:
 
 Linked sessions form scenarios (connected components, union-find). The
 work is linear in the messages, plus one sort of the client messages by
-time; payloads are scanned as text (``split('"')``: without escapes, quotes
-pair up), parsed as JSON only when they hold escapes. An answer (a server
-message right after its own client's) needs only its ids, found by one
-regular expression, and a repeated answer text (acks, broadcasts, static
-replies) is scanned once.
+time. Payloads are scanned by ``engine/link_scan.py`` (as text, parsed as
+JSON only when they hold escapes); an answer (a server message right after
+its own client's) needs only its ids, and a repeated answer text (acks,
+broadcasts, static replies) is scanned once.
 
 Pure: frames in, links out.
 """
 
 from __future__ import annotations
 
-import json
-import re
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
-from wsshadow.replay.capture.redact import PLACEHOLDER_RE
 from wsshadow.replay.engine.carryover import DEFAULT_EVENT_KEYS, CarryRule
+from wsshadow.replay.engine.link_scan import answer_ids, ruled_values, scan_text
 
 __all__ = [
     "DEFAULT_WINDOW",
@@ -57,22 +53,11 @@ __all__ = [
 DEFAULT_WINDOW = 0.2
 """Seconds: how soon after a client message another session's server message counts as its effect."""
 
-_MIN_LEN = 6
 _PAIRS = 4  # field values kept per client message for the shared-value test
 _ZEROS = (0,) * _PAIRS
 _MIX = 1_000_003  # (session, text hash) -> one int, for the set of answers
 _ANSWERS = 4096  # answers' ids kept: acks, broadcasts and static answers repeat
 _SCAN = 32  # client messages looked at, latest first, for one server message's cause
-_WORD = re.compile(r"[a-z]+(?:[_\-.:/][a-z]+)*\Z")
-# The number of an id-named field ("user_id": 42), as written (an integer, nothing after).
-_ID_NUMBER = re.compile(r'[iI][dD]"\s*:\s*(-?[0-9]+)(?![0-9.eE])')
-# Every string, quotes paired (one match per string); captured: 6+ characters without
-# spaces, not a key. (A pattern that skips short strings would restart at their closing
-# quote and take the text between two strings, ``:12345,``, for one.)
-_ID_STRING = re.compile(r'"(?:([^"\\\s]{6,})"(?!\s*:)|[^"\\]*")')
-_SPACE = re.compile(r"\s")
-_NUMBER = re.compile(r"-?[0-9][0-9.eE+\-]*")
-_INTEGER = re.compile(r"-?[0-9]+\Z")
 
 RecordedFrames = tuple[str, float, Iterable[tuple[float, str, str | None]]]
 """One recorded session for discovery: ``(id, started_at, frames)``; ``frames`` are its
@@ -147,155 +132,6 @@ def scenario_key(session_id: str, graph: LinkGraph | None) -> str:
 
 
 # ---- scanning payloads ------------------------------------------------------------
-
-
-def _is_id(text: str) -> bool:
-    return (
-        len(text) >= _MIN_LEN
-        and _SPACE.search(text) is None
-        and not _WORD.match(text)
-        and ("${" not in text or not PLACEHOLDER_RE.search(text))
-    )
-
-
-def _leaves(node: Any, key: str = "") -> Iterator[tuple[str, Any]]:
-    if isinstance(node, dict):
-        for k, v in node.items():
-            yield from _leaves(v, str(k))
-    elif isinstance(node, list):
-        for v in node:
-            yield from _leaves(v, key)
-    else:
-        yield key, node
-
-
-def _ids(text: str) -> list[str | int]:
-    """The id-like values of a text without escapes (``_scan``'s ids, faster)."""
-    ids: list[str | int] = [
-        v
-        for v in _ID_STRING.findall(text)
-        if v and not _WORD.match(v) and ("${" not in v or not PLACEHOLDER_RE.search(v))
-    ]
-    if 'd"' in text or 'D"' in text:
-        ids.extend(int(number) for number in _ID_NUMBER.findall(text))
-    return ids
-
-
-def _spaceless(text: str) -> bool:
-    """True when ``text`` holds no whitespace (``isprintable`` is False for all but ' ')."""
-    return (" " not in text and text.isprintable()) or text.split() == [text]
-
-
-def _scan(
-    text: str, event_keys: tuple[str, ...]
-) -> tuple[str | None, list[str | int], list[tuple[str, str]]]:
-    """A text's event, its id-like values, and its (field, value) pairs (event fields left out).
-
-    A pair's value is as written: a string with its quotes, a number as its digits.
-    """
-    if "\\" in text:
-        return _scan_escaped(text, event_keys)
-    # Without escapes, the text's quotes pair up: split('"') puts every string at an odd
-    # index, and what follows it (``: ``, ``, ``) at the next one.
-    parts = text.split('"')
-    last = len(parts) - 1
-    if last % 2:
-        last -= 1  # an unterminated string at the end is no string
-    strings: list[str] = []
-    numbers: list[int] = []
-    pairs: list[tuple[str, str]] = []
-    event = None
-    k = 1
-    while k < last:
-        key = parts[k]
-        after = parts[k + 1]
-        if after == ":" or after == ": ":  # "key": "value", the common shapes first
-            rest = ""
-        elif after[:1] != ":" and after.lstrip()[:1] != ":":  # a string, not a key
-            if len(key) >= _MIN_LEN and _spaceless(key):
-                strings.append(key)
-            k += 2
-            continue
-        else:
-            rest = after.lstrip()[1:].lstrip()
-        if not rest:  # "key": "value"
-            if k + 2 < last:
-                value = parts[k + 2]
-                if key in event_keys:
-                    if event is None:
-                        event = value
-                else:
-                    pairs.append((key, f'"{value}"'))
-                if len(value) >= _MIN_LEN and _spaceless(value):
-                    after = parts[k + 3]
-                    if after[:1] != ":" and after.lstrip()[:1] != ":":
-                        strings.append(value)
-            k += 4
-            continue
-        first = rest[0]
-        if "0" <= first <= "9" or first == "-":  # "key": number
-            found = _NUMBER.match(rest)
-            if found is not None:
-                number = found.group()
-                if key in event_keys:
-                    if event is None:
-                        event = number
-                else:
-                    pairs.append((key, number))
-                if key[-2:].lower() == "id" and _INTEGER.match(number):
-                    numbers.append(int(number))
-        k += 2
-    ids: list[str | int] = [
-        v for v in strings if not _WORD.match(v) and ("${" not in v or not PLACEHOLDER_RE.search(v))
-    ]
-    ids.extend(numbers)
-    return event, ids, pairs
-
-
-def _scan_escaped(
-    text: str, event_keys: tuple[str, ...]
-) -> tuple[str | None, list[str | int], list[tuple[str, str]]]:
-    """``_scan`` of a text with escapes: parsed as JSON."""
-    try:
-        doc = json.loads(text)
-    except (ValueError, RecursionError):
-        return None, [], []
-    event = None
-    ids: list[str | int] = []
-    pairs: list[tuple[str, str]] = []
-    if isinstance(doc, dict):
-        for k in event_keys:
-            v = doc.get(k)
-            if isinstance(v, str | int) and not isinstance(v, bool):
-                event = str(v)
-                break
-    for k, v in _leaves(doc):
-        if k in event_keys or isinstance(v, bool) or v is None:
-            continue
-        if isinstance(v, str):
-            if _is_id(v):
-                ids.append(v)
-        elif isinstance(v, int) and k.lower().endswith("id"):
-            ids.append(v)
-        pairs.append((k, json.dumps(v)))
-    return event, ids, pairs
-
-
-def _ruled(
-    pairs: list[tuple[str, Any]], fields: dict[str, set[str | None]], event: str | None
-) -> list[str | int]:
-    """The values of ``pairs`` in the rules' fields (``fields``: field -> events, None: any)."""
-    out: list[str | int] = []
-    for key, raw in pairs:
-        events = fields.get(key)
-        if events is None or (None not in events and event not in events):
-            continue
-        if raw.startswith('"'):
-            out.append(raw[1:-1])
-        elif raw.lstrip("-").isdigit():
-            out.append(int(raw))
-    return out
-
 
 # ---- discovery -----------------------------------------------------------------------
 
@@ -373,15 +209,15 @@ def discover_links(
                 if text is not None:
                     quiet_now = at - last_own >= window
                     if quiet_now or "\\" in text or rules:
-                        event, values, pairs = _scan(text, event_keys)
+                        event, values, pairs = scan_text(text, event_keys)
                         if rules:
-                            values += _ruled(pairs, server_fields, event)
+                            values += ruled_values(pairs, server_fields, event)
                     else:  # an answer: only its ids matter (a repeated answer, scanned once)
                         known = answered.get(text)
                         if known is None:
                             if len(answered) >= _ANSWERS:
                                 answered.clear()
-                            known = answered[text] = _ids(text)
+                            known = answered[text] = answer_ids(text)
                         values = known
                     for v in values:
                         if v not in own_client:
@@ -397,9 +233,9 @@ def discover_links(
                 si += 1
                 continue
             if text is not None:
-                _, values, pairs = _scan(text, event_keys)
+                _, values, pairs = scan_text(text, event_keys)
                 if rules:
-                    values += _ruled(pairs, client_fields, None)
+                    values += ruled_values(pairs, client_fields, None)
                 for v in values:
                     seen = client_first.get(v)
                     if seen is None or at < seen:
