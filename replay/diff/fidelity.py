@@ -258,7 +258,8 @@ def _cause_group(cause: str) -> str:
     # Sessions of other scenarios failing the same way group together: the link's
     # value and session ids aside.
     cause = re.sub(r"value '[^']*'", "value '#'", cause)
-    cause = re.sub(r"session [\w.:-]+", "session #", cause)
+    cause = re.sub(r"\b(of|for) session [\w.:-]+", r"\1 session #", cause)
+    cause = re.sub(r"never arrived: [\w.:-]+ ", "never arrived: # ", cause)
     return re.sub(r"\d+", "#", cause)
 
 

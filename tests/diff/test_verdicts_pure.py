@@ -259,3 +259,29 @@ def test_big_values_are_counted_by_digest_and_shown_cut() -> None:
     assert f.expected == "x" * 256 + "…" and f.actual == "y" * 256 + "…"
     base_side = fd.fields[ROUTE, "quote", "blob"][0]
     assert all(len(k) <= 300 for k in base_side.counts)
+
+
+def test_an_unmet_link_leads_the_cause_and_groups_across_scenarios() -> None:
+    """A replayed session's unmet links (provenance tags, engine/scenario_pacing.py) come
+    first in its cause; the same failure in another scenario (other ids, another value)
+    is the same cause."""
+    from dataclasses import replace
+
+    from wsshadow.replay.capture.model import unmet_link_tags
+
+    tally = FidelityTally(VerdictConfig())
+    for game, (p1, code) in enumerate([("a1b2c3d4e5f6", "J-7F3A91"), ("0f9e8d7c6b5a", "J-00C0DE")]):
+        link = (
+            f"waited for value {code!r} from server message 0 of session {p1} "
+            f"(never arrived: {p1} got created in its place)"
+        )
+        recorded = session(f"p2-{game}", [S({"type": "joined"}), S({"type": "moved"})])
+        replay = session("b", [S({"type": "error", "reason": "no such game"})])
+        tags = (*replay.provenance.tags, *unmet_link_tags((link, "causal wait for x timed out")))
+        replay = replace(replay, provenance=replace(replay.provenance, tags=tags))
+        fid = session_fidelity(recorded, replay, NORM, RC, ROUTE)
+        assert fid.links == (link, "causal wait for x timed out")
+        assert fid.cause is not None and fid.cause.startswith(f"{link} (and 1 more unmet links); ")
+        tally.add(f"p2-{game}", ROUTE, fid)
+    out, _ = tally.finish(noise=set())
+    assert [(c["count"], c["sessions"]) for c in out["causes"]] == [(2, ["p2-0", "p2-1"])]
