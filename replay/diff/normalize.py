@@ -26,12 +26,10 @@ import json
 import re
 from typing import Any, Literal, NamedTuple
 
-import orjson
-
 from wsshadow.replay.capture.model import Direction, Message, Opcode, Session
 from wsshadow.replay.config import RouteDiffConfig
 from wsshadow.replay.diff.dialects import Dialect
-from wsshadow.replay.diff.dialects.base import MAX_JSON_DEPTH, _too_deep
+from wsshadow.replay.diff.dialects.base import MAX_JSON_DEPTH, _too_deep, parse_json
 from wsshadow.replay.diff.ignore import IgnoreRules, get_path
 from wsshadow.replay.diff.masks import (
     HEX_CHARS,
@@ -240,14 +238,11 @@ class Normalizer:
         return _new(Normalized, (seq, t, fmt, key, event, fast, value, text, None, None))
 
     def _parse(self, text: str) -> _Parsed:
-        try:
-            value = orjson.loads(text)
-        except ValueError:
-            try:  # what orjson refuses but Python's json reads (NaN, huge integers)
-                value = json.loads(text)
-            except (ValueError, RecursionError):  # nested past orjson's 1024 levels: text
-                masked = self.mask_text(text)
-                return ("text", "<text>", None, masked, masked)
+        try:  # orjson, or Python's json for NaN and integers past 64 bits
+            value = parse_json(text)
+        except (ValueError, RecursionError):  # not JSON, or nested past Python's limit
+            masked = self.mask_text(text)
+            return ("text", "<text>", None, masked, masked)
         # str.count is fast; only a document with that many brackets can be that deep.
         if text.count("[") + text.count("{") > MAX_JSON_DEPTH and _too_deep(value):
             masked = self.mask_text(text)

@@ -21,10 +21,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import orjson
-
 from wsshadow.replay.capture.model import Direction, Handshake, Message
-from wsshadow.replay.diff.dialects.base import Dialect, Event, first_data, loads
+from wsshadow.replay.diff.dialects.base import Dialect, Event, dumps, first_data, loads
 
 __all__ = ["JsonRpc"]
 
@@ -80,5 +78,5 @@ class JsonRpc(Dialect):
                 return [Event("<binary>", None)]
             return [Event("<text>", payload)]
         if isinstance(doc, list) and doc:
-            return [_one(d)._replace(raw=orjson.dumps(d)) for d in doc]
+            return [_one(d)._replace(raw=dumps(d)) for d in doc]
         return [_one(doc)]

@@ -121,7 +121,7 @@ class SocketIO(Dialect):
                 else Event({"3": "pong", "5": "upgrade", "6": "noop"}[text[0]], None, control=True)
             )
         kind = text[:1]
-        if text[:3] == '42[':  # an event in the main namespace without an ack: most messages
+        if text[:3] == "42[":  # an event in the main namespace without an ack: most messages
             try:
                 data = loads(text[2:])
             except ValueError:

@@ -46,3 +46,13 @@ def test_a_lone_token_is_noise_on_its_own():
     assert (
         diff([S("1b2c3d4e5f60aa")], [S("9a8b7c6d5e4fbb")], noise=[[S("0f3a9c2e77d1cc")]])[1] == []
     )
+
+
+def test_integers_past_64_bits_are_compared_exactly():
+    """orjson reads an integer past 64 bits as a float, which rounds two different
+    ids to the same value: they must still differ (and equal ones stay equal)."""
+    base = [S('{"type": "order", "id": 18446744073709551617}')]
+    same = [S('{"type": "order", "id": 18446744073709551617}')]
+    cand = [S('{"type": "order", "id": 18446744073709551618}')]
+    assert diff(base, same)[1] == []
+    assert names(diff(base, cand)[1]) == [("changed_value", "order", "id")]

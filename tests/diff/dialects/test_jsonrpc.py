@@ -52,3 +52,15 @@ def test_error_instead_of_result():
         ("extra_event", "add error", None),
         ("missing_event", "add result", None),
     ]
+
+
+def test_a_batch_with_numbers_orjson_refuses_is_decoded():
+    """A batch holding an integer past 64 bits or a non-finite number (which only
+    Python's json parses) decodes and compares; it used to raise TypeError."""
+    base = [
+        C(json.dumps([{"jsonrpc": "2.0", "id": 1, "method": "big"}])),
+        S('[{"jsonrpc": "2.0", "id": 1, "result": [-9223372036854775809, Infinity]}]'),
+    ]
+    cand = [base[0], S('[{"jsonrpc": "2.0", "id": 1, "result": [-9223372036854775809, 1]}]')]
+    assert diff(base, base) == ("jsonrpc", [])
+    assert names(diff(base, cand)[1]) == [("type_changed", "big result", "1")]
