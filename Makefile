@@ -39,6 +39,7 @@ test-lowest:
 lint: install
 	$(VENV)/bin/ruff check replay recorders tests bench fuzz wsshadow
 	$(VENV)/bin/mypy -p wsshadow
+	$(VENV)/bin/mypy --explicit-package-bases bench/*.py bench/conformance/*.py fuzz/*.py
 	$(VENV)/bin/lint-imports --no-cache
 
 # Headless Chromium (Debian's package) for the HTML report's browser test

@@ -254,7 +254,7 @@ def run_socketio(n: int) -> dict[str, float]:
     spent = {ROUTE: 0.0, "/socket.io/": 0.0}
     found = {ROUTE: DiffAccumulator(config, False), "/socket.io/": DiffAccumulator(config, False)}
     clock = time.perf_counter
-    for i, base, other, cand in sessions(n):
+    for i, _recorded, base, other, cand in sessions(n):
         sio = [as_socketio(s) for s in (base, other, cand)]
         order = [(ROUTE, (base, other, cand)), ("/socket.io/", sio)]
         for route, (b, o, c) in order if i % 2 else order[::-1]:

@@ -340,7 +340,7 @@ def main() -> int:
                                 a - b for a, b in zip(cpu_of(echo.pid, proxy), before, strict=True)
                             ]
                             cpu.setdefault((name, size, mode), []).append(
-                                (*used, wall, rate * args.seconds)  # type: ignore[arg-type]
+                                (*used, wall, rate * args.seconds)
                             )
                             results.setdefault((name, size, mode), []).append(rate)
                             rtts.setdefault((name, size), []).extend(times)
@@ -408,7 +408,7 @@ def main() -> int:
     for mode in ("ping-pong", "pipelined"):
         for name in targets:
             runs = cpu[(name, 100, mode)]
-            client, server, proxy = (
+            client, server, proxy_us = (
                 statistics.median(r[i] / r[4] * 1e6 for r in runs) for i in range(3)
             )
             busy = statistics.median((r[0] + r[1] + r[2]) / r[3] for r in runs)
@@ -418,8 +418,8 @@ def main() -> int:
                     name,
                     f"{client:.1f}",
                     f"{server:.1f}",
-                    f"{proxy:.1f}" if name != "direct" else "-",
-                    f"{client + server + proxy:.1f}",
+                    f"{proxy_us:.1f}" if name != "direct" else "-",
+                    f"{client + server + proxy_us:.1f}",
                     f"{busy:.2f} of {os.cpu_count()}",
                 )
             )
@@ -457,8 +457,8 @@ def main() -> int:
     for size, label in ((100, "100 B"), (65536, "64 KiB")):
         for mode, target in (("ping-pong", 0.6), ("pipelined", 0.9)):
             r = ratio("wsshadow record", size, mode)
-            relay = ratio("aiohttp relay", size, mode)
-            summary("proxy", f"record vs direct, {label} {mode} (aiohttp relay: {relay:.2f}x)",
+            relay_ratio = ratio("aiohttp relay", size, mode)
+            summary("proxy", f"record vs direct, {label} {mode} (aiohttp relay: {relay_ratio:.2f}x)",
                     f"{r:.2f}x", f">= {target}x" if size == 100 else "",
                     r >= target if size == 100 else None)  # fmt: skip
     if "mitmdump" in targets:
@@ -467,7 +467,7 @@ def main() -> int:
     else:
         summary("proxy", "record vs mitmdump", "skipped", ">= 3x")
     summary("proxy", "added latency through record, 100 B, p50 / p99",
-            lat_rows[0][2] + " µs")  # fmt: skip
+            f"{lat_rows[0][2]} µs")  # fmt: skip
     idle_rss = rss["wsshadow record"][1]
     summary("proxy", f"record RSS with {args.idle:,} idle connections", f"{idle_rss:.0f} MB",
             "< 200 MB", idle_rss < 200)  # fmt: skip

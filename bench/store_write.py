@@ -99,8 +99,9 @@ def run_naive(path: Path, msgs: list[tuple[str, Message]]) -> float:
     db = sqlite_utils.Database(path)
     db.enable_wal()
     start = time.perf_counter()
+    frames = db.table("frames")
     for sid, m in msgs:
-        db["frames"].insert(
+        frames.insert(
             {
                 "session_id": sid,
                 "seq": m.seq,

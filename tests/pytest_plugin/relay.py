@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -69,7 +69,7 @@ async def recording_relay(upstream: str) -> AsyncIterator[RecordingRelay]:
         relay.upstreams[id(conn)] = (up, opened, wall)
         return None
 
-    def select(conn: ServerConnection, offered: list[Subprotocol]) -> Subprotocol | None:
+    def select(conn: ServerConnection, offered: Sequence[Subprotocol]) -> Subprotocol | None:
         return relay.upstreams[id(conn)][0].subprotocol
 
     async def handler(conn: ServerConnection) -> None:
@@ -133,6 +133,6 @@ async def recording_relay(upstream: str) -> AsyncIterator[RecordingRelay]:
         ping_interval=None,
         max_size=None,
     ) as server:
-        port = server.sockets[0].getsockname()[1]  # type: ignore[index]
+        port = server.sockets[0].getsockname()[1]
         relay.url = f"ws://127.0.0.1:{port}"
         yield relay

@@ -61,12 +61,12 @@ def large_report(sessions: int = 10_000, groups: int = 300) -> dict[str, Any]:
     Rows are kept for up to 500 divergent/errored and 50 equivalent sessions,
     as the differ does; every third payload carries a script-injection string.
     """
-    sigs = []
-    for g in range(groups):
-        kind = _KINDS[g % len(_KINDS)]
-        route = _ROUTES[g % len(_ROUTES)]
-        event = _EVENTS[g % len(_EVENTS)]
-        path = f"data.field_{g}" if kind in ("changed_value", "type_changed") else None
+    sigs: list[dict[str, Any]] = []
+    for n in range(groups):
+        kind = _KINDS[n % len(_KINDS)]
+        route = _ROUTES[n % len(_ROUTES)]
+        event = _EVENTS[n % len(_EVENTS)]
+        path = f"data.field_{n}" if kind in ("changed_value", "type_changed") else None
         sig = f"{kind} {route} {event}" + (f" {path}" if path else "")
         sigs.append(
             {
