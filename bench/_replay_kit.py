@@ -78,8 +78,10 @@ async def minimal_client(url: str, sessions: int, exchanges: int, concurrency: i
     return time.perf_counter() - start
 
 
-async def wsshadow_replay(store: CaptureStore, url: str, concurrency: int, run: str) -> float:
-    options = ReplayOptions(url, concurrency=concurrency, open_timeout=60.0)
+async def wsshadow_replay(
+    store: CaptureStore, url: str, concurrency: int, run: str, *, links: bool = True
+) -> float:
+    options = ReplayOptions(url, concurrency=concurrency, open_timeout=60.0, links=links)
     start = time.perf_counter()
     result = await replay_capture(store, options, run=run)
     took = time.perf_counter() - start

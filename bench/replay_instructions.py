@@ -5,9 +5,9 @@ instruction counts move by well under 1%, so this is the figure to compare
 before and after a change to replay's hot path. The workload is
 bench/replay.py's (SESSIONS recorded sessions of 20 exchanges of 100-byte
 JSON, an echo server in its own process, not under valgrind). The client
-process runs three times under ``valgrind --tool=callgrind``: set-up only
+process runs four times under ``valgrind --tool=callgrind``: set-up only
 (imports, the capture), the minimal websockets client, and
-``replay_capture``; each client's cost is its run minus the set-up run,
+``replay_capture`` with link discovery on and off; each client's cost is its run minus the set-up run,
 per session. Counts cover every thread (wsshadow's writer thread too), so
 the ratio is of the work done, not of the wall time (which also depends on
 how much of it overlaps and on the echo server's share of the cores).
@@ -34,7 +34,7 @@ from bench._replay_kit import minimal_client, recorded, serve_echo, wsshadow_rep
 from bench._table import print_table, summary
 from wsshadow.replay.capture.store import CaptureStore
 
-MODES = ("set-up only", "minimal", "wsshadow")
+MODES = ("set-up only", "minimal", "wsshadow", "wsshadow --no-links")
 _REFS = re.compile(r"I\s+refs:\s+([\d,]+)")
 
 
@@ -45,8 +45,9 @@ def child(mode: str, url: str, sessions: int, concurrency: int) -> None:
         store.put_sessions(recorded(i, 20) for i in range(sessions))
         if mode == "minimal":
             asyncio.run(minimal_client(url, sessions, 20, concurrency))
-        elif mode == "wsshadow":
-            asyncio.run(wsshadow_replay(store, url, concurrency, "bench"))
+        elif mode.startswith("wsshadow"):
+            links = mode != "wsshadow --no-links"
+            asyncio.run(wsshadow_replay(store, url, concurrency, "bench", links=links))
         store.close()
 
 
@@ -90,13 +91,18 @@ def main() -> None:
         server.terminate()
         server.join(5)
     base = counts["set-up only"]
-    per = {m: (counts[m] - base) / args.sessions for m in ("minimal", "wsshadow")}
+    per = {m: (counts[m] - base) / args.sessions for m in MODES[1:]}
     rows = [
         ("minimal websockets client (send, await echo)", f"{per['minimal'] / 1e6:.2f} M", "1.00x"),
         (
             "wsshadow replay (causal, results stored)",
             f"{per['wsshadow'] / 1e6:.2f} M",
             f"{per['minimal'] / per['wsshadow']:.2f}x",
+        ),
+        (
+            "wsshadow replay --no-links (no link discovery)",
+            f"{per['wsshadow --no-links'] / 1e6:.2f} M",
+            f"{per['minimal'] / per['wsshadow --no-links']:.2f}x",
         ),
     ]
     print_table(
@@ -109,7 +115,15 @@ def main() -> None:
     summary(
         "replay",
         "instructions per session, minimal / wsshadow (callgrind, all threads)",
-        f"{ratio:.2f}x ({per['wsshadow'] / 1e6:.2f} M vs {per['minimal'] / 1e6:.2f} M)",
+        f"{ratio:.2f}x ({per['minimal'] / 1e6:.2f} M vs {per['wsshadow'] / 1e6:.2f} M)",
+        "",
+        None,
+    )
+    links = per["wsshadow"] / per["wsshadow --no-links"]
+    summary(
+        "replay",
+        "instructions per session, link discovery on vs --no-links (callgrind)",
+        f"{links:.3f}x",
         "",
         None,
     )
