@@ -38,6 +38,7 @@ __all__ = [
     "leaves",
     "match_path",
     "may_carry",
+    "message_doc",
     "parse_path",
     "plan_carry_over",
     "value_at",
@@ -155,7 +156,11 @@ def _issuable(path: Path, value: Any) -> bool:
     return isinstance(value, int) and _id_like(path)
 
 
-def _parse(payload: str | bytes) -> Any:
+def message_doc(payload: str | bytes) -> Any:
+    """The JSON document of a message, framed or not (Socket.IO's ``42[...]``, a STOMP
+    body): None when it holds no single document. Carry-over, inside a session and
+    across a scenario's sessions, reads server messages with this, so that a value
+    found in a framed message is also looked for there."""
     return _parse_framed(payload)[0]
 
 
@@ -297,7 +302,7 @@ def plan_carry_over(
     for m in session.messages:
         if not m.opcode.is_data:
             continue
-        doc = _parse(m.payload)
+        doc = message_doc(m.payload)
         if m.direction is Direction.SERVER:
             event = event_of(doc, event_keys)
             occurrence = occurrences.get(event, 0)
@@ -352,7 +357,7 @@ def _rule_values(
         if not m.opcode.is_data:
             continue
         if m.direction is Direction.SERVER:
-            doc = _parse(m.payload)
+            doc = message_doc(m.payload)
             if doc is None:
                 continue
             event = event_of(doc, event_keys)
@@ -381,7 +386,7 @@ class CarryTracker:
         """Note what the target issued in one server data message."""
         if not self.plan.active:
             return
-        doc = _parse(payload)
+        doc = message_doc(payload)
         event = event_of(doc, self.plan.event_keys)
         occurrence = self._occurrences.get(event, 0)
         self._occurrences[event] = occurrence + 1

@@ -17,7 +17,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from wsshadow.replay.engine.carryover import CarryPlan, CarryTracker, event_of, value_at
+from wsshadow.replay.engine.carryover import (
+    CarryPlan,
+    CarryTracker,
+    event_of,
+    message_doc,
+    value_at,
+)
 from wsshadow.replay.engine.links import Link
 from wsshadow.replay.engine.pacing import Pace, Pacer, PacingPlan, PacingSettings
 
@@ -325,10 +331,7 @@ class ScenarioTracker(CarryTracker):
         self.board.arrived(self.slot, payload, self.event_keys)
         if not self.sources or not isinstance(payload, str):
             return
-        try:
-            doc = json.loads(payload)
-        except (ValueError, RecursionError):
-            doc = None
+        doc = message_doc(payload)
         event = event_of(doc, self.event_keys)
         occurrence = self._occurrences.get(event, 0)
         self._occurrences[event] = occurrence + 1
@@ -348,7 +351,9 @@ class ScenarioTracker(CarryTracker):
 class SessionHooks:
     """What ``engine/run.py`` asks of a scenario for one of its sessions."""
 
-    def __init__(self, board: ScenarioBoard, slot: int, gates: SessionGates, tracker: ScenarioTracker) -> None:
+    def __init__(
+        self, board: ScenarioBoard, slot: int, gates: SessionGates, tracker: ScenarioTracker
+    ) -> None:
         self.board = board
         self.slot = slot
         self.gates = gates

@@ -28,7 +28,6 @@ schedules.
 from __future__ import annotations
 
 import asyncio
-import json
 import ssl
 import weakref
 from bisect import bisect_left
@@ -38,7 +37,7 @@ from typing import Any
 
 from wsshadow.replay.capture.model import Session
 from wsshadow.replay.capture.store import CaptureStore, FrameColumns, SessionHead
-from wsshadow.replay.engine.carryover import CarryPlan, CarryRule, event_of, leaves
+from wsshadow.replay.engine.carryover import CarryPlan, CarryRule, event_of, leaves, message_doc
 from wsshadow.replay.engine.credentials import Credentials
 from wsshadow.replay.engine.links import LinkGraph, discover_links, scenario_key
 from wsshadow.replay.engine.model import SessionOutcome
@@ -272,10 +271,12 @@ class ScenarioSchedule:
         client_times: list[list[float]] = []
         server_times: list[list[float]] = []
         server_texts: list[list[str | bytes]] = []
+        client_texts: list[list[str | bytes]] = []
         closes: list[float] = []
         for (session, frames), start in zip(loaded, starts, strict=True):
-            client, server, server_t = _data_of(frames)
+            client, client_text, server, server_t = _data_of(frames)
             client_times.append([start + t for t in client])
+            client_texts.append(client_text)
             server_times.append([start + t for t in server_t])
             server_texts.append(server)
             last = frames.t[-1] if len(frames) else 0.0
@@ -302,6 +303,16 @@ class ScenarioSchedule:
             sources[a].setdefault(place, []).append((path, link.value))
             uses[b].setdefault(link.target_index, []).append(link.value)
             value_gates[b].setdefault(link.target_index, []).append((a, link.value))
+            # The link names the value's first use; the client may send it again (a room's
+            # code in every message to the room): those carry the replayed value too.
+            needle = link.value if isinstance(link.value, str) else str(link.value)
+            texts = client_texts[b]
+            for k in range(link.target_index + 1, len(texts)):
+                text = texts[k]
+                if isinstance(text, str) and needle in text:
+                    later = uses[b].setdefault(k, [])
+                    if link.value not in later:
+                        later.append(link.value)
         watchers: list[set[int]] = [set() for _ in ids]
         gates: list[SessionGates] = []
         first = min(starts)
@@ -356,10 +367,13 @@ class ScenarioSchedule:
         return board, gates, trackers
 
 
-def _data_of(frames: FrameColumns) -> tuple[list[float], list[str | bytes], list[float]]:
-    """A recorded session's client data message times, server data message payloads
-    and times."""
+def _data_of(
+    frames: FrameColumns,
+) -> tuple[list[float], list[str | bytes], list[str | bytes], list[float]]:
+    """A recorded session's client data message times and payloads, server data message
+    payloads and times."""
     client: list[float] = []
+    client_text: list[str | bytes] = []
     server: list[str | bytes] = []
     server_t: list[float] = []
     for _, t, direction, opcode, payload in frames:
@@ -370,7 +384,8 @@ def _data_of(frames: FrameColumns) -> tuple[list[float], list[str | bytes], list
             server_t.append(t)
         else:
             client.append(t)
-    return client, server, server_t
+            client_text.append(payload)
+    return client, client_text, server, server_t
 
 
 def _locate(
@@ -379,12 +394,7 @@ def _locate(
     """Where a value sits in a recorded server message: ((event, occurrence), path)."""
     if index >= len(server) or not isinstance(server[index], str):
         return None
-    docs = []
-    for payload in server[: index + 1]:
-        try:
-            docs.append(json.loads(payload) if isinstance(payload, str) else None)
-        except (ValueError, RecursionError):
-            docs.append(None)
+    docs = [message_doc(payload) for payload in server[: index + 1]]
     event = event_of(docs[index], options.event_keys)
     occurrence = sum(1 for d in docs[:index] if event_of(d, options.event_keys) == event)
     path = next((p for p, v in leaves(docs[index]) if type(v) is type(value) and v == value), None)
