@@ -20,7 +20,7 @@ import hashlib
 import re
 import secrets
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from urllib.parse import unquote
 
 __all__ = [
@@ -54,20 +54,24 @@ def secret_core(kind: str, name: str, value: str) -> str:
     return value
 
 
-def highest_number(texts: Iterable[str | bytes | None]) -> int:
-    """The highest placeholder number in ``texts`` (0 when none is numbered)."""
-    high = 0
+def _with_placeholders(texts: Iterable[str | bytes | None]) -> Iterator[str]:
     for text in texts:
         if not text:
             continue
-        if type(text) is bytes:
-            if b"${redacted:" not in text:
-                continue
-            text = text.decode("utf-8", "replace")
-        if "#" not in text or "${redacted:" not in text:  # type: ignore[operator]
-            continue
-        for m in NUMBERED_RE.finditer(text):  # type: ignore[arg-type]
-            high = max(high, int(m.group(1)))
+        if isinstance(text, bytes):
+            if b"${redacted:" in text:
+                yield text.decode("utf-8", "replace")
+        elif "${redacted:" in text:
+            yield text
+
+
+def highest_number(texts: Iterable[str | bytes | None]) -> int:
+    """The highest placeholder number in ``texts`` (0 when none is numbered)."""
+    high = 0
+    for text in _with_placeholders(texts):
+        if "#" in text:
+            for m in NUMBERED_RE.finditer(text):
+                high = max(high, int(m.group(1)))
     return high
 
 
@@ -76,16 +80,8 @@ def credential_names(texts: Iterable[str | bytes | None]) -> set[str]:
     takes them: ``authorization#2`` for a numbered placeholder, ``authorization`` for one
     of an older capture."""
     names: set[str] = set()
-    for text in texts:
-        if not text:
-            continue
-        if type(text) is bytes:
-            if b"${redacted:" not in text:
-                continue
-            text = text.decode("utf-8", "replace")
-        if "${redacted:" not in text:  # type: ignore[operator]
-            continue
-        for m in PLACEHOLDER_RE.finditer(text):  # type: ignore[arg-type]
+    for text in _with_placeholders(texts):
+        for m in PLACEHOLDER_RE.finditer(text):
             names.add(m.group(2) if m.group(3) is None else f"{m.group(2)}#{m.group(3)}")
     return names
 

@@ -31,6 +31,7 @@ __all__ = [
     "MissingCredential",
     "expand_env",
     "parse_credential",
+    "shared_identities",
 ]
 
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -65,6 +66,24 @@ def expand_env(value: str, env: Mapping[str, str], *, name: str = "") -> str:
         return env[var]
 
     return _ENV_RE.sub(sub, value)
+
+
+def shared_identities(needed: Iterable[str], supplied: Iterable[str]) -> dict[str, list[str]]:
+    """Credential names recorded with several numbers (``authorization#1``,
+    ``authorization#2``: several users) that only a plain credential fills, by name:
+    every one of those users would replay as the same test user. ``needed`` are
+    ``NAME#N`` names (``CaptureStore.credentials_needed``), ``supplied`` the keys given."""
+    given = {key.lower().rpartition(":")[2] for key in supplied}
+    numbered: dict[str, list[str]] = {}
+    for name in needed:
+        base, _, number = name.lower().partition("#")
+        if number:
+            numbered.setdefault(base, []).append(name)
+    return {
+        base: sorted(names)
+        for base, names in sorted(numbered.items())
+        if len(names) > 1 and base in given and any(n.lower() not in given for n in names)
+    }
 
 
 def _key(m: re.Match[str]) -> str:
