@@ -46,10 +46,11 @@ _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]*\s+(?=\S)")
 
 def secret_core(kind: str, name: str, value: str) -> str:
     """What identifies a secret value across places: an authorization header's credential
-    without its scheme, a query or form value percent-decoded, anything else as it is."""
+    without its scheme, a form value percent-decoded (the redactor decodes a query
+    parameter's), anything else as it is."""
     if kind == "header" and name in ("authorization", "proxy-authorization"):
         return _SCHEME.sub("", value.strip(), count=1)
-    if kind in ("query", "form"):
+    if kind == "form":
         return unquote(value)
     return value
 

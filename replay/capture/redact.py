@@ -151,6 +151,15 @@ class Redactor:
         self._numbers.start_above(floor)
 
     def _marker(self, kind: str, name: str, value: str | bytes) -> str:
+        """The placeholder for ``value``; a value that is a placeholder already (a stored
+        replay's, say) becomes this kind's and name's, keeping its number."""
+        text = value if isinstance(value, str) else value.decode("utf-8", "replace")
+        held = PLACEHOLDER_RE.fullmatch(text)
+        if held is not None:
+            number = held.group(3)
+            if number is not None:
+                self._numbers.start_above(int(number))
+            return placeholder(kind, name, None if number is None else int(number))
         if isinstance(value, str):
             value = secret_core(kind, name, value)
         return placeholder(kind, name, self._numbers.number(value))
@@ -222,10 +231,10 @@ class Redactor:
             key = decoded[0][0] if decoded else name
             if "=" in piece and self.is_secret_field(key):
                 value = piece.split("=", 1)[1]
-                if not self._kept(unquote(value)):
-                    marker = self._marker("query", quote(key.lower(), safe=""), value)
-                    piece = f"{name}={marker}"
-                    changed = True
+                marker = self._marker("query", quote(key.lower(), safe=""), unquote(value))
+                new = f"{name}={marker}"
+                changed = changed or new != piece
+                piece = new
             parts.append(piece)
         return "&".join(parts) if changed else query
 
@@ -263,9 +272,11 @@ class Redactor:
             if not self.is_secret_field(name):
                 return m.group(0)
             value = m.group("quoted") if m.group("quoted") is not None else m.group("bare")
-            if not value or self._kept(value):
+            if not value:
                 return m.group(0)
             marker = self._marker("form", name.lower(), value)
+            if marker == value:
+                return m.group(0)
             if m.group("quoted") is not None:
                 q = m.group("q")
                 return f"{name}{m.group('sep')}{q}{marker}{q}"
@@ -291,10 +302,8 @@ class Redactor:
         return self._utf8(data) if maybe else data
 
     def _mqtt_password(self, password: bytes) -> bytes:
-        text = password.decode("utf-8", "replace")
-        if self._kept(text):
-            return password
-        return self._marker("mqtt", "password", password).encode("utf-8")
+        marker = self._marker("mqtt", "password", password).encode("utf-8")
+        return password if marker == password else marker
 
     def _utf8(self, data: bytes) -> bytes:
         try:
@@ -340,10 +349,11 @@ class Redactor:
             out: dict[str, Any] = {}
             for k, v in value.items():
                 if self.is_secret_field(k) and not isinstance(v, dict | list):
-                    if v is not None and v != "" and not (isinstance(v, str) and self._kept(v)):
-                        changed = True
+                    if v is not None and v != "":
                         raw = v if isinstance(v, str) else json.dumps(v)
-                        v = self._marker("json", k.lower(), raw)
+                        marker = self._marker("json", k.lower(), raw)
+                        changed = changed or marker != v
+                        v = marker
                 else:
                     v, sub = self._walk(v)
                     changed = changed or sub
