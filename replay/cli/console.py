@@ -143,7 +143,7 @@ def print_session_table(
             escape(source),
             *((escape(dialect_of(s)),) if dialect_of is not None else ()),
             *((scenarios.get(s.id, "-"),) if scenarios is not None else ()),
-            *((escape(" ".join(credentials.get(s.id, ())) or "-"),) if credentials else ()),
+            *((escape(",".join(credentials.get(s.id, ())) or "-"),) if credentials else ()),
         )
         rows += 1
     console.print(table)

@@ -87,8 +87,8 @@ def unnumbered(value: Any) -> Any:
             return value
     if isinstance(value, dict):
         return {k: unnumbered(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [unnumbered(v) for v in value]
+    if isinstance(value, list | tuple):
+        return type(value)(unnumbered(v) for v in value)
     return value
 
 

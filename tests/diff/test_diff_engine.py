@@ -285,8 +285,14 @@ def test_true_versus_one_is_a_type_change() -> None:
 def test_a_placeholders_number_is_no_difference() -> None:
     """Each run's writer numbers the values it redacts in its own order: ``#3`` against
     ``#4`` says nothing about the target (a different placeholder name still does)."""
-    base = [S({"type": "session", "token": "${redacted:json:token#3}"}), S("t=${redacted:form:token#3}")]
-    cand = [S({"type": "session", "token": "${redacted:json:token#4}"}), S("t=${redacted:form:token#4}")]
+    base = [
+        S({"type": "session", "token": "${redacted:json:token#3}"}),
+        S("t=${redacted:form:token#3}"),
+    ]
+    cand = [
+        S({"type": "session", "token": "${redacted:json:token#4}"}),
+        S("t=${redacted:form:token#4}"),
+    ]
     assert findings(
         session("a", base, subprotocol="jwt.${redacted:subprotocol:jwt#1}",
                 close=Close(1008, "token=${redacted:form:token#1}", Closer.SERVER)),
