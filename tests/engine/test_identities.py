@@ -75,7 +75,9 @@ def test_the_two_recorded_users_get_two_numbers(capture: Path) -> None:
 
 
 async def test_numbered_credentials_reproduce_the_recording(capture: Path, config: Path) -> None:
-    code, report = await shadow(capture, config, InviteServer(), *NUMBERED)
+    # user 1 from the command line, user 2 from the config file's [credentials]
+    config.write_text(config.read_text() + f'[credentials]\n"authorization#2" = "{BEN}"\n')
+    code, report = await shadow(capture, config, InviteServer(), *NUMBERED[:2])
     assert code == 0, report["differences"]
     assert report["verdict"] == "equivalent"
     assert report["fidelity"]["sessions"] == {"total": 2, "reproduced": 2, "unreproduced": 0}
