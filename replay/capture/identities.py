@@ -123,9 +123,3 @@ class SecretNumbers:
                 self._floors.append(floor)
             else:
                 self._high = max(self._high, floor)
-
-    @property
-    def count(self) -> int:
-        """How many distinct values were numbered."""
-        with self._lock:
-            return len(self._numbers)

@@ -113,6 +113,17 @@ def test_a_recording_added_to_a_capture_numbers_above_the_capture(tmp_path: Path
     }
 
 
+def test_the_highest_number_is_read_from_frames_text_and_binary(tmp_path: Path) -> None:
+    path = tmp_path / "c.db"
+    with CaptureStore.open(path, create=True, redactor=Redactor(enabled=False)) as store:
+        store.put_sessions([
+            make_session("t", messages=[("client", "text", '{"token":"${redacted:json:token#4}"}')]),
+            make_session("b", messages=[("server", "binary", b"${redacted:mqtt:password#9}")]),
+        ])  # fmt: skip
+        assert store.highest_placeholder_number() == 9
+        assert store.credentials_needed() == {"t": ("token#4",)}  # what the client sends
+
+
 def test_an_import_numbers_above_the_placeholders_its_file_holds(tmp_path: Path) -> None:
     path, jsonl = tmp_path / "c.db", tmp_path / "in.jsonl"
     numbered = make_session(
