@@ -70,8 +70,8 @@ def expand_env(value: str, env: Mapping[str, str], *, name: str = "") -> str:
 
 def shared_identities(needed: Iterable[str], supplied: Iterable[str]) -> dict[str, list[str]]:
     """Credential names recorded with several numbers (``authorization#1``,
-    ``authorization#2``: several users) that only a plain credential fills, by name:
-    every one of those users would replay as the same test user. ``needed`` are
+    ``authorization#2``: several users) two or more of which only a plain credential
+    fills, by name: those users would replay as the same test user. ``needed`` are
     ``NAME#N`` names (``CaptureStore.credentials_needed``), ``supplied`` the keys given."""
     given = {key.lower().rpartition(":")[2] for key in supplied}
     numbered: dict[str, list[str]] = {}
@@ -79,11 +79,12 @@ def shared_identities(needed: Iterable[str], supplied: Iterable[str]) -> dict[st
         base, _, number = name.lower().partition("#")
         if number:
             numbered.setdefault(base, []).append(name)
-    return {
-        base: sorted(names)
+    plain = {
+        base: sorted(n for n in names if n.lower() not in given)
         for base, names in sorted(numbered.items())
-        if len(names) > 1 and base in given and any(n.lower() not in given for n in names)
+        if base in given
     }
+    return {base: names for base, names in plain.items() if len(names) > 1}
 
 
 def _key(m: re.Match[str]) -> str:

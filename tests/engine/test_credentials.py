@@ -160,3 +160,9 @@ def test_shared_identities_are_numbers_only_a_plain_credential_fills() -> None:
     assert shared_identities(needed, both) == {}  # every user has a credential of its own
     assert shared_identities(needed, ["authorization#1", "authorization#2"]) == {}
     assert shared_identities(["authorization#1"], ["authorization"]) == {}  # one user
+    # the plain credential fills #2 only: two users, two values
+    assert shared_identities(needed, ["authorization", "authorization#1"]) == {}
+    three = [*needed, "authorization#4"]
+    assert shared_identities(three, ["authorization", "authorization#1"]) == {
+        "authorization": ["authorization#2", "authorization#4"]
+    }
