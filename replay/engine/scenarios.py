@@ -111,8 +111,8 @@ def scenario_notes(store: CaptureStore, options: ReplayOptions) -> list[str]:
             more = f" (and {len(shared) - 1} more scenarios)" if len(shared) > 1 else ""
             notes.append(
                 f"hint: scenario {first}{more} has several recorded users "
-                f"({', '.join(n for names in found.values() for n in names)}) and one credential "
-                f"fills them all, so they replay as one user (--credential "
+                f"({', '.join(n for names in found.values() for n in names)}) that one "
+                f"credential fills, so they replay as one user (--credential "
                 f"{next(iter(found))}#N=VALUE for each)"
             )
     for prefix in options.session_ids:
