@@ -115,7 +115,8 @@ REPLAY_OPTIONS: tuple[OptionSpec, ...] = (
     ),
     OptionSpec(
         "credentials", "--credential", "str", "NAME=VALUE filling the ${redacted:KIND:NAME} "
-        "placeholders; VALUE may be ${ENV_VAR} (repeatable; adds to [credentials]).",
+        "placeholders (NAME#N: only those of recorded value N, one user; plain NAME: every "
+        "N); VALUE may be ${ENV_VAR} (repeatable; adds to [credentials]).",
         "NAME=VALUE", default=(), many=True, config=False, pattern="=",
     ),
     OptionSpec(

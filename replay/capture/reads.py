@@ -15,6 +15,7 @@ from typing import Any
 
 import sqlite_utils
 
+from wsshadow.replay.capture.identities import credential_names, highest_number
 from wsshadow.replay.capture.model import (
     Close,
     Closer,
@@ -46,6 +47,11 @@ from wsshadow.replay.capture.schema import (
 from wsshadow.replay.errors import CaptureError
 
 __all__ = ["CaptureReads"]
+
+
+def _by_number(name: str) -> tuple[str, int]:
+    base, _, number = name.partition("#")
+    return base, int(number) if number else 0
 
 
 class CaptureReads:
@@ -238,6 +244,49 @@ class CaptureReads:
                 server_messages=r[12],
                 bytes=r[13],
             )
+
+    def highest_placeholder_number(self) -> int:
+        """The highest ``#N`` of the capture's numbered placeholders, runs included (0:
+        none). A redactor writing into the capture numbers new values above it."""
+        columns = " || ' ' || ".join(
+            f"coalesce({c}, '')"
+            for c in ("query", "request_headers", "subprotocols", "subprotocol",
+                      "response_headers", "close_reason", "close_error")
+        )  # fmt: skip
+        rows = self.db.conn.execute(
+            f"SELECT t FROM (SELECT {columns} AS t FROM sessions) WHERE t LIKE ?",
+            ("%${redacted:%#%",),
+        )
+        high = highest_number(r[0] for r in rows)
+        rows = self.db.conn.execute(
+            "SELECT coalesce(text, data) FROM frames WHERE instr(coalesce(text, data), ?) > 0",
+            (b"${redacted:",),
+        )
+        return max(high, highest_number(r[0] for r in rows))
+
+    def credentials_needed(self, run: str | None = RECORDED_ONLY) -> dict[str, tuple[str, ...]]:
+        """Per session (of the recording, or of ``run``), the credential names its
+        placeholders ask for on replay (``authorization#2``; query, request headers,
+        subprotocols and client messages), sorted; sessions that need none are left out."""
+        where, args = self._run_filter(run)
+        found: dict[str, set[str]] = {}
+        for sid, *texts in self.db.conn.execute(
+            f"SELECT id, query, request_headers, subprotocols FROM sessions WHERE {where}", args
+        ):
+            names = credential_names(texts)
+            if names:
+                found[sid] = names
+        rows = self.db.conn.execute(
+            "SELECT session_id, coalesce(text, data) FROM frames WHERE direction = 'client' "
+            f"AND session_id IN (SELECT id FROM sessions WHERE {where}) "
+            "AND instr(coalesce(text, data), ?) > 0",
+            (*args, b"${redacted:"),
+        )
+        for sid, payload in rows:
+            names = credential_names((payload,))
+            if names:
+                found.setdefault(sid, set()).update(names)
+        return {sid: tuple(sorted(names, key=_by_number)) for sid, names in found.items()}
 
     def _messages(self, session_id: str) -> tuple[Message, ...]:
         rows = self.db.conn.execute(

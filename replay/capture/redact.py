@@ -3,7 +3,10 @@
 A redacted value becomes a placeholder that names what it was, such as
 ``${redacted:header:authorization}`` or ``jwt.${redacted:subprotocol:jwt}``,
 so that replay can substitute a fresh credential by name later
-(``--credential authorization='Bearer ...'``). Redacting an already-redacted
+(``--credential authorization='Bearer ...'``). Each distinct value also gets a
+number, the same wherever it appears (``${redacted:header:authorization#2}``,
+see ``identities``), so that distinct recorded users replay as distinct test
+users (``--credential authorization#2=...``). Redacting an already-redacted
 session changes nothing, so import and export round-trip.
 """
 
@@ -11,12 +14,18 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
-from urllib.parse import parse_qsl, quote
+from urllib.parse import parse_qsl, quote, unquote
 
 from wsshadow.replay.capture.framing import rewrite_json_docs
+from wsshadow.replay.capture.identities import (
+    PLACEHOLDER_RE,
+    SecretNumbers,
+    highest_number,
+    secret_core,
+)
 from wsshadow.replay.capture.model import Close, Handshake, Headers, Message, Opcode, Session
 from wsshadow.replay.capture.mqtt import rewrite_fields
 
@@ -52,9 +61,6 @@ DEFAULT_SECRET_FIELDS = (
 )
 """JSON field and query parameter names that hold secrets (whole-name match)."""
 
-PLACEHOLDER_RE = re.compile(r"\$\{redacted:([a-z]+):([A-Za-z0-9_.\-]+)\}")
-"""Matches a placeholder; group 1 is the kind, group 2 the credential name."""
-
 # Subprotocol entries that carry a token after a scheme prefix, as browsers send
 # them because they cannot set an Authorization header on a WebSocket.
 _TOKEN_SUBPROTOCOL = re.compile(
@@ -73,17 +79,17 @@ _NAMED_VALUE = re.compile(
 )
 
 
-def placeholder(kind: str, name: str) -> str:
-    """The placeholder that stands for a redacted ``kind`` value called ``name``."""
-    return f"${{redacted:{kind}:{name}}}"
+def placeholder(kind: str, name: str, number: int | None = None) -> str:
+    """The placeholder that stands for a redacted ``kind`` value called ``name``
+    (``number``: which distinct value it was, ``${redacted:KIND:NAME#N}``)."""
+    if number is None:
+        return f"${{redacted:{kind}:{name}}}"
+    return f"${{redacted:{kind}:{name}#{number}}}"
 
 
 MQTT_PASSWORD = placeholder("mqtt", "password")
-"""What an MQTT CONNECT's password becomes (``--credential password=...`` fills it)."""
-
-
-def _mqtt_password(password: bytes) -> bytes:
-    return MQTT_PASSWORD.encode("utf-8")
+"""An MQTT CONNECT's password as captures before numbered placeholders held it; now it
+becomes ``${redacted:mqtt:password#N}`` (``--credential password=...`` fills both)."""
 
 
 def _squash(name: str) -> str:
@@ -97,6 +103,11 @@ class Redactor:
 
     ``extra_fields`` adds JSON field / query parameter names, ``extra_headers``
     adds header names. ``enabled=False`` (``--no-redact``) passes everything.
+
+    Each distinct secret value gets a number, stable for the redactor's
+    lifetime (one proxy, one middleware, one import): only a salted digest of
+    it is kept, in memory. ``start_above`` keeps new numbers clear of those a
+    capture holds already (``CaptureStore`` does it for its redactor).
     """
 
     enabled: bool = True
@@ -105,8 +116,10 @@ class Redactor:
     _fields: frozenset[str] = field(init=False, repr=False, compare=False)
     _headers: frozenset[str] = field(init=False, repr=False, compare=False)
     _fragments: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    _numbers: SecretNumbers = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "_numbers", SecretNumbers())
         names = {_squash(n) for n in (*DEFAULT_SECRET_FIELDS, *self.extra_fields)}
         object.__setattr__(self, "_fields", frozenset(names))
         headers = SECRET_HEADERS | {h.lower() for h in self.extra_headers}
@@ -128,6 +141,35 @@ class Redactor:
         # alternation regex tries every fragment at every position (4 KB: 19 vs 40 us).
         low = text.lower()
         return any(fragment in low for fragment in self._fragments)
+
+    # ---- numbers -----------------------------------------------------------
+
+    def start_above(self, floor: int | Callable[[], int]) -> None:
+        """Number new secret values above ``floor`` (an int, or a callable asked once,
+        when the first new value needs a number): a capture's highest number, so that
+        a recording added to it never gives a new user a number already taken."""
+        self._numbers.start_above(floor)
+
+    def _marker(self, kind: str, name: str, value: str | bytes) -> str:
+        """The placeholder for ``value``; a value that is a placeholder already (a stored
+        replay's, say) becomes this kind's and name's, keeping its number."""
+        text = value if isinstance(value, str) else value.decode("utf-8", "replace")
+        held = PLACEHOLDER_RE.fullmatch(text)
+        if held is not None:
+            number = held.group(3)
+            if number is not None:
+                self._numbers.start_above(int(number))
+            return placeholder(kind, name, None if number is None else int(number))
+        if isinstance(value, str):
+            value = secret_core(kind, name, value)
+        return placeholder(kind, name, self._numbers.number(value))
+
+    def _kept(self, value: str) -> bool:
+        """True when ``value`` is a placeholder already (its number then stays taken)."""
+        if not PLACEHOLDER_RE.fullmatch(value):
+            return False
+        self._numbers.start_above(highest_number((value,)))
+        return True
 
     # ---- names -------------------------------------------------------------
 
@@ -155,8 +197,8 @@ class Redactor:
         for name, value in headers:
             low = name.lower()
             if self.is_secret_header(low):
-                if not PLACEHOLDER_RE.fullmatch(value):
-                    value = placeholder("header", low)
+                if not self._kept(value):
+                    value = self._marker("header", low, value)
             elif low == "sec-websocket-protocol":
                 value = ", ".join(self.subprotocol(p.strip()) for p in value.split(","))
             out.append((name, value))
@@ -164,14 +206,17 @@ class Redactor:
 
     def subprotocol(self, entry: str) -> str:
         """One subprotocol entry, with a bearer token replaced by a placeholder."""
-        if not self.enabled or PLACEHOLDER_RE.search(entry):
+        if not self.enabled:
+            return entry
+        if PLACEHOLDER_RE.search(entry):
+            self._numbers.start_above(highest_number((entry,)))
             return entry
         m = _TOKEN_SUBPROTOCOL.match(entry)
         if m:
             scheme = m.group("prefix")[:-1].split(".")[0].lower()
-            return m.group("prefix") + placeholder("subprotocol", scheme)
+            return m.group("prefix") + self._marker("subprotocol", scheme, m.group("token"))
         if _BARE_JWT.match(entry):
-            return placeholder("subprotocol", "token")
+            return self._marker("subprotocol", "token", entry)
         return entry
 
     def query(self, query: str) -> str:
@@ -185,7 +230,9 @@ class Redactor:
             decoded = parse_qsl(name + "=x", keep_blank_values=True)
             key = decoded[0][0] if decoded else name
             if "=" in piece and self.is_secret_field(key):
-                new = f"{name}={placeholder('query', quote(key.lower(), safe=''))}"
+                value = piece.split("=", 1)[1]
+                marker = self._marker("query", quote(key.lower(), safe=""), unquote(value))
+                new = f"{name}={marker}"
                 changed = changed or new != piece
                 piece = new
             parts.append(piece)
@@ -225,8 +272,10 @@ class Redactor:
             if not self.is_secret_field(name):
                 return m.group(0)
             value = m.group("quoted") if m.group("quoted") is not None else m.group("bare")
-            marker = placeholder("form", name.lower())
-            if value == marker or not value:
+            if not value:
+                return m.group(0)
+            marker = self._marker("form", name.lower(), value)
+            if marker == value:
                 return m.group(0)
             if m.group("quoted") is not None:
                 q = m.group("q")
@@ -247,10 +296,14 @@ class Redactor:
         low = data.lower()
         maybe = any(fragment.encode() in low for fragment in self._fragments)
         if maybe or data[0] == 0x10:  # 0x10: an MQTT CONNECT, whose password has no name
-            mqtt = rewrite_fields(data, publish=self._utf8, password=_mqtt_password)
+            mqtt = rewrite_fields(data, publish=self._utf8, password=self._mqtt_password)
             if mqtt is not None and mqtt is not data:
                 return mqtt
         return self._utf8(data) if maybe else data
+
+    def _mqtt_password(self, password: bytes) -> bytes:
+        marker = self._marker("mqtt", "password", password).encode("utf-8")
+        return password if marker == password else marker
 
     def _utf8(self, data: bytes) -> bytes:
         try:
@@ -296,9 +349,10 @@ class Redactor:
             out: dict[str, Any] = {}
             for k, v in value.items():
                 if self.is_secret_field(k) and not isinstance(v, dict | list):
-                    marker = placeholder("json", k.lower())
-                    if v != marker and v is not None and v != "":
-                        changed = True
+                    if v is not None and v != "":
+                        raw = v if isinstance(v, str) else json.dumps(v)
+                        marker = self._marker("json", k.lower(), raw)
+                        changed = changed or marker != v
                         v = marker
                 else:
                     v, sub = self._walk(v)

@@ -204,6 +204,11 @@ class CaptureStore(CaptureReads):
                 store._prepare_readonly()
             else:
                 store._prepare(fresh=not exists or path.stat().st_size == 0)
+                if redactor.enabled and exists:
+                    # New secret values are numbered above those already in the capture
+                    # (read when the first one needs a number), so a user recorded now
+                    # never shares a number with a different user recorded before.
+                    redactor.start_above(store._placeholder_floor)
         except sqlite3.DatabaseError as e:
             if temporary is not None:
                 temporary.cleanup()
@@ -222,6 +227,12 @@ class CaptureStore(CaptureReads):
                 _remove_capture_files(path)
             raise
         return store
+
+    def _placeholder_floor(self) -> int:
+        try:
+            return self.highest_placeholder_number()
+        except sqlite3.Error:  # closed before a value needed a number: nothing to avoid
+            return 0
 
     def _check_format(self) -> int:
         """The file's format version, after checking it is a capture this wsshadow reads."""

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from wsshadow.recorders.har import looks_like_har, read_har
+from wsshadow.replay.capture.identities import highest_number
 from wsshadow.replay.capture.jsonl import read_jsonl, write_jsonl
 from wsshadow.replay.capture.store import CaptureStore, SessionSummary
 from wsshadow.replay.cli import console
@@ -51,7 +52,8 @@ def captures_ls(
     capture: CaptureArg, run: RunOpt = None, config: ConfigOpt = None, dialect: DialectOpt = None
 ) -> None:
     """One row per session: id, route, start, duration, messages each way, close, source,
-    dialect, and (recorded sessions) the scenario it replays in, '-' when alone."""
+    dialect, (recorded sessions) the scenario it replays in, '-' when alone, and the
+    credentials its placeholders ask for (authorization#2: recorded user 2)."""
     diff = _dialects(config, dialect)
     with read_capture(capture) as store:
         if run is not None and store.get_run(run) is None:
@@ -66,7 +68,8 @@ def captures_ls(
             return chosen.name if chosen is not None else "-"
 
         console.print_session_table(store.summaries(run), title=f"{capture}",
-                                    dialect_of=dialect_of, scenarios=scenarios)  # fmt: skip
+                                    dialect_of=dialect_of, scenarios=scenarios,
+                                    credentials=store.credentials_needed(run))  # fmt: skip
 
 
 @captures_app.command("scenarios")
@@ -178,11 +181,13 @@ def captures_import(
     if placeholder_header and not har:
         raise BadInput("--placeholder-header applies to HAR files only")
     sessions = read_har(source, placeholders=placeholder_header or ()) if har else None
+    redactor = make_redactor(no_redact, redact_field)
+    if not har:  # values new in this file are numbered above those it holds redacted already
+        with source.open("rb") as f:
+            redactor.start_above(highest_number(f))
     with (
         source.open("rb") as f,
-        CaptureStore.open(
-            capture, create=True, redactor=make_redactor(no_redact, redact_field)
-        ) as store,
+        CaptureStore.open(capture, create=True, redactor=redactor) as store,
     ):
         count = store.put_sessions(
             sessions if sessions is not None else read_jsonl(f, str(source)),

@@ -11,7 +11,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 from rich.console import Console
@@ -103,9 +103,11 @@ def print_session_table(
     title: str = "",
     dialect_of: Callable[[SessionSummary], str] | None = None,
     scenarios: Mapping[str, str] | None = None,
+    credentials: Mapping[str, Sequence[str]] | None = None,
 ) -> None:
     """The ``captures ls`` table; ``dialect_of`` names each session's dialect,
-    ``scenarios`` (session -> scenario) adds a scenario column."""
+    ``scenarios`` (session -> scenario) adds a scenario column, ``credentials``
+    (session -> the credential names its placeholders ask for) a credentials column."""
     console = stdout_console()
     table = Table(
         title=title if console.is_terminal else None,
@@ -124,6 +126,7 @@ def print_session_table(
         ("source", "left"),
         *((("dialect", "left"),) if dialect_of is not None else ()),
         *((("scenario", "left"),) if scenarios is not None else ()),
+        *((("credentials", "left"),) if credentials else ()),
     ):
         table.add_column(name, justify=justify, no_wrap=True)
     rows = 0
@@ -140,6 +143,7 @@ def print_session_table(
             escape(source),
             *((escape(dialect_of(s)),) if dialect_of is not None else ()),
             *((scenarios.get(s.id, "-"),) if scenarios is not None else ()),
+            *((escape(",".join(credentials.get(s.id, ())) or "-"),) if credentials else ()),
         )
         rows += 1
     console.print(table)

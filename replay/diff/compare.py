@@ -32,6 +32,7 @@ from wsshadow.replay.diff.normalize import (
     ParseCache,
     display_payload,
     text_tokens,
+    unnumbered,
 )
 
 __all__ = [
@@ -295,11 +296,12 @@ def _handshake_close(base: Session, cand: Session, config: RouteDiffConfig) -> l
     hb, hc = base.handshake, cand.handshake
     if hb.status != hc.status:
         out.append(Finding("handshake", None, "status", hb.status, hc.status))
-    if hb.subprotocol != hc.subprotocol:
+    # A placeholder's number (which recorded value it was) is no difference of the target's.
+    if unnumbered(hb.subprotocol) != unnumbered(hc.subprotocol):
         out.append(Finding("handshake", None, "subprotocol", hb.subprotocol, hc.subprotocol))
     for name in config.compare_headers:
         vb, vc = hb.response_header(name), hc.response_header(name)
-        if vb != vc:
+        if unnumbered(vb) != unnumbered(vc):
             out.append(Finding("handshake", None, f"headers.{name.lower()}", vb, vc))
     cb, cc = base.close, cand.close
     for attr in ("code", "reason", "by"):
@@ -308,7 +310,7 @@ def _handshake_close(base: Session, cand: Session, config: RouteDiffConfig) -> l
         if attr == "by":
             vb = vb.value if vb is not None else None
             vc = vc.value if vc is not None else None
-        if vb != vc:
+        if unnumbered(vb) != unnumbered(vc):
             out.append(Finding("close", None, attr, vb, vc))
     return out
 

@@ -9,7 +9,10 @@ numbers by ``"<epoch>"``). Ignore rules (dotted paths with ``*`` and
 the raw texts, then walks two parsed values together applying masks and
 ignore rules only where they differ; the full masked values are built only
 for pairs that really differ. Control frames (ping, pong) are dropped
-unless the config compares them. The masks themselves are in ``masks.py``,
+unless the config compares them. A redaction placeholder's number
+(``${redacted:json:token#2}``: which recorded value it was) is dropped: each
+run's capture writer numbers the values it redacts in its own order, so the
+number says nothing about the target. The masks themselves are in ``masks.py``,
 the ignore rules in ``ignore.py`` (their names are importable from here too).
 
 A session spoken in a dialect (``replay.diff.dialects``: Socket.IO,
@@ -26,6 +29,7 @@ import json
 import re
 from typing import Any, Literal, NamedTuple
 
+from wsshadow.replay.capture.identities import NUMBERED_RE
 from wsshadow.replay.capture.model import Direction, Message, Opcode, Session
 from wsshadow.replay.config import RouteDiffConfig
 from wsshadow.replay.diff.dialects import Dialect
@@ -52,6 +56,7 @@ __all__ = [
     "display_payload",
     "get_path",
     "text_tokens",
+    "unnumbered",
 ]
 
 Format = Literal["json", "text", "binary"]
@@ -61,6 +66,30 @@ ParseCache = dict[str, _Parsed]
 """Raw text -> (format, key, event, fast-path text, value); share it within one session."""
 _MISSING: Any = object()
 _new = tuple.__new__
+
+
+def _unnumbered(m: re.Match[str]) -> str:
+    text = m.group(0)
+    return text[: text.rindex("#")] + "}"
+
+
+def unnumbered(value: Any) -> Any:
+    """``value`` (text, bytes or a parsed JSON value) with every redaction placeholder's
+    ``#N`` dropped: ``${redacted:json:token#2}`` compares as ``${redacted:json:token}``."""
+    if isinstance(value, str):
+        return NUMBERED_RE.sub(_unnumbered, value) if "${redacted:" in value else value
+    if isinstance(value, bytes):
+        if b"${redacted:" not in value:
+            return value
+        try:
+            return unnumbered(value.decode("utf-8")).encode("utf-8")
+        except UnicodeDecodeError:
+            return value
+    if isinstance(value, dict):
+        return {k: unnumbered(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(unnumbered(v) for v in value)
+    return value
 
 
 class Normalized(NamedTuple):
@@ -225,7 +254,8 @@ class Normalizer:
             self.compare_control and m.opcode in (Opcode.PING, Opcode.PONG)
         ):
             key = "<binary>" if m.opcode is Opcode.BINARY else f"<{m.opcode.value}>"
-            return Normalized(m.seq, m.t, "binary", key, None, m.payload, m.payload, m.payload)
+            data = unnumbered(m.payload)
+            return Normalized(m.seq, m.t, "binary", key, None, data, data, m.payload)
         return None
 
     def _text(self, seq: int, t: float, text: str, cache: ParseCache | None) -> Normalized:
@@ -238,6 +268,8 @@ class Normalizer:
         return _new(Normalized, (seq, t, fmt, key, event, fast, value, text, None, None))
 
     def _parse(self, text: str) -> _Parsed:
+        if "${redacted:" in text:
+            text = unnumbered(text)
         try:  # orjson, or Python's json for NaN and integers past 64 bits
             value = parse_json(text)
         except (ValueError, RecursionError):  # not JSON, or nested past Python's limit
@@ -299,7 +331,11 @@ class Normalizer:
             request = requests.get(corr) if corr is not None else None
             key = f"{request} {ev.key}" if ev.reply and request is not None else ev.key
             raw = ev.raw if ev.raw is not None else m.payload
-            fields = (m.seq, m.t, "json", key, key, raw, ev.value, m.payload, corr, request)
+            value = ev.value
+            payload = m.payload
+            if ("${redacted:" if type(payload) is str else b"${redacted:") in payload:  # type: ignore[operator]
+                raw, value = unnumbered(raw), unnumbered(value)
+            fields = (m.seq, m.t, "json", key, key, raw, value, m.payload, corr, request)
             out.append(_new(Normalized, fields))
         return out
 

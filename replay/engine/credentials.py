@@ -1,10 +1,13 @@
 """Credentials: fill the placeholders redaction left with fresh values.
 
-Redaction turns a secret into ``${redacted:KIND:NAME}`` (see
-``replay.redact``). Replay fills each placeholder from a mapping of
-credential names to values, given on the command line or in the config
-file; a value may reference environment variables as ``${VAR}``. A key may
-be ``NAME`` or the more specific ``KIND:NAME``; names compare
+Redaction turns a secret into ``${redacted:KIND:NAME#N}`` (see
+``capture.redact``; ``N`` numbers the distinct values, so distinct recorded
+users have distinct numbers; older captures have no ``#N``). Replay fills
+each placeholder from a mapping of credential names to values, given on the
+command line or in the config file; a value may reference environment
+variables as ``${VAR}``. A key may be ``NAME`` (every number) or the more
+specific ``KIND:NAME``, ``NAME#N`` (one recorded value: one user) or
+``KIND:NAME#N``; a numbered key wins over a plain one. Names compare
 case-insensitively. The environment is passed in, never read here.
 """
 
@@ -28,6 +31,7 @@ __all__ = [
     "MissingCredential",
     "expand_env",
     "parse_credential",
+    "shared_identities",
 ]
 
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -62,6 +66,39 @@ def expand_env(value: str, env: Mapping[str, str], *, name: str = "") -> str:
         return env[var]
 
     return _ENV_RE.sub(sub, value)
+
+
+def shared_identities(needed: Iterable[str], supplied: Iterable[str]) -> dict[str, list[str]]:
+    """Credential names recorded with several numbers (``authorization#1``,
+    ``authorization#2``: several users) two or more of which only a plain credential
+    fills, by name: those users would replay as the same test user. ``needed`` are
+    ``NAME#N`` names (``CaptureStore.credentials_needed``), ``supplied`` the keys given."""
+    given = {key.lower().rpartition(":")[2] for key in supplied}
+    numbered: dict[str, list[str]] = {}
+    for name in needed:
+        base, _, number = name.lower().partition("#")
+        if number:
+            numbered.setdefault(base, []).append(name)
+    plain = {
+        base: sorted(n for n in names if n.lower() not in given)
+        for base, names in sorted(numbered.items())
+        if base in given
+    }
+    return {base: names for base, names in plain.items() if len(names) > 1}
+
+
+def _key(m: re.Match[str]) -> str:
+    """The ``--credential`` name that fills one placeholder: ``authorization#2``."""
+    return m.group(2) if m.group(3) is None else f"{m.group(2)}#{m.group(3)}"
+
+
+def _missing(marker: str, key: str) -> str:
+    name, _, number = key.partition("#")
+    how = f"{key}=VALUE, or {name}=VALUE for every number," if number else f"{key}=VALUE"
+    return (
+        f"the session needs credential {marker}, which nobody supplied "
+        f"(--credential {how} or [credentials] in the config file)"
+    )
 
 
 @dataclass(frozen=True)
@@ -99,14 +136,18 @@ class Credentials:
         """Every credential name given, expanded or not (never the values)."""
         return tuple(sorted({*self.values, *self.broken}))
 
-    def lookup(self, kind: str, name: str) -> str | None:
-        """The value for a placeholder of ``kind`` and ``name``, or None.
+    def lookup(self, kind: str, name: str, number: str | int | None = None) -> str | None:
+        """The value for a placeholder of ``kind`` and ``name`` (and ``number``), or None:
+        ``KIND:NAME#N``, then ``NAME#N``, then ``KIND:NAME``, then ``NAME``.
 
         Raises MissingCredential when the credential was given but its
         environment variable is not set.
         """
         name = name.lower()
-        for key in (f"{kind}:{name}", name):
+        keys: tuple[str, ...] = (f"{kind}:{name}", name)
+        if number is not None:
+            keys = (f"{kind}:{name}#{number}", f"{name}#{number}", *keys)
+        for key in keys:
             if key in self.values:
                 return self.values[key]
             if key in self.broken:
@@ -125,14 +166,11 @@ class Credentials:
             if "${redacted:" not in text:
                 continue
             for m in PLACEHOLDER_RE.finditer(text):  # type: ignore[arg-type]
-                if m.group(0) not in missing and self.lookup(m.group(1), m.group(2)) is None:
-                    missing[m.group(0)] = m.group(2)
+                if m.group(0) not in missing and self.lookup(*m.groups()) is None:
+                    missing[m.group(0)] = _key(m)
         if len(missing) == 1:
             ((marker, name),) = missing.items()
-            raise MissingCredential(
-                f"the session needs credential {marker}, which nobody supplied "
-                f"(--credential {name}=VALUE or [credentials] in the config file)"
-            )
+            raise MissingCredential(_missing(marker, name))
         if missing:
             names = sorted(set(missing.values()))
             raise MissingCredential(
@@ -146,12 +184,9 @@ class Credentials:
             return text
 
         def sub(m: re.Match[str]) -> str:
-            value = self.lookup(m.group(1), m.group(2))
+            value = self.lookup(*m.groups())
             if value is None:
-                raise MissingCredential(
-                    f"the session needs credential {m.group(0)}, which nobody supplied "
-                    f"(--credential {m.group(2)}=VALUE or [credentials] in the config file)"
-                )
+                raise MissingCredential(_missing(m.group(0), _key(m)))
             if encode == "json":
                 return json.dumps(value, ensure_ascii=False)[1:-1]
             if encode == "query" or (encode == "text" and m.group(1) == "form"):
@@ -249,7 +284,12 @@ class Credentials:
         sources = [*((v, k) for k, v in self.values.items()), *self.env_values.items()]
         for value, key in sources:
             kind, _, name = key.rpartition(":")
-            marker = placeholder(kind or "credential", _NAME_UNSAFE.sub("_", name) or "value")
+            name, _, number = name.partition("#")
+            marker = placeholder(
+                kind or "credential",
+                _NAME_UNSAFE.sub("_", name) or "value",
+                int(number) if number.isdigit() else None,
+            )
             for form in (value, json.dumps(value, ensure_ascii=False)[1:-1], quote(value, safe="")):
                 if len(form) >= MIN_SCRUB_LENGTH:
                     pairs.setdefault(form, marker)

@@ -38,7 +38,7 @@ from typing import Any
 from wsshadow.replay.capture.model import Session
 from wsshadow.replay.capture.store import CaptureStore, FrameColumns, SessionHead
 from wsshadow.replay.engine.carryover import CarryPlan, CarryRule, event_of, leaves, message_doc
-from wsshadow.replay.engine.credentials import Credentials
+from wsshadow.replay.engine.credentials import Credentials, shared_identities
 from wsshadow.replay.engine.links import LinkGraph, discover_links, scenario_key
 from wsshadow.replay.engine.model import SessionOutcome
 from wsshadow.replay.engine.pacing import Pace
@@ -88,11 +88,32 @@ def capture_links(
 
 
 def scenario_notes(store: CaptureStore, options: ReplayOptions) -> list[str]:
-    """One line per ``--session`` whose scenario brings other sessions into the run."""
-    if not options.links or not options.session_ids:
+    """One line per ``--session`` whose scenario brings other sessions into the run, and
+    one when a scenario's several recorded users would all replay as one test user."""
+    if not options.links:
         return []
-    graph = capture_links(store, options.event_keys, options.link_rules)
+    plain = any("#" not in key for key in options.credentials)
+    if not options.session_ids and not plain:
+        return []
+    graph = capture_links(store, options.event_keys, options.link_rules)  # the run's, cached
     notes = []
+    if graph.scenarios and plain:
+        needed = store.credentials_needed()
+        shared = []
+        for key, members in graph.scenarios.items():
+            names = {n for sid in members for n in needed.get(sid, ())}
+            found = shared_identities(names, options.credentials)
+            if found:
+                shared.append((key, found))
+        if shared:
+            first, found = shared[0]
+            more = f" (and {len(shared) - 1} more scenarios)" if len(shared) > 1 else ""
+            notes.append(
+                f"hint: scenario {first}{more} has several recorded users "
+                f"({', '.join(n for names in found.values() for n in names)}) that one "
+                f"credential fills, so they replay as one user (--credential "
+                f"{next(iter(found))}#N=VALUE for each)"
+            )
     for prefix in options.session_ids:
         sid = store.find_session(prefix).id
         scenario = graph.scenario_of.get(sid)

@@ -44,10 +44,10 @@ def test_rewrite_keeps_untouched_documents_and_framing() -> None:
 def test_redaction_reaches_framed_and_nested_json() -> None:
     r = Redactor()
     assert r.text('42["login",{"password":"hunter2"}]') == (
-        '42["login",{"password":"${redacted:json:password}"}]'
+        '42["login",{"password":"${redacted:json:password#1}"}]'
     )
     nested = json.loads(json.loads(r.text(CABLE))["data"])
-    assert nested == {"action": "auth", "token": "${redacted:json:token}"}
+    assert nested == {"action": "auth", "token": "${redacted:json:token#2}"}
 
 
 def test_credentials_fill_framed_and_nested_json_escaped_once_per_level() -> None:

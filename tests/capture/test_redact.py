@@ -17,7 +17,7 @@ R = Redactor()
 
 
 def test_secret_headers_become_named_placeholders() -> None:
-    h = R.headers(
+    h = Redactor().headers(
         (
             ("Authorization", "Bearer abc"),
             ("Cookie", "sid=1"),
@@ -26,31 +26,35 @@ def test_secret_headers_become_named_placeholders() -> None:
         )
     )
     assert h == (
-        ("Authorization", "${redacted:header:authorization}"),
-        ("Cookie", "${redacted:header:cookie}"),
+        ("Authorization", "${redacted:header:authorization#1}"),
+        ("Cookie", "${redacted:header:cookie#2}"),
         ("X-Req", "7"),
-        ("Proxy-Authorization", "${redacted:header:proxy-authorization}"),
+        ("Proxy-Authorization", "${redacted:header:proxy-authorization#3}"),
     )
 
 
 def test_token_subprotocols() -> None:
-    assert R.subprotocol("jwt.eyJhbGciOi.abc.def") == "jwt.${redacted:subprotocol:jwt}"
+    R = Redactor()
+    assert R.subprotocol("jwt.eyJhbGciOi.abc.def") == "jwt.${redacted:subprotocol:jwt#1}"
     assert R.subprotocol("jwt-auth") == "jwt-auth"
     assert R.subprotocol("graphql-ws") == "graphql-ws"
     assert R.subprotocol("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig") == (
-        "${redacted:subprotocol:token}"
+        "${redacted:subprotocol:token#2}"
     )
     k8s = "base64url.bearer.authorization.k8s.io.c2VjcmV0"
     assert R.subprotocol(k8s) == (
-        "base64url.bearer.authorization.k8s.io.${redacted:subprotocol:base64url}"
+        "base64url.bearer.authorization.k8s.io.${redacted:subprotocol:base64url#3}"
     )
     h = R.headers((("Sec-WebSocket-Protocol", "jwt-auth, jwt.user-alice"),))
-    assert h == (("Sec-WebSocket-Protocol", "jwt-auth, jwt.${redacted:subprotocol:jwt}"),)
+    assert h == (("Sec-WebSocket-Protocol", "jwt-auth, jwt.${redacted:subprotocol:jwt#4}"),)
 
 
 def test_query_parameters() -> None:
-    assert R.query("mode=main&token=user-alice") == "mode=main&token=${redacted:query:token}"
-    assert R.query("access_token=x&keep=1") == "access_token=${redacted:query:access_token}&keep=1"
+    R = Redactor()
+    assert R.query("mode=main&token=user-alice") == "mode=main&token=${redacted:query:token#1}"
+    assert R.query("access_token=x&keep=1") == (
+        "access_token=${redacted:query:access_token#2}&keep=1"
+    )
     assert R.query("tokens_used=3&key=abc") == "tokens_used=3&key=abc"
 
 
@@ -67,10 +71,10 @@ def test_json_fields_whole_name_case_insensitive() -> None:
             },
         }
     )
-    out = json.loads(R.text(text))
-    assert out["Token"] == "${redacted:json:token}"
-    assert out["payload"]["apiKey"] == "${redacted:json:apikey}"
-    assert out["payload"]["items"][0]["password"] == "${redacted:json:password}"
+    out = json.loads(Redactor().text(text))
+    assert out["Token"] == "${redacted:json:token#1}"
+    assert out["payload"]["apiKey"] == "${redacted:json:apikey#2}"
+    assert out["payload"]["items"][0]["password"] == "${redacted:json:password#3}"
     assert out["payload"]["key"] == "kept" and out["payload"]["tokens_used"] == 12
 
 
@@ -82,9 +86,9 @@ def test_untouched_text_is_returned_byte_identical() -> None:
 def test_extra_names_and_opt_out() -> None:
     r = Redactor(extra_fields=("session_key",), extra_headers=("X-Api-Key",))
     assert json.loads(r.text('{"session_key": "s"}'))["session_key"] == (
-        "${redacted:json:session_key}"
+        "${redacted:json:session_key#1}"
     )
-    assert r.headers((("X-Api-Key", "v"),)) == (("X-Api-Key", "${redacted:header:x-api-key}"),)
+    assert r.headers((("X-Api-Key", "v"),)) == (("X-Api-Key", "${redacted:header:x-api-key#2}"),)
     off = Redactor(enabled=False)
     assert off.text('{"token": "x"}') == '{"token": "x"}'
     assert off.handshake(Handshake("/ws", query="token=x")).query == "token=x"
@@ -98,7 +102,9 @@ def test_redaction_is_idempotent(text: str) -> None:
 
 def test_placeholders_parse() -> None:
     m = PLACEHOLDER_RE.search("Bearer ${redacted:header:authorization}")
-    assert m is not None and m.groups() == ("header", "authorization")
+    assert m is not None and m.groups() == ("header", "authorization", None)
+    m = PLACEHOLDER_RE.search("jwt.${redacted:subprotocol:jwt#12}")
+    assert m is not None and m.groups() == ("subprotocol", "jwt", "12")
 
 
 def test_no_secret_reaches_the_capture_file_bytes(tmp_path: Path) -> None:

@@ -39,10 +39,12 @@ def test_import_ls_show_export_round_trip(
         "source",
         "dialect",
         "scenario",
+        "credentials",  # what its placeholders ask for (a capture from before numbering)
     ]
-    assert lines[1].split()[-2] == "json"
+    assert lines[1].split()[-3] == "json"
+    assert lines[1].split()[-1] == "authorization,jwt" and lines[2].split()[-1] == "-"
     assert "s-chat-0001" in lines[1] and "1000 by client" in lines[1]
-    assert all(line.split()[-1] == "-" for line in lines[1:4])  # unlinked: each replays alone
+    assert all(line.split()[-2] == "-" for line in lines[1:4])  # unlinked: each replays alone
     assert "4001 by server" in lines[2] and "refused 403" in lines[3]
     code, shown, _ = run(capsys, "captures", "show", str(db), "s-bin")
     assert code == 0 and "C→S  binary <16 bytes> 00 01 02" in shown

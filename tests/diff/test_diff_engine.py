@@ -280,3 +280,26 @@ def test_true_versus_one_is_a_type_change() -> None:
     fs = findings(session("a", [S({"type": "x", "ok": 1, "n": [1.5]})]),
                   session("b", [S({"type": "x", "ok": True, "n": [1.5]})]))  # fmt: skip
     assert [(f.kind, f.path, f.expected, f.actual) for f in fs] == [("type_changed", "ok", 1, True)]
+
+
+def test_a_placeholders_number_is_no_difference() -> None:
+    """Each run's writer numbers the values it redacts in its own order: ``#3`` against
+    ``#4`` says nothing about the target (a different placeholder name still does)."""
+    base = [
+        S({"type": "session", "token": "${redacted:json:token#3}"}),
+        S("t=${redacted:form:token#3}"),
+    ]
+    cand = [
+        S({"type": "session", "token": "${redacted:json:token#4}"}),
+        S("t=${redacted:form:token#4}"),
+    ]
+    assert findings(
+        session("a", base, subprotocol="jwt.${redacted:subprotocol:jwt#1}",
+                close=Close(1008, "token=${redacted:form:token#1}", Closer.SERVER)),
+        session("b", cand, subprotocol="jwt.${redacted:subprotocol:jwt#2}",
+                close=Close(1008, "token=${redacted:form:token#2}", Closer.SERVER)),
+    ) == []  # fmt: skip
+    other = [S({"type": "session", "token": "${redacted:json:password#3}"}), base[1]]
+    assert kinds(findings(session("a", base), session("b", other))) == ["changed_value"]
+    assert kinds(findings(session("a", [S(b"${redacted:json:token#1}")]),
+                          session("b", [S(b"${redacted:json:token#9}")]))) == []  # fmt: skip
