@@ -20,6 +20,7 @@ import hashlib
 import re
 import secrets
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from urllib.parse import unquote
 
@@ -93,11 +94,17 @@ class SecretNumbers:
     Numbers start above every floor given to ``start_above``; a floor may be a
     callable (a capture's highest number, read only when a first new value
     needs a number). Thread-safe: a recorder may redact on several threads.
+
+    At most ``limit`` values are remembered (about 200 bytes each), the least
+    recently seen forgotten first, so a proxy that records for days through
+    rotating tokens keeps flat memory. A forgotten value that comes back gets
+    a new number: one user may then count as two, never two users as one.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int = 100_000) -> None:
         self._salt = secrets.token_bytes(16)
-        self._numbers: dict[bytes, int] = {}
+        self._numbers: OrderedDict[bytes, int] = OrderedDict()
+        self._limit = max(1, limit)
         self._high = 0
         self._floors: list[Callable[[], int]] = []
         self._lock = threading.Lock()
@@ -109,11 +116,14 @@ class SecretNumbers:
         with self._lock:
             found = self._numbers.get(digest)
             if found is not None:
+                self._numbers.move_to_end(digest)
                 return found
             while self._floors:
                 self._high = max(self._high, self._floors.pop()())
             self._high += 1
             self._numbers[digest] = self._high
+            if len(self._numbers) > self._limit:
+                self._numbers.popitem(last=False)
             return self._high
 
     def start_above(self, floor: int | Callable[[], int]) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tests.capture.test_mqtt import connect
 from tests.conftest import make_session
-from wsshadow.replay.capture.identities import credential_names, highest_number
+from wsshadow.replay.capture.identities import SecretNumbers, credential_names, highest_number
 from wsshadow.replay.capture.model import Close, Closer, Handshake
 from wsshadow.replay.capture.redact import Redactor
 from wsshadow.replay.capture.store import CaptureStore
@@ -146,3 +146,15 @@ def test_an_import_numbers_above_the_placeholders_its_file_holds(tmp_path: Path)
 def test_highest_number_reads_text_and_bytes() -> None:
     assert highest_number(["${redacted:json:token#3}", b"${redacted:mqtt:password#12}", None]) == 12
     assert highest_number(["${redacted:json:token}", "#99"]) == 0
+
+
+def test_the_table_of_numbers_is_bounded_and_forgetting_never_merges_two_users() -> None:
+    table = SecretNumbers(limit=3)
+    first = [table.number(f"user-{i}") for i in range(3)]
+    assert first == [1, 2, 3]
+    assert table.number("user-0") == 1  # seen again: now the most recent
+    assert table.number("user-3") == 4  # user-1, the least recently seen, is forgotten
+    assert len(table._numbers) == 3
+    assert table.number("user-0") == 1 and table.number("user-2") == 3
+    again = table.number("user-1")  # forgotten: a new number, never another user's
+    assert again == 5 and again not in first
