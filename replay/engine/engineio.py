@@ -5,7 +5,8 @@ WebSocket, whose URL carries the ``sid`` the polling handshake issued
 (``/socket.io/?EIO=4&transport=websocket&sid=...``). Replayed as recorded,
 that ``sid`` is unknown to the target. ``fresh_engineio_url`` performs the
 handshake the client did over polling (open, then CONNECT for each
-namespace the session uses, then one poll to collect the answers) and
+namespace the session uses and did not CONNECT on the WebSocket, then one poll to
+collect the answers) and
 returns the WebSocket URL with the new ``sid``; the recorded frames then
 carry on with the upgrade (``2probe``, ``3probe``, ``5``) as they were.
 """
@@ -20,9 +21,16 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import aiohttp
 
-__all__ = ["fresh_engineio_url", "needs_engineio_handshake", "socketio_namespaces"]
+__all__ = [
+    "fresh_engineio_url",
+    "needs_engineio_handshake",
+    "polling_connects",
+    "socketio_namespaces",
+]
 
 _NAMESPACE = re.compile(r"4[0-6](?:\d+-)?(/[^,]*),")
+# A client's Socket.IO CONNECT: ``40``, ``40{auth}``, ``40/chat,``, ``40/chat,{auth}``.
+_CONNECT = re.compile(r"40(?:(/[^,{]*),)?(?:\{.*)?\Z", re.DOTALL)
 
 
 def needs_engineio_handshake(url: str) -> bool:
@@ -40,6 +48,24 @@ def socketio_namespaces(payloads: Iterable[str | bytes]) -> list[str]:
             if m:
                 found[m.group(1)] = None
     return list(found)
+
+
+def polling_connects(directions: Iterable[str], payloads: Iterable[str | bytes]) -> list[str]:
+    """The namespaces the recorded client connected over polling, before the upgrade: those
+    the session uses whose CONNECT is not among its recorded WebSocket client frames.
+
+    A client that upgrades early connects over the WebSocket (its ``40`` is recorded and
+    replayed as it is); CONNECTing it over polling as well is a second CONNECT, which
+    python-socketio answers with ``44"Unable to connect"``.
+    """
+    texts = list(zip(directions, payloads, strict=True))
+    on_websocket = set()
+    for direction, p in texts:
+        if direction == "client" and isinstance(p, str):
+            m = _CONNECT.match(p)
+            if m:
+                on_websocket.add(m.group(1) or "/")
+    return [ns for ns in socketio_namespaces(p for _, p in texts) if ns not in on_websocket]
 
 
 async def fresh_engineio_url(
@@ -73,10 +99,11 @@ async def fresh_engineio_url(
             sid = str(opened["sid"])
             with_sid = f"{polling}&sid={sid}"
             packets = "\x1e".join("40" if ns == "/" else f"40{ns}," for ns in namespaces)
-            async with http.post(with_sid, data=packets.encode(), ssl=ssl_context or True) as r:
-                await r.read()
-            async with http.get(with_sid, ssl=ssl_context or True) as r:
-                await r.read()  # the CONNECT answers, as the recorded client had them over polling
+            if packets:  # else nothing to answer: a poll would wait for the server's ping
+                async with http.post(with_sid, data=packets.encode(), ssl=ssl_context or True) as r:
+                    await r.read()
+                async with http.get(with_sid, ssl=ssl_context or True) as r:
+                    await r.read()  # the CONNECT answers, as the client had them over polling
     except (aiohttp.ClientError, OSError, TimeoutError, ValueError, KeyError, TypeError):
         return url
     fresh = [*query, ("transport", "websocket"), ("sid", sid)]

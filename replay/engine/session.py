@@ -45,7 +45,7 @@ from wsshadow.replay.engine.credentials import Credentials, MissingCredential
 from wsshadow.replay.engine.engineio import (
     fresh_engineio_url,
     needs_engineio_handshake,
-    socketio_namespaces,
+    polling_connects,
 )
 from wsshadow.replay.engine.model import ReplayObserver, ReplayOptions, SessionOutcome
 from wsshadow.replay.engine.pacing import (
@@ -308,7 +308,7 @@ async def _prepare(
         return failed(shown, "", str(e), loop.time() - began)
     if needs_engineio_handshake(url):  # Socket.IO upgraded from polling: a fresh sid
         url = await fresh_engineio_url(
-            url, socketio_namespaces(frames.payload), headers=filled.request_headers,
+            url, polling_connects(frames.direction, frames.payload), headers=filled.request_headers,
             ssl_context=ssl_context, timeout=options.open_timeout,
         )  # fmt: skip
     path = url.split("://", 1)[1].partition("/")[2]

@@ -12,6 +12,7 @@ that no server issued in the replay: the fidelity check says so instead of passi
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -80,7 +81,7 @@ async def room_server(
         yield url
 
 
-async def three_users(url: str) -> None:
+async def three_users(url: str, transports: tuple[str, ...] = ("websocket",)) -> None:
     """Alice creates, Bob and Carol join with her code, each speaks, Alice closes."""
     http = url.replace("ws://", "http://")
     clients = {name: socketio.AsyncClient() for name in ("alice", "bob", "carol")}
@@ -100,12 +101,12 @@ async def three_users(url: str) -> None:
         while heard[name].count(event) < count:
             await asyncio.sleep(0.01)
 
-    await clients["alice"].connect(http, transports=["websocket"])
+    await clients["alice"].connect(http, transports=list(transports))
     await clients["alice"].emit("create", {"name": "alice"})
     room = await asyncio.wait_for(code, scaled(5.0))
     await asyncio.sleep(0.3)
     for n, name in enumerate(("bob", "carol"), start=2):
-        await clients[name].connect(http, transports=["websocket"])
+        await clients[name].connect(http, transports=list(transports))
         await clients[name].emit("join", {"code": room, "name": name})
         await asyncio.wait_for(until("alice", n - 1, "joined"), scaled(5.0))
         await asyncio.sleep(0.3)
@@ -132,6 +133,19 @@ def room_capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return capture
 
 
+@pytest.fixture(scope="module")
+def polled_room_capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same room, each client opening with long-polling and upgrading."""
+    capture = tmp_path_factory.mktemp("polled-room") / "room.db"
+
+    async def go() -> None:
+        async with room_server() as legacy:
+            await record(legacy, capture, lambda url: three_users(url, ("polling", "websocket")))
+
+    asyncio.run(go())
+    return capture
+
+
 def test_the_room_is_one_scenario_linked_by_the_code(room_capture: Path) -> None:
     with CaptureStore.open(room_capture, readonly=True) as store:
         graph = capture_links(store, DiffConfig().event_keys)
@@ -140,7 +154,7 @@ def test_the_room_is_one_scenario_linked_by_the_code(room_capture: Path) -> None
     (members,) = graph.scenarios.values()
     assert len(members) == 3
     values = {lk.value for lk in graph.links if lk.kind == "value"}
-    assert len(values) == 1 and all(isinstance(v, str) and v.isupper() for v in values)
+    assert len(values) == 1 and all(re.fullmatch("[0-9A-F]{8}", str(v)) for v in values)
 
 
 async def test_an_identical_room_server_is_equivalent_with_everything_reproduced(
@@ -154,6 +168,17 @@ async def test_an_identical_room_server_is_equivalent_with_everything_reproduced
         assert fidelity["sessions"] == {"total": 3, "reproduced": 3, "unreproduced": 0}
         assert fidelity["events"]["reproduced"] == fidelity["events"]["recorded"]
         assert {d["scenario"] for d in report["session_details"]} != {None}
+
+
+async def test_a_room_whose_clients_upgraded_from_polling_replays_too(
+    polled_room_capture: Path,
+) -> None:
+    """Each replayed session opens a fresh Engine.IO session over polling; a namespace the
+    client CONNECTed on the WebSocket is not CONNECTed twice (``44"Unable to connect"``)."""
+    async with room_server() as base, room_server() as cand:
+        report = await shadow(polled_room_capture, base, cand, NO_TIMING)
+    assert report["verdict"] == "equivalent", signatures(report)
+    assert report["fidelity"]["sessions"]["reproduced"] == 3
 
 
 @pytest.mark.parametrize(
