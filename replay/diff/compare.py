@@ -26,6 +26,7 @@ from wsshadow.replay.capture.model import Direction, Opcode, Session
 from wsshadow.replay.config import RouteDiffConfig
 from wsshadow.replay.diff.align import Pair, align_correlated
 from wsshadow.replay.diff.dialects import Dialect
+from wsshadow.replay.diff.masks import hex_shaped_equal
 from wsshadow.replay.diff.normalize import (
     Normalized,
     Normalizer,
@@ -257,6 +258,7 @@ def _compare_pair(
     return [
         Finding(kind, b.event, path, exp, act, row)
         for kind, path, exp, act in compare_values(va, vb)
+        if not (type(exp) is str and type(act) is str and hex_shaped_equal(exp, act))
     ]
 
 
@@ -277,7 +279,9 @@ def compare_text(b: Normalized, c: Normalized, row: int, norm: Normalizer) -> li
     return [
         Finding("changed_value", b.event, f"{name}{i}", old, new, row)
         for i, ((name, old), (_, new)) in enumerate(zip(tokens_b, tokens_c, strict=True), 1)
-        if old != new and norm.mask_text(old) != norm.mask_text(new)
+        if old != new
+        and (masked := (norm.mask_text(old), norm.mask_text(new)))[0] != masked[1]
+        and not hex_shaped_equal(*masked)
     ]
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 
 __all__ = [
     "FULL",
@@ -21,6 +22,7 @@ __all__ = [
     "MASK_ORDER",
     "RUN",
     "classify",
+    "hex_shaped_equal",
     "is_epoch_number",
     "outside_string",
     "text_tokens",
@@ -118,3 +120,33 @@ def text_tokens(
     if custom_found:
         skeleton = _HELD.sub(lambda m: custom_found[int(m.group(1))][0], skeleton)
     return skeleton, custom_found + found
+
+
+_HEX_SLOT = "<hex>"
+_ANY_HEX = "0" * 8  # stands for a masked id when matched against the other side's pattern
+
+
+@lru_cache(maxsize=1024)
+def _hex_pattern(masked: str) -> re.Pattern[str]:
+    return re.compile("[0-9a-fA-F]{8,}".join(re.escape(part) for part in masked.split(_HEX_SLOT)))
+
+
+def hex_shaped_equal(a: str, b: str) -> bool:
+    """Whether two masked strings differ only where one has ``<hex>`` and the other a run of
+    8+ hex characters the mask let through.
+
+    The hex mask takes a run for an id only when it has both a digit and a letter (else
+    every long number in a text would be an id), so a random id that happens to be all
+    digits (``J-06054180``: one 8-character ``token_hex`` in 43) stays as it is while its
+    counterpart becomes ``J-<hex>``. Compared in pairs, the masked side says where an id
+    was: the other side's run there is an id too.
+    """
+    if _HEX_SLOT not in a and _HEX_SLOT not in b:
+        return False
+    return (
+        _HEX_SLOT in a
+        and _hex_pattern(a).fullmatch(b.replace(_HEX_SLOT, _ANY_HEX)) is not None
+    ) or (
+        _HEX_SLOT in b
+        and _hex_pattern(b).fullmatch(a.replace(_HEX_SLOT, _ANY_HEX)) is not None
+    )

@@ -66,3 +66,13 @@ def test_equal_in_python_but_not_in_json() -> None:
     for a, b in (({"a": [1]}, {"a": [True]}), ({"a": 1}, {"a": True}), ([1.0], [1])):
         assert compare_values(a, b) == by_deepdiff(a, b)
         assert compare_values(a, b)  # never "no difference"
+
+
+def test_hex_shaped_equal_pairs_a_masked_id_with_an_unmasked_run() -> None:
+    from wsshadow.replay.diff.masks import hex_shaped_equal
+
+    assert hex_shaped_equal("J-<hex>", "J-06054180")
+    assert hex_shaped_equal("at <hex> and <hex>", "at 06054180 and <hex>")
+    assert not hex_shaped_equal("J-<hex>", "J-0605")  # too short to be the mask's id
+    assert not hex_shaped_equal("J-<hex>", "K-06054180")
+    assert not hex_shaped_equal("J-06054180", "J-06054181")  # no mask on either side
