@@ -30,6 +30,8 @@ _ID_NUMBER = re.compile(r'[iI][dD]"\s*:\s*(-?[0-9]+)(?![0-9.eE])')
 # quote and take the text between two strings, ``:12345,``, for one.)
 _ID_STRING = re.compile(r'"(?:([^"\\\s]{6,})"(?!\s*:)|[^"\\]*")')
 _SPACE = re.compile(r"\s")
+# Inside a longer string (a GraphQL query's text, a sentence): runs of id characters.
+_INNER = re.compile(r"[A-Za-z0-9_\-.:/+=]{6,}")
 _NUMBER = re.compile(r"-?[0-9][0-9.eE+\-]*")
 _INTEGER = re.compile(r"-?[0-9]+\Z")
 
@@ -66,20 +68,28 @@ def answer_ids(text: str) -> list[str | int]:
     return ids
 
 
+def _inner_ids(text: str) -> list[str]:
+    """The id-like runs inside a string with spaces (``room-7F3A9C`` in
+    ``lines(room: "room-7F3A9C", upto: 2)``): a client may write a value it was given into
+    a longer text instead of sending it as a field of its own."""
+    return [v for v in _INNER.findall(text) if _is_id(v)]
+
+
 def _spaceless(text: str) -> bool:
     """True when ``text`` holds no whitespace (``isprintable`` is False for all but ' ')."""
     return (" " not in text and text.isprintable()) or text.split() == [text]
 
 
 def scan_text(
-    text: str, event_keys: tuple[str, ...]
+    text: str, event_keys: tuple[str, ...], *, inner: bool = False
 ) -> tuple[str | None, list[str | int], list[tuple[str, str]]]:
     """A text's event, its id-like values, and its (field, value) pairs (event fields left out).
 
     A pair's value is as written: a string with its quotes, a number as its digits.
+    ``inner``: also the id-like runs inside strings with spaces (for client texts).
     """
     if "\\" in text:
-        return _scan_escaped(text, event_keys)
+        return _scan_escaped(text, event_keys, inner)
     # Without escapes, the text's quotes pair up: split('"') puts every string at an odd
     # index, and what follows it (``: ``, ``, ``) at the next one.
     parts = text.split('"')
@@ -97,8 +107,11 @@ def scan_text(
         if after == ":" or after == ": ":  # "key": "value", the common shapes first
             rest = ""
         elif after[:1] != ":" and after.lstrip()[:1] != ":":  # a string, not a key
-            if len(key) >= _MIN_LEN and _spaceless(key):
-                strings.append(key)
+            if len(key) >= _MIN_LEN:
+                if _spaceless(key):
+                    strings.append(key)
+                elif inner:
+                    strings.extend(_inner_ids(key))
             k += 2
             continue
         else:
@@ -111,10 +124,13 @@ def scan_text(
                         event = value
                 else:
                     pairs.append((key, f'"{value}"'))
-                if len(value) >= _MIN_LEN and _spaceless(value):
+                if len(value) >= _MIN_LEN:
                     after = parts[k + 3]
                     if after[:1] != ":" and after.lstrip()[:1] != ":":
-                        strings.append(value)
+                        if _spaceless(value):
+                            strings.append(value)
+                        elif inner:
+                            strings.extend(_inner_ids(value))
             k += 4
             continue
         first = rest[0]
@@ -138,7 +154,7 @@ def scan_text(
 
 
 def _scan_escaped(
-    text: str, event_keys: tuple[str, ...]
+    text: str, event_keys: tuple[str, ...], inner: bool = False
 ) -> tuple[str | None, list[str | int], list[tuple[str, str]]]:
     """``_scan`` of a text with escapes: parsed as JSON."""
     try:
@@ -160,6 +176,8 @@ def _scan_escaped(
         if isinstance(v, str):
             if _is_id(v):
                 ids.append(v)
+            elif inner and len(v) > _MIN_LEN and _SPACE.search(v) is not None:
+                ids.extend(_inner_ids(v))
         elif isinstance(v, int) and k.lower().endswith("id"):
             ids.append(v)
         pairs.append((k, json.dumps(v)))

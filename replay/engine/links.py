@@ -233,7 +233,7 @@ def discover_links(
                 si += 1
                 continue
             if text is not None:
-                _, values, pairs = scan_text(text, event_keys)
+                _, values, pairs = scan_text(text, event_keys, inner=True)
                 if rules:
                     values += ruled_values(pairs, client_fields, None)
                 for v in values:

@@ -232,3 +232,20 @@ def test_the_links_of_a_generated_recording_are_pinned() -> None:
     assert sorted(len(m) for m in graph.scenarios.values()) == [4] * 9 + [8] * 3
     # The same links, in the same order, as the scanner before the split('"') one found.
     assert hashlib.sha256(repr(rows).encode()).hexdigest()[:16] == "786dbfbbd29b7507"
+
+
+def test_a_code_written_into_a_longer_client_text_is_a_value_link() -> None:
+    host = frames(
+        (0.01, "client", {"type": "create"}),
+        (0.02, "server", {"type": "created", "room": "room-7F3A91"}),
+    )
+    # Plain text with spaces (split scanner), and text with escapes (parsed as JSON).
+    spoken = frames((0.5, "client", {"type": "say", "text": "join me in room-7F3A91 now"}))
+    quoted = frames((0.6, "client", {"query": 'lines(room: "room-7F3A91", upto: 2)'}))
+    graph = discover_links([("host", T0, host), ("spoken", T0, spoken), ("quoted", T0, quoted)])
+    found = sorted((lk.target, lk.value) for lk in graph.links if lk.kind == "value")
+    assert found == [("quoted", "room-7F3A91"), ("spoken", "room-7F3A91")]
+    # Words and short runs inside a sentence are no values.
+    chatter = frames((0.7, "client", {"type": "say", "text": "created something anyway"}))
+    graph = discover_links([("host", T0, host), ("chatter", T0, chatter)])
+    assert [lk for lk in graph.links if lk.kind == "value"] == []

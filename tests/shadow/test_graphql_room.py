@@ -128,8 +128,11 @@ POST = (
 )
 
 
-async def three_users(url: str) -> None:
-    """Alice creates the room; Bob and Carol subscribe to two lines; Alice posts two."""
+async def three_users(url: str, inline: bool = False) -> None:
+    """Alice creates the room; Bob and Carol subscribe to two lines; Alice posts two.
+
+    ``inline``: the subscribers write the room id into the query's text instead of passing
+    it as a variable."""
     alice = await _open(url)
     await alice.send(_subscribe("create", "mutation Create { createRoom }"))
     room = (await _until(alice, "create", "next"))["payload"]["data"]["createRoom"]
@@ -138,7 +141,11 @@ async def three_users(url: str) -> None:
     listeners = []
     for _name in ("bob", "carol"):
         ws = await _open(url)
-        await ws.send(_subscribe("lines", LINES, {"room": room, "upto": 2}))
+        if inline:
+            query = f'subscription Lines {{ lines(room: "{room}", upto: 2) {{ author text }} }}'
+            await ws.send(_subscribe("lines", query))
+        else:
+            await ws.send(_subscribe("lines", LINES, {"room": room, "upto": 2}))
         listeners.append(ws)
         await asyncio.sleep(0.3)
     for n in range(2):
@@ -163,6 +170,32 @@ def chat_capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     asyncio.run(go())
     return capture
+
+
+@pytest.fixture(scope="module")
+def inline_capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    capture = tmp_path_factory.mktemp("graphql-inline") / "room.db"
+
+    async def go() -> None:
+        async with chat_server() as legacy:
+            await record(legacy, capture, lambda url: three_users(url, inline=True))
+
+    asyncio.run(go())
+    return capture
+
+
+async def test_a_room_id_written_into_the_query_text_links_and_replays_too(
+    inline_capture: Path,
+) -> None:
+    """The id inside ``lines(room: "room-…", upto: 2)`` is found in the longer string and
+    replaced there by the id the replayed Alice received."""
+    with CaptureStore.open(inline_capture, readonly=True) as store:
+        graph = capture_links(store, DiffConfig().event_keys)
+    assert [len(m) for m in graph.scenarios.values()] == [3]
+    async with chat_server() as base, chat_server() as cand:
+        report = await shadow(inline_capture, base, cand, NO_TIMING)
+    assert report["verdict"] == "equivalent", signatures(report)
+    assert report["fidelity"]["sessions"]["reproduced"] == 3
 
 
 def test_the_room_is_one_scenario_linked_by_its_id(chat_capture: Path) -> None:
