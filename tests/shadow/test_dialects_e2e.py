@@ -31,6 +31,7 @@ from tests.shadow.dialect_kit import (
     free_port,
     record,
     serving_aiohttp,
+    serving_asgi,
     shadow,
     signatures,
 )
@@ -157,7 +158,6 @@ async def graphql_server(variant: str = "same") -> AsyncIterator[str]:
     """A strawberry schema with subscriptions, on uvicorn; ``changed`` sends another
     text, ``swapped`` finishes the first operation last."""
     import strawberry
-    import uvicorn
     from strawberry.asgi import GraphQL
 
     @strawberry.type
@@ -180,16 +180,8 @@ async def graphql_server(variant: str = "same") -> AsyncIterator[str]:
                 yield Tick(n=i, text="tick" if variant != "changed" or i < 1 else "tock")
 
     app = GraphQL(strawberry.Schema(query=Query, subscription=Subscription))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(),
-                                           log_level="error", lifespan="off"))  # fmt: skip
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
-    try:
-        yield f"ws://127.0.0.1:{server.config.port}"
-    finally:
-        server.should_exit = True
-        await task
+    async with serving_asgi(app) as url:
+        yield url
 
 
 @strawberry_type

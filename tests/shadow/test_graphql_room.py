@@ -23,7 +23,7 @@ import strawberry
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Subprotocol
 
-from tests.shadow.dialect_kit import free_port, record, shadow, signatures
+from tests.shadow.dialect_kit import recorded_capture, serving_asgi, shadow, signatures
 from tests.timeouts import scaled
 from wsshadow.replay.capture.store import CaptureStore
 from wsshadow.replay.config import DiffConfig, TimingConfig
@@ -44,7 +44,6 @@ class Line:
 @asynccontextmanager
 async def chat_server(*, deaf_subscribers: bool = False) -> AsyncIterator[str]:
     """Rooms with a server-issued id; a post reaches every subscriber of its room."""
-    import uvicorn
     from strawberry.asgi import GraphQL
 
     rooms: dict[str, list[asyncio.Queue[Line]]] = {}
@@ -84,16 +83,8 @@ async def chat_server(*, deaf_subscribers: bool = False) -> AsyncIterator[str]:
                 rooms[room].remove(queue)
 
     schema = strawberry.Schema(query=Query, mutation=Mutation, subscription=Subscription)
-    server = uvicorn.Server(uvicorn.Config(GraphQL(schema), host="127.0.0.1", port=free_port(),
-                                           log_level="error", lifespan="off"))  # fmt: skip
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
-    try:
-        yield f"ws://127.0.0.1:{server.config.port}"
-    finally:
-        server.should_exit = True
-        await task
+    async with serving_asgi(GraphQL(schema)) as url:
+        yield url
 
 
 async def _open(url: str) -> ClientConnection:
@@ -163,25 +154,13 @@ async def three_users(url: str, inline: bool = False) -> None:
 @pytest.fixture(scope="module")
 def chat_capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
     capture = tmp_path_factory.mktemp("graphql-room") / "room.db"
-
-    async def go() -> None:
-        async with chat_server() as legacy:
-            await record(legacy, capture, three_users)
-
-    asyncio.run(go())
-    return capture
+    return recorded_capture(capture, chat_server, three_users)
 
 
 @pytest.fixture(scope="module")
 def inline_capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
     capture = tmp_path_factory.mktemp("graphql-inline") / "room.db"
-
-    async def go() -> None:
-        async with chat_server() as legacy:
-            await record(legacy, capture, lambda url: three_users(url, inline=True))
-
-    asyncio.run(go())
-    return capture
+    return recorded_capture(capture, chat_server, lambda url: three_users(url, inline=True))
 
 
 async def test_a_room_id_written_into_the_query_text_links_and_replays_too(

@@ -22,7 +22,7 @@ import pytest
 import socketio
 from aiohttp import web
 
-from tests.shadow.dialect_kit import record, serving_aiohttp, shadow, signatures
+from tests.shadow.dialect_kit import recorded_capture, serving_aiohttp, shadow, signatures
 from tests.timeouts import scaled
 from wsshadow.replay.capture.store import CaptureStore
 from wsshadow.replay.config import DiffConfig, TimingConfig
@@ -124,26 +124,16 @@ async def three_users(url: str, transports: tuple[str, ...] = ("websocket",)) ->
 @pytest.fixture(scope="module")
 def room_capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
     capture = tmp_path_factory.mktemp("room") / "room.db"
-
-    async def go() -> None:
-        async with room_server() as legacy:
-            await record(legacy, capture, three_users)
-
-    asyncio.run(go())
-    return capture
+    return recorded_capture(capture, room_server, three_users)
 
 
 @pytest.fixture(scope="module")
 def polled_room_capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The same room, each client opening with long-polling and upgrading."""
     capture = tmp_path_factory.mktemp("polled-room") / "room.db"
-
-    async def go() -> None:
-        async with room_server() as legacy:
-            await record(legacy, capture, lambda url: three_users(url, ("polling", "websocket")))
-
-    asyncio.run(go())
-    return capture
+    return recorded_capture(
+        capture, room_server, lambda url: three_users(url, ("polling", "websocket"))
+    )
 
 
 def test_the_room_is_one_scenario_linked_by_the_code(room_capture: Path) -> None:
