@@ -279,10 +279,15 @@ def compare_text(b: Normalized, c: Normalized, row: int, norm: Normalizer) -> li
     return [
         Finding("changed_value", b.event, f"{name}{i}", old, new, row)
         for i, ((name, old), (_, new)) in enumerate(zip(tokens_b, tokens_c, strict=True), 1)
-        if old != new
-        and (masked := (norm.mask_text(old), norm.mask_text(new)))[0] != masked[1]
-        and not hex_shaped_equal(*masked)
+        if old != new and _masked_differ(norm, old, new)
     ]
+
+
+def _masked_differ(norm: Normalizer, old: str, new: str) -> bool:
+    """Whether two text tokens still differ once masked (an id the hex mask let through on
+    one side only included: ``hex_shaped_equal``)."""
+    a, b = norm.mask_text(old), norm.mask_text(new)
+    return a != b and not hex_shaped_equal(a, b)
 
 
 def _display(n: Normalized) -> Any:
